@@ -1,0 +1,54 @@
+"""How text becomes (context ids, target ids): the conventions every score shares, pinned so anyone can
+reproduce the numbers.
+
+- Context and target are tokenised separately and concatenated: the context with the tokenizer's
+  special tokens, the target without. The scored tokens are exactly the target's own tokens.
+- An empty context becomes one prefix token: BOS if the tokenizer has one, else EOS.
+- ``layout="plain"`` puts the prompt before the response as ``prompt + "\\n\\n"``; ``layout="chat"``
+  renders the prompt as a user turn with the tokenizer's chat template and the generation prompt (the
+  rendered text already holds the special tokens, so none are added on top); ``"auto"`` is chat when
+  the tokenizer has a template.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Layout = Literal["auto", "plain", "chat"]
+PLAIN_SEPARATOR = "\n\n"
+
+
+def resolve_layout(tokenizer, layout: Layout) -> Literal["plain", "chat"]:
+    if layout == "auto":
+        return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
+    if layout not in ("plain", "chat"):
+        raise ValueError(f"layout must be 'auto', 'plain' or 'chat', not {layout!r}")
+    if layout == "chat" and not getattr(tokenizer, "chat_template", None):
+        raise ValueError("layout='chat' needs a tokenizer with a chat template; use layout='plain'")
+    return layout
+
+
+def prompt_prefix(tokenizer, prompt: str, layout: Literal["plain", "chat"]) -> tuple[str, bool]:
+    """The text that precedes a response, and whether the tokenizer should add its special tokens to it."""
+    if layout == "chat":
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+        return rendered, False
+    return prompt + PLAIN_SEPARATOR, True
+
+
+def prefix_token(tokenizer) -> int:
+    token = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if token is None:
+        raise ValueError("The tokenizer has neither a BOS nor an EOS token to stand for an empty context")
+    return int(token)
+
+
+def encode_context(tokenizer, text: str, add_special_tokens: bool = True) -> list[int]:
+    ids = tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"] if text else []
+    return list(ids) if ids else [prefix_token(tokenizer)]
+
+
+def encode_target(tokenizer, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
