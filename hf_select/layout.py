@@ -18,11 +18,15 @@ Layout = Literal["auto", "plain", "chat"]
 PLAIN_SEPARATOR = "\n\n"
 
 
-def resolve_layout(tokenizer, layout: Layout) -> Literal["plain", "chat"]:
-    if layout == "auto":
-        return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
-    if layout not in ("plain", "chat"):
+def check_layout(layout: str) -> Layout:
+    if layout not in ("auto", "plain", "chat"):
         raise ValueError(f"layout must be 'auto', 'plain' or 'chat', not {layout!r}")
+    return layout  # type: ignore[return-value]
+
+
+def resolve_layout(tokenizer, layout: Layout) -> Literal["plain", "chat"]:
+    if check_layout(layout) == "auto":
+        return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
     if layout == "chat" and not getattr(tokenizer, "chat_template", None):
         raise ValueError("layout='chat' needs a tokenizer with a chat template; use layout='plain'")
     return layout

@@ -128,7 +128,10 @@ def _cached_file_digest(path: Path) -> str:
 def _local_identity(folder: Path, gguf_file: str | None) -> str:
     if gguf_file is not None:
         return f"gguf:{gguf_file}:{_cached_file_digest(folder / gguf_file)}"
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.parts[len(folder.parts):]))
+    files = sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     h = hashlib.sha256()
     for p in files:
         h.update(f"{p.relative_to(folder)}={_cached_file_digest(p)}\n".encode())
@@ -263,11 +266,19 @@ class ScoringModel:
     def __getstate__(self) -> dict[str, Any]:
         # Worker processes reload from the spec instead of unpickling the weights, unless the model was
         # handed over in memory (`ScoringModel.from_objects`) and has no files to reload from.
-        state = dict(self.__dict__)
+        state = {**self.__dict__, "_pid": os.getpid()}
         if self.spec.name_or_path != "<in-memory>":
             state["_model"] = None
             state["_tokenizer"] = None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled in another process means a `Dataset.map(num_proc=...)` worker, usually forked: PyTorch's
+        # CPU thread pool does not survive fork (a matmul there hangs), and the workers share the cores
+        # anyway, so each runs single-threaded.
+        if state.pop("_pid") != os.getpid():
+            torch.set_num_threads(1)
+        self.__dict__.update(state)
 
     @classmethod
     def from_objects(cls, model, tokenizer, *, model_id: str) -> ScoringModel:

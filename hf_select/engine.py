@@ -1,0 +1,221 @@
+"""The scoring engine: (context ids, target ids) requests in, per-target-token log-probs out.
+
+Every score (global, local, provenance, rank statistics) reduces to such requests, so speed and memory
+are solved once, here:
+
+- requests are sorted by length and grouped under a token budget, right-padded. Right padding needs no
+  attention mask: with causal attention a real token never sees the padding that follows it, so the
+  plain causal kernel runs and the real positions are exact;
+- the transformer body runs once per request; the LM head runs only at scored positions, in chunks
+  bounded in bytes, followed by log-softmax and a gather: no ``[batch, length, vocab]`` tensor exists;
+- a request longer than the budget runs alone, in chunks over a KV cache, so memory stays bounded for
+  32K-token traces;
+- results come back in the original order and do not depend on how requests were grouped.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from hf_select.models import ScoringModel
+
+# LM-head chunks hold at most this many bytes of fp32 logits (plus one temporary of the same size).
+HEAD_CHUNK_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class ScoringRequest:
+    """Score ``target`` given ``context`` (both token ids; the context is never empty)."""
+
+    context: Sequence[int]
+    target: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.context) + len(self.target)
+
+
+@dataclass
+class TokenScores:
+    """Per-target-token results of one request."""
+
+    logprobs: np.ndarray  # float32 [len(target)]
+    ranks: np.ndarray | None = None  # int64 [len(target)]: 1 + number of vocabulary entries scored higher
+
+
+@dataclass
+class EngineStats:
+    """Counters that explain where time goes (reported by `hf-select bench`)."""
+
+    requests: int = 0
+    forward_calls: int = 0
+    tokens: int = 0  # real tokens fed to the body
+    padded_tokens: int = 0  # slots fed, padding included
+    scored_tokens: int = 0
+
+    @property
+    def padding_waste(self) -> float:
+        return 1.0 - self.tokens / self.padded_tokens if self.padded_tokens else 0.0
+
+
+@dataclass
+class ScoringEngine:
+    """Batched scorer for one model. ``token_budget`` bounds the padded tokens of one forward pass."""
+
+    model: ScoringModel
+    token_budget: int | None = None
+    head_chunk_bytes: int = HEAD_CHUNK_BYTES
+    stats: EngineStats = field(default_factory=EngineStats)
+
+    def __post_init__(self) -> None:
+        if self.token_budget is None:
+            self.token_budget = 16384 if self.model.device.startswith("cuda") else 4096
+
+    # -- public -------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def score(self, requests: Sequence[ScoringRequest], *, ranks: bool = False) -> list[TokenScores]:
+        """Log-probs (and optionally ranks) of every target token, in the order of ``requests``."""
+        for i, request in enumerate(requests):
+            if not request.context or not request.target:
+                raise ValueError(f"request {i} has an empty context or target; contexts hold at least one token")
+        _check_head(self.model)
+        results: list[TokenScores | None] = [None] * len(requests)
+        for batch in self._batches(requests):
+            if len(batch) == 1 and len(requests[batch[0]]) > self.token_budget:
+                results[batch[0]] = self._score_long(requests[batch[0]], ranks)
+            else:
+                scored = self._score_batch([requests[i] for i in batch], ranks)
+                for i, scores in zip(batch, scored, strict=True):
+                    results[i] = scores
+        self.stats.requests += len(requests)
+        return results  # type: ignore[return-value]
+
+    # -- batching -----------------------------------------------------------------------------------------
+    def _batches(self, requests: Sequence[ScoringRequest]) -> list[list[int]]:
+        """Indices grouped longest-first so that each batch's padded size stays under the budget."""
+        order = sorted(range(len(requests)), key=lambda i: (-len(requests[i]), i))
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and (len(batches[-1]) + 1) * len(requests[batches[-1][0]]) <= self.token_budget:
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        return batches
+
+    def _score_batch(self, batch: list[ScoringRequest], ranks: bool) -> list[TokenScores]:
+        device = self.model.input_device
+        width = max(len(r) for r in batch)
+        pad = batch[0].context[0]  # any real id: padded positions are never read
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        rows, positions, targets = [], [], []
+        for b, request in enumerate(batch):
+            sequence = list(request.context) + list(request.target)
+            ids[b, : len(sequence)] = torch.tensor(sequence)
+            start = len(request.context) - 1  # the position whose output predicts the first target token
+            rows.append(torch.full((len(request.target),), b))
+            positions.append(torch.arange(start, start + len(request.target)))
+            targets.extend(request.target)
+        hidden = self._body(ids.to(device))
+        scored = hidden[torch.cat(rows).to(hidden.device), torch.cat(positions).to(hidden.device)]
+        logprobs, token_ranks = self._head(scored, torch.tensor(targets), ranks)
+        self.stats.forward_calls += 1
+        self.stats.tokens += sum(len(r) for r in batch)
+        self.stats.padded_tokens += ids.numel()
+        return _split(batch, logprobs, token_ranks)
+
+    def _score_long(self, request: ScoringRequest, ranks: bool) -> TokenScores:
+        """One request over the budget: feed it in chunks through a KV cache and score each chunk's outputs."""
+        from transformers import DynamicCache
+
+        sequence = torch.tensor(list(request.context) + list(request.target))
+        first = len(request.context) - 1
+        cache = DynamicCache(config=self.model.model.config)
+        logprobs, token_ranks = [], []
+        chunk = self.token_budget
+        for start in range(0, len(sequence) - 1, chunk):  # the last token predicts nothing we score
+            stop = min(start + chunk, len(sequence) - 1)
+            hidden = self._body(sequence[None, start:stop].to(self.model.input_device), cache=cache)[0]
+            self.stats.forward_calls += 1
+            lo = max(first, start)
+            if lo >= stop:
+                continue
+            lp, rk = self._head(hidden[lo - start : stop - start], sequence[lo + 1 : stop + 1], ranks)
+            logprobs.append(lp)
+            if rk is not None:
+                token_ranks.append(rk)
+        self.stats.tokens += len(sequence)
+        self.stats.padded_tokens += len(sequence)
+        return TokenScores(
+            torch.cat(logprobs).numpy(), torch.cat(token_ranks).numpy() if ranks else None
+        )
+
+    # -- the two halves of a forward pass ---------------------------------------------------------------
+    def _body(self, ids: torch.Tensor, cache=None) -> torch.Tensor:
+        out = self.model.model.base_model(input_ids=ids, past_key_values=cache, use_cache=cache is not None)
+        return out.last_hidden_state
+
+    def _head(self, hidden: torch.Tensor, targets: torch.Tensor, ranks: bool):
+        """Log-softmax (and ranks) at the given positions only, a bounded chunk of rows at a time."""
+        head = self.model.model.get_output_embeddings()
+        weight = head.weight
+        hidden = hidden.to(weight.device)
+        targets = targets.to(weight.device)
+        softcap = getattr(self.model.model.config, "final_logit_softcapping", None)
+        rows = max(1, self.head_chunk_bytes // (4 * weight.shape[0]))
+        logprobs, token_ranks = [], []
+        for start in range(0, hidden.shape[0], rows):
+            logits = head(hidden[start : start + rows]).float()
+            if softcap:
+                logits = torch.tanh(logits / softcap) * softcap
+            tgt = targets[start : start + rows, None]
+            target_logits = logits.gather(1, tgt)
+            logprobs.append((target_logits - torch.logsumexp(logits, dim=-1, keepdim=True)).squeeze(1))
+            if ranks:
+                token_ranks.append((logits > target_logits).sum(dim=-1) + 1)
+        self.stats.scored_tokens += hidden.shape[0]
+        lp = torch.cat(logprobs).cpu()
+        return lp, (torch.cat(token_ranks).cpu() if ranks else None)
+
+
+def _split(batch: list[ScoringRequest], logprobs: torch.Tensor, ranks: torch.Tensor | None) -> list[TokenScores]:
+    out, offset = [], 0
+    lp = logprobs.numpy()
+    rk = ranks.numpy() if ranks is not None else None
+    for request in batch:
+        n = len(request.target)
+        out.append(TokenScores(lp[offset : offset + n], None if rk is None else rk[offset : offset + n]))
+        offset += n
+    return out
+
+
+_HEAD_CHECKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _check_head(model: ScoringModel) -> None:
+    """Once per model: the body + output head must reproduce the model's own logits.
+
+    The engine applies the LM head itself (only where scored). An architecture that transforms logits in
+    a way the engine does not know would silently give wrong numbers, so it is refused instead.
+    """
+    lm = model.model
+    if lm in _HEAD_CHECKED:
+        return
+    probe = torch.arange(1, 9, device=model.input_device)[None] % lm.config.get_text_config().vocab_size
+    with torch.inference_mode():
+        expected = lm(input_ids=probe).logits[0, -1].float()
+        hidden = lm.base_model(input_ids=probe).last_hidden_state[0, -1:]
+        got = lm.get_output_embeddings()(hidden)[0].float()
+        softcap = getattr(lm.config, "final_logit_softcapping", None)
+        if softcap:
+            got = torch.tanh(got / softcap) * softcap
+    tolerance = 1e-3 if expected.dtype == torch.float32 and lm.dtype == torch.float32 else 5e-2
+    if not torch.allclose(expected.to(got.device), got, atol=tolerance * max(1.0, expected.abs().max().item())):
+        raise NotImplementedError(
+            f"{type(lm).__name__}: applying its output embeddings to the body's hidden states does not "
+            "reproduce its logits, so hf_select cannot score it exactly. Please open an issue with the model id."
+        )
+    _HEAD_CHECKED[lm] = True

@@ -1,0 +1,68 @@
+"""The naive reference: one example, one window at a time, full-vocabulary logits, log_softmax, gather.
+
+Slow and obviously correct. The tests hold the engine to it, and `hf-select bench` measures the engine
+against it in the same run, so it must stay honest: fp32, no artificial slowness, nothing shared with the
+engine's batching or head code. It re-derives the pinned tokenisation conventions (see `hf_select.layout`)
+in its own few lines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hf_select.models import ScoringModel
+from hf_select.steps import split_steps
+
+
+@torch.inference_mode()
+def naive_token_scores(model: ScoringModel, context: list[int], target: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Log-prob and rank (1 + number of strictly larger logits) of each target token, one full forward pass."""
+    lm = model.model
+    ids = torch.tensor([list(context) + list(target)], device=model.input_device)
+    logits = lm(input_ids=ids).logits[0, len(context) - 1 : -1].float()
+    tgt = torch.tensor(target, device=logits.device)[:, None]
+    logprobs = torch.log_softmax(logits, dim=-1).gather(1, tgt)[:, 0]
+    ranks = (logits > logits.gather(1, tgt)).sum(dim=-1) + 1
+    return logprobs.cpu().numpy(), ranks.cpu().numpy()
+
+
+def _context_ids(tokenizer, text: str, special: bool) -> list[int]:
+    ids = tokenizer(text, add_special_tokens=special)["input_ids"] if text else []
+    if not ids:
+        ids = [tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id]
+    return list(ids)
+
+
+def _prompt_text(tokenizer, prompt: str, layout: str) -> tuple[str, bool]:
+    if layout == "auto":
+        layout = "chat" if tokenizer.chat_template else "plain"
+    if layout == "chat":
+        messages = [{"role": "user", "content": prompt}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), False
+    return prompt + "\n\n", True
+
+
+def naive_global(model: ScoringModel, prompt: str, response: str, layout: str = "auto") -> dict:
+    tok = model.tokenizer
+    context = _context_ids(tok, *_prompt_text(tok, prompt, layout))
+    target = tok(response, add_special_tokens=False)["input_ids"]
+    logprobs, ranks = naive_token_scores(model, context, target)
+    total = float(logprobs.astype(np.float64).sum())
+    return {"global_naturalness": total / len(target), "global_logprob_sum": total,
+            "global_num_tokens": len(target), "ranks": ranks, "logprobs": logprobs}
+
+
+def naive_local(model: ScoringModel, response: str, window: int = 2, *, splitter="paragraph",
+                max_step_tokens: int = 80, include_prompt: bool = False, prompt: str | None = None,
+                layout: str = "auto") -> dict:
+    tok = model.tokenizer
+    prefix, special = _prompt_text(tok, prompt, layout) if include_prompt else ("", True)
+    steps = [response[s:e] for s, e in split_steps(response, splitter, max_step_tokens=max_step_tokens)]
+    step_scores = []
+    for i, step in enumerate(steps):
+        context = _context_ids(tok, prefix + "".join(steps[max(0, i - window) : i]), special)
+        logprobs, _ = naive_token_scores(model, context, tok(step, add_special_tokens=False)["input_ids"])
+        step_scores.append(float(logprobs.astype(np.float64).mean()))
+    return {"local_naturalness": float(np.mean(step_scores)), "local_step_scores": step_scores,
+            "local_num_steps": len(steps)}

@@ -1,0 +1,123 @@
+"""Global and local naturalness: how likely the student finds a response, as a whole or step by step.
+
+Global naturalness is the student's mean token log-probability of the whole response given the prompt
+(the GRAPE-style baseline). Local naturalness (arXiv 2510.03988, "LALP" in its v2) splits the response
+into reasoning steps and scores each step given only the ``window`` steps before it, re-encoded from their
+own start; the response's score is the mean of its step scores. Across several teachers and long traces,
+the local score keeps tracking downstream quality where the global one stops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from datasets import List, Value
+
+from hf_select.engine import ScoringRequest, TokenScores
+from hf_select.layout import Layout, check_layout, encode_context, encode_target, prompt_prefix, resolve_layout
+from hf_select.models import ScoringModel
+from hf_select.scores.base import OnError, OnOverflow, Scorer, mean_logprob, require_text
+from hf_select.steps import Splitter, describe_splitter, split_steps
+
+
+class GlobalNaturalness(Scorer):
+    """Adds ``global_naturalness`` (mean token log-prob of the response given the prompt),
+    ``global_logprob_sum`` and ``global_num_tokens`` (so you can re-normalise)."""
+
+    name = "global_naturalness"
+    higher_is_better = {"global_naturalness": True}
+    definitions = {
+        "global_naturalness": "mean log-probability the student assigns to the response's tokens, given the "
+        "prompt laid out as in SFT",
+    }
+
+    def __init__(self, model: ScoringModel, *, prompt_column: str = "prompt", response_column: str = "response",
+                 layout: Layout = "auto", on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
+        super().__init__(model, on_error=on_error, on_overflow=on_overflow)
+        self.prompt_column, self.response_column, self.layout = prompt_column, response_column, check_layout(layout)
+
+    def input_columns(self) -> list[str]:
+        return [self.response_column, self.prompt_column]
+
+    def output_features(self) -> dict[str, Any]:
+        return {"global_naturalness": Value("float64"), "global_logprob_sum": Value("float64"),
+                "global_num_tokens": Value("int64")}
+
+    def score_config(self) -> dict[str, Any]:
+        return {"prompt_column": self.prompt_column, "response_column": self.response_column,
+                "layout": self.layout}
+
+    def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
+        response = require_text(row, self.response_column, "response")
+        prompt = require_text(row, self.prompt_column, "prompt")
+        tokenizer = self.model.tokenizer
+        prefix, special = prompt_prefix(tokenizer, prompt, resolve_layout(tokenizer, self.layout))
+        return [ScoringRequest(encode_context(tokenizer, prefix, special), encode_target(tokenizer, response))]
+
+    def columns_for(self, row: dict[str, Any], results: list[TokenScores]) -> dict[str, Any]:
+        mean, total, count = mean_logprob(results[0].logprobs)
+        return {"global_naturalness": mean, "global_logprob_sum": total, "global_num_tokens": count}
+
+
+class LocalNaturalness(Scorer):
+    """Adds ``local_naturalness`` (mean over steps of each step's mean token log-prob given only the
+    previous ``window`` steps), ``local_step_scores`` (one float per step) and ``local_num_steps``.
+
+    Steps come from `hf_select.split_steps` with ``splitter`` (default: paragraphs, long ones split into
+    sentences). Step 0 is conditioned on the BOS token alone, or on the prompt with ``include_prompt=True``.
+    """
+
+    name = "local_naturalness"
+    higher_is_better = {"local_naturalness": True}
+    definitions = {
+        "local_naturalness": "mean over reasoning steps of each step's mean token log-probability under the "
+        "student, given only the few steps before it",
+    }
+
+    def __init__(self, model: ScoringModel, *, response_column: str = "response", window: int = 2,
+                 include_prompt: bool = False, prompt_column: str = "prompt", splitter: Splitter = "paragraph",
+                 max_step_tokens: int = 80, layout: Layout = "auto", on_error: OnError = "raise",
+                 on_overflow: OnOverflow = "error"):
+        super().__init__(model, on_error=on_error, on_overflow=on_overflow)
+        if not isinstance(window, int) or window < 0:
+            raise ValueError(f"window must be a non-negative integer (steps of context), not {window!r}")
+        self.response_column, self.window, self.include_prompt = response_column, window, include_prompt
+        self.prompt_column, self.splitter, self.max_step_tokens = prompt_column, splitter, max_step_tokens
+        self.layout = check_layout(layout)
+
+    def input_columns(self) -> list[str]:
+        return [self.response_column] + ([self.prompt_column] if self.include_prompt else [])
+
+    def output_features(self) -> dict[str, Any]:
+        return {"local_naturalness": Value("float64"), "local_step_scores": List(Value("float64")),
+                "local_num_steps": Value("int64")}
+
+    def score_config(self) -> dict[str, Any]:
+        config = {"response_column": self.response_column, "window": self.window,
+                  "include_prompt": self.include_prompt,
+                  "splitter": describe_splitter(self.splitter, self.max_step_tokens)}
+        if self.include_prompt:
+            config.update(prompt_column=self.prompt_column, layout=self.layout)
+        return config
+
+    def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
+        response = require_text(row, self.response_column, "response")
+        tokenizer = self.model.tokenizer
+        prefix, special = "", True
+        if self.include_prompt:
+            prompt = require_text(row, self.prompt_column, "prompt")
+            prefix, special = prompt_prefix(tokenizer, prompt, resolve_layout(tokenizer, self.layout))
+        steps = [response[s:e] for s, e in split_steps(response, self.splitter, max_step_tokens=self.max_step_tokens)]
+        return [
+            ScoringRequest(
+                encode_context(tokenizer, prefix + "".join(steps[max(0, i - self.window) : i]), special),
+                encode_target(tokenizer, step),
+            )
+            for i, step in enumerate(steps)
+        ]
+
+    def columns_for(self, row: dict[str, Any], results: list[TokenScores]) -> dict[str, Any]:
+        step_scores = [mean_logprob(r.logprobs)[0] for r in results]
+        return {"local_naturalness": mean_logprob(np.asarray(step_scores))[0], "local_step_scores": step_scores,
+                "local_num_steps": len(step_scores)}
