@@ -72,7 +72,7 @@ class Scorer:
     @property
     def engine(self) -> ScoringEngine:
         if self._engine is None:
-            self._engine = ScoringEngine(self.model)
+            self._engine = ScoringEngine(self.model, **self.model.engine_options)
         return self._engine
 
     def config(self) -> dict[str, Any]:

@@ -1,0 +1,238 @@
+"""`hf-select bench`: the engine against the naive reference, in the same process, on the same rows.
+
+For global and local naturalness it reports scored tokens/s of each side, the speed-up, peak memory,
+max |difference|, padding waste, and the engine's achieved FLOP/s against this machine's matmul FLOP/s
+(measured by a short probe in the same run). Throughput counts scored (target) tokens, the same for both
+sides. The naive side is `hf_select.reference`, exactly what the tests use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hf_select.models import ScoringModel
+from hf_select.reference import naive_global, naive_local
+from hf_select.scores import GlobalNaturalness, LocalNaturalness
+
+EXAMPLE_DATA = Path(__file__).parent / "data" / "math_teachers.jsonl"
+
+
+@dataclass
+class SideResult:
+    seconds: float
+    scored_tokens: int
+    peak_memory_mb: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.scored_tokens / self.seconds
+
+
+# -- workload -----------------------------------------------------------------------------------------------
+def build_workload(tokenizer, n: int = 8, *, min_tokens: int = 200, max_tokens: int = 2000,
+                   step_tokens: tuple[int, int] = (20, 80), seed: int = 0,
+                   source: Path = EXAMPLE_DATA) -> list[dict[str, str]]:
+    """``n`` (prompt, response) rows whose responses are blank-line-separated steps of 20-80 tokens and
+    200-2,000 tokens in all, assembled from the sentences of real reasoning text (reproducible by seed)."""
+    rows = [json.loads(line) for line in Path(source).read_text().splitlines() if line.strip()]
+    sentences = [s.strip() + " " for row in rows for s in row["response"].replace("\n\n", " ").split(". ")
+                 if len(s.strip()) > 10]
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        goal = rng.randint(min_tokens, max_tokens)
+        steps, total = [], 0
+        while total < goal:
+            want, step, length = rng.randint(*step_tokens), "", 0
+            while length < want:
+                step += rng.choice(sentences)
+                length = len(tokenizer(step, add_special_tokens=False)["input_ids"])
+            steps.append(step.strip())
+            total += length
+        out.append({"prompt": rng.choice(rows)["prompt"], "response": "\n\n".join(steps)})
+    return out
+
+
+def load_rows(dataset: str, n: int, prompt_column: str = "prompt", response_column: str = "response"):
+    """The first ``n`` rows of the user's own data (anything ``load_dataset`` or a local file gives)."""
+    from datasets import load_dataset
+
+    if os.path.exists(dataset):
+        kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}[Path(dataset).suffix]
+        ds = load_dataset(kind, data_files=dataset, split="train")
+    else:
+        ds = load_dataset(dataset, split="train")
+    ds = ds.select(range(min(n, len(ds))))
+    return [{"prompt": r[prompt_column], "response": r[response_column]} for r in ds]
+
+
+# -- measurement helpers --------------------------------------------------------------------------------------
+class PeakMemory:
+    """Peak memory above the starting point while the block runs: CUDA allocator peak on GPUs, else RSS
+    sampled every 2 ms (the only way to see torch's CPU allocations)."""
+
+    def __init__(self, device: str):
+        self.cuda = device.startswith("cuda")
+        self.peak_mb = 0.0
+
+    def __enter__(self) -> PeakMemory:
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            self.base, self.peak, self.running = _rss(), _rss(), True
+            self.thread = threading.Thread(target=self._sample, daemon=True)
+            self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, _rss())
+            time.sleep(0.002)
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.peak_mb = (torch.cuda.max_memory_allocated() - self.base) / 2**20
+        else:
+            self.running = False
+            self.thread.join()
+            self.peak_mb = (max(self.peak, _rss()) - self.base) / 2**20
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def matmul_flops(device: str, dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """This machine's dense matmul FLOP/s for the dtype the engine runs in (the ceiling to compare to)."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _sync(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def engine_flops(model: ScoringModel, fed_lengths: list[int], scored_tokens: int) -> float:
+    """FLOPs the engine must do: the body over every token it feeds (2 x non-embedding parameters per
+    token, plus causal attention), and the LM head over scored tokens only."""
+    lm = model.model
+    config = lm.config.get_text_config()
+    embedding = lm.get_input_embeddings().weight.numel()
+    head = lm.get_output_embeddings().weight
+    body = sum(p.numel() for p in lm.base_model.parameters()) - embedding
+    heads = config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    attention_per_token_pair = 2 * 2 * heads * head_dim * config.num_hidden_layers  # QK^T and AV
+    flops = 0.0
+    for length in fed_lengths:
+        flops += 2 * body * length + attention_per_token_pair * length * (length + 1) / 2
+    return flops + 2 * head.numel() * scored_tokens
+
+
+# -- the benchmark --------------------------------------------------------------------------------------------
+def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 2, token_budget: int | None = None,
+              plan_tokens: float = 1e9, scores: tuple[str, ...] = ("global", "local"),
+              progress: bool = True) -> dict[str, Any]:
+    """Run naive and engine on the same rows for each score; return a JSON-safe report."""
+    model.model  # noqa: B018 - load before timing
+    device = str(model.input_device)
+    report: dict[str, Any] = {
+        "model": model.name, "device": device, "dtype": str(model.dtype).removeprefix("torch."),
+        "threads": torch.get_num_threads(), "rows": len(rows),
+        "matmul_flops": matmul_flops(device, model.dtype), "scores": {},
+    }
+    for name in scores:
+        if name == "global":
+            scorer = GlobalNaturalness(model)
+            naive = lambda r: naive_global(model, r["prompt"], r["response"])  # noqa: E731
+            column = "global_naturalness"
+        else:
+            scorer = LocalNaturalness(model, window=window)
+            naive = lambda r: naive_local(model, r["response"], window=window)  # noqa: E731
+            column = "local_naturalness"
+        if token_budget:
+            scorer.engine.token_budget = token_budget
+        requests = [req for r in rows for req in scorer.requests_for(r)]
+        scored = sum(len(r.target) for r in requests)
+        batch = {"prompt": [r["prompt"] for r in rows], "response": [r["response"] for r in rows]}
+
+        scorer(dict(batch, prompt=batch["prompt"][:1], response=batch["response"][:1]))  # warm-up both sides
+        naive(rows[0])
+        if progress:
+            print(f"[bench] {name}: naive reference on {len(rows)} rows ({scored} scored tokens)...", flush=True)
+        with PeakMemory(device) as naive_mem:
+            start = time.perf_counter()
+            expected = [naive(r)[column] for r in rows]
+            _sync(device)
+            naive_side = SideResult(time.perf_counter() - start, scored, naive_mem.peak_mb)
+        if progress:
+            print(f"[bench] {name}: engine...", flush=True)
+        before = asdict(scorer.engine.stats)
+        with PeakMemory(device) as engine_mem:
+            start = time.perf_counter()
+            got = scorer(batch)[column]
+            _sync(device)
+            engine_side = SideResult(time.perf_counter() - start, scored, engine_mem.peak_mb)
+        stats = scorer.engine.stats
+        padded = stats.padded_tokens - before["padded_tokens"]
+        fed = stats.tokens - before["tokens"]
+        flops = engine_flops(model, [len(r) for r in requests], scored)
+        report["scores"][name] = {
+            "scored_tokens": scored,
+            "naive_tokens_per_s": naive_side.tokens_per_s,
+            "engine_tokens_per_s": engine_side.tokens_per_s,
+            "speedup": naive_side.seconds / engine_side.seconds,
+            "naive_peak_memory_mb": naive_side.peak_memory_mb,
+            "engine_peak_memory_mb": engine_side.peak_memory_mb,
+            "max_abs_difference": float(np.max(np.abs(np.subtract(got, expected)))),
+            "padding_waste": 1 - fed / padded if padded else 0.0,
+            "forward_calls": stats.forward_calls - before["forward_calls"],
+            "engine_flops_per_s": flops / engine_side.seconds,
+            "fraction_of_matmul": flops / engine_side.seconds / report["matmul_flops"],
+            "hours_per_plan": plan_tokens / engine_side.tokens_per_s / 3600,
+        }
+    report["plan_tokens"] = plan_tokens
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [
+        f"model {report['model']} on {report['device']} ({report['dtype']}, {report['threads']} threads), "
+        f"{report['rows']} rows; matmul probe {report['matmul_flops'] / 1e9:.1f} GFLOP/s",
+        "",
+        f"{'score':<8}{'naive tok/s':>12}{'engine tok/s':>13}{'speed-up':>9}{'naive MB':>10}{'engine MB':>10}"
+        f"{'max|diff|':>11}{'pad waste':>10}{'GFLOP/s':>9}{'% matmul':>9}",
+    ]
+    for name, s in report["scores"].items():
+        lines.append(
+            f"{name:<8}{s['naive_tokens_per_s']:>12.1f}{s['engine_tokens_per_s']:>13.1f}{s['speedup']:>8.2f}x"
+            f"{s['naive_peak_memory_mb']:>10.0f}{s['engine_peak_memory_mb']:>10.0f}{s['max_abs_difference']:>11.1e}"
+            f"{s['padding_waste']:>10.1%}{s['engine_flops_per_s'] / 1e9:>9.1f}{s['fraction_of_matmul']:>9.0%}"
+        )
+    lines.append("")
+    for name, s in report["scores"].items():
+        lines.append(f"planning: {report['plan_tokens']:.3g} scored tokens of {name} naturalness take about "
+                     f"{s['hours_per_plan']:.1f} h on this machine with the engine")
+    return "\n".join(lines)

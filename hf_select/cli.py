@@ -1,0 +1,117 @@
+"""`hf-select`: thin command-line entry points over the library.
+
+    hf-select demo [--out DIR]                  the whole story on the bundled data and a real student
+    hf-select run RECIPE.yaml [--set k=v ...]    run a curation recipe (score, filter, select, card, push)
+    hf-select score DATA --model M --out DIR     add score columns to a dataset
+    hf-select push DIR REPO_ID                   publish a folder written by `run`/`demo` to the Hub
+    hf-select bench [--model M] [--json]         engine vs naive reference, throughput and memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _add_model_args(parser: argparse.ArgumentParser, default: str | None = "smollm2-135m-instruct") -> None:
+    parser.add_argument("--model", default=default, required=default is None,
+                        help="local folder, GGUF file, Hub id, or builtin: smollm2-135m-instruct, gemma-3-270m")
+    parser.add_argument("--gguf-file", default=None, help="GGUF file name inside --model's folder")
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 on capable GPUs, else fp32), float32, bfloat16")
+    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--token-budget", type=int, default=None, help="padded tokens per forward pass")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model body (long jobs)")
+
+
+def _load(args, lazy: bool = False):
+    from hf_select.models import load_model
+
+    return load_model(args.model, gguf_file=args.gguf_file, dtype=args.dtype, device=args.device, lazy=lazy,
+                      token_budget=args.token_budget, compile=args.compile)
+
+
+def cmd_bench(args) -> int:
+    from hf_select.bench import build_workload, format_report, load_rows, run_bench
+
+    model = _load(args)
+    if args.dataset:
+        rows = load_rows(args.dataset, args.n, args.prompt_column, args.response_column)
+    else:
+        rows = build_workload(model.tokenizer, args.n, min_tokens=args.min_tokens, max_tokens=args.max_tokens,
+                              seed=args.seed)
+    report = run_bench(model, rows, window=args.window, plan_tokens=args.plan_tokens,
+                       scores=tuple(args.scores.split(",")), progress=not args.json)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def cmd_score(args) -> int:
+    from hf_select.distributed import process_state, score_to_disk
+    from hf_select.scores import GlobalNaturalness, LocalNaturalness
+    from hf_select.sources import load_source
+
+    ds = load_source(args.data, split=args.split)
+    if args.limit:
+        ds = ds.select(range(min(args.limit, len(ds))))
+    model = _load(args, lazy=True)
+    common = {"response_column": args.response_column, "on_error": args.on_error, "on_overflow": args.on_overflow}
+    scorers = []
+    for name in args.scores.split(","):
+        if name == "global":
+            scorers.append(GlobalNaturalness(model, prompt_column=args.prompt_column, **common))
+        elif name == "local":
+            scorers.append(LocalNaturalness(model, window=args.window, **common))
+        else:
+            raise SystemExit(f"unknown score {name!r}; choose from: global, local")
+    scored = score_to_disk(ds, *scorers, out_dir=args.out, batch_size=args.batch_size)
+    state = process_state()
+    if state.is_main_process:
+        print(f"wrote {len(scored)} scored rows to {args.out} ({state.num_processes} process(es))")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hf-select", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="engine vs naive reference: throughput, memory, FLOP/s")
+    _add_model_args(bench)
+    bench.add_argument("--n", type=int, default=8, help="number of responses in the workload")
+    bench.add_argument("--min-tokens", type=int, default=200)
+    bench.add_argument("--max-tokens", type=int, default=2000)
+    bench.add_argument("--window", type=int, default=2)
+    bench.add_argument("--scores", default="global,local")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--dataset", default=None, help="bench on your own data instead (file, folder or Hub id)")
+    bench.add_argument("--prompt-column", default="prompt")
+    bench.add_argument("--response-column", default="response")
+    bench.add_argument("--plan-tokens", type=float, default=1e9, help="tokens to estimate scoring hours for")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
+
+    sc = sub.add_parser("score", help="add score columns to a dataset (works under `accelerate launch`)")
+    sc.add_argument("data", help="a data file, a save_to_disk folder, or anything load_dataset accepts")
+    _add_model_args(sc)
+    sc.add_argument("--out", required=True, help="folder to save_to_disk the scored dataset into")
+    sc.add_argument("--scores", default="global,local")
+    sc.add_argument("--split", default="train")
+    sc.add_argument("--limit", type=int, default=None, help="score only the first N rows")
+    sc.add_argument("--window", type=int, default=2)
+    sc.add_argument("--prompt-column", default="prompt")
+    sc.add_argument("--response-column", default="response")
+    sc.add_argument("--batch-size", type=int, default=64)
+    sc.add_argument("--on-error", choices=["raise", "nan"], default="raise")
+    sc.add_argument("--on-overflow", choices=["error", "truncate_left", "nan"], default="error")
+    sc.set_defaults(func=cmd_score)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

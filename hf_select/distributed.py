@@ -1,0 +1,51 @@
+"""Scoring beyond one process with `accelerate launch`: each rank scores a contiguous shard, the main
+process joins the shards in rank order and writes the result once.
+
+Scores are per row and independent of batching, so the joined dataset equals a single-process run (up to
+float rounding, ~1e-7). ``out_dir`` must be visible to every rank (a shared filesystem across nodes).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from datasets import Dataset, concatenate_datasets, load_from_disk
+from datasets.distributed import split_dataset_by_node
+
+from hf_select.scores.base import Scorer
+from hf_select.scoring import score
+from hf_select.sources import save_atomically
+
+
+def process_state():
+    """accelerate's view of this process. Without a GPU, ranks talk over gloo on the CPU, so that
+    ``accelerate launch --multi_gpu --num_processes N`` (its torchrun launcher) also works on CPU machines."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def score_to_disk(ds: Dataset, *scorers: Scorer, out_dir: str | Path, batch_size: int = 64) -> Dataset:
+    """Score ``ds`` (across the processes of an ``accelerate launch``, or alone) and ``save_to_disk`` the
+    result into ``out_dir`` once, atomically. Every rank returns the saved dataset."""
+    state = process_state()
+    out_dir = Path(out_dir)
+    if state.num_processes == 1:
+        save_atomically(score(ds, *scorers, batch_size=batch_size), out_dir)
+        return load_from_disk(str(out_dir))
+    shards = out_dir.with_name(f".{out_dir.name}.shards")
+    name = f"{state.process_index:05d}-of-{state.num_processes:05d}"
+    shard = split_dataset_by_node(ds, rank=state.process_index, world_size=state.num_processes)
+    score(shard, *scorers, batch_size=batch_size).save_to_disk(str(shards / name))
+    state.wait_for_everyone()
+    if state.is_main_process:
+        parts = [load_from_disk(str(shards / f"{rank:05d}-of-{state.num_processes:05d}"))
+                 for rank in range(state.num_processes)]
+        joined = concatenate_datasets(parts)
+        joined.info.description = parts[0].info.description  # the score metadata, the same on every rank
+        save_atomically(joined, out_dir)
+        shutil.rmtree(shards, ignore_errors=True)
+    state.wait_for_everyone()
+    return load_from_disk(str(out_dir))

@@ -1,0 +1,49 @@
+"""`hf-select score` alone and under a 2-process `accelerate launch`, and the `bench` smoke test."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from datasets import Dataset, load_from_disk
+from test_naturalness import ROWS
+
+from hf_select.cli import main
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+
+
+def test_score_cli_single_and_two_process_accelerate_agree(tiny_root, tmp_path):
+    data = tmp_path / "rows.jsonl"
+    Dataset.from_list(ROWS * 3).to_json(data)
+    model = str(tiny_root / "llama")
+    assert main(["score", str(data), "--model", model, "--out", str(tmp_path / "one")]) == 0
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "-m", "hf_select.cli", "score", str(data), "--model", model, "--out", str(tmp_path / "two"),
+              "--batch-size", "4"]
+    done = subprocess.run(launch, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = load_from_disk(str(tmp_path / "one")), load_from_disk(str(tmp_path / "two"))
+    assert "(2 process(es))" in done.stdout  # both ranks took part
+    assert two["response"] == one["response"]  # same rows, same order
+    for col in ("global_naturalness", "local_naturalness"):
+        np.testing.assert_allclose(two[col], one[col], atol=1e-6, rtol=0)
+    assert two.info.description == one.info.description  # the score definitions travel too
+    assert not list(tmp_path.glob(".*"))  # shards and temporary folders are cleaned up
+
+
+def test_bench_smoke_json_has_every_field(tiny_root, capsys):
+    assert main(["bench", "--model", str(tiny_root / "llama"), "--device", "cpu", "--n", "2",
+                 "--min-tokens", "30", "--max-tokens", "80", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"model", "device", "dtype", "threads", "matmul_flops", "rows", "plan_tokens"} <= set(report)
+    for name in ("global", "local"):
+        s = report["scores"][name]
+        assert set(s) == {"scored_tokens", "naive_tokens_per_s", "engine_tokens_per_s", "speedup",
+                          "naive_peak_memory_mb", "engine_peak_memory_mb", "max_abs_difference", "padding_waste",
+                          "forward_calls", "engine_flops_per_s", "fraction_of_matmul", "hours_per_plan"}
+        assert s["max_abs_difference"] < 1e-4 and s["scored_tokens"] > 0 and s["engine_tokens_per_s"] > 0
