@@ -4,7 +4,15 @@ __version__ = "0.1.0"
 
 from hf_select.engine import ScoringEngine, ScoringRequest
 from hf_select.models import ScoringModel, load_model
-from hf_select.scores import ERROR_COLUMN, GlobalNaturalness, LocalNaturalness, Scorer, ScoringInputError
+from hf_select.scores import (
+    ERROR_COLUMN,
+    GlobalNaturalness,
+    LocalNaturalness,
+    Provenance,
+    RankSurprisal,
+    Scorer,
+    ScoringInputError,
+)
 from hf_select.scoring import score
 from hf_select.steps import split_steps
 
@@ -12,6 +20,8 @@ __all__ = [
     "ERROR_COLUMN",
     "GlobalNaturalness",
     "LocalNaturalness",
+    "Provenance",
+    "RankSurprisal",
     "Scorer",
     "ScoringEngine",
     "ScoringInputError",

@@ -240,6 +240,21 @@ class ScoringModel:
         return self._model
 
     @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def release(self) -> None:
+        """Free the weights (they reload from the spec on next use); a no-op for in-memory models."""
+        if self.spec.name_or_path == "<in-memory>" or self._model is None:
+            return
+        self._model = None
+        import gc
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    @property
     def input_device(self) -> torch.device:
         """Where inputs go: the embedding's device (differs from `device` under ``device_map="auto"``)."""
         return self.model.get_input_embeddings().weight.device

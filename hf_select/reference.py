@@ -66,3 +66,29 @@ def naive_local(model: ScoringModel, response: str, window: int = 2, *, splitter
         step_scores.append(float(logprobs.astype(np.float64).mean()))
     return {"local_naturalness": float(np.mean(step_scores)), "local_step_scores": step_scores,
             "local_num_steps": len(steps)}
+
+
+def naive_rank_surprisal(model: ScoringModel, prompt: str, response: str, layout: str = "auto",
+                         rank_clip: int | None = None) -> dict:
+    g = naive_global(model, prompt, response, layout)
+    ranks = g["ranks"].astype(np.float64)
+    if rank_clip is not None:
+        ranks = np.minimum(ranks, rank_clip)
+    surprisal = -g["logprobs"].astype(np.float64)
+    return {"rsr": ranks.mean() / surprisal.mean(), "rsr_mean_rank": ranks.mean(),
+            "rsr_mean_surprisal": surprisal.mean()}
+
+
+def naive_sentence_logprobs(model: ScoringModel, prompt: str, response: str, spans, layout: str = "auto") -> list:
+    """Each sentence scored on its own: context = the prompt as laid out, then all previous response text
+    re-encoded from scratch; target = the sentence's own tokens."""
+    tok = model.tokenizer
+    prefix, special = _prompt_text(tok, prompt, layout)
+    context_prompt = _context_ids(tok, prefix, special)
+    out = []
+    for start, end in spans:
+        previous = tok(response[:start], add_special_tokens=False)["input_ids"] if start else []
+        logprobs, _ = naive_token_scores(model, context_prompt + list(previous),
+                                         tok(response[start:end], add_special_tokens=False)["input_ids"])
+        out.append(float(logprobs.astype(np.float64).sum()))
+    return out

@@ -99,4 +99,4 @@ def hub_repo_id(hub: HubServer, request: pytest.FixtureRequest) -> str:
 
 
 # Tiny in-process models (tests/tiny_models.py), shared by the scoring tests.
-from tiny_models import gpt2, llama, nobos, tiny, tiny_root  # noqa: E402, F401
+from tiny_models import gpt2, llama, llama_b, nobos, tiny, tiny_root  # noqa: E402, F401

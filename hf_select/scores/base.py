@@ -60,8 +60,10 @@ class Scorer:
         """The engine requests one row needs. Raise `ScoringInputError` for bad input."""
         raise NotImplementedError
 
-    def columns_for(self, row: dict[str, Any], results: list[TokenScores]) -> dict[str, Any]:
-        """The row's output columns from its requests' results (unscored tokens are NaN)."""
+    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
+                    results: list[TokenScores]) -> dict[str, Any]:
+        """The row's output columns from its requests and their results (tokens left unscored by
+        ``on_overflow="truncate_left"`` are NaN)."""
         raise NotImplementedError
 
     def score_config(self) -> dict[str, Any]:
@@ -82,6 +84,9 @@ class Scorer:
         return {"score": self.name, "model": self.model.name, "model_identity": self.model.identity,
                 **self.score_config(), "on_error": self.on_error, "on_overflow": self.on_overflow,
                 "hf_select_version": __version__}
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.model.name})"
 
     def features(self) -> dict[str, Any]:
         """Every column a call returns, the error column included when ``on_error="nan"``."""
@@ -115,14 +120,14 @@ class Scorer:
         return {name: [out[name] for out in outputs] for name in self.features()}
 
     def _score_rows(self, rows: list[dict[str, Any]], indices: list[int] | None) -> list[dict[str, Any]]:
-        plans: list[list[tuple[ScoringRequest, int]] | None] = []  # per row: (fitted request, dropped tokens)
+        plans: list[list[tuple[ScoringRequest, ScoringRequest, int]] | None] = []  # (asked, fitted, dropped)
         errors: list[str | None] = []
         limit = None
         for i, row in enumerate(rows):
             try:
                 requests = self.requests_for(row)
                 limit = limit or self.model.max_length
-                plans.append([self._fit(request, limit) for request in requests])
+                plans.append([(request, *self._fit(request, limit)) for request in requests])
                 errors.append(None)
             except ScoringInputError as err:
                 where = f"row {indices[i]}" if indices is not None else (
@@ -132,14 +137,15 @@ class Scorer:
                     raise ScoringInputError(err.column, message) from None
                 plans.append(None)
                 errors.append(message)
-        flat = [fitted for plan in plans if plan for fitted, _ in plan]
+        flat = [fitted for plan in plans if plan for _, fitted, _ in plan]
         results = iter(self.engine.score(flat, ranks=self.with_ranks)) if flat else iter(())
         outputs = []
         for row, plan, error in zip(rows, plans, errors, strict=True):
             if plan is None:
                 out = {name: _unscored(feature) for name, feature in self.output_features().items()}
             else:
-                out = self.columns_for(row, [_unfit(next(results), dropped) for _, dropped in plan])
+                out = self.columns_for(row, [asked for asked, _, _ in plan],
+                                       [_unfit(next(results), dropped) for _, _, dropped in plan])
             if self.on_error == "nan":
                 previous = row.get(ERROR_COLUMN)
                 out[ERROR_COLUMN] = "; ".join(e for e in (previous, error) if e) or None

@@ -55,7 +55,8 @@ class GlobalNaturalness(Scorer):
         prefix, special = prompt_prefix(tokenizer, prompt, resolve_layout(tokenizer, self.layout))
         return [ScoringRequest(encode_context(tokenizer, prefix, special), encode_target(tokenizer, response))]
 
-    def columns_for(self, row: dict[str, Any], results: list[TokenScores]) -> dict[str, Any]:
+    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
+                    results: list[TokenScores]) -> dict[str, Any]:
         mean, total, count = mean_logprob(results[0].logprobs)
         return {"global_naturalness": mean, "global_logprob_sum": total, "global_num_tokens": count}
 
@@ -117,7 +118,8 @@ class LocalNaturalness(Scorer):
             for i, step in enumerate(steps)
         ]
 
-    def columns_for(self, row: dict[str, Any], results: list[TokenScores]) -> dict[str, Any]:
+    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
+                    results: list[TokenScores]) -> dict[str, Any]:
         step_scores = [mean_logprob(r.logprobs)[0] for r in results]
         return {"local_naturalness": mean_logprob(np.asarray(step_scores))[0], "local_step_scores": step_scores,
                 "local_num_steps": len(step_scores)}
