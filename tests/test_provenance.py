@@ -9,8 +9,16 @@ from datasets import Dataset
 from hf_select import GlobalNaturalness, Provenance, load_model, score
 from hf_select.metadata import read_metadata
 from hf_select.reference import naive_sentence_logprobs
-from hf_select.scores.provenance import (BOOSTED, PRE_EXISTING, STUDENT, TEACHER, ProvenanceCategories,
-                                         SentenceLogprobs, attribute_tokens, categorize)
+from hf_select.scores.provenance import (
+    BOOSTED,
+    PRE_EXISTING,
+    STUDENT,
+    TEACHER,
+    ProvenanceCategories,
+    SentenceLogprobs,
+    attribute_tokens,
+    categorize,
+)
 from hf_select.steps import split_steps
 
 # Sentences end with a line break, so sentence boundaries are token boundaries for the byte-level tokenizers.
