@@ -1,0 +1,434 @@
+"""Selecting rows from scored datasets: best response(s) per prompt, teacher rankings, score filters.
+
+Everything here is arrow-native: the few columns a selection needs are read as one pyarrow table (the
+dataset's table with any indices mapping from ``shuffle``/``select`` applied, so such datasets are handled by
+their *logical* rows), the decision is made with pyarrow compute / group-by (and vectorised numpy where arrow
+has no kernel), and the result is always ``ds.select(indices)``. That keeps ``ds.info`` (where
+`hf_select.metadata` stores every score's definition) and lets `datasets` fingerprint the result. No Python
+loop runs over rows (about 50 ms for 200k rows).
+
+Shared rules:
+
+* A score that is NaN or null is *missing*: it never wins a selection, never passes a filter (unless
+  ``keep_nan=True``) and is left out of every statistic (`rank_teachers` counts it in ``n_missing``).
+  Infinite scores are ordinary values.
+* The direction of a score comes from ``higher_is_better`` when given, else from the dataset's own metadata
+  (`hf_select.metadata.higher_is_better`), so lower-is-better scores such as ``rsr`` need no flag.
+* Results are stable subsequences of the input: selected rows keep their original relative order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset
+from datasets.table import InMemoryTable
+
+from hf_select.metadata import higher_is_better as recorded_direction
+
+logger = logging.getLogger(__name__)
+
+TEACHER_FRACTION = "prov_frac_teacher_originated"  # see hf_select.scores.provenance (TEACHER category)
+
+AmongFn = Callable[[pa.Table], Any]
+
+__all__ = [
+    "filter_equals",
+    "filter_quantile",
+    "filter_threshold",
+    "rank_teachers",
+    "select_best",
+    "select_by_divergence",
+    "selection_summary",
+]
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def _require(ds: Dataset, columns: Iterable[str | None], where: str) -> None:
+    """Fail early with the column's name and what is there: a typo should not read as an arrow error."""
+    for column in columns:
+        if column is not None and column not in ds.column_names:
+            raise KeyError(f"{where}: no column {column!r} in the dataset (available: {ds.column_names})")
+
+
+def _table(ds: Dataset, columns: Sequence[str] | None = None) -> pa.Table:
+    """The logical rows of these columns (all when None): the dataset's arrow table with its indices mapping
+    (from ``shuffle``/``select``) applied by one arrow ``take``. ``with_format("arrow")[:]`` gives the same
+    rows, but gathers a mapping into one chunk per row, which makes every later kernel crawl."""
+    table = ds.data.table
+    if columns is not None:
+        table = table.select(list(dict.fromkeys(columns)))
+    indices = ds._indices  # None, or a one-column table of logical -> physical row numbers
+    if indices is not None:
+        table = table.take(indices.column(0))
+    return table
+
+
+def _numeric(column: pa.ChunkedArray | pa.Array, name: str, where: str) -> pa.ChunkedArray | pa.Array:
+    if pa.types.is_null(column.type):  # an all-null (or empty) column: every score is missing
+        return pc.cast(column, pa.float64())
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        raise TypeError(f"{where}: column {name!r} must be numeric to be compared, got {column.type}")
+    return column
+
+
+def _present(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """True where the value is usable: not null and, for floats, not NaN."""
+    valid = pc.is_valid(column)
+    if pa.types.is_floating(column.type):
+        valid = pc.and_(valid, pc.invert(pc.fill_null(pc.is_nan(column), True)))
+    return valid
+
+
+def _as_float(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """float64 numpy view of a numeric column, null -> NaN."""
+    return np.asarray(pc.fill_null(pc.cast(column, pa.float64()), math.nan).to_numpy(), dtype=np.float64)
+
+
+def _as_mask(mask: Any, length: int, where: str) -> pa.Array:
+    """A boolean arrow array of ``length`` (nulls -> False) from whatever a mask callable returned."""
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks()
+    elif not isinstance(mask, pa.Array):
+        mask = pa.array(np.asarray(mask))
+    if not pa.types.is_boolean(mask.type):
+        raise TypeError(f"{where}: the mask must be boolean, got {mask.type}")
+    if len(mask) != length:
+        raise ValueError(f"{where}: the mask has {len(mask)} values for {length} rows")
+    return pc.fill_null(mask, False)
+
+
+def _boolean(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
+    """A boolean view of a flag column (bool as is, integers as != 0); nulls stay null."""
+    if pa.types.is_boolean(column.type):
+        return column
+    if pa.types.is_integer(column.type):
+        return pc.not_equal(column, 0)
+    raise TypeError(f"{where}: column {name!r} must be boolean (or 0/1 integers), got {column.type}")
+
+
+def _direction(ds: Dataset, column: str, given: bool | None) -> bool:
+    return recorded_direction(ds, column) if given is None else bool(given)
+
+
+def _select_rows(ds: Dataset, mask: pa.Array | pa.ChunkedArray) -> Dataset:
+    """``ds.select`` of the (logical) rows where ``mask`` is true, in their original order."""
+    indices = np.flatnonzero(np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool))
+    return ds.select(indices.astype(np.int64))
+
+
+# ------------------------------------------------------------------------------------------ select_best
+
+
+def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt",
+                among: str | AmongFn | None = None, top_k: int = 1,
+                higher_is_better: bool | None = None) -> Dataset:
+    """Keep the best row(s) of every group, e.g. the most natural correct response to each prompt.
+
+    Why: distillation wants one (or ``top_k``) response per prompt, and the score that ranks them has a
+    direction recorded in the dataset, so this reads it instead of trusting every caller to remember it.
+
+    Args:
+        by: numeric score column. Direction: ``higher_is_better`` if given, else the dataset's metadata.
+        group: rows with equal values here compete with each other (null is a group of its own).
+        among: restricts the candidates first: the name of a boolean column (rows where it is true;
+            null counts as false), or ``fn(table) -> boolean mask`` that gets the logical rows as a
+            ``pyarrow.Table`` with every column and returns one boolean per row (array, chunked array,
+            numpy or list; null -> false).
+        top_k: rows kept per group (fewer when a group has fewer candidates).
+
+    Rules:
+        * Rows whose score is NaN or null are never selected.
+        * Ties: among equal scores the row that comes first in ``ds`` (lowest logical index) wins; with
+          ``top_k > 1`` tied rows fill the slots in dataset order.
+        * A group left without candidates (all scores NaN/null, or no row passing ``among``) is dropped,
+          and a warning on this module's logger says how many groups were dropped and why.
+        * The result is sorted by original row index (a stable subsequence of ``ds``), built with
+          ``ds.select`` so ``ds.info`` (score metadata) and fingerprinting carry over. Works on datasets
+          that already carry an indices mapping (after ``shuffle``/``select``): "first" means first in
+          the dataset as you see it.
+    """
+    where = "select_best"
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"{where}: top_k must be a positive integer, got {top_k!r}")
+    if among is not None and not isinstance(among, str) and not callable(among):
+        raise TypeError(f"{where}: among must be a column name or a callable, got {type(among).__name__}")
+    _require(ds, [by, group, among if isinstance(among, str) else None], where)
+    up = _direction(ds, by, higher_is_better)
+
+    columns = [by, group] + ([among] if isinstance(among, str) else [])
+    table = _table(ds, columns)
+    n = table.num_rows
+    if n == 0:
+        return ds.select([])
+    score = _numeric(table.column(by), by, where)
+    groups = table.column(group)
+    group_values = pc.unique(groups)
+    gid = pc.index_in(groups, value_set=group_values)  # dense group ids; null matches null
+
+    if isinstance(among, str):
+        allowed = pc.fill_null(_boolean(table.column(among), among, where), False)
+    elif among is not None:
+        allowed = _as_mask(among(_table(ds)), n, where)
+    else:
+        allowed = None
+    candidate = _present(score) if allowed is None else pc.and_(allowed, _present(score))
+
+    candidates = pa.table({"gid": gid, "score": score, "row": pa.array(np.arange(n, dtype=np.int64))})
+    candidates = candidates.filter(candidate)
+    order = pc.sort_indices(candidates, sort_keys=[("gid", "ascending"),
+                                                   ("score", "descending" if up else "ascending"),
+                                                   ("row", "ascending")])
+    ranked = candidates.take(order)
+    g = ranked.column("gid").to_numpy()
+    position = np.arange(len(g))
+    starts = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, dtype=bool)
+    first_of_group = np.maximum.accumulate(np.where(starts, position, 0)) if len(g) else position
+    keep = (position - first_of_group) < top_k
+    rows = np.sort(ranked.column("row").to_numpy()[keep])
+
+    total = len(group_values)
+    kept = int(starts.sum())
+    if kept < total:
+        no_among = 0 if allowed is None else total - len(pc.unique(pc.filter(gid, allowed)))
+        label = among if isinstance(among, str) else getattr(among, "__name__", repr(among))
+        why = f"{no_among} with no row passing among={label}, " if among is not None else ""
+        logger.warning("select_best: dropped %d of %d `%s` groups without a candidate (%s%d with only NaN/null "
+                       "`%s` scores)", total - kept, total, group, why, total - kept - no_among, by)
+    return ds.select(rows.astype(np.int64))
+
+
+# ---------------------------------------------------------------------------------------- rank_teachers
+
+
+def rank_teachers(ds: Dataset, by: str = "local_naturalness", teacher: str = "teacher",
+                  correct: str | None = "is_correct", higher_is_better: bool | None = None) -> Dataset:
+    """One row per teacher with the statistics of score ``by``, best teacher first.
+
+    Why: before curating, you want to know which teacher's responses the student finds most natural (and
+    how accurate each teacher is) - this is the table a dataset card shows.
+
+    Columns: ``rank`` (1 = best mean, respecting the score's direction; equal means ranked by teacher
+    name; teachers without any score last), ``teacher`` (always named so, whatever the input column is
+    called), ``count`` (non-missing scores), ``n_missing`` (NaN/null scores, excluded from the
+    statistics), ``mean``, ``median`` (exact: the middle value, or the mean of the two middle values),
+    ``std`` (sample standard deviation, ddof=1; NaN with fewer than two scores), ``min``, ``max`` and,
+    when ``correct`` names a column of ``ds``, ``accuracy``: the mean of that column over the teacher's
+    rows (all of them, whatever their score; nulls ignored). Undefined statistics are NaN.
+    Rows are sorted by rank.
+    """
+    where = "rank_teachers"
+    _require(ds, [by, teacher], where)
+    up = _direction(ds, by, higher_is_better)
+    with_accuracy = correct is not None and correct in ds.column_names
+    table = _table(ds, [teacher, by] + ([correct] if with_accuracy else []))
+    score = _numeric(table.column(by), by, where)
+    names = pc.unique(table.column(teacher))
+    n = len(names)
+    gid = pc.index_in(table.column(teacher), value_set=names)
+    valid = _present(score)
+
+    per_row = pa.table({"gid": gid, "score": pc.cast(score, pa.float64())})
+    scored = per_row.filter(valid)
+    stats = scored.group_by("gid").aggregate([("score", "count"), ("score", "mean"),
+                                              ("score", "stddev", pc.VarianceOptions(ddof=1)),
+                                              ("score", "min"), ("score", "max")])
+    at = stats.column("gid").to_numpy()
+
+    def scatter(column: str, fill: float = math.nan) -> np.ndarray:
+        out = np.full(n, fill, dtype=np.float64)
+        out[at] = _as_float(stats.column(column))
+        return out
+
+    count = scatter("score_count", 0).astype(np.int64)
+    rows_per_teacher = np.bincount(gid.to_numpy(), minlength=n).astype(np.int64) if n else np.zeros(0, np.int64)
+
+    # exact median: sort each teacher's scores, read the middle one(s)
+    ordered = scored.take(pc.sort_indices(scored, sort_keys=[("gid", "ascending"), ("score", "ascending")]))
+    values = ordered.column("score").to_numpy()
+    offsets = np.r_[0, np.cumsum(count)[:-1]] if n else np.zeros(0, np.int64)
+    has = count > 0
+    median = np.full(n, math.nan)
+    median[has] = (values[(offsets + (count - 1) // 2)[has]] + values[(offsets + count // 2)[has]]) / 2
+
+    columns: dict[str, Any] = {
+        "teacher": names, "count": count, "n_missing": rows_per_teacher - count, "mean": scatter("score_mean"),
+        "median": median, "std": scatter("score_stddev"), "min": scatter("score_min"), "max": scatter("score_max"),
+    }
+    if with_accuracy:
+        flags = pc.cast(_boolean(table.column(correct), correct, where), pa.float64())
+        accuracy = pa.table({"gid": gid, "ok": flags}).group_by("gid").aggregate([("ok", "mean")])
+        columns["accuracy"] = np.full(n, math.nan)
+        columns["accuracy"][accuracy.column("gid").to_numpy()] = _as_float(accuracy.column("ok_mean"))
+
+    result = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in columns.items()})
+    mean = pa.array(columns["mean"], from_pandas=True)  # NaN -> null, so teachers without scores sort last
+    order = pc.sort_indices(pa.table({"mean": mean, "teacher": names}),
+                            sort_keys=[("mean", "descending" if up else "ascending", "at_end"),
+                                       ("teacher", "ascending", "at_end")])
+    result = result.take(order)
+    result = result.add_column(0, "rank", pa.array(np.arange(1, n + 1, dtype=np.int64)))
+    return Dataset(InMemoryTable(result))
+
+
+# --------------------------------------------------------------------------------------------- filters
+
+
+def _check_bound(value: float | None, name: str, where: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                              or math.isnan(value)):
+        raise ValueError(f"{where}: {name} must be a number, got {value!r}")
+
+
+def filter_threshold(ds: Dataset, column: str, *, min: float | None = None, max: float | None = None,
+                     keep_nan: bool = False) -> Dataset:
+    """Keep rows with ``min <= value <= max`` (bounds inclusive; either may be omitted, not both).
+
+    Why: drop responses whose score is implausible before selecting (e.g. RSR above a ceiling). NaN/null
+    values are dropped unless ``keep_nan=True``, since a missing score says nothing about the bound.
+    Result: ``ds.select`` of the kept rows in their original order (metadata preserved).
+    """
+    where = "filter_threshold"
+    _require(ds, [column], where)
+    if min is None and max is None:
+        raise ValueError(f"{where}: give at least one of min= or max=")
+    _check_bound(min, "min", where)
+    _check_bound(max, "max", where)
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"{where}: min ({min}) is greater than max ({max}); no row could pass")
+    values = _numeric(_table(ds, [column]).column(column), column, where)
+    present = _present(values)
+    keep = present
+    if min is not None:
+        keep = pc.and_(keep, pc.greater_equal(values, pa.scalar(min)))
+    if max is not None:
+        keep = pc.and_(keep, pc.less_equal(values, pa.scalar(max)))
+    keep = pc.fill_null(keep, False)
+    if keep_nan:
+        keep = pc.or_(keep, pc.invert(present))
+    return _select_rows(ds, keep)
+
+
+def filter_quantile(ds: Dataset, column: str, *, lower: float | None = None,
+                    upper: float | None = None) -> Dataset:
+    """Keep rows whose value lies between the ``lower`` and ``upper`` quantiles of the column (inclusive).
+
+    Why: relative cut-offs ("the top half by naturalness") carry across datasets and models where absolute
+    thresholds don't. Quantiles are of the raw values, computed over the non-NaN/non-null ones with linear
+    interpolation (numpy's default), whatever the score's direction: ``lower=0.5`` keeps the upper half
+    (values >= median); for a lower-is-better score keep the better half with ``upper=0.5``. NaN/null rows
+    are always dropped. Result: ``ds.select`` of the kept rows in their original order.
+    """
+    where = "filter_quantile"
+    _require(ds, [column], where)
+    if lower is None and upper is None:
+        raise ValueError(f"{where}: give at least one of lower= or upper=")
+    for name, q in (("lower", lower), ("upper", upper)):
+        _check_bound(q, name, where)
+        if q is not None and not 0.0 <= q <= 1.0:
+            raise ValueError(f"{where}: {name} must be a quantile in [0, 1], got {q}")
+    if lower is not None and upper is not None and lower > upper:
+        raise ValueError(f"{where}: lower ({lower}) is greater than upper ({upper})")
+    values = _numeric(_table(ds, [column]).column(column), column, where)
+    present = _present(values)
+    known = pc.cast(pc.filter(values, present), pa.float64())
+    if len(known) == 0:
+        logger.warning("filter_quantile: column %r has no non-NaN value; nothing kept", column)
+        return ds.select([])
+    qs = [q for q in (lower, upper) if q is not None]
+    cut = dict(zip(qs, pc.quantile(known, q=qs, interpolation="linear").to_pylist(), strict=True))
+    keep = present
+    if lower is not None:
+        keep = pc.and_(keep, pc.greater_equal(pc.cast(values, pa.float64()), pa.scalar(cut[lower])))
+    if upper is not None:
+        keep = pc.and_(keep, pc.less_equal(pc.cast(values, pa.float64()), pa.scalar(cut[upper])))
+    return _select_rows(ds, keep)
+
+
+def filter_equals(ds: Dataset, column: str, value: Any) -> Dataset:
+    """Keep rows whose ``column`` equals ``value`` (e.g. ``is_correct == True``); nulls never match.
+
+    Why: recipes pre-filter on flags before selecting. Result: ``ds.select`` of the kept rows in order.
+    """
+    where = "filter_equals"
+    _require(ds, [column], where)
+    values = _table(ds, [column]).column(column)
+    try:
+        keep = pc.equal(values, pa.scalar(value, type=values.type))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
+        raise TypeError(f"{where}: cannot compare column {column!r} ({values.type}) with {value!r}") from err
+    return _select_rows(ds, keep)
+
+
+def select_by_divergence(ds: Dataset, *, top_k: int | None = None, quantile: float | None = None,
+                         min_teacher_fraction: float | None = None, column: str = "prov_divergence",
+                         fraction_column: str = TEACHER_FRACTION) -> Dataset:
+    """Teacher-guided selection by provenance: keep the rows whose content the teacher finds likelier.
+
+    Why: rows with high teacher-student divergence carry what the student has yet to learn (arXiv
+    2512.20908). The criteria combine (all must hold), NaN/null never passes:
+
+    * ``quantile``: ``column`` at or above this quantile of its non-NaN values in ``ds`` (linear
+      interpolation; computed on the whole input, not after the other criteria);
+    * ``min_teacher_fraction``: ``fraction_column`` >= this share;
+    * ``top_k``: then at most ``top_k`` rows overall, highest ``column`` first (ties: first row wins).
+
+    Result: ``ds.select`` of the kept rows in their original order (metadata preserved).
+    """
+    where = "select_by_divergence"
+    if top_k is None and quantile is None and min_teacher_fraction is None:
+        raise ValueError(f"{where}: give at least one of top_k, quantile or min_teacher_fraction")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
+        raise ValueError(f"{where}: top_k must be a positive integer, got {top_k!r}")
+    if quantile is not None and (isinstance(quantile, bool) or not 0.0 <= quantile <= 1.0):
+        raise ValueError(f"{where}: quantile must be in [0, 1], got {quantile!r}")
+    _require(ds, [column, fraction_column if min_teacher_fraction is not None else None], where)
+    table = _table(ds, [column] + ([fraction_column] if min_teacher_fraction is not None else []))
+    values = _numeric(table.column(column), column, where)
+    keep = _present(values)
+    if quantile is not None:
+        known = pc.filter(values, keep)
+        if len(known):
+            cut = pc.quantile(pc.cast(known, pa.float64()), q=[quantile], interpolation="linear")[0]
+            keep = pc.and_(keep, pc.greater_equal(pc.cast(values, pa.float64()), cut))
+    if min_teacher_fraction is not None:
+        share = _numeric(table.column(fraction_column), fraction_column, where)
+        keep = pc.and_(keep, pc.fill_null(pc.greater_equal(share, pa.scalar(float(min_teacher_fraction))), False))
+    keep = pc.fill_null(keep, False)
+    if top_k is None:
+        return _select_rows(ds, keep)
+    kept = pa.table({"score": values, "row": pa.array(np.arange(table.num_rows, dtype=np.int64))}).filter(keep)
+    best = pc.sort_indices(kept, sort_keys=[("score", "descending"), ("row", "ascending")])[:top_k]
+    return ds.select(np.sort(kept.column("row").take(best).to_numpy()).astype(np.int64))
+
+
+# ----------------------------------------------------------------------------------------------- summary
+
+
+def selection_summary(before: Dataset, after: Dataset, teacher: str = "teacher",
+                      correct: str | None = "is_correct") -> dict[str, Any]:
+    """What a selection did, for recipes' logs and dataset cards.
+
+    ``{"rows_before", "rows_after", "teacher_mix": {teacher: rows in after} (most rows first, then by name;
+    empty when ``after`` has no such column), "accuracy_after": mean of ``correct`` over ``after`` (nulls
+    ignored; NaN when nothing is left; None when the column is absent)}``.
+    """
+    mix: dict[Any, int] = {}
+    if teacher in after.column_names and len(after):
+        counts = pc.value_counts(_table(after, [teacher]).column(teacher)).to_pylist()
+        counts.sort(key=lambda c: (-c["counts"], c["values"] is None, str(c["values"])))
+        mix = {c["values"]: int(c["counts"]) for c in counts}
+    accuracy: float | None = None
+    if correct is not None and correct in after.column_names:
+        flags = _boolean(_table(after, [correct]).column(correct), correct, "selection_summary")
+        mean = pc.mean(pc.cast(flags, pa.float64())).as_py()
+        accuracy = math.nan if mean is None else float(mean)
+    return {"rows_before": len(before), "rows_after": len(after), "teacher_mix": mix, "accuracy_after": accuracy}
