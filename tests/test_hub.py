@@ -1,0 +1,415 @@
+"""hf_select.hub: merging split sections into one card, the local dry-run layout, and publishing to the
+fake Hub (tests/hub_server.py) with the real clients over HTTP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from datasets import Dataset, DatasetDict, DownloadMode, load_dataset
+from hub_server import HubServer
+from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi, hf_hub_download
+
+from hf_select import hub as hub_module
+from hf_select.hub import CardCommitError, merge_card, push, push_folder, write_local
+
+FRESH = DownloadMode.FORCE_REDOWNLOAD
+TRAIN = {"prompt": ["1+1", "2+2", "3+3"], "response": ["2", "4", "6"], "score": [0.5, -1.0, 2.25]}
+TEST = {"prompt": ["4+4"], "response": ["8"], "score": [0.0]}
+PNG_TRAIN = b"\x89PNG\r\n\x1a\n-train-plot-"
+PNG_TEST = b"\x89PNG\r\n\x1a\n-test-plot-"
+
+
+@pytest.fixture(autouse=True)
+def _no_unknown_endpoints(hub: HubServer) -> Iterator[None]:
+    """Fail a test whose clients called an endpoint the fake Hub does not serve, or crashed a handler."""
+    hub.clear_request_log()
+    yield
+    assert hub.unhandled_requests == []
+    assert hub.errors == []
+
+
+def section(split: str, words: str = "made by keeping the best response") -> str:
+    return (
+        f"<!-- hf_select:split={split} -->\n## Split `{split}`\n\n{split}: {words}.\n\n"
+        f"![plot](images/{split}_scores.png)\n<!-- /hf_select:split={split} -->"
+    )
+
+
+def header(title: str = "Curated traces") -> str:
+    return f"<!-- hf_select:header -->\n# {title}\n\nShared intro.\n<!-- /hf_select:header -->"
+
+
+def make_card(
+    *splits: str, yaml: str = "license: mit\ntags:\n- hf-select\n- distillation", **words: str
+) -> DatasetCard:
+    """A card as hf_select.cards builds it: YAML, the header block, one block per split."""
+    blocks = "\n\n".join(section(s, words[s]) if s in words else section(s) for s in splits)
+    return DatasetCard(f"---\n{yaml}\n---\n\n{header()}\n\n{blocks}\n")
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ------------------------------------------------------------------------------------------------ merge_card
+
+
+def test_merge_into_nothing_takes_the_new_card_minus_other_splits() -> None:
+    new = make_card("train", "test")
+    merged = merge_card(None, new, "train")
+    assert merged.data.to_dict() == new.data.to_dict()
+    assert header() in merged.text and section("train") in merged.text
+    assert "hf_select:split=test" not in merged.text  # its data is not part of this publication
+    # The YAML-only README that push_to_hub writes on a first push counts as no body.
+    data_only = DatasetCard("---\nconfigs:\n- config_name: default\n---\n")
+    assert merge_card(data_only, new, "train").text == merged.text
+
+
+def test_merge_replaces_the_split_section_and_the_header() -> None:
+    first = merge_card(None, make_card("train", train="old recipe"), "train")
+    newer = DatasetCard(str(make_card("train", train="new recipe")).replace("Curated traces", "Renamed"))
+    merged = merge_card(first, newer, "train")
+    assert "new recipe" in merged.text and "old recipe" not in merged.text
+    assert "# Renamed" in merged.text and "Curated traces" not in merged.text
+    assert merged.text.count("<!-- hf_select:header -->") == 1
+    assert merged.text.count("<!-- hf_select:split=train -->") == 1
+
+
+def test_merge_adds_a_second_split_and_keeps_user_text() -> None:
+    existing = DatasetCard(
+        f"---\nlicense: mit\n---\nA note a person wrote above.\n\n{header()}\n\nBetween blocks, by hand.\n\n"
+        f"{section('train', 'kept as is')}\n\n## Citation\n\n```bibtex\n@misc{{x}}\n```\n"
+    )
+    merged = merge_card(existing, make_card("test"), "test")
+    text = merged.text
+    for kept in ("A note a person wrote above.\n\n", "\n\nBetween blocks, by hand.\n\n",
+                 section("train", "kept as is"), "\n\n## Citation\n\n```bibtex\n@misc{x}\n```\n"):
+        assert kept in text
+    assert text.index(section("train", "kept as is")) < text.index(section("test")) < text.index("## Citation")
+    assert text.startswith("A note a person wrote above.")  # the header stays where the person left it
+    # A card with no header gets it first; a split section then goes right after it.
+    bare = merge_card(DatasetCard("---\nlicense: mit\n---\nOnly prose.\n"), make_card("train"), "train")
+    assert bare.text.index(header()) < bare.text.index(section("train")) < bare.text.index("Only prose.")
+
+
+def test_merge_yaml_keeps_data_fields_and_unions_tags() -> None:
+    existing = DatasetCard(
+        "---\ndataset_info:\n  features:\n  - name: x\n    dtype: int64\n  splits:\n  - name: train\n"
+        "    num_examples: 3\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
+        "    path: data/train-*\nlicense: mit\ntags:\n- a\n- b\npretty_name: Kept\n---\n"
+    )
+    new = make_card(
+        "train",
+        yaml="configs:\n- config_name: bogus\ndataset_info:\n  splits: []\nlicense: apache-2.0\n"
+        "tags:\n- b\n- c\nsource_datasets:\n- org/source\nlanguage:\n- en",
+    )
+    merged = merge_card(existing, new, "train")
+    data = merged.data.to_dict()
+    assert data["configs"] == existing.data.configs
+    assert data["dataset_info"] == existing.data.dataset_info
+    assert data["tags"] == ["a", "b", "c"]
+    assert data["license"] == "apache-2.0"
+    assert (data["source_datasets"], data["language"], data["pretty_name"]) == (["org/source"], ["en"], "Kept")
+    fields = ("dataset_info:", "configs:", "license:", "tags:", "pretty_name:", "source_datasets:", "language:")
+    positions = [str(merged).index(f"\n{field}") for field in fields]
+    assert positions == sorted(positions)  # the existing fields keep their order, new ones follow
+
+
+def test_merge_is_idempotent() -> None:
+    train, test = make_card("train"), make_card("test", yaml="license: mit\ntags:\n- extra")
+    once = merge_card(None, train, "train")
+    assert str(merge_card(once, train, "train")) == str(once)
+    both = merge_card(once, test, "test")
+    assert str(merge_card(both, test, "test")) == str(both)
+    assert str(merge_card(both, train, "train")) == str(both)
+    assert both.data.tags == ["hf-select", "distillation", "extra"]
+
+
+def test_merge_rejects_missing_sections_and_broken_markers() -> None:
+    with pytest.raises(ValueError, match="no section for split 'test'"):
+        merge_card(None, make_card("train"), "test")
+    broken = DatasetCard(f"---\nlicense: mit\n---\n{header()}\n<!-- hf_select:split=train -->\nunclosed\n")
+    with pytest.raises(ValueError, match="never closed"):
+        merge_card(broken, make_card("train"), "train")
+
+
+# ------------------------------------------------------------------------------------------------ write_local
+
+
+def test_write_local_two_splits_then_load_dataset(tmp_path: Path) -> None:
+    folder = tmp_path / "curated"
+    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"),
+                images={"images/train_scores.png": PNG_TRAIN})
+    write_local(Dataset.from_dict(TEST), folder, split="test", card=make_card("test"),
+                images={"images/test_scores.png": PNG_TEST})
+
+    assert sorted(snapshot(folder)) == [
+        "README.md",
+        "data/test-00000-of-00001.parquet",
+        "data/train-00000-of-00001.parquet",
+        "images/test_scores.png",
+        "images/train_scores.png",
+    ]
+    assert (folder / "images/train_scores.png").read_bytes() == PNG_TRAIN
+    loaded = load_dataset(str(folder), download_mode=FRESH)
+    assert isinstance(loaded, DatasetDict) and list(loaded) == ["train", "test"]
+    assert loaded["train"].to_dict() == TRAIN and loaded["test"].to_dict() == TEST
+
+    card = DatasetCard.load(folder / "README.md")
+    assert card.data.configs == [{
+        "config_name": "default",
+        "data_files": [{"split": "train", "path": "data/train-*"}, {"split": "test", "path": "data/test-*"}],
+    }]
+    assert {s["name"]: s["num_examples"] for s in card.data.dataset_info["splits"]} == {"train": 3, "test": 1}
+    assert header() in card.text and section("train") in card.text and section("test") in card.text
+
+    # Rewriting a split replaces its data and section, and keeps the other split.
+    write_local(Dataset.from_dict({k: v[:1] for k, v in TRAIN.items()}), folder, split="train",
+                card=make_card("train", train="rewritten"))
+    loaded = load_dataset(str(folder), download_mode=FRESH)
+    assert loaded["train"]["prompt"] == ["1+1"] and loaded["test"].to_dict() == TEST
+    card = DatasetCard.load(folder / "README.md")
+    assert "rewritten" in card.text and section("test") in card.text
+    assert {s["name"]: s["num_examples"] for s in card.data.dataset_info["splits"]} == {"train": 1, "test": 1}
+
+
+def _raise(*args: object, **kwargs: object) -> None:
+    raise OSError("disk full (simulated)")
+
+
+@pytest.mark.parametrize("failure", ["parquet", "before-swap", "second-rename", "features"])
+def test_write_local_failure_leaves_the_previous_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    folder = tmp_path / "curated"
+    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"),
+                images={"images/train_scores.png": PNG_TRAIN})
+    before = snapshot(folder)
+
+    second = Dataset.from_dict(TEST)
+    if failure == "parquet":  # in the middle: while writing the new split's data
+        monkeypatch.setattr(Dataset, "to_parquet", _raise)
+    elif failure == "before-swap":  # at the very end: README and images already written in the staging copy
+        monkeypatch.setattr(hub_module, "_swap_in", _raise)
+    elif failure == "second-rename":  # the old folder is already moved aside when the new one fails to move in
+        real_rename = os.rename
+
+        def rename(src: str | Path, dst: str | Path) -> None:
+            if Path(dst) == folder and "hf_select-tmp-" in str(src):
+                _raise()
+            real_rename(src, dst)
+
+        monkeypatch.setattr(os, "rename", rename)
+    else:  # datasets refuses a split whose features differ from the existing splits'
+        second = Dataset.from_dict({"other": [1]})
+    with pytest.raises((OSError, ValueError)):
+        write_local(second, folder, split="test", card=make_card("test", train="changed"),
+                    images={"images/train_scores.png": b"overwritten", "images/test_scores.png": PNG_TEST})
+
+    assert snapshot(folder) == before  # byte for byte, even through the staging copy's hard links
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curated"]  # no staging folder left behind
+    monkeypatch.undo()
+    assert list(load_dataset(str(folder), download_mode=FRESH)) == ["train"]
+
+
+def test_write_local_recovers_a_swap_interrupted_between_its_renames(tmp_path: Path) -> None:
+    folder = tmp_path / "curated"
+    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"))
+    # What a crash between the two renames of a swap leaves: the old state moved aside, the staging copy.
+    os.rename(folder, tmp_path / ".curated.hf_select-old-crashed")
+    (tmp_path / ".curated.hf_select-tmp-crashed").mkdir()
+
+    write_local(Dataset.from_dict(TEST), folder, split="test", card=make_card("test"))
+    loaded = load_dataset(str(folder), download_mode=FRESH)
+    assert loaded["train"].to_dict() == TRAIN and loaded["test"].to_dict() == TEST
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curated"]
+
+    # A lone leftover (no staging next to it) is not a crash: a deleted folder is never revived from it.
+    shutil.move(folder, tmp_path / ".curated.hf_select-old-leftover")
+    write_local(Dataset.from_dict(TEST), folder, split="test", card=make_card("test"))
+    assert list(load_dataset(str(folder), download_mode=FRESH)) == ["test"]
+
+
+def test_write_local_rejects_paths_outside_images(tmp_path: Path) -> None:
+    for bad in ("../escape.png", "images/../README.md", "/abs.png", "data/x.png"):
+        with pytest.raises(ValueError, match="under images/"):
+            write_local(Dataset.from_dict(TRAIN), tmp_path / "f", split="train", card=make_card("train"),
+                        images={bad: b"x"})
+    with pytest.raises(ValueError, match="Invalid split"):
+        write_local(Dataset.from_dict(TRAIN), tmp_path / "f", split="../train", card=make_card("train"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_local_is_byte_identical_to_push(
+    hub: HubServer, hub_repo_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dry run is the Hub repo: same paths, same parquet bytes, same README (configs, dataset_info, card),
+    including push_to_hub's sharding rule and its removal of a rewritten split's old shards."""
+    import datasets.config
+
+    folder = tmp_path / "curated"
+    train = Dataset.from_dict(TRAIN)
+    steps = [  # split, data, image, max_shard_size, expected parquet files of the split
+        ("train", train, PNG_TRAIN, train._estimate_nbytes() // 2 + 1, ["00000-of-00002", "00001-of-00002"]),
+        ("test", Dataset.from_dict(TEST), PNG_TEST, None, ["00000-of-00001"]),
+        ("train", train.select([2, 0]), b"new plot", None, ["00000-of-00001"]),  # the 2 old shards go
+    ]
+    for split, ds, image, max_shard_size, shards in steps:
+        if max_shard_size:
+            monkeypatch.setattr(datasets.config, "MAX_SHARD_SIZE", max_shard_size)
+        args = {"split": split, "card": make_card(split), "images": {f"images/{split}_scores.png": image}}
+        push(ds, hub_repo_id, **args)
+        write_local(ds, folder, **args)
+        monkeypatch.undo()
+        remote = {path: f.content for path, f in hub.repo(hub_repo_id).head().files.items()}
+        remote.pop(".gitattributes")
+        assert remote == snapshot(folder)
+        assert [p for p in remote if p.startswith(f"data/{split}-")] == [f"data/{split}-{s}.parquet" for s in shards]
+    loaded = load_dataset(str(folder), download_mode=FRESH)
+    assert loaded["train"]["prompt"] == ["3+3", "1+1"] and loaded["test"].to_dict() == TEST
+
+
+# ------------------------------------------------------------------------------------------------ push
+
+
+def test_push_then_load_dataset_card_and_images(hub: HubServer, hub_repo_id: str) -> None:
+    url = push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"),
+               images={"images/train_scores.png": PNG_TRAIN})
+
+    repo = hub.repo(hub_repo_id)
+    assert url.endswith(repo.head().oid)
+    assert [c.title for c in repo.log()] == ["Update dataset card (train)", "Upload dataset", "initial commit"]
+    assert load_dataset(hub_repo_id, download_mode=FRESH)["train"].to_dict() == TRAIN
+    card = DatasetCard.load(hub_repo_id)
+    assert header() in card.text and section("train") in card.text
+    assert card.data.configs == [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}]
+    assert card.data.license == "mit" and card.data.tags == ["hf-select", "distillation"]
+    with open(hf_hub_download(hub_repo_id, "images/train_scores.png", repo_type="dataset"), "rb") as file:
+        assert file.read() == PNG_TRAIN
+
+
+def test_push_second_split_keeps_the_first(hub: HubServer, hub_repo_id: str) -> None:
+    push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"),
+         images={"images/train_scores.png": PNG_TRAIN})
+    push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"),
+         images={"images/test_scores.png": PNG_TEST})
+
+    loaded = load_dataset(hub_repo_id, download_mode=FRESH)
+    assert loaded["train"].to_dict() == TRAIN and loaded["test"].to_dict() == TEST
+    card = DatasetCard.load(hub_repo_id)
+    assert section("train") in card.text and section("test") in card.text
+    assert card.text.count("<!-- hf_select:header -->") == 1
+    files = hub.repo(hub_repo_id).head().files
+    assert files["images/train_scores.png"].content == PNG_TRAIN and files["images/test_scores.png"].lfs
+
+
+def test_push_to_a_branch_leaves_main_untouched(hub: HubServer, hub_repo_id: str) -> None:
+    push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"))
+    main = hub.repo(hub_repo_id).head("main")
+
+    push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"), branch="dev",
+         images={"images/test_scores.png": PNG_TEST})
+    repo = hub.repo(hub_repo_id)
+    assert repo.head("main").oid == main.oid
+    assert [c.title for c in repo.log("dev")][:2] == ["Update dataset card (test)", "Upload dataset"]
+    assert sorted(load_dataset(hub_repo_id, revision="dev", download_mode=FRESH)) == ["test", "train"]
+    assert list(load_dataset(hub_repo_id, download_mode=FRESH)) == ["train"]
+    assert "hf_select:split=test" in repo.head("dev").text("README.md")
+    assert "images/test_scores.png" not in repo.head("main").files
+
+
+def test_push_private(hub: HubServer, hub_repo_id: str) -> None:
+    push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"), private=True)
+    assert hub.repo(hub_repo_id).private
+    assert HfApi().dataset_info(hub_repo_id).private is True
+
+
+def test_push_refuses_to_overwrite_the_source(hub: HubServer, hub_repo_id: str) -> None:
+    ds = Dataset.from_dict(TRAIN)
+    with pytest.raises(ValueError, match="source dataset"):
+        push(ds, hub_repo_id, split="train", card=make_card("train"), source_repo_id=hub_repo_id)
+    with pytest.raises(ValueError, match="source dataset"):  # a bare name lands in the user's namespace
+        push(ds, hub_repo_id.split("/")[1], split="train", card=make_card("train"), source_repo_id=hub_repo_id)
+    from_card = make_card("train", yaml=f"source_datasets:\n- {hub_repo_id.upper()}")
+    with pytest.raises(ValueError, match="source dataset"):  # the source the card names
+        push(ds, hub_repo_id, split="train", card=from_card)
+    assert not hub.has_repo(hub_repo_id)
+
+
+def test_push_card_commit_failure_keeps_the_repo_loadable(
+    hub: HubServer, hub_repo_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"))
+    real_commit = HfApi.create_commit
+
+    def failing_card_commit(self: HfApi, *args: object, **kwargs: object) -> object:
+        if str(kwargs.get("commit_message", "")).startswith("Update dataset card"):
+            raise ConnectionError("network down (simulated)")
+        return real_commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(HfApi, "create_commit", failing_card_commit)
+    with pytest.raises(CardCommitError, match="run the same push again") as failed:
+        push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"))
+    assert failed.value.data_commit.endswith(hub.repo(hub_repo_id).head().oid)
+    monkeypatch.undo()
+
+    loaded = load_dataset(hub_repo_id, download_mode=FRESH)  # the data commit stands, the repo loads
+    assert loaded["train"].to_dict() == TRAIN and loaded["test"].to_dict() == TEST
+    card = DatasetCard.load(hub_repo_id)
+    assert section("train") in card.text and "hf_select:split=test" not in card.text
+
+    push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"))  # re-running fixes it
+    card = DatasetCard.load(hub_repo_id)
+    assert section("train") in card.text and section("test") in card.text
+
+
+def test_push_merges_a_concurrent_card_edit(
+    hub: HubServer, hub_repo_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone edits the README between our read and our commit: the card commit is refused (parent_commit),
+    re-read and merged again, so the edit survives."""
+    push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"))
+    real_commit = HfApi.create_commit
+    edited: list[str] = []
+
+    def commit_with_a_concurrent_edit(self: HfApi, repo_id: str, **kwargs: object) -> object:
+        if str(kwargs.get("commit_message", "")).startswith("Update dataset card") and not edited:
+            readme = hub.repo(repo_id).head().text("README.md") + "\nA hand-written note.\n"
+            edited.append(real_commit(HfApi(), repo_id, repo_type="dataset", commit_message="Edit README",
+                                      operations=[CommitOperationAdd("README.md", readme.encode())]).oid)
+        return real_commit(self, repo_id, **kwargs)
+
+    monkeypatch.setattr(HfApi, "create_commit", commit_with_a_concurrent_edit)
+    push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"))
+
+    repo = hub.repo(hub_repo_id)
+    assert [c.title for c in repo.log()][:3] == ["Update dataset card (test)", "Edit README", "Upload dataset"]
+    text = repo.head().text("README.md")
+    assert "A hand-written note." in text and section("train") in text and section("test") in text
+
+
+# ------------------------------------------------------------------------------------------------ push_folder
+
+
+def test_push_folder_round_trip(hub: HubServer, hub_repo_id: str, tmp_path: Path) -> None:
+    folder = tmp_path / "curated"
+    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"),
+                images={"images/train_scores.png": PNG_TRAIN})
+    write_local(Dataset.from_dict(TEST), folder, split="test", card=make_card("test"),
+                images={"images/test_scores.png": PNG_TEST})
+
+    push_folder(folder, hub_repo_id)
+
+    loaded = load_dataset(hub_repo_id, download_mode=FRESH)
+    assert loaded["train"].to_dict() == TRAIN and loaded["test"].to_dict() == TEST
+    repo = hub.repo(hub_repo_id)
+    titles = [c.title for c in repo.log()]
+    assert titles == ["Update dataset card (train, test)", "Upload dataset", "Upload dataset", "initial commit"]
+    remote = {path: f.content for path, f in repo.head().files.items() if path != ".gitattributes"}
+    assert remote == snapshot(folder)  # what was checked locally is exactly what got published
+    card = DatasetCard.load(hub_repo_id)
+    assert section("train") in card.text and section("test") in card.text
