@@ -78,8 +78,9 @@ def load_rows(dataset: str, n: int, prompt_column: str = "prompt", response_colu
 
 # -- measurement helpers --------------------------------------------------------------------------------------
 class PeakMemory:
-    """Peak memory above the starting point while the block runs: CUDA allocator peak on GPUs, else RSS
-    sampled every 2 ms (the only way to see torch's CPU allocations)."""
+    """Peak memory while the block runs: the CUDA allocator's peak on GPUs, else the process's resident set
+    (RSS, weights included) sampled every 2 ms, the only way to see torch's CPU allocations. RSS does not
+    shrink after a peak, so the engine is measured before the naive side."""
 
     def __init__(self, device: str):
         self.cuda = device.startswith("cuda")
@@ -89,9 +90,8 @@ class PeakMemory:
         if self.cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
-            self.base = torch.cuda.memory_allocated()
         else:
-            self.base, self.peak, self.running = _rss(), _rss(), True
+            self.peak, self.running = _rss(), True
             self.thread = threading.Thread(target=self._sample, daemon=True)
             self.thread.start()
         return self
@@ -104,11 +104,11 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         if self.cuda:
             torch.cuda.synchronize()
-            self.peak_mb = (torch.cuda.max_memory_allocated() - self.base) / 2**20
+            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
         else:
             self.running = False
             self.thread.join()
-            self.peak_mb = (max(self.peak, _rss()) - self.base) / 2**20
+            self.peak_mb = max(self.peak, _rss()) / 2**20
 
 
 def _rss() -> int:
@@ -136,7 +136,8 @@ def _sync(device: str) -> None:
 
 def engine_flops(model: ScoringModel, fed_lengths: list[int], scored_tokens: int) -> float:
     """FLOPs the engine must do: the body over every token it feeds (2 x non-embedding parameters per
-    token, plus causal attention), and the LM head over scored tokens only."""
+    token, plus causal attention, within the window on sliding-window layers), and the LM head over scored
+    tokens only."""
     lm = model.model
     config = lm.config.get_text_config()
     embedding = lm.get_input_embeddings().weight.numel()
@@ -144,18 +145,37 @@ def engine_flops(model: ScoringModel, fed_lengths: list[int], scored_tokens: int
     body = sum(p.numel() for p in lm.base_model.parameters()) - embedding
     heads = config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    attention_per_token_pair = 2 * 2 * heads * head_dim * config.num_hidden_layers  # QK^T and AV
+    layer_types = getattr(config, "layer_types", None) or ["full_attention"] * config.num_hidden_layers
+    window = getattr(config, "sliding_window", None)
     flops = 0.0
     for length in fed_lengths:
-        flops += 2 * body * length + attention_per_token_pair * length * (length + 1) / 2
+        flops += 2 * body * length
+        for kind in layer_types:  # QK^T and AV: 2 x 2 x heads x head_dim per (query, key) pair
+            span = window if kind == "sliding_attention" and window else length
+            keys = min(length, span) * (min(length, span) + 1) / 2 + max(0, length - span) * span
+            flops += 4 * heads * head_dim * keys
     return flops + 2 * head.numel() * scored_tokens
+
+
+def naive_logits_bytes(model: ScoringModel, rows: list[dict[str, str]]) -> int:
+    """What the naive reference's full-vocabulary logits and their log-softmax need for the longest row."""
+    longest = max(len(model.tokenizer(r["prompt"] + r["response"])["input_ids"]) for r in rows)
+    return 2 * 4 * longest * model.model.get_output_embeddings().weight.shape[0]
+
+
+def _available_memory() -> int:
+    with open("/proc/meminfo") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return int(fields["MemAvailable"].split()[0]) * 1024
 
 
 # -- the benchmark --------------------------------------------------------------------------------------------
 def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 2, token_budget: int | None = None,
-              plan_tokens: float = 1e9, scores: tuple[str, ...] = ("global", "local"),
+              plan_tokens: float = 1e9, scores: tuple[str, ...] = ("global", "local"), naive: bool = True,
               progress: bool = True) -> dict[str, Any]:
-    """Run naive and engine on the same rows for each score; return a JSON-safe report."""
+    """Run naive and engine on the same rows for each score; return a JSON-safe report.
+
+    ``naive=False`` measures the engine alone (for inputs whose full logits would not fit in memory)."""
     model.model  # noqa: B018 - load before timing
     device = str(model.input_device)
     report: dict[str, Any] = {
@@ -166,11 +186,11 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
     for name in scores:
         if name == "global":
             scorer = GlobalNaturalness(model)
-            naive = lambda r: naive_global(model, r["prompt"], r["response"])  # noqa: E731
+            reference = lambda r: naive_global(model, r["prompt"], r["response"])  # noqa: E731
             column = "global_naturalness"
         else:
             scorer = LocalNaturalness(model, window=window)
-            naive = lambda r: naive_local(model, r["response"], window=window)  # noqa: E731
+            reference = lambda r: naive_local(model, r["response"], window=window)  # noqa: E731
             column = "local_naturalness"
         if token_budget:
             scorer.engine.token_budget = token_budget
@@ -178,15 +198,8 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
         scored = sum(len(r.target) for r in requests)
         batch = {"prompt": [r["prompt"] for r in rows], "response": [r["response"] for r in rows]}
 
-        scorer(dict(batch, prompt=batch["prompt"][:1], response=batch["response"][:1]))  # warm-up both sides
-        naive(rows[0])
-        if progress:
-            print(f"[bench] {name}: naive reference on {len(rows)} rows ({scored} scored tokens)...", flush=True)
-        with PeakMemory(device) as naive_mem:
-            start = time.perf_counter()
-            expected = [naive(r)[column] for r in rows]
-            _sync(device)
-            naive_side = SideResult(time.perf_counter() - start, scored, naive_mem.peak_mb)
+        warm_up = build_workload(model.tokenizer, 1, min_tokens=50, max_tokens=100)
+        scorer({"prompt": [warm_up[0]["prompt"]], "response": [warm_up[0]["response"]]})
         if progress:
             print(f"[bench] {name}: engine...", flush=True)
         before = asdict(scorer.engine.stats)
@@ -194,27 +207,50 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
             start = time.perf_counter()
             got = scorer(batch)[column]
             _sync(device)
-            engine_side = SideResult(time.perf_counter() - start, scored, engine_mem.peak_mb)
+            seconds = time.perf_counter() - start
+        engine_side = SideResult(seconds, scored, engine_mem.peak_mb)
+        naive_side, expected, skipped = None, None, None
+        if naive and naive_logits_bytes(model, rows) > 0.7 * _available_memory():
+            need = naive_logits_bytes(model, rows) / 2**30
+            skipped = f"naive reference skipped: its full logits would need {need:.1f} GiB, more than is free"
+            if progress:
+                print(f"[bench] {name}: {skipped}", flush=True)
+        elif naive:
+            reference(warm_up[0])
+            if progress:
+                print(f"[bench] {name}: naive reference on {len(rows)} rows ({scored} scored tokens)...", flush=True)
+            with PeakMemory(device) as naive_mem:
+                start = time.perf_counter()
+                expected = [reference(r)[column] for r in rows]
+                _sync(device)
+                seconds = time.perf_counter() - start
+            naive_side = SideResult(seconds, scored, naive_mem.peak_mb)
         stats = scorer.engine.stats
         padded = stats.padded_tokens - before["padded_tokens"]
         fed = stats.tokens - before["tokens"]
         flops = engine_flops(model, [len(r) for r in requests], scored)
         report["scores"][name] = {
             "scored_tokens": scored,
-            "naive_tokens_per_s": naive_side.tokens_per_s,
+            "naive_tokens_per_s": naive_side.tokens_per_s if naive_side else None,
             "engine_tokens_per_s": engine_side.tokens_per_s,
-            "speedup": naive_side.seconds / engine_side.seconds,
-            "naive_peak_memory_mb": naive_side.peak_memory_mb,
+            "speedup": naive_side.seconds / engine_side.seconds if naive_side else None,
+            "naive_peak_memory_mb": naive_side.peak_memory_mb if naive_side else None,
             "engine_peak_memory_mb": engine_side.peak_memory_mb,
-            "max_abs_difference": float(np.max(np.abs(np.subtract(got, expected)))),
+            "max_abs_difference": float(np.max(np.abs(np.subtract(got, expected)))) if expected else None,
             "padding_waste": 1 - fed / padded if padded else 0.0,
             "forward_calls": stats.forward_calls - before["forward_calls"],
             "engine_flops_per_s": flops / engine_side.seconds,
             "fraction_of_matmul": flops / engine_side.seconds / report["matmul_flops"],
             "hours_per_plan": plan_tokens / engine_side.tokens_per_s / 3600,
+            "note": skipped,
         }
     report["plan_tokens"] = plan_tokens
     return report
+
+
+def _cell(row: dict[str, Any], key: str, fmt: str, width: int, suffix: str = "") -> str:
+    """A right-aligned table cell; "-" where the naive side was not run."""
+    return f"{row[key]:>{width - len(suffix)}{fmt}}{suffix}" if row[key] is not None else f"{'-':>{width}}"
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -222,17 +258,20 @@ def format_report(report: dict[str, Any]) -> str:
         f"model {report['model']} on {report['device']} ({report['dtype']}, {report['threads']} threads), "
         f"{report['rows']} rows; matmul probe {report['matmul_flops'] / 1e9:.1f} GFLOP/s",
         "",
-        f"{'score':<8}{'naive tok/s':>12}{'engine tok/s':>13}{'speed-up':>9}{'naive MB':>10}{'engine MB':>10}"
+        f"{'score':<8}{'naive tok/s':>12}{'engine tok/s':>13}{'speed-up':>9}{'naive peak':>11}{'engine peak':>12}"
         f"{'max|diff|':>11}{'pad waste':>10}{'GFLOP/s':>9}{'% matmul':>9}",
     ]
     for name, s in report["scores"].items():
         lines.append(
-            f"{name:<8}{s['naive_tokens_per_s']:>12.1f}{s['engine_tokens_per_s']:>13.1f}{s['speedup']:>8.2f}x"
-            f"{s['naive_peak_memory_mb']:>10.0f}{s['engine_peak_memory_mb']:>10.0f}{s['max_abs_difference']:>11.1e}"
+            f"{name:<8}{_cell(s, 'naive_tokens_per_s', '.1f', 12)}{_cell(s, 'engine_tokens_per_s', '.1f', 13)}"
+            f"{_cell(s, 'speedup', '.2f', 9, 'x')}{_cell(s, 'naive_peak_memory_mb', '.0f', 8, ' MB')}"
+            f"{_cell(s, 'engine_peak_memory_mb', '.0f', 9, ' MB')}{_cell(s, 'max_abs_difference', '.1e', 11)}"
             f"{s['padding_waste']:>10.1%}{s['engine_flops_per_s'] / 1e9:>9.1f}{s['fraction_of_matmul']:>9.0%}"
         )
     lines.append("")
     for name, s in report["scores"].items():
+        if s.get("note"):
+            lines.append(f"{name}: {s['note']}")
         lines.append(f"planning: {report['plan_tokens']:.3g} scored tokens of {name} naturalness take about "
                      f"{s['hours_per_plan']:.1f} h on this machine with the engine")
     return "\n".join(lines)

@@ -41,7 +41,7 @@ def cmd_bench(args) -> int:
         rows = build_workload(model.tokenizer, args.n, min_tokens=args.min_tokens, max_tokens=args.max_tokens,
                               seed=args.seed)
     report = run_bench(model, rows, window=args.window, plan_tokens=args.plan_tokens,
-                       scores=tuple(args.scores.split(",")), progress=not args.json)
+                       scores=tuple(args.scores.split(",")), naive=not args.no_naive, progress=not args.json)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
@@ -71,10 +71,51 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from hf_select.runner import run_recipe_file
+
+    run_recipe_file(args.recipe, args.set, push=not args.no_push)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from hf_select.demo import run_demo
+
+    run_demo(args.out)
+    return 0
+
+
+def cmd_push(args) -> int:
+    from hf_select.hub import push_folder
+
+    url = push_folder(args.folder, args.repo_id, private=args.private, branch=args.branch)
+    print(f"published {args.folder} to {url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hf-select", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="score, rank and select the bundled data with a real student, offline")
+    demo.add_argument("--out", default="hf_select_demo", help="folder for the curated split in Hub layout")
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="run a recipe file (or a shipped recipe by name)")
+    run.add_argument("recipe", help="path to a YAML recipe, or a shipped one: local_response_selection, "
+                                    "global_response_selection, teacher_ranking, provenance_selection, demo")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a recipe value, e.g. --set select.by=global_naturalness (repeatable)")
+    run.add_argument("--no-push", action="store_true", help="write output.dir only, even if output.repo_id is set")
+    run.set_defaults(func=cmd_run)
+
+    push = sub.add_parser("push", help="publish a folder written by `run`/`demo` to the Hugging Face Hub")
+    push.add_argument("folder")
+    push.add_argument("repo_id")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--branch", default=None)
+    push.set_defaults(func=cmd_push)
 
     bench = sub.add_parser("bench", help="engine vs naive reference: throughput, memory, FLOP/s")
     _add_model_args(bench)
@@ -88,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--prompt-column", default="prompt")
     bench.add_argument("--response-column", default="response")
     bench.add_argument("--plan-tokens", type=float, default=1e9, help="tokens to estimate scoring hours for")
+    bench.add_argument("--no-naive", action="store_true",
+                       help="engine only (for inputs whose full-vocabulary logits would not fit in memory)")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
 

@@ -27,7 +27,13 @@ class MissingColumnError(KeyError, ValueError):
 
 
 class CheckAnswers:
-    """Add `output_column` (bool) and `extracted_column` (str or None) to a batch or a single row."""
+    """Add `output_column` (bool) and `extracted_column` (str or None) to a batch or a single row.
+
+    Also a step for `hf_select.score`, which caches it and records its configuration like a score's."""
+
+    name = "answer_check"
+    higher_is_better: dict[str, bool] = {}
+    model = None
 
     def __init__(
         self,
@@ -64,6 +70,18 @@ class CheckAnswers:
             "extraction": EXTRACTION_ORDER,
             **metric_fingerprint(),
         }
+
+    @property
+    def definitions(self) -> dict[str, str]:
+        return {self.output_column: "whether the response's final answer equals the reference (math-verify)"}
+
+    def features(self) -> dict[str, Any]:
+        from datasets import Value
+
+        return {self.output_column: Value("bool"), self.extracted_column: Value("string")}
+
+    def describe(self) -> str:
+        return "answer check (math-verify)"
 
     def __repr__(self) -> str:
         return (
