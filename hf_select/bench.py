@@ -111,13 +111,24 @@ class PeakMemory:
             self.peak_mb = max(self.peak, _rss()) / 2**20
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+
+        return platform.processor() or "cpu"
+
+
 def _rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def matmul_flops(device: str, dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+def matmul_flops(device: str, dtype: torch.dtype, size: int | None = None, repeats: int = 10) -> float:
     """This machine's dense matmul FLOP/s for the dtype the engine runs in (the ceiling to compare to)."""
+    size = size or (8192 if device.startswith("cuda") else 2048)
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     a @ b  # warm-up
@@ -169,6 +180,16 @@ def _available_memory() -> int:
     return int(fields["MemAvailable"].split()[0]) * 1024
 
 
+def float32_copy(model: ScoringModel) -> ScoringModel:
+    """The model itself when it already runs in fp32, else an fp32 copy for the naive reference."""
+    if model.dtype == torch.float32:
+        return model
+    import copy
+
+    lm = copy.deepcopy(model.model).float()
+    return ScoringModel.from_objects(lm, model.tokenizer, model_id=f"{model.identity}-fp32")
+
+
 # -- the benchmark --------------------------------------------------------------------------------------------
 def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 2, token_budget: int | None = None,
               plan_tokens: float = 1e9, scores: tuple[str, ...] = ("global", "local"), naive: bool = True,
@@ -178,19 +199,21 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
     ``naive=False`` measures the engine alone (for inputs whose full logits would not fit in memory)."""
     model.model  # noqa: B018 - load before timing
     device = str(model.input_device)
+    reference_model = float32_copy(model)  # the naive side is fp32, whatever the engine runs in
     report: dict[str, Any] = {
         "model": model.name, "device": device, "dtype": str(model.dtype).removeprefix("torch."),
         "threads": torch.get_num_threads(), "rows": len(rows),
+        "hardware": torch.cuda.get_device_name() if device.startswith("cuda") else _cpu_name(),
         "matmul_flops": matmul_flops(device, model.dtype), "scores": {},
     }
     for name in scores:
         if name == "global":
             scorer = GlobalNaturalness(model)
-            reference = lambda r: naive_global(model, r["prompt"], r["response"])  # noqa: E731
+            reference = lambda r: naive_global(reference_model, r["prompt"], r["response"])  # noqa: E731
             column = "global_naturalness"
         else:
             scorer = LocalNaturalness(model, window=window)
-            reference = lambda r: naive_local(model, r["response"], window=window)  # noqa: E731
+            reference = lambda r: naive_local(reference_model, r["response"], window=window)  # noqa: E731
             column = "local_naturalness"
         if token_budget:
             scorer.engine.token_budget = token_budget
@@ -255,8 +278,9 @@ def _cell(row: dict[str, Any], key: str, fmt: str, width: int, suffix: str = "")
 
 def format_report(report: dict[str, Any]) -> str:
     lines = [
-        f"model {report['model']} on {report['device']} ({report['dtype']}, {report['threads']} threads), "
-        f"{report['rows']} rows; matmul probe {report['matmul_flops'] / 1e9:.1f} GFLOP/s",
+        f"model {report['model']} on {report['device']} ({report['hardware']}; engine {report['dtype']}, naive "
+        f"float32, {report['threads']} threads), {report['rows']} rows; matmul probe "
+        f"{report['matmul_flops'] / 1e9:.1f} GFLOP/s",
         "",
         f"{'score':<8}{'naive tok/s':>12}{'engine tok/s':>13}{'speed-up':>9}{'naive peak':>11}{'engine peak':>12}"
         f"{'max|diff|':>11}{'pad waste':>10}{'GFLOP/s':>9}{'% matmul':>9}",

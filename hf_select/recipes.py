@@ -245,14 +245,16 @@ def _check(hint: Any, value: Any, where: str, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
+        errors: list[RecipeError] = []
         for option in (a for a in args if a is not type(None)):
             try:
                 return _check(option, value, where, key)
             except RecipeError as err:
-                errors.append(str(err))
-        raise errors[0] if len(errors) == 1 else RecipeError(
-            f"{where}: `{key}` must be one of {[getattr(a, '__name__', str(a)) for a in args]}, got {value!r}")
+                errors.append(err)
+        if len(errors) == 1:
+            raise errors[0]
+        kinds = [getattr(a, "__name__", str(a)) for a in args]
+        raise RecipeError(f"{where}: `{key}` must be one of {kinds}, got {value!r}")
     if origin is Literal:
         if value not in args:
             raise RecipeError(f"{where}: `{key}` must be one of {list(args)}, got {value!r}")

@@ -40,7 +40,7 @@ def test_bench_smoke_json_has_every_field(tiny_root, capsys):
     assert main(["bench", "--model", str(tiny_root / "llama"), "--device", "cpu", "--n", "2",
                  "--min-tokens", "30", "--max-tokens", "80", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert {"model", "device", "dtype", "threads", "matmul_flops", "rows", "plan_tokens"} <= set(report)
+    assert {"model", "device", "dtype", "threads", "matmul_flops", "rows", "plan_tokens", "hardware"} <= set(report)
     for name in ("global", "local"):
         s = report["scores"][name]
         assert set(s) == {"scored_tokens", "naive_tokens_per_s", "engine_tokens_per_s", "speedup",

@@ -152,25 +152,25 @@ def test_on_error_nan_fills_error_column(llama):
     assert out[0]["hf_select_error"] is None and not math.isnan(out[0]["global_naturalness"])
 
 
-LONG = "The sum is 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 = 45, because we add each term. " * 9
+LONG = "The sum is 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 = 45, because we add each term. " * 30  # > 1024 tokens
 
 
 def test_too_long_is_an_error_by_default(llama):
     ds = Dataset.from_list([ROWS[0], {**ROWS[0], "response": LONG}])
-    with pytest.raises(ScoringInputError, match=r"row 1, column 'response'.*at most 256.*truncate_left"):
+    with pytest.raises(ScoringInputError, match=r"row 1, column 'response'.*at most 1024.*truncate_left"):
         score(ds, GlobalNaturalness(llama))
 
 
 def test_overflow_nan_and_truncate_left(llama):
     ds = Dataset.from_list([{**ROWS[0], "response": LONG}])
     nan = score(ds, GlobalNaturalness(llama, on_overflow="nan", on_error="nan"))[0]
-    assert math.isnan(nan["global_naturalness"]) and "at most 256" in nan["hf_select_error"]
+    assert math.isnan(nan["global_naturalness"]) and "at most 1024" in nan["hf_select_error"]
     cut = score(ds, GlobalNaturalness(llama, on_overflow="truncate_left"))[0]
     target = llama.tokenizer(LONG, add_special_tokens=False)["input_ids"]
-    assert cut["global_num_tokens"] == 255 < len(target)  # one context token stays; the oldest targets go
+    assert cut["global_num_tokens"] == 1023 < len(target)  # one context token stays; the oldest targets go
     from hf_select.reference import naive_token_scores
 
-    expected = naive_token_scores(llama, target[-256:-255], target[-255:])[0]
+    expected = naive_token_scores(llama, target[-1024:-1023], target[-1023:])[0]
     assert cut["global_logprob_sum"] == pytest.approx(float(expected.astype(np.float64).sum()), abs=1e-3)
 
 
@@ -190,3 +190,35 @@ def test_rerun_is_a_cache_hit_and_a_changed_window_is_not(llama, tmp_path, monke
     assert again.cache_files == first.cache_files
     changed = score(ds, LocalNaturalness(llama, window=1))
     assert calls and changed.cache_files != first.cache_files
+
+
+def test_chunked_scoring_equals_one_map_and_resumes_after_an_interruption(llama, tmp_path, monkeypatch):
+    from datasets import load_dataset
+
+    path = tmp_path / "rows.jsonl"
+    Dataset.from_list(ROWS * 4).to_json(path)
+    ds = load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "cache"))
+    whole = score(ds, LocalNaturalness(llama), checkpoint_rows=None)
+    original = LocalNaturalness.__call__
+    calls = []
+
+    def fail_in_third_chunk(self, batch, indices=None):
+        calls.append(list(indices))
+        if indices[0] >= 10:
+            raise KeyboardInterrupt  # the run is interrupted while scoring rows 10-14
+        return original(self, batch, indices)
+
+    monkeypatch.setattr(LocalNaturalness, "__call__", fail_in_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        score(ds, LocalNaturalness(llama), checkpoint_rows=5, batch_size=5)
+    assert calls == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14]]  # dataset row numbers, not chunk's
+    calls.clear()
+    monkeypatch.setattr(LocalNaturalness, "__call__", lambda self, b, i=None: calls.append(list(i)) or
+                        original(self, b, i))
+    resumed = score(ds, LocalNaturalness(llama), checkpoint_rows=5, batch_size=5)
+    assert calls == [[10, 11, 12, 13, 14], [15, 16, 17, 18, 19]]  # the first two chunks came from the cache
+    np.testing.assert_allclose(resumed["local_naturalness"], whole["local_naturalness"], atol=TOL, rtol=0)
+    assert read_metadata(resumed)["scores"]["local_naturalness"]["window"] == 2
+    calls.clear()
+    again = score(ds, LocalNaturalness(llama), checkpoint_rows=5, batch_size=5)
+    assert calls == [] and again._fingerprint == resumed._fingerprint  # stable, so later steps cache too

@@ -1,0 +1,203 @@
+"""Recipes: validation with line numbers, every shipped recipe end to end on tiny models, cached reruns,
+interrupted runs, and publishing to the (fake) Hub."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+from huggingface_hub import DatasetCard
+
+from hf_select.cli import main
+from hf_select.engine import ScoringEngine
+from hf_select.recipes import RecipeError, builtin_data_path, load_recipe
+from hf_select.runner import run_recipe, run_recipe_file
+
+SHIPPED = ["local_response_selection", "global_response_selection", "teacher_ranking", "provenance_selection",
+           "demo"]
+
+
+def _tiny(tiny_root, out, limit=24, extra=()):
+    """Overrides that point a shipped recipe at the tiny models and a few rows of the bundled data."""
+    return [f"models.student.name_or_path={tiny_root / 'llama'}", f"dataset.limit={limit}",
+            f"output.dir={out}", *extra]
+
+
+# -- validation ------------------------------------------------------------------------------------------
+def _write(tmp_path, text):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+GOOD = """\
+    name: t
+    dataset:
+      path: hf_select:math_teachers
+    models:
+      student: {name_or_path: smollm2-135m-instruct}
+    scores:
+      - type: local_naturalness
+        window: 2
+    select:
+      by: local_naturalness
+    """
+
+
+def test_a_valid_recipe_parses(tmp_path):
+    recipe, text = load_recipe(_write(tmp_path, GOOD))
+    assert recipe.scores[0].type == "local_naturalness" and recipe.scores[0].params == {"window": 2}
+    assert recipe.select.group == "prompt" and recipe.output.split == "train" and "window: 2" in text
+
+
+def test_unknown_key_names_key_and_line(tmp_path):
+    path = _write(tmp_path, GOOD.replace("      by: local_naturalness", "      by: local_naturalness\n      bye: 1"))
+    with pytest.raises(RecipeError, match=r"recipe.yaml:11: unknown key `select.bye`; allowed here: \["):
+        load_recipe(path)
+
+
+def test_wrong_type_names_key_and_line(tmp_path):
+    path = _write(tmp_path, GOOD.replace("    select:\n", "    batch_size: many\n    select:\n"))
+    with pytest.raises(RecipeError, match=r"recipe.yaml:9: `batch_size` must be int, got 'many'"):
+        load_recipe(path)
+    path = _write(tmp_path, GOOD.replace("type: local_naturalness", "type: local_nat"))
+    with pytest.raises(RecipeError, match=r"recipe.yaml:7: `scores.0.type` must be one of \["):
+        load_recipe(path)
+
+
+def test_missing_required_and_bad_set(tmp_path):
+    with pytest.raises(RecipeError, match="`dataset` is required"):
+        load_recipe(_write(tmp_path, "name: t\n"))
+    with pytest.raises(RecipeError, match=r"\(--set\): `select.top_k` must be int"):
+        load_recipe(_write(tmp_path, GOOD), ["select.top_k=two"])
+    with pytest.raises(RecipeError, match="expected key=value"):
+        load_recipe(_write(tmp_path, GOOD), ["select.top_k"])
+
+
+def test_set_overrides_are_typed_and_quoted_in_the_effective_yaml(tmp_path):
+    recipe, text = load_recipe(_write(tmp_path, GOOD), ["select.top_k=2", "scores.0.window=3",
+                                                        "output.repo_id=me/curated"])
+    assert recipe.select.top_k == 2 and recipe.scores[0].params["window"] == 3
+    assert recipe.output.repo_id == "me/curated" and "window: 3" in text and "repo_id: me/curated" in text
+
+
+def test_unknown_score_parameter_is_an_error(tiny_root, tmp_path):
+    recipe, text = load_recipe(_write(tmp_path, GOOD), ["scores.0.windw=3"])
+    with pytest.raises(RecipeError, match=r"scores.0 \(local_naturalness\) has unknown parameter\(s\) \['windw'\]"):
+        run_recipe(recipe, text, verbose=False)
+
+
+# -- shipped recipes end to end --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_recipe_runs_end_to_end(name, tiny_root, tmp_path, capsys):
+    extra = [f"models.teacher.name_or_path={tiny_root / 'gpt2'}"] if name == "provenance_selection" else []
+    out = tmp_path / "out"
+    args = [word for override in _tiny(tiny_root, out, extra=extra) for word in ("--set", override)]
+    assert main(["run", name, "--no-push", *args]) == 0
+    printed = capsys.readouterr().out
+    assert "loaded `hf_select:math_teachers` (train)" in printed and "done in" in printed
+    recipe, _ = load_recipe(name)
+    split = recipe.output.split
+    curated = load_dataset(str(out), split=split)
+    card = DatasetCard.load(out / "README.md")
+    assert f"<!-- hf_select:split={split} -->" in card.text and "### Reproduce" in card.text
+    assert f"hf-select run {name}" in card.text and "### Recipe" in card.text
+    if recipe.select.method == "best":
+        assert len(set(curated["prompt"])) == len(curated) > 0  # one row per prompt
+        assert all(curated["is_correct"])  # among: is_correct
+        assert "| rank | teacher |" in card.text and (out / "images" / f"{split}_scores.png").stat().st_size > 1000
+    elif recipe.select.method == "divergence":
+        assert 0 < len(curated) < 24 and "Provenance: category mix" in card.text
+    else:
+        assert len(curated) == 24 and "rsr" in curated.column_names
+
+
+# -- reruns and interruptions ----------------------------------------------------------------------------
+def _count_forward_and_loads(monkeypatch):
+    counts = {"engine": 0, "loads": 0}
+    original_score = ScoringEngine.score
+
+    def counting_score(self, *a, **k):
+        counts["engine"] += 1
+        return original_score(self, *a, **k)
+
+    from transformers import AutoModelForCausalLM
+
+    original_load = AutoModelForCausalLM.from_pretrained.__func__
+
+    def counting_load(cls, *a, **k):
+        counts["loads"] += 1
+        return original_load(cls, *a, **k)
+
+    monkeypatch.setattr(ScoringEngine, "score", counting_score)
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(counting_load))
+    return counts
+
+
+def test_rerun_is_served_from_the_cache_without_loading_the_model(tiny_root, tmp_path, monkeypatch):
+    overrides = _tiny(tiny_root, tmp_path / "out")
+    first = run_recipe_file("demo", overrides, push=False)
+    counts = _count_forward_and_loads(monkeypatch)
+    again = run_recipe_file("demo", overrides, push=False)
+    assert counts == {"engine": 0, "loads": 0}
+    assert again.curated["id"] == first.curated["id"]
+    other = run_recipe_file("demo", [*overrides, "select.by=global_naturalness"], push=False)
+    assert counts == {"engine": 0, "loads": 0}  # a new selection reuses every score
+    assert other.steps[-1][0].startswith("select: best `global_naturalness`")
+
+
+def test_interrupted_run_leaves_no_partial_output_and_resumes(tiny_root, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    overrides = _tiny(tiny_root, out)
+    import hf_select.hub as hub
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hub, "_write_parquet_shards", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe_file("demo", overrides, push=False)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name != "cache"]  # nothing half-written
+    monkeypatch.undo()
+    first = run_recipe_file("demo", overrides, push=False)
+    before = {p.name: p.read_bytes() for p in (out / "data").iterdir()}
+    counts = _count_forward_and_loads(monkeypatch)
+    monkeypatch.setattr(hub, "_write_parquet_shards", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe_file("demo", [*overrides, "select.by=global_naturalness"], push=False)
+    assert {p.name: p.read_bytes() for p in (out / "data").iterdir()} == before  # previous output intact
+    assert counts["engine"] == 0 and len(load_dataset(str(out), split="train")) == len(first.curated)
+
+
+def test_source_data_is_never_touched(tiny_root, tmp_path):
+    src = tmp_path / "src.jsonl"
+    src.write_bytes(Path(builtin_data_path("hf_select:math_teachers")).read_bytes())
+    before = src.read_bytes()
+    run_recipe_file("local_response_selection", [*_tiny(tiny_root, tmp_path / "out"), f"dataset.path={src}"],
+                    push=False)
+    assert src.read_bytes() == before
+
+
+# -- publishing ------------------------------------------------------------------------------------------
+def test_recipe_publishes_to_the_hub_and_a_second_split_keeps_the_first(hub, hub_repo_id, tiny_root, tmp_path):
+    base = [*_tiny(tiny_root, tmp_path / "out"), f"output.repo_id={hub_repo_id}"]
+    first = run_recipe_file("local_response_selection", base)
+    assert first.pushed
+    pushed = load_dataset(hub_repo_id, split="train", download_mode="force_redownload")
+    assert pushed["id"] == first.curated["id"]
+    second = run_recipe_file("local_response_selection", [*base, "output.split=window1", "scores.1.window=1"])
+    both = load_dataset(hub_repo_id, download_mode="force_redownload")
+    assert set(both) == {"train", "window1"} and both["train"]["id"] == first.curated["id"]
+    assert both["window1"]["id"] == second.curated["id"]
+    card = DatasetCard.load(hub_repo_id, repo_type="dataset")
+    assert "<!-- hf_select:split=train -->" in card.text and "<!-- hf_select:split=window1 -->" in card.text
+    assert "| window | `1` |" in card.text and "| window | `2` |" in card.text  # each split's own parameters
+    assert "images/window1_scores.png" in hub.repo(hub_repo_id).head().files
+    assert card.data.license == "apache-2.0"  # carried from the bundled data's card
+
+
+def test_push_command_publishes_a_demo_folder(hub, hub_repo_id, tiny_root, tmp_path, capsys):
+    run_recipe_file("demo", _tiny(tiny_root, tmp_path / "out"), push=False)
+    assert main(["push", str(tmp_path / "out"), hub_repo_id]) == 0
+    assert len(load_dataset(hub_repo_id, split="train", download_mode="force_redownload")) > 0
+    assert f"published {tmp_path / 'out'}" in capsys.readouterr().out
