@@ -251,7 +251,9 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
         stats = scorer.engine.stats
         padded = stats.padded_tokens - before["padded_tokens"]
         fed = stats.tokens - before["tokens"]
-        flops = engine_flops(model, [len(r) for r in requests], scored)
+        lengths = [len(r) for r in requests]
+        flops = engine_flops(model, lengths, scored)
+        naive_flops = engine_flops(model, lengths, sum(lengths))
         report["scores"][name] = {
             "scored_tokens": scored,
             "naive_tokens_per_s": naive_side.tokens_per_s if naive_side else None,
@@ -264,6 +266,11 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
             "forward_calls": stats.forward_calls - before["forward_calls"],
             "engine_flops_per_s": flops / engine_side.seconds,
             "fraction_of_matmul": flops / engine_side.seconds / report["matmul_flops"],
+            # the naive side computes logits at every position: the same body, the LM head everywhere
+            "naive_fraction_of_matmul": naive_flops / naive_side.seconds / report["matmul_flops"] if naive_side
+            else None,
+            # the speed-up the engine would reach at 100% of the matmul probe, against this naive run
+            "speedup_ceiling": naive_side.seconds * report["matmul_flops"] / flops if naive_side else None,
             "hours_per_plan": plan_tokens / engine_side.tokens_per_s / 3600,
             "note": skipped,
         }
@@ -294,6 +301,10 @@ def format_report(report: dict[str, Any]) -> str:
         )
     lines.append("")
     for name, s in report["scores"].items():
+        if s["naive_fraction_of_matmul"] is not None:
+            lines.append(f"{name}: the naive path runs at {s['naive_fraction_of_matmul']:.0%} of the matmul probe; at "
+                         f"100% the engine would be {s['speedup_ceiling']:.2f}x faster than it (measured: "
+                         f"{s['speedup']:.2f}x)")
         if s.get("note"):
             lines.append(f"{name}: {s['note']}")
         lines.append(f"planning: {report['plan_tokens']:.3g} scored tokens of {name} naturalness take about "

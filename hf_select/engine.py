@@ -8,8 +8,8 @@ are solved once, here:
   plain causal kernel runs and the real positions are exact;
 - the transformer body runs once per request; the LM head runs only at scored positions, in chunks
   bounded in bytes, followed by log-softmax and a gather: no ``[batch, length, vocab]`` tensor exists;
-- a request longer than the budget runs alone, in chunks over a KV cache, so memory stays bounded for
-  32K-token traces;
+- a request longer than the budget runs alone; beyond ``long_threshold`` tokens it runs in chunks over a KV
+  cache, so memory stays bounded for 32K-token traces;
 - results come back in the original order and do not depend on how requests were grouped.
 """
 
@@ -68,11 +68,13 @@ class ScoringEngine:
 
     ``token_budget`` bounds the padded tokens of one forward pass: large on GPUs (launch-bound), about 1K
     on CPUs, where activations that stay in cache beat bigger batches (measured with `hf-select bench`).
-    ``compile=True`` runs the body through ``torch.compile`` (dynamic shapes).
+    ``compile=True`` runs the body through ``torch.compile`` (dynamic shapes). Requests longer than
+    ``long_threshold`` (default: 4 x the budget) are fed in budget-sized chunks through a KV cache.
     """
 
     model: ScoringModel
     token_budget: int | None = None
+    long_threshold: int | None = None
     head_chunk_bytes: int = HEAD_CHUNK_BYTES
     compile: bool = False
     stats: EngineStats = field(default_factory=EngineStats)
@@ -80,6 +82,8 @@ class ScoringEngine:
     def __post_init__(self) -> None:
         if self.token_budget is None:
             self.token_budget = 16384 if self.model.device.startswith("cuda") else 1024
+        if self.long_threshold is None:
+            self.long_threshold = 4 * self.token_budget
         self._compiled = None
 
     # -- public -------------------------------------------------------------------------------------------
@@ -92,7 +96,7 @@ class ScoringEngine:
         _check_head(self.model)
         results: list[TokenScores | None] = [None] * len(requests)
         for batch in self._batches(requests):
-            if len(batch) == 1 and len(requests[batch[0]]) > self.token_budget:
+            if len(batch) == 1 and len(requests[batch[0]]) > self.long_threshold:
                 results[batch[0]] = self._score_long(requests[batch[0]], ranks)
             else:
                 scored = self._score_batch([requests[i] for i in batch], ranks)

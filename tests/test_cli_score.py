@@ -45,6 +45,7 @@ def test_bench_smoke_json_has_every_field(tiny_root, capsys):
         s = report["scores"][name]
         assert set(s) == {"scored_tokens", "naive_tokens_per_s", "engine_tokens_per_s", "speedup",
                           "naive_peak_memory_mb", "engine_peak_memory_mb", "max_abs_difference", "padding_waste",
-                          "forward_calls", "engine_flops_per_s", "fraction_of_matmul", "hours_per_plan", "note"}
+                          "forward_calls", "engine_flops_per_s", "fraction_of_matmul", "hours_per_plan", "note",
+                          "naive_fraction_of_matmul", "speedup_ceiling"}
         assert s["max_abs_difference"] < 1e-4 and s["scored_tokens"] > 0 and s["engine_tokens_per_s"] > 0
         assert s["engine_peak_memory_mb"] > 50 and s["naive_peak_memory_mb"] > 50  # the process's RSS

@@ -53,7 +53,7 @@ def test_results_do_not_depend_on_batching_or_order(llama, budget):
 
 def test_long_request_runs_in_kv_chunks_and_matches(tiny):
     requests = _requests(tiny, n=4, seed=2, max_len=250)
-    engine = ScoringEngine(tiny, token_budget=32)  # every request over 32 tokens takes the chunked path
+    engine = ScoringEngine(tiny, token_budget=32, long_threshold=32)  # over 32 tokens: the chunked path
     got = engine.score(requests)
     for (lp, _), res in zip(_naive(tiny, requests), got, strict=True):
         np.testing.assert_allclose(res.logprobs, lp, atol=TOL, rtol=0)
