@@ -74,7 +74,7 @@ def cmd_score(args) -> int:
 def cmd_run(args) -> int:
     from hf_select.runner import run_recipe_file
 
-    run_recipe_file(args.recipe, args.set, push=not args.no_push)
+    run_recipe_file(args.recipe, args.set, push=not args.dry_run, dry_run=args.dry_run)
     return 0
 
 
@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "global_response_selection, teacher_ranking, provenance_selection, demo")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe value, e.g. --set select.by=global_naturalness (repeatable)")
-    run.add_argument("--no-push", action="store_true", help="write output.dir only, even if output.repo_id is set")
+    run.add_argument("--dry-run", action="store_true",
+                     help="write the exact repo layout to output.dir (default out/<recipe name>) and publish nothing")
     run.set_defaults(func=cmd_run)
 
     push = sub.add_parser("push", help="publish a folder written by `run`/`demo` to the Hugging Face Hub")

@@ -31,8 +31,6 @@ from hf_select.select import (
 )
 from hf_select.sources import load_source
 
-CANONICAL = ("prompt", "response", "teacher", "answer")
-
 
 @dataclass
 class RunResult:
@@ -234,9 +232,12 @@ def format_ranking(table: Dataset) -> str:
     return "\n".join(rows)
 
 
-def run_recipe_file(recipe: str, overrides: list[str] | None = None, *, push: bool = True) -> RunResult:
-    """`hf-select run RECIPE [--set key=value ...]`."""
+def run_recipe_file(recipe: str, overrides: list[str] | None = None, *, push: bool = True,
+                    dry_run: bool = False) -> RunResult:
+    """`hf-select run RECIPE [--set key=value ...] [--dry-run]`."""
     parsed, text = load_recipe(recipe, overrides)
+    if dry_run and not parsed.output.dir:
+        parsed.output.dir = f"out/{parsed.name}"
     words = [recipe] + [word for o in overrides or [] for word in ("--set", o)]
     command = "hf-select run " + " ".join(shlex.quote(w) for w in words)
     return run_recipe(parsed, text, command=command, push=push)

@@ -67,3 +67,37 @@ def test_provenance_on_the_real_cross_tokenizer_pair(smollm2, gemma, example_row
         assert len(row["prov_category"]) == len(row["prov_sentence_spans"]) >= 2
         assert None not in row["prov_category"]
         assert np.isfinite(row["prov_divergence"])
+
+
+def test_builtin_name_and_explicit_gguf_path_are_the_same_model(smollm2):
+    from hf_select.models import resolve_builtin
+
+    folder, gguf_file = resolve_builtin("smollm2-135m-instruct")
+    explicit = load_model(folder, gguf_file=gguf_file, device="cpu", lazy=True)
+    assert explicit.identity == smollm2.identity and explicit.identity.startswith("gguf:SmolLM2-135M")
+    assert smollm2.max_length == 8192 and len(smollm2.tokenizer) == 49152
+
+
+def test_smollm2_rsr_and_global_from_one_forward_pass_per_row(smollm2, example_rows):
+    """One map call adds global naturalness and RSR with one request (one forward pass) per row."""
+    from hf_select import RankSurprisal
+    from hf_select.reference import naive_rank_surprisal
+
+    from hf_select.engine import _check_head
+
+    scorer = RankSurprisal(smollm2, include_global=True)
+    _check_head(smollm2)  # the one-off probe of the output head, so that the hook below sees only scoring
+    passes = []
+    hook = smollm2.model.base_model.register_forward_hook(lambda mod, args, out: passes.append(out[0].shape))
+    try:
+        out = example_rows.map(scorer, batched=True, batch_size=64)
+    finally:
+        hook.remove()
+    assert scorer.engine.stats.requests == len(example_rows)  # one request per row ...
+    assert sum(shape[0] for shape in passes) == len(example_rows)  # ... and each row goes through the body once
+    plain = example_rows.map(GlobalNaturalness(smollm2), batched=True)
+    np.testing.assert_allclose(out["global_naturalness"], plain["global_naturalness"], atol=1e-6)
+    for row in out:
+        expected = naive_rank_surprisal(smollm2, row["prompt"], row["response"])
+        assert row["rsr"] == pytest.approx(expected["rsr"], rel=1e-4)
+        assert row["rsr_mean_rank"] == pytest.approx(expected["rsr_mean_rank"], rel=1e-4)

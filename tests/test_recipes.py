@@ -93,7 +93,7 @@ def test_every_shipped_recipe_runs_end_to_end(name, tiny_root, tmp_path, capsys)
     extra = [f"models.teacher.name_or_path={tiny_root / 'gpt2'}"] if name == "provenance_selection" else []
     out = tmp_path / "out"
     args = [word for override in _tiny(tiny_root, out, extra=extra) for word in ("--set", override)]
-    assert main(["run", name, "--no-push", *args]) == 0
+    assert main(["run", name, "--dry-run", *args]) == 0
     printed = capsys.readouterr().out
     assert "loaded `hf_select:math_teachers` (train)" in printed and "done in" in printed
     recipe, _ = load_recipe(name)
