@@ -81,9 +81,8 @@ def test_builtin_name_and_explicit_gguf_path_are_the_same_model(smollm2):
 def test_smollm2_rsr_and_global_from_one_forward_pass_per_row(smollm2, example_rows):
     """One map call adds global naturalness and RSR with one request (one forward pass) per row."""
     from hf_select import RankSurprisal
-    from hf_select.reference import naive_rank_surprisal
-
     from hf_select.engine import _check_head
+    from hf_select.reference import naive_rank_surprisal
 
     scorer = RankSurprisal(smollm2, include_global=True)
     _check_head(smollm2)  # the one-off probe of the output head, so that the hook below sees only scoring
