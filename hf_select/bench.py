@@ -126,18 +126,25 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def matmul_flops(device: str, dtype: torch.dtype, size: int | None = None, repeats: int = 10) -> float:
-    """This machine's dense matmul FLOP/s for the dtype the engine runs in (the ceiling to compare to)."""
+def matmul_flops(device: str, dtype: torch.dtype, size: int | None = None, windows: int = 5) -> float:
+    """This machine's dense matmul FLOP/s for the dtype the engine runs in (the ceiling to compare to): the
+    best of a few ~0.2 s windows, so a moment of noise from elsewhere does not lower the ceiling."""
     size = size or (8192 if device.startswith("cuda") else 2048)
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     a @ b  # warm-up
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    _sync(device)
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
+    best = 0.0
+    for _ in range(windows):
+        _sync(device)
+        start, count = time.perf_counter(), 0
+        while time.perf_counter() - start < 0.2:
+            a @ b
+            count += 1
+            if device.startswith("cuda") and count % 10 == 0:
+                _sync(device)
+        _sync(device)
+        best = max(best, 2 * size**3 * count / (time.perf_counter() - start))
+    return best
 
 
 def _sync(device: str) -> None:

@@ -11,8 +11,10 @@ import os
 import threading
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import evaluate
+if TYPE_CHECKING:  # importing evaluate takes seconds; only answer checking needs it
+    import evaluate
 
 METRIC_PATH = Path(__file__).resolve().parent / "answer_accuracy" / "answer_accuracy.py"
 
@@ -24,6 +26,8 @@ def _cached() -> tuple[evaluate.EvaluationModule, threading.Lock]:
     pid = os.getpid()
     with _CACHE_LOCK:
         if pid not in _CACHE:
+            import evaluate
+
             # keep_in_memory: no Arrow cache files or file locks on disk for a per-batch computation.
             module = evaluate.load(str(METRIC_PATH), keep_in_memory=True)
             _CACHE[pid] = (module, threading.Lock())
