@@ -119,12 +119,12 @@ class ScoringEngine:
 
     def _score_batch(self, batch: list[ScoringRequest], ranks: bool) -> list[TokenScores]:
         device = self.model.input_device
-        width = max(len(r) for r in batch)
+        width = max(len(r) for r in batch) - 1  # the last token predicts nothing we score: never fed
         pad = batch[0].context[0]  # any real id: padded positions are never read
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
         rows, positions, targets = [], [], []
         for b, request in enumerate(batch):
-            sequence = list(request.context) + list(request.target)
+            sequence = list(request.context) + list(request.target)[:-1]
             ids[b, : len(sequence)] = torch.tensor(sequence)
             start = len(request.context) - 1  # the position whose output predicts the first target token
             rows.append(torch.full((len(request.target),), b))
@@ -134,7 +134,7 @@ class ScoringEngine:
         scored = hidden[torch.cat(rows).to(hidden.device), torch.cat(positions).to(hidden.device)]
         logprobs, token_ranks = self._head(scored, torch.tensor(targets), ranks)
         self.stats.forward_calls += 1
-        self.stats.tokens += sum(len(r) for r in batch)
+        self.stats.tokens += sum(len(r) - 1 for r in batch)
         self.stats.padded_tokens += ids.numel()
         return _split(batch, logprobs, token_ranks)
 
@@ -158,8 +158,8 @@ class ScoringEngine:
             logprobs.append(lp)
             if rk is not None:
                 token_ranks.append(rk)
-        self.stats.tokens += len(sequence)
-        self.stats.padded_tokens += len(sequence)
+        self.stats.tokens += len(sequence) - 1
+        self.stats.padded_tokens += len(sequence) - 1
         return TokenScores(
             torch.cat(logprobs).numpy(), torch.cat(token_ranks).numpy() if ranks else None
         )

@@ -83,9 +83,9 @@ def test_empty_context_or_target_is_refused(llama):
 
 def test_stats_report_padding(llama):
     engine = ScoringEngine(llama, token_budget=400)
-    engine.score([ScoringRequest([1] * 10, [2] * 10), ScoringRequest([1] * 5, [2] * 5)])
-    assert engine.stats.tokens == 30 and engine.stats.padded_tokens == 40
-    assert engine.stats.padding_waste == pytest.approx(0.25)
-    assert engine.stats.scored_tokens == 15
+    engine.score([ScoringRequest([1] * 10, [2] * 10), ScoringRequest([1] * 5, [2] * 6)])
+    assert engine.stats.tokens == 19 + 10 and engine.stats.padded_tokens == 2 * 19  # last tokens are never fed
+    assert engine.stats.padding_waste == pytest.approx(9 / 38)
+    assert engine.stats.scored_tokens == 16
 
 
