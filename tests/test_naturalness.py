@@ -163,8 +163,10 @@ def test_too_long_is_an_error_by_default(llama):
 
 def test_overflow_nan_and_truncate_left(llama):
     ds = Dataset.from_list([{**ROWS[0], "response": LONG}])
-    nan = score(ds, GlobalNaturalness(llama, on_overflow="nan", on_error="nan"))[0]
+    nan = score(ds, GlobalNaturalness(llama, on_overflow="nan"))[0]
     assert math.isnan(nan["global_naturalness"]) and "at most 1024" in nan["hf_select_error"]
+    with pytest.raises(ScoringInputError, match="is empty"):  # other bad input still raises
+        GlobalNaturalness(llama, on_overflow="nan")({"prompt": ["p"], "response": [""]})
     cut = score(ds, GlobalNaturalness(llama, on_overflow="truncate_left"))[0]
     target = llama.tokenizer(LONG, add_special_tokens=False)["input_ids"]
     assert cut["global_num_tokens"] == 1023 < len(target)  # one context token stays; the oldest targets go

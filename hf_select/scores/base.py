@@ -26,8 +26,8 @@ OnOverflow = Literal["error", "truncate_left", "nan"]
 class ScoringInputError(ValueError):
     """A row cannot be scored as it is. The message names the row and column and says what to do."""
 
-    def __init__(self, column: str | None, problem: str):
-        self.column, self.problem = column, problem
+    def __init__(self, column: str | None, problem: str, *, overflow: bool = False):
+        self.column, self.problem, self.overflow = column, problem, overflow
         super().__init__(problem)
 
 
@@ -88,10 +88,15 @@ class Scorer:
     def describe(self) -> str:
         return f"{self.name} ({self.model.name})"
 
+    @property
+    def records_errors(self) -> bool:
+        """Whether rows that cannot be scored get NaN and a message in ``hf_select_error``."""
+        return self.on_error == "nan" or self.on_overflow == "nan"
+
     def features(self) -> dict[str, Any]:
-        """Every column a call returns, the error column included when ``on_error="nan"``."""
+        """Every column a call returns, the error column included when errors are recorded, not raised."""
         features = dict(self.output_features())
-        if self.on_error == "nan":
+        if self.records_errors:
             features[ERROR_COLUMN] = Value("string")
         return features
 
@@ -133,8 +138,8 @@ class Scorer:
                 where = f"row {indices[i]}" if indices is not None else (
                     f"row {i} of this batch (pass with_indices=True to Dataset.map for dataset row numbers)")
                 message = f"{self.name}: {where}, column {err.column!r}: {err.problem}"
-                if self.on_error == "raise":
-                    raise ScoringInputError(err.column, message) from None
+                if self.on_error == "raise" and not (err.overflow and self.on_overflow == "nan"):
+                    raise ScoringInputError(err.column, message, overflow=err.overflow) from None
                 plans.append(None)
                 errors.append(message)
         flat = [fitted for plan in plans if plan for _, fitted, _ in plan]
@@ -146,7 +151,7 @@ class Scorer:
             else:
                 out = self.columns_for(row, [asked for asked, _, _ in plan],
                                        [_unfit(next(results), dropped) for _, _, dropped in plan])
-            if self.on_error == "nan":
+            if self.records_errors:
                 previous = row.get(ERROR_COLUMN)
                 out[ERROR_COLUMN] = "; ".join(e for e in (previous, error) if e) or None
             outputs.append(out)
@@ -161,6 +166,7 @@ class Scorer:
                 self._overflow_column(),
                 f"the sequence is {len(request)} tokens but the model accepts at most {limit}. Shorten the "
                 "text, or pass on_overflow='truncate_left' (drop the oldest tokens) or on_overflow='nan'.",
+                overflow=True,
             )
         sequence = list(request.context) + list(request.target)
         kept_target = min(len(request.target), limit - 1)  # at least one context token stays
