@@ -167,15 +167,12 @@ class ProvenanceCategories:
         return {name: [o[name] for o in outs] for name in self.features()}
 
     def _row(self, row: dict[str, Any]) -> dict[str, Any]:
-        if row["prov_sentence_chars"] is None or row["prov_logprob_teacher"] is None \
-                or row["prov_logprob_student"] is None:
+        roles = ["teacher", "student"] + (["distilled"] if self.with_distilled else [])
+        if row["prov_sentence_chars"] is None or any(row.get(f"prov_logprob_{r}") is None for r in roles):
             return {"prov_category": None, "prov_divergence": math.nan,
-                    **{f"prov_frac_{c}": math.nan for c in self.categories}}
+                    **{f"prov_frac_{c}": math.nan for c in self.categories}}  # a pass could not score this row
         chars = np.asarray(row["prov_sentence_chars"], dtype=np.float64)
-        per_char = {role: np.asarray(row[f"prov_logprob_{role}"], dtype=np.float64) / chars
-                    for role in ("teacher", "student") + (("distilled",) if self.with_distilled else ())}
-        if self.with_distilled and row.get("prov_logprob_distilled") is None:
-            per_char["distilled"] = np.full_like(chars, math.nan)
+        per_char = {r: np.asarray(row[f"prov_logprob_{r}"], dtype=np.float64) / chars for r in roles}
         labels = categorize(per_char["teacher"], per_char["student"], per_char.get("distilled"), self.margin)
         labelled = [c for c in labels if c is not None]
         difference = per_char["teacher"] - per_char["student"]
