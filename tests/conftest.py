@@ -83,6 +83,15 @@ def hub() -> Iterator[HubServer]:
             )
 
 
+@pytest.fixture
+def strict_hub(hub: HubServer) -> Iterator[HubServer]:
+    """The fake Hub, failing the test if its clients called an endpoint it does not serve or crashed a handler."""
+    hub.clear_request_log()
+    yield hub
+    assert hub.unhandled_requests == []
+    assert hub.errors == []
+
+
 _repo_counter = itertools.count()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,7 @@ PNG_TRAIN = b"\x89PNG\r\n\x1a\n-train-plot-"
 PNG_TEST = b"\x89PNG\r\n\x1a\n-test-plot-"
 
 
-@pytest.fixture(autouse=True)
-def _no_unknown_endpoints(hub: HubServer) -> Iterator[None]:
-    """Fail a test whose clients called an endpoint the fake Hub does not serve, or crashed a handler."""
-    hub.clear_request_log()
-    yield
-    assert hub.unhandled_requests == []
-    assert hub.errors == []
+pytestmark = pytest.mark.usefixtures("strict_hub")
 
 
 def section(split: str, words: str = "made by keeping the best response") -> str:

@@ -7,7 +7,6 @@ set by conftest.py) can never answer in place of the server.
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
 
 import pytest
 from datasets import Dataset, DatasetDict, DownloadMode, load_dataset
@@ -24,13 +23,7 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 ROWS = {"text": ["alpha", "beta", "gamma"], "label": [0, 1, 0]}
 
 
-@pytest.fixture(autouse=True)
-def _no_unknown_endpoints(hub: HubServer) -> Iterator[None]:
-    """Fail a test whose clients called an endpoint the fake Hub does not serve, or crashed a handler."""
-    hub.clear_request_log()
-    yield
-    assert hub.unhandled_requests == []
-    assert hub.errors == []
+pytestmark = pytest.mark.usefixtures("strict_hub")
 
 
 def _png(width: int = 2, height: int = 2) -> bytes:

@@ -179,7 +179,8 @@ def test_source_data_is_never_touched(tiny_root, tmp_path):
 
 
 # -- publishing ------------------------------------------------------------------------------------------
-def test_recipe_publishes_to_the_hub_and_a_second_split_keeps_the_first(hub, hub_repo_id, tiny_root, tmp_path):
+def test_recipe_publishes_to_the_hub_and_a_second_split_keeps_the_first(strict_hub, hub_repo_id, tiny_root, tmp_path):
+    hub = strict_hub
     base = [*_tiny(tiny_root, tmp_path / "out"), f"output.repo_id={hub_repo_id}"]
     first = run_recipe_file("local_response_selection", base)
     assert first.pushed
@@ -196,7 +197,7 @@ def test_recipe_publishes_to_the_hub_and_a_second_split_keeps_the_first(hub, hub
     assert card.data.license == "apache-2.0"  # carried from the bundled data's card
 
 
-def test_push_command_publishes_a_demo_folder(hub, hub_repo_id, tiny_root, tmp_path, capsys):
+def test_push_command_publishes_a_demo_folder(strict_hub, hub_repo_id, tiny_root, tmp_path, capsys):
     run_recipe_file("demo", _tiny(tiny_root, tmp_path / "out"), push=False)
     assert main(["push", str(tmp_path / "out"), hub_repo_id]) == 0
     assert len(load_dataset(hub_repo_id, split="train", download_mode="force_redownload")) > 0
