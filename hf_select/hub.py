@@ -19,11 +19,9 @@ inspect, load with ``datasets.load_dataset(folder)`` and publish later unchanged
 from __future__ import annotations
 
 import copy
-import glob
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,8 @@ from huggingface_hub import CommitOperationAdd, DatasetCard, DatasetCardData, Hf
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 from huggingface_hub.repocard import REGEX_YAML_BLOCK
 
+from hf_select.sources import recover_interrupted_swap, staging_dir, swap_in
+
 __all__ = ["CardCommitError", "merge_card", "push", "push_folder", "write_local"]
 
 CONFIG_NAME = "default"  # the only config hf_select publishes (what push_to_hub uses without a config_name)
@@ -52,8 +52,6 @@ DATA_FIELDS = ("configs", "dataset_info")
 UNION_FIELDS = ("tags",)  # list fields merged (order-preserving union) instead of replaced
 
 _MARKER = re.compile(r"<!--\s*(/?)hf_select:(header|split=[^\s>]+)\s*-->")
-_TMP_TAG = ".hf_select-tmp-"
-_OLD_TAG = ".hf_select-old-"
 _CARD_COMMIT_ATTEMPTS = 5
 
 
@@ -374,35 +372,6 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def _swap_in(staging: Path, folder: Path, old: Path) -> None:
-    """Replace ``folder`` by ``staging``: two renames on one file system, rolled back if the second fails.
-    A crash between them leaves the previous state whole in ``old`` (next to the finished ``staging``), which
-    the next `write_local` puts back."""
-    if not folder.exists():
-        os.rename(staging, folder)
-        return
-    os.rename(folder, old)
-    try:
-        os.rename(staging, folder)
-    except BaseException:
-        os.rename(old, folder)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover_interrupted_swap(folder: Path) -> None:
-    """If a write died between its two renames (``folder`` gone, its ``old`` and ``staging`` both left), put
-    the previous state back. A lone ``old`` (a cleanup that failed after a complete swap) is never revived."""
-    if folder.exists():
-        return
-    for old in sorted(folder.parent.glob(f".{glob.escape(folder.name)}{_OLD_TAG}*")):
-        staging = folder.with_name(old.name.replace(_OLD_TAG, _TMP_TAG, 1))
-        if staging.is_dir():
-            os.rename(old, folder)
-            shutil.rmtree(staging, ignore_errors=True)
-            return
-
-
 def write_local(
     ds: Dataset,
     folder: str | Path,
@@ -430,10 +399,9 @@ def write_local(
     folder = Path(folder).absolute()
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder} exists and is not a folder")
-    _recover_interrupted_swap(folder)
+    recover_interrupted_swap(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex
-    staging = folder.with_name(f".{folder.name}{_TMP_TAG}{token}")
+    staging = staging_dir(folder)
     try:
         if folder.exists():
             shutil.copytree(folder, staging, symlinks=True, copy_function=_link_or_copy)
@@ -451,7 +419,7 @@ def write_local(
         _write_file(readme, str(merge_card(data_card, card, split)).encode("utf-8"))
         for path, content in images.items():
             _write_file(staging / path, content)
-        _swap_in(staging, folder, folder.with_name(f".{folder.name}{_OLD_TAG}{token}"))
+        swap_in(staging, folder)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

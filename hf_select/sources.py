@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import uuid
@@ -29,20 +30,56 @@ def load_source(path: str, *, split: str | None = "train", name: str | None = No
     return load_dataset(path, name, data_files=data_files, split=split, revision=revision)
 
 
-def save_atomically(ds: Dataset | DatasetDict, out_dir: str | Path) -> Path:
-    """``save_to_disk`` into a temporary sibling, then swap it in: an interrupted run leaves no partial output."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
-    ds.save_to_disk(str(tmp))
-    replace_dir(tmp, out_dir)
-    return out_dir
+# Writing folders: build the new state in a hidden sibling, then swap it in with two renames.
+TMP_TAG = ".hf_select-tmp-"
+OLD_TAG = ".hf_select-old-"
 
 
-def replace_dir(new: Path, target: Path) -> None:
-    """Put the finished folder ``new`` at ``target``; the previous ``target`` is removed only afterwards."""
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
+def staging_dir(folder: Path) -> Path:
+    """A fresh hidden sibling of ``folder`` (same file system, so the swap is a rename)."""
+    return folder.with_name(f".{folder.name}{TMP_TAG}{uuid.uuid4().hex}")
+
+
+def swap_in(staging: Path, folder: Path) -> None:
+    """Replace ``folder`` by the finished ``staging``: two renames, rolled back if the second fails. A crash
+    between them leaves the previous state whole next to the finished staging folder, and
+    `recover_interrupted_swap` puts it back."""
+    if not folder.exists():
+        os.rename(staging, folder)
+        return
+    old = folder.with_name(staging.name.replace(TMP_TAG, OLD_TAG, 1))
+    os.rename(folder, old)
+    try:
+        os.rename(staging, folder)
+    except BaseException:
+        os.rename(old, folder)
+        raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_interrupted_swap(folder: Path) -> None:
+    """If a write died between its two renames (``folder`` gone, its old state and the staging folder both
+    left), put the previous state back. A lone old state (a cleanup that failed after a complete swap) is
+    never revived."""
+    if folder.exists():
+        return
+    for old in sorted(folder.parent.glob(f".{glob.escape(folder.name)}{OLD_TAG}*")):
+        staging = folder.with_name(old.name.replace(OLD_TAG, TMP_TAG, 1))
+        if staging.is_dir():
+            os.rename(old, folder)
+            shutil.rmtree(staging, ignore_errors=True)
+            return
+
+
+def save_atomically(ds: Dataset | DatasetDict, out_dir: str | Path) -> Path:
+    """``save_to_disk`` into a staging folder, then swap it in: an interrupted run leaves no partial output."""
+    out_dir = Path(out_dir).absolute()
+    recover_interrupted_swap(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = staging_dir(out_dir)
+    try:
+        ds.save_to_disk(str(staging))
+        swap_in(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir

@@ -4,8 +4,10 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 from datasets import Dataset, load_from_disk
 from test_naturalness import ROWS
 
@@ -49,3 +51,14 @@ def test_bench_smoke_json_has_every_field(tiny_root, capsys):
                           "naive_fraction_of_matmul", "speedup_ceiling"}
         assert s["max_abs_difference"] < 1e-4 and s["scored_tokens"] > 0 and s["engine_tokens_per_s"] > 0
         assert s["engine_peak_memory_mb"] > 50 and s["naive_peak_memory_mb"] > 50  # the process's RSS
+
+
+def test_save_atomically_keeps_the_previous_output_when_interrupted(tmp_path, monkeypatch):
+    from hf_select import sources
+
+    out = tmp_path / "scored"
+    sources.save_atomically(Dataset.from_dict({"x": [1, 2]}), out)
+    monkeypatch.setattr(Dataset, "save_to_disk", lambda self, path: (Path(path).mkdir(), 1 / 0))
+    with pytest.raises(ZeroDivisionError):
+        sources.save_atomically(Dataset.from_dict({"x": [3]}), out)
+    assert load_from_disk(str(out))["x"] == [1, 2] and [p.name for p in tmp_path.iterdir()] == ["scored"]

@@ -187,7 +187,7 @@ def test_write_local_failure_leaves_the_previous_folder(
     if failure == "parquet":  # in the middle: while writing the new split's data
         monkeypatch.setattr(Dataset, "to_parquet", _raise)
     elif failure == "before-swap":  # at the very end: README and images already written in the staging copy
-        monkeypatch.setattr(hub_module, "_swap_in", _raise)
+        monkeypatch.setattr(hub_module, "swap_in", _raise)
     elif failure == "second-rename":  # the old folder is already moved aside when the new one fails to move in
         real_rename = os.rename
 
