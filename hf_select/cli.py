@@ -48,7 +48,7 @@ def cmd_bench(args) -> int:
 
 def cmd_score(args) -> int:
     from hf_select.distributed import process_state, score_to_disk
-    from hf_select.scores import GlobalNaturalness, LocalNaturalness
+    from hf_select.scores import GlobalNaturalness, LocalNaturalness, RankSurprisal
     from hf_select.sources import load_source
 
     ds = load_source(args.data, split=args.split)
@@ -62,8 +62,10 @@ def cmd_score(args) -> int:
             scorers.append(GlobalNaturalness(model, prompt_column=args.prompt_column, **common))
         elif name == "local":
             scorers.append(LocalNaturalness(model, window=args.window, **common))
+        elif name == "rsr":
+            scorers.append(RankSurprisal(model, prompt_column=args.prompt_column, **common))
         else:
-            raise SystemExit(f"unknown score {name!r}; choose from: global, local")
+            raise SystemExit(f"unknown score {name!r}; choose from: global, local, rsr")
     scored = score_to_disk(ds, *scorers, out_dir=args.out, batch_size=args.batch_size)
     state = process_state()
     if state.is_main_process:
@@ -139,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("data", help="a data file, a save_to_disk folder, or anything load_dataset accepts")
     _add_model_args(sc)
     sc.add_argument("--out", required=True, help="folder to save_to_disk the scored dataset into")
-    sc.add_argument("--scores", default="global,local")
+    sc.add_argument("--scores", default="global,local", help="comma-separated: global, local, rsr")
     sc.add_argument("--split", default="train")
     sc.add_argument("--limit", type=int, default=None, help="score only the first N rows")
     sc.add_argument("--window", type=int, default=2)

@@ -52,7 +52,7 @@ def test_results_do_not_depend_on_batching_or_order(llama, budget):
 
 
 def test_long_request_runs_in_kv_chunks_and_matches(tiny):
-    requests = _requests(tiny, n=4, seed=2, max_len=250)
+    requests = _requests(tiny, n=4, seed=2, max_len=1000)  # up to the tiny models' 1K context
     engine = ScoringEngine(tiny, token_budget=32, long_threshold=32)  # over 32 tokens: the chunked path
     got = engine.score(requests)
     for (lp, _), res in zip(_naive(tiny, requests), got, strict=True):
