@@ -182,7 +182,7 @@ def run_recipe(recipe: Recipe, recipe_yaml: str = "", *, command: str | None = N
                 "revision": recipe.dataset.revision},
         steps=steps, selection=selection,
         ranking=first_ranking.to_list() if first_ranking is not None else None,
-        ranking_by=next(iter(rankings), None) or (sel.by if sel.method == "best" else None),
+        ranking_by=next(iter(rankings), None) or {"best": sel.by, "divergence": "prov_divergence"}.get(sel.method),
         recipe_yaml=recipe_yaml, command=command or "hf-select run <recipe>",
         license=out.license or _source_license(recipe.dataset.path), title=out.title,
     )
