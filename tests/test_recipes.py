@@ -108,6 +108,7 @@ def test_every_shipped_recipe_runs_end_to_end(name, tiny_root, tmp_path, capsys)
         assert "| rank | teacher |" in card.text and (out / "images" / f"{split}_scores.png").stat().st_size > 1000
     elif recipe.select.method == "divergence":
         assert 0 < len(curated) < 24 and "Provenance: category mix" in card.text
+        assert "ranked by mean `prov_divergence`" in card.text and (out / "images" / f"{split}_scores.png").exists()
     else:
         assert len(curated) == 24 and "rsr" in curated.column_names
 
