@@ -124,3 +124,14 @@ def test_bad_rows_with_on_error_nan(llama, llama_b):
     assert math.isnan(out[3]["prov_divergence"]) and out[3]["prov_category"] is None
     assert "provenance_teacher: row 3" in out[3]["hf_select_error"]
     assert not math.isnan(out[0]["prov_divergence"])
+
+
+def test_provenance_does_not_depend_on_batching_or_order(llama, gpt2):
+    rows = Dataset.from_list(ALIGNED * 2)
+    one = score(rows, Provenance(teacher=gpt2, student=llama), batch_size=1)
+    many = score(rows.select([5, 3, 1, 4, 2, 0]), Provenance(teacher=gpt2, student=llama), batch_size=64)
+    order = [5, 3, 1, 4, 2, 0]
+    for col in ("prov_logprob_teacher", "prov_logprob_student"):
+        for pos, i in enumerate(order):
+            np.testing.assert_allclose(many[pos][col], one[i][col], atol=1e-4, rtol=0)
+    assert [many[pos]["prov_category"] for pos in range(6)] == [one[i]["prov_category"] for i in order]
