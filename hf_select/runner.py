@@ -126,16 +126,20 @@ def _load(recipe: Recipe) -> Dataset:
 
 
 def _source_license(path: str) -> str | None:
-    """The source's license when its card is at hand (a local README.md beside it, or the Hub cache)."""
-    import yaml
+    """The source's license when its card is at hand: a README.md beside a local file, or the card of a Hub
+    dataset as `load_dataset` left it in the local cache (no extra network call)."""
+    from huggingface_hub import DatasetCard, try_to_load_from_cache
 
     local = Path(builtin_data_path(path))
-    readme = local.parent / "README.md" if local.is_file() else None
-    if readme and readme.exists():
-        text = readme.read_text(encoding="utf-8")
-        if text.startswith("---"):
-            return (yaml.safe_load(text.split("---")[1]) or {}).get("license")
-    return None
+    if local.exists():
+        readme = (local.parent if local.is_file() else local) / "README.md"
+    else:
+        cached = try_to_load_from_cache(path, "README.md", repo_type="dataset")
+        readme = Path(cached) if isinstance(cached, str) else None
+    if readme is None or not readme.is_file():
+        return None
+    license_ = DatasetCard.load(readme).data.license
+    return license_ if isinstance(license_, str) else None
 
 
 def run_recipe(recipe: Recipe, recipe_yaml: str = "", *, command: str | None = None, push: bool = True,

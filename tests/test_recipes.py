@@ -203,3 +203,19 @@ def test_push_command_publishes_a_demo_folder(strict_hub, hub_repo_id, tiny_root
     assert main(["push", str(tmp_path / "out"), hub_repo_id]) == 0
     assert len(load_dataset(hub_repo_id, split="train", download_mode="force_redownload")) > 0
     assert f"published {tmp_path / 'out'}" in capsys.readouterr().out
+
+
+def test_license_and_source_are_carried_from_a_hub_dataset(strict_hub, hub_repo_id, tiny_root, tmp_path):
+    from datasets import Dataset
+    from huggingface_hub import DatasetCardData
+
+    rows = load_dataset("json", data_files=builtin_data_path("hf_select:math_teachers"), split="train")
+    Dataset.from_dict(rows[:12]).push_to_hub(hub_repo_id)
+    card = DatasetCard.load(hub_repo_id, repo_type="dataset")
+    card.data = DatasetCardData(**{**card.data.to_dict(), "license": "cc-by-4.0"})
+    card.push_to_hub(hub_repo_id, repo_type="dataset")
+    result = run_recipe_file("local_response_selection", [*_tiny(tiny_root, tmp_path / "out"),
+                                                          f"dataset.path={hub_repo_id}"], push=False)
+    assert result.card.data.license == "cc-by-4.0"
+    assert result.card.data.source_datasets == [hub_repo_id]
+    assert f"(https://huggingface.co/datasets/{hub_repo_id})" in result.card.text
