@@ -17,6 +17,7 @@ from datasets import Dataset
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from hf_select.metadata import higher_is_better, read_metadata
+from hf_select.sources import hub_dataset_id
 
 TEMPLATE = "dataset_card.md"
 
@@ -149,8 +150,7 @@ def build_card(curated: Dataset, scored: Dataset, ctx: CardContext) -> tuple[Dat
     """The card for one curated split, and its images (``{"images/<split>_scores.png": png}``)."""
     meta = read_metadata(curated)
     source_name = ctx.source.get("path", "unknown")
-    is_hub = "/" in source_name and not source_name.startswith((".", "/")) and not source_name.endswith(
-        (".jsonl", ".json", ".parquet", ".csv"))
+    hub_id = hub_dataset_id(source_name)
     images: dict[str, bytes] = {}
     by = ctx.ranking_by or ctx.selection.get("by")
     image = None
@@ -169,7 +169,7 @@ def build_card(curated: Dataset, scored: Dataset, ctx: CardContext) -> tuple[Dat
     card_data = DatasetCardData(
         license=ctx.license,
         tags=["hf-select", "distillation", "reasoning", *ctx.tags],
-        source_datasets=[source_name] if is_hub else None,
+        source_datasets=[hub_id] if hub_id else None,
         task_categories=["text-generation"],
         pretty_name=ctx.title or f"{source_name.rsplit('/', 1)[-1]} (curated with hf_select)",
     )
@@ -177,7 +177,7 @@ def build_card(curated: Dataset, scored: Dataset, ctx: CardContext) -> tuple[Dat
         card_data,
         title=card_data.pretty_name,
         source_name=source_name,
-        source_link=f"https://huggingface.co/datasets/{source_name}" if is_hub else None,
+        source_link=f"https://huggingface.co/datasets/{hub_id}" if hub_id else None,
         split=ctx.split,
         summary=summary_text(ctx, len(curated), meta),
         steps=ctx.steps,

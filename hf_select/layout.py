@@ -32,9 +32,9 @@ def resolve_layout(tokenizer, layout: Layout) -> Literal["plain", "chat"]:
     return layout
 
 
-def prompt_prefix(tokenizer, prompt: str, layout: Literal["plain", "chat"]) -> tuple[str, bool]:
+def prompt_prefix(tokenizer, prompt: str, layout: Layout) -> tuple[str, bool]:
     """The text that precedes a response, and whether the tokenizer should add its special tokens to it."""
-    if layout == "chat":
+    if resolve_layout(tokenizer, layout) == "chat":
         rendered = tokenizer.apply_chat_template(
             [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
         )

@@ -29,7 +29,7 @@ from hf_select.select import (
     select_best,
     select_by_divergence,
 )
-from hf_select.sources import load_source
+from hf_select.sources import hub_dataset_id, load_source
 
 
 @dataclass
@@ -133,9 +133,11 @@ def _source_license(path: str) -> str | None:
     local = Path(builtin_data_path(path))
     if local.exists():
         readme = (local.parent if local.is_file() else local) / "README.md"
-    else:
+    elif hub_dataset_id(path):
         cached = try_to_load_from_cache(path, "README.md", repo_type="dataset")
         readme = Path(cached) if isinstance(cached, str) else None
+    else:
+        return None
     if readme is None or not readme.is_file():
         return None
     license_ = DatasetCard.load(readme).data.license
@@ -200,9 +202,9 @@ def run_recipe(recipe: Recipe, recipe_yaml: str = "", *, command: str | None = N
     if push and out.repo_id:
         from hf_select.hub import push as push_to_hub
 
-        source_repo = recipe.dataset.path if "/" in recipe.dataset.path else None
         result.pushed = push_to_hub(curated, out.repo_id, split=out.split, card=card, images=images,
-                                    private=out.private, branch=out.branch, source_repo_id=source_repo)
+                                    private=out.private, branch=out.branch,
+                                    source_repo_id=hub_dataset_id(recipe.dataset.path))
     result.seconds = time.perf_counter() - start
     if verbose:
         print(format_summary(result))

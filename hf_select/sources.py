@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -11,6 +12,13 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 _FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
+
+
+def hub_dataset_id(path: str) -> str | None:
+    """``path`` when it names a Hub dataset (``owner/name``, not a local file or folder), else None."""
+    if Path(path).exists() or not re.fullmatch(r"[\w.-]+/[\w.-]+", path):
+        return None
+    return path
 
 
 def load_source(path: str, *, split: str | None = "train", name: str | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 from datasets import List, Value
 
 from hf_select.engine import ScoringRequest, TokenScores
-from hf_select.layout import Layout, check_layout, encode_context, encode_target, prompt_prefix, resolve_layout
+from hf_select.layout import Layout, check_layout, encode_context, encode_target, prompt_prefix
 from hf_select.models import ScoringModel
 from hf_select.scores.base import OnError, OnOverflow, Scorer, mean_logprob, require_text
 from hf_select.steps import Splitter, describe_splitter, split_steps
@@ -52,7 +52,7 @@ class GlobalNaturalness(Scorer):
         response = require_text(row, self.response_column, "response")
         prompt = require_text(row, self.prompt_column, "prompt")
         tokenizer = self.model.tokenizer
-        prefix, special = prompt_prefix(tokenizer, prompt, resolve_layout(tokenizer, self.layout))
+        prefix, special = prompt_prefix(tokenizer, prompt, self.layout)
         return [ScoringRequest(encode_context(tokenizer, prefix, special), encode_target(tokenizer, response))]
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
@@ -108,7 +108,7 @@ class LocalNaturalness(Scorer):
         prefix, special = "", True
         if self.include_prompt:
             prompt = require_text(row, self.prompt_column, "prompt")
-            prefix, special = prompt_prefix(tokenizer, prompt, resolve_layout(tokenizer, self.layout))
+            prefix, special = prompt_prefix(tokenizer, prompt, self.layout)
         steps = [response[s:e] for s, e in split_steps(response, self.splitter, max_step_tokens=self.max_step_tokens)]
         return [
             ScoringRequest(

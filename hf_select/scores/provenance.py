@@ -23,7 +23,7 @@ import numpy as np
 from datasets import List, Value
 
 from hf_select.engine import ScoringRequest, TokenScores
-from hf_select.layout import Layout, check_layout, encode_context, prompt_prefix, resolve_layout
+from hf_select.layout import Layout, check_layout, encode_context, prompt_prefix
 from hf_select.models import ScoringModel
 from hf_select.scores.base import OnError, OnOverflow, Scorer, require_text
 from hf_select.steps import Splitter, describe_splitter, split_steps
@@ -83,7 +83,7 @@ class SentenceLogprobs(Scorer):
         response = require_text(row, self.response_column, "response")
         prompt = require_text(row, self.prompt_column, "prompt")
         tokenizer = self.model.tokenizer
-        prefix, special = prompt_prefix(tokenizer, prompt, resolve_layout(tokenizer, self.layout))
+        prefix, special = prompt_prefix(tokenizer, prompt, self.layout)
         encoded = tokenizer(response, add_special_tokens=False, return_offsets_mapping=True)
         spans = split_steps(response, self.splitter)
         owners = attribute_tokens(response, encoded["offset_mapping"], spans)
