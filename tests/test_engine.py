@@ -60,16 +60,19 @@ def test_long_request_runs_in_kv_chunks_and_matches(tiny):
     assert engine.stats.forward_calls > len(requests)
 
 
-def test_lm_head_never_sees_more_than_a_bounded_chunk(llama):
+def test_lm_head_never_sees_more_than_a_bounded_chunk(llama, monkeypatch):
+    from hf_select import engine as engine_module
+
     requests = _requests(llama, n=12, seed=3)
-    head = llama.model.get_output_embeddings()
-    shapes = []
-    handle = head.register_forward_hook(lambda mod, inp, out: shapes.append(tuple(out.shape)))
-    try:
-        bytes_per_row = 4 * head.weight.shape[0]
-        ScoringEngine(llama, head_chunk_bytes=10 * bytes_per_row).score(requests)
-    finally:
-        handle.remove()
+    shapes, logits = [], engine_module._logits
+
+    def recording(head, hidden, out):
+        shapes.append(tuple(out.shape))
+        return logits(head, hidden, out)
+
+    monkeypatch.setattr(engine_module, "_logits", recording)
+    bytes_per_row = 4 * llama.model.get_output_embeddings().weight.shape[0]
+    ScoringEngine(llama, head_chunk_bytes=10 * bytes_per_row).score(requests)
     assert shapes and all(len(s) == 2 and s[0] <= 10 for s in shapes)  # 2-D [rows, vocab], never [B, L, V]
     assert sum(s[0] for s in shapes) == sum(len(r.target) for r in requests)  # only scored positions
 
