@@ -326,8 +326,8 @@ def load_model(
     CUDA, then MPS, then CPU; ``device_map="auto"`` spreads a large model over several GPUs instead.
     With ``lazy=True`` nothing is read until the first forward pass (what recipes use, so that a fully
     cached rerun never loads weights). ``token_budget`` (padded tokens per forward pass) and ``compile``
-    (``torch.compile`` the transformer body: ~10% faster on fixed shapes on CPU, but the recompiles for new
-    shapes ate the gain in `hf-select bench`; measure before relying on it) tune the engine without changing
+    (``torch.compile`` the transformer body: 7-16% faster per shape on CPU, but slower on 2K-token rows and a
+    minute of compiling per process in `hf-select bench`; measure before relying on it) tune the engine without changing
     what is computed.
     """
     options = {k: v for k, v in {"token_budget": token_budget, "compile": compile}.items() if v}
