@@ -92,3 +92,27 @@ def test_stats_report_padding(llama):
     assert engine.stats.scored_tokens == 16
 
 
+
+
+def test_final_logit_softcapping_is_applied_like_the_model_does(llama):
+    """Gemma-2-style models squash logits with tanh before the softmax; the engine's own head must too."""
+    import torch
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    from hf_select.models import ScoringModel
+
+    torch.manual_seed(0)
+    config = Gemma2Config(vocab_size=len(llama.tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=2, num_key_value_heads=1, head_dim=16, initializer_range=0.3,
+                          final_logit_softcapping=2.0, attn_logit_softcapping=None, sliding_window=8)
+    capped = ScoringModel.from_objects(Gemma2ForCausalLM(config).eval(), llama.tokenizer, model_id="tiny-gemma2")
+    requests = _requests(capped, n=10, seed=4, max_len=40)
+    got = ScoringEngine(capped, token_budget=64).score(requests, ranks=True)
+    for (lp, rk), res in zip(_naive(capped, requests), got, strict=True):
+        np.testing.assert_allclose(res.logprobs, lp, atol=TOL, rtol=0)
+        np.testing.assert_array_equal(res.ranks, rk)
+    # with a cap of 2 every logit lies in (-2, 2), so no token can be less likely than exp(-4) / vocab
+    assert min(r.logprobs.min() for r in got) > -4 - np.log(len(llama.tokenizer))
+    capped.model.config.final_logit_softcapping = None
+    uncapped = ScoringEngine(capped).score(requests)
+    assert max(np.abs(a.logprobs - b.logprobs).max() for a, b in zip(got, uncapped, strict=True)) > 0.1
