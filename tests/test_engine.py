@@ -116,3 +116,16 @@ def test_final_logit_softcapping_is_applied_like_the_model_does(llama):
     capped.model.config.final_logit_softcapping = None
     uncapped = ScoringEngine(capped).score(requests)
     assert max(np.abs(a.logprobs - b.logprobs).max() for a, b in zip(got, uncapped, strict=True)) > 0.1
+
+
+def test_bfloat16_engine_agrees_with_the_reference_to_bf16_precision(tiny_root):
+    """bf16 is what GPUs run (dtype="auto"): the head's bf16 buffer and fp32 normalisation must hold up.
+    Both sides use the same bf16 weights; bf16 keeps ~3 significant digits, hence the wider tolerance."""
+    from hf_select.models import load_model
+
+    bf16 = load_model(str(tiny_root / "llama"), device="cpu", dtype="bfloat16")
+    requests = _requests(bf16, n=25, seed=0)
+    got = ScoringEngine(bf16, token_budget=128).score(requests, ranks=True)
+    for (lp, _), res in zip(_naive(bf16, requests), got, strict=True):
+        assert res.logprobs.dtype == np.float32
+        np.testing.assert_allclose(res.logprobs, lp, atol=0.1, rtol=0)
