@@ -41,7 +41,8 @@ def cmd_bench(args) -> int:
         rows = build_workload(model.tokenizer, args.n, min_tokens=args.min_tokens, max_tokens=args.max_tokens,
                               seed=args.seed)
     report = run_bench(model, rows, window=args.window, plan_tokens=args.plan_tokens,
-                       scores=tuple(args.scores.split(",")), naive=not args.no_naive, progress=not args.json)
+                       scores=tuple(args.scores.split(",")), naive=not args.no_naive, repeat=args.repeat,
+                       progress=not args.json)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
@@ -134,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--plan-tokens", type=float, default=1e9, help="tokens to estimate scoring hours for")
     bench.add_argument("--no-naive", action="store_true",
                        help="engine only (for inputs whose full-vocabulary logits would not fit in memory)")
+    bench.add_argument("--repeat", type=int, default=1,
+                       help="run each side this many times, alternating, and keep each side's fastest round")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
 
@@ -155,8 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Mistakes in what the user gave (a missing file, a bad recipe, a row that cannot be
+    scored) print one clear line instead of a traceback; anything else is a bug and keeps its traceback."""
+    from hf_select.answers.check import MissingColumnError
+    from hf_select.recipes import RecipeError
+    from hf_select.scores.base import ScoringInputError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, RecipeError, ScoringInputError, MissingColumnError) as err:
+        print(f"hf-select {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

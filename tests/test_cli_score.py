@@ -40,9 +40,10 @@ def test_score_cli_single_and_two_process_accelerate_agree(tiny_root, tmp_path):
 
 def test_bench_smoke_json_has_every_field(tiny_root, capsys):
     assert main(["bench", "--model", str(tiny_root / "llama"), "--device", "cpu", "--n", "2",
-                 "--min-tokens", "30", "--max-tokens", "80", "--json"]) == 0
+                 "--min-tokens", "30", "--max-tokens", "80", "--repeat", "2", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert {"model", "device", "dtype", "threads", "matmul_flops", "rows", "plan_tokens", "hardware"} <= set(report)
+    assert {"model", "device", "dtype", "threads", "matmul_flops", "rows", "plan_tokens", "hardware",
+            "repeat"} <= set(report)
     for name in ("global", "local"):
         s = report["scores"][name]
         assert set(s) == {"scored_tokens", "naive_tokens_per_s", "engine_tokens_per_s", "speedup",
@@ -62,3 +63,13 @@ def test_save_atomically_keeps_the_previous_output_when_interrupted(tmp_path, mo
     with pytest.raises(ZeroDivisionError):
         sources.save_atomically(Dataset.from_dict({"x": [3]}), out)
     assert load_from_disk(str(out))["x"] == [1, 2] and [p.name for p in tmp_path.iterdir()] == ["scored"]
+
+
+def test_user_mistakes_print_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["bench", "--model", str(tmp_path / "no-such-model")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hf-select bench: error: Model ") and "no such local file or folder" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    (tmp_path / "r.yaml").write_text("name: x\nbogus: 1\n")
+    assert main(["run", str(tmp_path / "r.yaml")]) == 2
+    assert "r.yaml:2: unknown key `bogus`" in capsys.readouterr().err
