@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,9 @@ def _local_identity(folder: Path, gguf_file: str | None) -> str:
     return f"dir:{folder.name}:{h.hexdigest()}"
 
 
+_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
+
+
 def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
     """The cached snapshot folder of a Hub model, without touching the network; None if not cached."""
     from huggingface_hub import snapshot_download
@@ -176,6 +180,11 @@ class ScoringModel:
                 self._folder, self._gguf_file = str(path.parent), path.name
             elif os.path.isdir(spec.name_or_path):
                 self._folder, self._gguf_file = spec.name_or_path, spec.gguf_file
+            elif not _HUB_ID.fullmatch(spec.name_or_path):
+                raise FileNotFoundError(
+                    f"Model {spec.name_or_path!r}: no such local file or folder, and not a Hub id (namespace/name) "
+                    f"or a builtin name ({', '.join(BUILTIN_MODELS)})"
+                )
             else:
                 snapshot = _hub_snapshot(spec.name_or_path, spec.revision)
                 self._folder = str(snapshot) if snapshot else spec.name_or_path

@@ -61,3 +61,8 @@ def test_hub_id_downloads_once_then_loads_from_the_cache(hub, tiny_root):
             pytest.approx(rows.map(GlobalNaturalness(local))["global_naturalness"])
     finally:
         hub.start()
+
+
+def test_a_path_that_does_not_exist_is_not_sent_to_the_hub(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such local file or folder, and not a Hub id"):
+        load_model(str(tmp_path / "missing"), lazy=True).identity  # noqa: B018
