@@ -190,9 +190,7 @@ class ScoringEngine:
         logprobs, token_ranks = [], []
         for start in range(0, hidden.shape[0], rows):
             chunk = hidden[start : start + rows]
-            logits = _logits(head, chunk, buffer[: chunk.shape[0]]).float()
-            if softcap:
-                logits.div_(softcap).tanh_().mul_(softcap)
+            logits = _softcap_(_logits(head, chunk, buffer[: chunk.shape[0]]).float(), softcap)
             target_logits = logits.gather(1, targets[start : start + rows, None])
             if ranks:
                 token_ranks.append((logits > target_logits).sum(dim=-1) + 1)
@@ -210,6 +208,11 @@ def _logits(head: torch.nn.Module, hidden: torch.Tensor, out: torch.Tensor) -> t
     if getattr(head, "bias", None) is not None:
         out.add_(head.bias)
     return out
+
+
+def _softcap_(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
+    """Gemma-2-style final logit softcapping, in place (what the model's own forward applies)."""
+    return logits.div_(softcap).tanh_().mul_(softcap) if softcap else logits
 
 
 def _split(batch: list[ScoringRequest], logprobs: torch.Tensor, ranks: torch.Tensor | None) -> list[TokenScores]:
@@ -241,10 +244,7 @@ def _check_head(model: ScoringModel) -> None:
         hidden = lm.base_model(input_ids=probe).last_hidden_state[0, -1:]
         head = lm.get_output_embeddings()
         out = torch.empty(1, head.weight.shape[0], dtype=head.weight.dtype, device=head.weight.device)
-        got = _logits(head, hidden, out)[0].float()
-        softcap = getattr(lm.config, "final_logit_softcapping", None)
-        if softcap:
-            got = torch.tanh(got / softcap) * softcap
+        got = _softcap_(_logits(head, hidden, out)[0].float(), getattr(lm.config, "final_logit_softcapping", None))
     tolerance = 1e-3 if expected.dtype == torch.float32 and lm.dtype == torch.float32 else 5e-2
     if not torch.allclose(expected.to(got.device), got, atol=tolerance * max(1.0, expected.abs().max().item())):
         raise NotImplementedError(
