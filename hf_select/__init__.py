@@ -1,50 +1,56 @@
-"""hf_select: curate reasoning-distillation data with Hugging Face datasets."""
+"""hf_select: curate reasoning-distillation data with Hugging Face datasets.
 
-__version__ = "0.1.0"
+The public API, loaded on first use (so ``import hf_select.select`` or ``hf_select.cards`` never pulls torch).
+"""
 
-from hf_select.answers import CheckAnswers
-from hf_select.engine import ScoringEngine, ScoringRequest
-from hf_select.models import ScoringModel, load_model
-from hf_select.scores import (
-    ERROR_COLUMN,
-    GlobalNaturalness,
-    LocalNaturalness,
-    Provenance,
-    RankSurprisal,
-    Scorer,
-    ScoringInputError,
-)
-from hf_select.scoring import score
-from hf_select.select import (
-    filter_equals,
-    filter_quantile,
-    filter_threshold,
-    rank_teachers,
-    select_best,
-    select_by_divergence,
-)
-from hf_select.steps import split_steps
+from __future__ import annotations
 
-__all__ = [
-    "ERROR_COLUMN",
-    "CheckAnswers",
-    "GlobalNaturalness",
-    "LocalNaturalness",
-    "Provenance",
-    "RankSurprisal",
-    "Scorer",
-    "ScoringEngine",
-    "ScoringInputError",
-    "ScoringModel",
-    "ScoringRequest",
-    "__version__",
-    "filter_equals",
-    "filter_quantile",
-    "filter_threshold",
-    "load_model",
-    "rank_teachers",
-    "score",
-    "select_best",
-    "select_by_divergence",
-    "split_steps",
-]
+import importlib
+from typing import Any
+
+from hf_select.version import __version__
+
+_EXPORTS = {
+    "CheckAnswers": "hf_select.answers",
+    "ERROR_COLUMN": "hf_select.columns",
+    "HfSelectError": "hf_select.errors",
+    "MissingColumnError": "hf_select.errors",
+    "RecipeError": "hf_select.errors",
+    "ScoringInputError": "hf_select.errors",
+    "GlobalNaturalness": "hf_select.scores",
+    "LocalNaturalness": "hf_select.scores",
+    "Provenance": "hf_select.scores",
+    "RankSurprisal": "hf_select.scores",
+    "Scorer": "hf_select.scores",
+    "register_score": "hf_select.scores",
+    "MapPass": "hf_select.scoring",
+    "score": "hf_select.scoring",
+    "ScoringEngine": "hf_select.engine",
+    "ScoringRequest": "hf_select.engine",
+    "ModelConfig": "hf_select.models",
+    "ScoringModel": "hf_select.models",
+    "load_model": "hf_select.models",
+    "explode": "hf_select.formats",
+    "filter_equals": "hf_select.select",
+    "filter_quantile": "hf_select.select",
+    "filter_threshold": "hf_select.select",
+    "rank_teachers": "hf_select.select",
+    "select_best": "hf_select.select",
+    "select_by_divergence": "hf_select.select",
+    "selection_summary": "hf_select.select",
+    "split_steps": "hf_select.steps",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hf_select' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

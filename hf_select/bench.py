@@ -8,6 +8,7 @@ sides. The naive side is `hf_select.reference`, exactly what the tests use.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import random
@@ -21,8 +22,8 @@ import numpy as np
 import torch
 
 from hf_select.models import ScoringModel
-from hf_select.reference import naive_global, naive_local
-from hf_select.scores import GlobalNaturalness, LocalNaturalness
+from hf_select.reference import naive_global, naive_local, naive_rank_surprisal
+from hf_select.scores import cli_aliases
 
 EXAMPLE_DATA = Path(__file__).parent / "data" / "math_teachers.jsonl"
 
@@ -64,14 +65,10 @@ def build_workload(tokenizer, n: int = 8, *, min_tokens: int = 200, max_tokens: 
 
 
 def load_rows(dataset: str, n: int, prompt_column: str = "prompt", response_column: str = "response"):
-    """The first ``n`` rows of the user's own data (anything ``load_dataset`` or a local file gives)."""
-    from datasets import load_dataset
+    """The first ``n`` rows of the user's own data (anything `hf_select.sources.load_source` reads)."""
+    from hf_select.sources import load_source
 
-    if os.path.exists(dataset):
-        kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}[Path(dataset).suffix]
-        ds = load_dataset(kind, data_files=dataset, split="train")
-    else:
-        ds = load_dataset(dataset, split="train")
+    ds = load_source(dataset, split="train")
     ds = ds.select(range(min(n, len(ds))))
     return [{"prompt": r[prompt_column], "response": r[response_column]} for r in ds]
 
@@ -232,15 +229,20 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
         "hardware": torch.cuda.get_device_name() if device.startswith("cuda") else _cpu_name(),
         "matmul_flops": matmul_flops(device, model.dtype), "repeat": repeat, "scores": {},
     }
+    # The naive side of each score that has one (scores without a reference are measured engine-only).
+    references = {
+        "global_naturalness": lambda r: naive_global(reference_model, r["prompt"], r["response"]),
+        "local_naturalness": lambda r: naive_local(reference_model, r["response"], window=window),
+        "rank_surprisal": lambda r: naive_rank_surprisal(reference_model, r["prompt"], r["response"]),
+    }
+    aliases = {alias: cls for alias, cls in cli_aliases().items() if "model" in cls.model_roles}
     for name in scores:
-        if name == "global":
-            scorer = GlobalNaturalness(model)
-            reference = lambda r: naive_global(reference_model, r["prompt"], r["response"])  # noqa: E731
-            column = "global_naturalness"
-        else:
-            scorer = LocalNaturalness(model, window=window)
-            reference = lambda r: naive_local(reference_model, r["response"], window=window)  # noqa: E731
-            column = "local_naturalness"
+        if name not in aliases:
+            raise ValueError(f"bench: unknown score {name!r}; choose from {sorted(aliases)}")
+        cls = aliases[name]
+        scorer = cls(model, window=window) if "window" in inspect.signature(cls).parameters else cls(model)
+        column = cls.columns[0].name
+        reference = references.get(cls.name)
         if token_budget:
             scorer.engine.token_budget = token_budget
         requests = [req for r in rows for req in scorer.requests_for(r)]
@@ -255,7 +257,7 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
             skipped = f"naive reference skipped: its full logits would need {need:.1f} GiB, more than is free"
             if progress:
                 print(f"[bench] {name}: {skipped}", flush=True)
-        run_naive = naive and not skipped
+        run_naive = naive and not skipped and reference is not None
         if run_naive:
             reference(warm_up[0])
         before = asdict(scorer.engine.stats)

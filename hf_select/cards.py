@@ -1,8 +1,11 @@
 """Dataset cards, written from the dataset's own recorded score metadata and the recipe that made it.
 
 The card is a `huggingface_hub.DatasetCard` rendered from the Jinja template in ``cards/``; its body keeps
-one marked section per split, so that publishing a second split adds a section instead of rewriting the
-card (see `hf_select.hub.merge_card`). Plots are returned as PNG bytes keyed by their path in the repo.
+one marked section per split (see `hf_select.card_sections`), so that publishing a second split adds a
+section instead of rewriting the card. Everything the card says about a score (its explanation, parameters,
+citation, the columns it added) comes from the metadata the score recorded in the dataset when it ran, so a
+score added from outside the library gets a full card too. Plots are returned as PNG bytes keyed by their
+path in the repo. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -11,38 +14,24 @@ import io
 import math
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from hf_select.columns import ERROR_COLUMN
+from hf_select.identity import file_digests
 from hf_select.metadata import higher_is_better, read_metadata
-from hf_select.sources import hub_dataset_id
+from hf_select.select import selection_summary
+from hf_select.sources import builtin_data_path, hub_dataset_id
+from hf_select.version import __version__
 
 TEMPLATE = "dataset_card.md"
-
-# Plain words for each score, shown above its exact parameters.
-EXPLANATIONS = {
-    "global_naturalness": "The student's mean log-probability of each response token given the prompt, laid out "
-    "as in supervised fine-tuning. Higher means the student finds the whole response more natural. Across many "
-    "teachers and long traces it favours short, simple responses (the baseline that local naturalness improves on).",
-    "local_naturalness": "The response is split into short reasoning steps; each step is scored by the student's "
-    "mean token log-probability given only the few steps before it (re-encoded from their own start), and the "
-    "response's score is the mean over steps (arXiv 2510.03988). Higher is better; it keeps tracking downstream "
-    "quality when responses come from several teachers and get long.",
-    "rank_surprisal": "Rank-Surprisal Ratio (arXiv 2601.14249): the mean rank of the response's tokens under the "
-    "student (1 = its top choice) divided by their mean surprisal (negative log-probability). Lower is better: "
-    "content that is informative in absolute terms yet aligned with what the student already ranks high.",
-    "provenance": "Provenance tracing (arXiv 2512.20908): each sentence is classified by comparing the "
-    "per-character log-probabilities the teacher, the student (and a distilled student) give it under the same "
-    "context. `prov_divergence` is the mean teacher-minus-student difference: content the teacher finds much "
-    "likelier than the student does.",
-    "answer_check": "Each response's final answer (the last `\\boxed{}`, else 'the answer is X', else the last "
-    "number) is compared with the reference answer by math-verify, through a local `evaluate` module.",
-}
-_PROVENANCE_PASS = "One forward pass of this model over prompt + response with its own tokenizer; each token is " \
-    "attributed to the sentence holding its first non-whitespace character, and a sentence's log-probability is " \
-    "the sum over its tokens (comparable across tokenizers)."
+REPO_PLACEHOLDER = "<this-repo>"  # replaced by the repo id when the card is published
+TRUNCATED = "truncated to the model's"  # how a truncation reads in ``hf_select_error`` (see scores.base)
+_SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+          (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
 
 
 @dataclass
@@ -50,11 +39,10 @@ class CardContext:
     """What the card says beyond the dataset's own metadata: where the data came from and how it was cut."""
 
     split: str
-    source: dict[str, Any]  # {"path", "name", "split", "revision"}
-    steps: list[tuple[str, int]]
+    source: dict[str, Any] = field(default_factory=dict)  # {"path", "name", "split", "revision"}
+    stages: list[tuple[str, int]] = field(default_factory=list)  # rows left after each stage of the run
     selection: dict[str, Any] = field(default_factory=dict)  # {"method": "best", "by", "group", "among", ...}
-    ranking: list[dict[str, Any]] | None = None  # rows of `rank_teachers`
-    ranking_by: str | None = None
+    rankings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # {score column: rank_teachers rows}
     recipe_yaml: str | None = None
     command: str = ""
     license: str | None = None
@@ -62,6 +50,40 @@ class CardContext:
     teacher_column: str = "teacher"
     correct_column: str = "is_correct"
     tags: list[str] = field(default_factory=list)
+    config_name: str = "default"
+    repo_id: str | None = None
+    data_format: str | None = None  # the shape of the rows (see hf_select.formats)
+
+
+def public_path(path: str | None) -> str:
+    """How a data path is shown in a card: Hub ids and builtin names as they are, a local path as its file
+    name and content digest (what someone else can rebuild from), never this machine's folders."""
+    if not path:
+        return "unknown"
+    if hub_dataset_id(path) or path.startswith("hf_select:") or "://" in path:
+        return path
+    local = Path(builtin_data_path(path)).expanduser()
+    if local.is_file():
+        return f"{local.name} (sha256 {file_digests(local)['sha256'][:16]})"
+    return local.name or path
+
+
+def public_command(words: list[str]) -> str:
+    """A command line for the card, with local paths (also in ``key=value`` words) shown as `public_path`s."""
+    import shlex
+
+    shown = []
+    for word in words:
+        key, eq, value = word.rpartition("=") if "=" in word else ("", "", word)
+        if Path(value).expanduser().is_absolute() or Path(value).expanduser().exists() and "/" in value:
+            value = Path(value).expanduser().name
+        shown.append(f"{key}{eq}{value}")
+    return " ".join(shlex.quote(w) for w in shown)
+
+
+def size_category(rows: int) -> str:
+    """The Hub's ``size_categories`` bucket of a split with ``rows`` rows."""
+    return next((label for limit, label in _SIZES if rows < limit), "n>1B")
 
 
 def summary_text(ctx: CardContext, rows: int, meta: dict[str, Any]) -> str:
@@ -90,13 +112,53 @@ def _model_of(meta: dict[str, Any], column: str | None) -> str | None:
 def score_sections(meta: dict[str, Any]) -> list[dict[str, Any]]:
     sections = []
     for name, config in meta["scores"].items():
-        if name.startswith("provenance_"):
-            explanation = _PROVENANCE_PASS
-        else:
-            explanation = EXPLANATIONS.get(name, EXPLANATIONS.get(config.get("score", ""), ""))
+        about = meta["about"].get(name, {})
         params = [(k, str(v).replace("|", "\\|")) for k, v in config.items() if k not in ("score", "transform")]
-        sections.append({"name": name, "explanation": explanation, "params": params})
+        sections.append({"name": name, "explanation": about.get("explanation", ""), "params": params})
     return sections
+
+
+def students(meta: dict[str, Any]) -> list[dict[str, str | None]]:
+    """The models that scored the data, with their Hub ids when they have one."""
+    seen: dict[str, str | None] = {}
+    for config in meta["scores"].values():
+        model = config.get("model")
+        if model and model not in seen:
+            seen[model] = config.get("model_hub_id")
+    return [{"name": name, "hub_id": hub_id} for name, hub_id in seen.items()]
+
+
+def field_table(curated: Dataset, meta: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(column, type, description) of every column hf_select added that the split still has."""
+    docs: dict[str, str] = {}
+    for about in meta["about"].values():
+        docs.update({k: v for k, v in about.get("fields", {}).items() if v or k not in docs})
+    return [(name, _type_name(curated.features[name]), docs[name]) for name in curated.column_names if name in docs]
+
+
+def _type_name(feature: Any) -> str:
+    dtype = getattr(feature, "dtype", None)
+    if dtype is not None and dtype != "list":
+        return dtype
+    inner = getattr(feature, "feature", None)
+    return f"list<{_type_name(inner)}>" if inner is not None else type(feature).__name__.lower()
+
+
+def citations(meta: dict[str, Any]) -> list[str]:
+    found = []
+    for about in meta["about"].values():
+        if about.get("citation") and about["citation"] not in found:
+            found.append(about["citation"])
+    return found
+
+
+def error_counts(scored: Dataset) -> dict[str, int] | None:
+    """Rows of the scored data whose ``hf_select_error`` says they were truncated, or unscorable."""
+    if ERROR_COLUMN not in scored.column_names:
+        return None
+    messages = [m for m in scored[ERROR_COLUMN] if m]
+    truncated = sum(TRUNCATED in m for m in messages)
+    return {"truncated": truncated, "unscored": len(messages) - truncated}
 
 
 def provenance_mix(scored: Dataset, curated: Dataset) -> list[tuple[str, float, float]] | None:
@@ -146,51 +208,61 @@ def render_template(card_data: DatasetCardData, **values: Any) -> DatasetCard:
     return DatasetCard(env.from_string(text).render(card_data=card_data.to_yaml(), **values))
 
 
-def build_card(curated: Dataset, scored: Dataset, ctx: CardContext) -> tuple[DatasetCard, dict[str, bytes]]:
-    """The card for one curated split, and its images (``{"images/<split>_scores.png": png}``)."""
+def build_card(curated: Dataset, scored: Dataset | None = None,
+               ctx: CardContext | None = None) -> tuple[DatasetCard, dict[str, bytes]]:
+    """The card for one curated split, and its images (``{"images/<split>_scores.png": png}``).
+
+    ``scored`` is the data before selection (default: ``curated``); ``ctx`` what the run knows beyond the
+    data (default: a split named "train" and nothing else, for a card built from the dataset alone)."""
+    scored = curated if scored is None else scored
+    ctx = ctx or CardContext(split="train")
     meta = read_metadata(curated)
-    source_name = ctx.source.get("path", "unknown")
-    hub_id = hub_dataset_id(source_name)
+    source = ctx.source.get("path")
+    hub_id = hub_dataset_id(source) if source else None
+    summary = selection_summary(scored, curated, teacher=ctx.teacher_column, correct=ctx.correct_column)
     images: dict[str, bytes] = {}
-    by = ctx.ranking_by or ctx.selection.get("by")
+    by = ctx.selection.get("by") or ("prov_divergence" if ctx.selection.get("method") == "divergence" else None)
+    by = by if by in scored.column_names else next(iter(ctx.rankings), None)
     image = None
-    if by and by in scored.column_names and ctx.teacher_column in scored.column_names and len(curated):
+    if by and ctx.teacher_column in scored.column_names and len(curated):
         image = f"images/{ctx.split}_scores.png"
         images[image] = score_plot(scored, curated, by, ctx.teacher_column)
-    teacher_mix = None
-    if ctx.teacher_column in curated.column_names:
-        counts: dict[str, int] = {}
-        for t in curated[ctx.teacher_column]:
-            counts[t] = counts.get(t, 0) + 1
-        teacher_mix = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    accuracy_after = None
-    if ctx.correct_column in curated.column_names and len(curated):
-        accuracy_after = sum(bool(v) for v in curated[ctx.correct_column]) / len(curated)
+    title = ctx.title or (f"{Path(source).stem if source else 'data'} (curated with hf_select)")
     card_data = DatasetCardData(
         license=ctx.license,
         tags=["hf-select", "distillation", "reasoning", *ctx.tags],
         source_datasets=[hub_id] if hub_id else None,
         task_categories=["text-generation"],
-        pretty_name=ctx.title or f"{source_name.rsplit('/', 1)[-1]} (curated with hf_select)",
+        size_categories=[size_category(len(curated))],
+        pretty_name=title,
     )
+    rankings = [{"by": column, "rows": rows, "higher_is_better": higher_is_better(scored, column),
+                 "has_accuracy": bool(rows) and rows[0].get("accuracy") is not None}
+                for column, rows in ctx.rankings.items()]
     card = render_template(
         card_data,
-        title=card_data.pretty_name,
-        source_name=source_name,
+        title=title,
+        source_name=public_path(source) if source else None,
         source_link=f"https://huggingface.co/datasets/{hub_id}" if hub_id else None,
         split=ctx.split,
+        config_name=ctx.config_name,
+        repo_id=ctx.repo_id or REPO_PLACEHOLDER,
         summary=summary_text(ctx, len(curated), meta),
-        steps=ctx.steps,
-        ranking=ctx.ranking,
-        ranking_by=by,
-        ranking_higher_is_better=higher_is_better(scored, by) if by else True,
-        has_accuracy=bool(ctx.ranking) and "accuracy" in ctx.ranking[0],
-        teacher_mix=teacher_mix,
-        accuracy_after=accuracy_after,
+        students=students(meta),
+        stages=ctx.stages,
+        errors=error_counts(scored),
+        rankings=rankings,
+        teacher_mix=summary["teacher_mix"],
+        accuracy_after=summary["accuracy_after"],
         image=image,
+        image_by=by,
         provenance_mix=provenance_mix(scored, curated),
+        fields=field_table(curated, meta),
         scores=score_sections(meta),
+        citations=citations(meta),
         recipe_yaml=(ctx.recipe_yaml or "").strip() or None,
         command=ctx.command,
+        version=__version__,
+        data_format=ctx.data_format,
     )
     return card, images

@@ -5,36 +5,60 @@
     hf-select score DATA --model M --out DIR     add score columns to a dataset
     hf-select push DIR REPO_ID                   publish a folder written by `run`/`demo` to the Hub
     hf-select bench [--model M] [--json]         engine vs naive reference, throughput and memory
+
+Every mistake in what the user gave (a missing file, a bad recipe, a row that cannot be scored, a refused
+output or publication, an unreachable Hub) prints one line naming the key, file or row, and exits with 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import typing
+from typing import Any
+
+from hf_select.errors import HfSelectError, render_as
+
+# `ModelConfig` fields whose flag is not `--<field-name>`.
+_MODEL_FLAGS = {"name_or_path": "--model"}
 
 
-def _add_model_args(parser: argparse.ArgumentParser, default: str | None = "smollm2-135m-instruct") -> None:
-    parser.add_argument("--model", default=default, required=default is None,
-                        help="local folder, GGUF file, Hub id, or builtin: smollm2-135m-instruct, gemma-3-270m")
-    parser.add_argument("--gguf-file", default=None, help="GGUF file name inside --model's folder")
-    parser.add_argument("--dtype", default="auto", help="auto (bf16 on capable GPUs, else fp32), float32, bfloat16")
-    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
-    parser.add_argument("--token-budget", type=int, default=None, help="padded tokens per forward pass")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model body (long jobs)")
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *, rename: dict[str, str] | None = None,
+                            defaults: dict[str, Any] | None = None) -> None:
+    """One flag per field of a config dataclass (help, type and default from the dataclass, as trl does)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        flag = (rename or {}).get(f.name, f"--{f.name.replace('_', '-')}")
+        default = (defaults or {}).get(f.name, f.default)
+        kind = hints[f.name]
+        args = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
+        if args[0] is bool:
+            parser.add_argument(flag, dest=f.name, action="store_true", help=f.metadata.get("help"))
+            continue
+        required = default is dataclasses.MISSING
+        parser.add_argument(flag, dest=f.name, type=args[0] if args[0] in (int, float) else str,
+                            default=None if required else default, required=required, help=f.metadata.get("help"))
 
 
-def _load(args, lazy: bool = False):
-    from hf_select.models import load_model
+def _model_config(args: argparse.Namespace):
+    from hf_select.models import ModelConfig
 
-    return load_model(args.model, gguf_file=args.gguf_file, dtype=args.dtype, device=args.device, lazy=lazy,
-                      token_budget=args.token_budget, compile=args.compile)
+    return ModelConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)})
+
+
+def _model_arguments(parser: argparse.ArgumentParser, default: str | None = "smollm2-135m-instruct") -> None:
+    from hf_select.models import ModelConfig
+
+    add_dataclass_arguments(parser, ModelConfig, rename=_MODEL_FLAGS,
+                            defaults={"name_or_path": default} if default else None)
 
 
 def cmd_bench(args) -> int:
     from hf_select.bench import build_workload, format_report, load_rows, run_bench
 
-    model = _load(args)
+    model = _model_config(args).load()
     if args.dataset:
         rows = load_rows(args.dataset, args.n, args.prompt_column, args.response_column)
     else:
@@ -49,25 +73,29 @@ def cmd_bench(args) -> int:
 
 def cmd_score(args) -> int:
     from hf_select.distributed import process_state, score_to_disk
-    from hf_select.scores import GlobalNaturalness, LocalNaturalness, RankSurprisal
-    from hf_select.sources import load_source
+    from hf_select.recipes import score_parameters
+    from hf_select.scores import cli_aliases
+    from hf_select.sources import load_source, local_paths
 
+    aliases = cli_aliases()
+    names = [name.strip() for name in args.scores.split(",") if name.strip()]
+    unknown = [name for name in names if name not in aliases]
+    if unknown or not names:
+        raise HfSelectError(f"--scores: unknown score {unknown[0] if unknown else ''!r}; choose from: "
+                            + ", ".join(sorted(aliases)))
     ds = load_source(args.data, split=args.split)
     if args.limit:
         ds = ds.select(range(min(args.limit, len(ds))))
-    model = _load(args, lazy=True)
-    common = {"response_column": args.response_column, "on_error": args.on_error, "on_overflow": args.on_overflow}
-    scorers = []
-    for name in args.scores.split(","):
-        if name == "global":
-            scorers.append(GlobalNaturalness(model, prompt_column=args.prompt_column, **common))
-        elif name == "local":
-            scorers.append(LocalNaturalness(model, window=args.window, **common))
-        elif name == "rsr":
-            scorers.append(RankSurprisal(model, prompt_column=args.prompt_column, **common))
-        else:
-            raise SystemExit(f"unknown score {name!r}; choose from: global, local, rsr")
-    scored = score_to_disk(ds, *scorers, out_dir=args.out, batch_size=args.batch_size)
+    model = _model_config(args).load(lazy=True)
+    scores = []
+    for name in names:
+        cls = aliases[name]
+        options = {"response_column": args.response_column, "prompt_column": args.prompt_column,
+                   "window": args.window, "on_error": args.on_error, "on_overflow": args.on_overflow}
+        accepted = {k: v for k, v in options.items() if k in score_parameters(cls)}
+        scores.append(cls(model, **accepted) if "model" in cls.model_roles else cls(**accepted))
+    scored = score_to_disk(ds, *scores, out_dir=args.out, batch_size=args.batch_size, overwrite=args.overwrite,
+                           sources=local_paths(args.data))
     state = process_state()
     if state.is_main_process:
         print(f"wrote {len(scored)} scored rows to {args.out} ({state.num_processes} process(es))")
@@ -97,6 +125,8 @@ def cmd_push(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hf_select.recipes import shipped_recipes
+
     parser = argparse.ArgumentParser(prog="hf-select", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,8 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser("run", help="run a recipe file (or a shipped recipe by name)")
-    run.add_argument("recipe", help="path to a YAML recipe, or a shipped one: local_response_selection, "
-                                    "global_response_selection, teacher_ranking, provenance_selection, demo")
+    run.add_argument("recipe", help=f"path to a YAML recipe, or a shipped one: {', '.join(shipped_recipes())}")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe value, e.g. --set select.by=global_naturalness (repeatable)")
     run.add_argument("--dry-run", action="store_true",
@@ -117,12 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     push = sub.add_parser("push", help="publish a folder written by `run`/`demo` to the Hugging Face Hub")
     push.add_argument("folder")
     push.add_argument("repo_id")
-    push.add_argument("--private", action="store_true")
+    push.add_argument("--private", action="store_true", help="create the repo private (refused for a public one)")
     push.add_argument("--branch", default=None)
     push.set_defaults(func=cmd_push)
 
     bench = sub.add_parser("bench", help="engine vs naive reference: throughput, memory, FLOP/s")
-    _add_model_args(bench)
+    _model_arguments(bench)
     bench.add_argument("--n", type=int, default=8, help="number of responses in the workload")
     bench.add_argument("--min-tokens", type=int, default=200)
     bench.add_argument("--max-tokens", type=int, default=2000)
@@ -142,9 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sc = sub.add_parser("score", help="add score columns to a dataset (works under `accelerate launch`)")
     sc.add_argument("data", help="a data file, a save_to_disk folder, or anything load_dataset accepts")
-    _add_model_args(sc)
+    _model_arguments(sc)
     sc.add_argument("--out", required=True, help="folder to save_to_disk the scored dataset into")
-    sc.add_argument("--scores", default="global,local", help="comma-separated: global, local, rsr")
+    sc.add_argument("--overwrite", action="store_true",
+                    help="allow --out to be a non-empty folder hf_select did not create (its other files are kept)")
+    sc.add_argument("--scores", default="global,local", help="comma-separated: global, local, rsr, answers")
     sc.add_argument("--split", default="train")
     sc.add_argument("--limit", type=int, default=None, help="score only the first N rows")
     sc.add_argument("--window", type=int, default=2)
@@ -158,18 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command. Mistakes in what the user gave (a missing file, a bad recipe, a row that cannot be
-    scored) print one clear line instead of a traceback; anything else is a bug and keeps its traceback."""
-    from hf_select.answers.check import MissingColumnError
-    from hf_select.recipes import RecipeError
-    from hf_select.scores.base import ScoringInputError
-
+    """Run one command. A mistake in what the user gave prints one line and returns 2; anything else is a bug
+    and keeps its traceback."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (FileNotFoundError, RecipeError, ScoringInputError, MissingColumnError) as err:
-        print(f"hf-select {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    with render_as("recipe" if args.command in ("run", "demo") else "cli"):
+        try:
+            return args.func(args)
+        except HfSelectError as err:
+            message = " ".join(str(err).split("\n"))
+            print(f"hf-select {args.command}: error: {message}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

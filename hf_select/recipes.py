@@ -1,15 +1,20 @@
 """Recipe files: one YAML document that says how a curated dataset is made, validated against dataclasses.
 
-Every option lives in one dataclass field with a help text (the schema, as in trl's configs). A wrong
-key or type is an error that names the key and its line; ``--set key=value`` overrides any value, with
-dotted keys (``select.by``, ``models.student.name_or_path``, ``scores.1.window``). See ``recipes/`` for
-the shipped recipes and `hf_select.runner` for what running one does.
+Every option lives in one dataclass field with a help text (the schema, as in trl's configs), and every
+dataclass checks itself in ``__post_init__``; the score entries are checked against the score registry
+(parameter names and types, model roles) and built with lazily loaded models. So a recipe with a wrong key, a
+wrong type, contradictory filters or an unknown score parameter fails at load, with the file, line and key,
+before any data or model is read. ``--set key=value`` overrides any value, with dotted keys (``select.by``,
+``models.student.name_or_path``, ``scores.1.window``). See ``recipes/`` for the shipped recipes and
+`hf_select.runner` for what running one does.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,11 +24,21 @@ from typing import Any, Literal
 
 import yaml
 
-BUILTIN_DATA = {"hf_select:math_teachers": "math_teachers.jsonl"}
+from hf_select._compat import check_split_name
+from hf_select.errors import ConfigError, NotFoundError, RecipeError
+from hf_select.models import ModelConfig, ScoringModel
+from hf_select.scores import SCORES, score_class
+from hf_select.scoring import MapPass
+
+ROLES = ("model", "teacher", "student", "distilled")
 
 
-class RecipeError(ValueError):
-    """A recipe that cannot be run as written; the message names the file, line and key."""
+class _Invalid(ConfigError):
+    """Raised by a recipe dataclass's ``__post_init__``: ``key`` is the offending field, for its line."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def _help(text: str, default: Any = dataclasses.MISSING, **kwargs) -> Any:
@@ -32,10 +47,15 @@ def _help(text: str, default: Any = dataclasses.MISSING, **kwargs) -> Any:
     return field(default=default, metadata={"help": text}, **kwargs)
 
 
+def _fraction(key: str, value: float | None) -> None:
+    if value is not None and not (0.0 <= value <= 1.0):  # NaN fails too
+        raise _Invalid(key, f"must be a number in [0, 1], got {value!r}")
+
+
 @dataclass
 class DatasetConfig:
-    path: str = _help("What `load_dataset` accepts (Hub id or builder), a local .jsonl/.json/.parquet/.csv file, a "
-                      "`save_to_disk` folder, or `hf_select:math_teachers` for the bundled example data.")
+    path: str = _help("What `load_dataset` accepts (Hub id, builder, hf:// URL), a local .jsonl/.json/.parquet/.csv "
+                      "file, a `save_to_disk` folder, or `hf_select:math_teachers` for the bundled example data.")
     name: str | None = _help("Dataset configuration name.", None)
     split: str = _help("Split to curate.", "train")
     data_files: str | list[str] | None = _help("`data_files` for builder names such as `json`.", None)
@@ -44,25 +64,48 @@ class DatasetConfig:
                                     default_factory=dict)
     limit: int | None = _help("Use only the first N rows (quick trials).", None)
 
-
-@dataclass
-class ModelConfig:
-    name_or_path: str = _help("Local folder, GGUF file, Hub id, or builtin: smollm2-135m-instruct, gemma-3-270m.")
-    gguf_file: str | None = _help("GGUF file inside `name_or_path`.", None)
-    revision: str | None = _help("Hub revision.", None)
-    dtype: str = _help("auto (bf16 on capable GPUs, else fp32), float32, bfloat16, float16.", "auto")
-    device: str | None = _help("cuda, mps or cpu; default: the best available.", None)
-    device_map: str | None = _help("`auto` spreads a model too large for one GPU over several.", None)
-    token_budget: int | None = _help("Padded tokens per forward pass (speed only).", None)
-    compile: bool = _help("torch.compile the model body (speed only; pays off on long jobs).", False)
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise _Invalid("limit", f"must be a positive number of rows, got {self.limit}")
 
 
 @dataclass
 class ScoreConfig:
-    type: Literal["global_naturalness", "local_naturalness", "rank_surprisal", "provenance", "answer_check"] = _help(
-        "Which score. Its parameters sit next to `type` (e.g. `window: 2`); `model:` names an entry of `models` "
-        "(provenance takes `teacher:`, `student:` and optionally `distilled:` instead).")
+    type: str = _help("Which score (see hf_select.scores.SCORES). Its parameters sit next to `type` (e.g. "
+                      "`window: 2`); `model:` names an entry of `models` (provenance takes `teacher:`, "
+                      "`student:` and optionally `distilled:` instead).")
     params: dict[str, Any] = _help("Everything else written next to `type`.", default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.type not in SCORES:
+            raise _Invalid("type", f"must be one of {sorted(SCORES)}, got {self.type!r}")
+        cls = score_class(self.type)
+        allowed = score_parameters(cls)
+        unknown = sorted(set(self.params) - allowed - set(cls.model_roles))
+        if unknown:
+            raise _Invalid(unknown[0], f"({self.type}) has unknown parameter(s) {unknown}; allowed: "
+                                       f"{sorted(allowed | set(cls.model_roles))}")
+        hints = _init_hints(cls)
+        for name, value in self.params.items():
+            if name in cls.model_roles:
+                if not isinstance(value, str):
+                    raise _Invalid(name, f"names an entry of `models`, got {value!r}")
+            elif name in hints:
+                try:
+                    self.params[name] = _check(hints[name], value, "", name)
+                except RecipeError as err:
+                    raise _Invalid(name, str(err).partition(f"`{name}` ")[2]) from None
+
+    def build(self, models: dict[str, ScoringModel], on_error: str) -> MapPass:
+        """The score, with its models by role (a lone model serves a score that names none)."""
+        cls = score_class(self.type)
+        params = {k: v for k, v in self.params.items() if k not in cls.model_roles}
+        roles = {role: models[self.params[role]] for role in cls.model_roles if role in self.params}
+        if "model" in cls.model_roles and "model" not in roles and len(models) == 1:
+            roles["model"] = next(iter(models.values()))
+        if "on_error" in score_parameters(cls) and "on_error" not in params:
+            params["on_error"] = on_error
+        return cls(**roles, **params)
 
 
 @dataclass
@@ -73,28 +116,73 @@ class FilterConfig:
     max: float | None = _help("Keep rows with value <= max.", None)
     quantile: list[float] | None = _help("Keep rows between these two quantiles of the column, e.g. [0.5, 1.0].",
                                          None)
-    keep_nan: bool = _help("Keep rows whose value is NaN/null (dropped by default).", False)
+    keep_nan: bool = _help("Also keep rows whose value is NaN/null (dropped by default).", False)
+
+    def __post_init__(self) -> None:
+        kinds = [k for k, given in (("equals", self.equals is not None),
+                                    ("min/max", self.min is not None or self.max is not None),
+                                    ("quantile", self.quantile is not None)) if given]
+        if len(kinds) != 1:
+            raise _Invalid("column", "a filter takes exactly one of `equals`, `min`/`max` or `quantile`, got "
+                                     + (" and ".join(kinds) if kinds else "none"))
+        for key in ("min", "max"):
+            value = getattr(self, key)
+            if value is not None and math.isnan(value):
+                raise _Invalid(key, "must be a number, got NaN")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise _Invalid("min", f"({self.min}) is greater than max ({self.max}); no row could pass")
+        if self.quantile is not None:
+            if len(self.quantile) != 2:
+                raise _Invalid("quantile", f"must be two quantiles [lower, upper], got {self.quantile}")
+            _fraction("quantile", self.quantile[0])
+            _fraction("quantile", self.quantile[1])
+            if self.quantile[0] > self.quantile[1]:
+                raise _Invalid("quantile", f"lower {self.quantile[0]} is greater than upper {self.quantile[1]}")
 
 
 @dataclass
 class SelectConfig:
     method: Literal["best", "divergence", "none"] = _help(
         "best: top response(s) per group by a score; divergence: teacher-guided provenance selection; none.", "best")
-    by: str = _help("Score column to select by (its direction comes from the dataset's metadata).",
-                    "local_naturalness")
-    group: str = _help("One selection per value of this column.", "prompt")
-    among: str | None = _help("Only rows where this boolean column is true are candidates (e.g. is_correct).", None)
+    by: str | None = _help("best: score column to select by (its direction comes from the dataset's metadata); "
+                           "default local_naturalness.", None)
+    group: str | None = _help("best: one selection per value of this column; default prompt.", None)
+    among: str | None = _help("best: only rows where this boolean column is true are candidates (e.g. is_correct).",
+                              None)
     top_k: int | None = _help("best: responses kept per group (default 1); divergence: rows kept overall.", None)
     quantile: float | None = _help("divergence: keep rows at or above this quantile of prov_divergence.", None)
     min_teacher_fraction: float | None = _help("divergence: keep rows with at least this teacher-originated share.",
                                                None)
 
+    def __post_init__(self) -> None:
+        if self.top_k is not None and self.top_k < 1:
+            raise _Invalid("top_k", f"must be at least 1, got {self.top_k}")
+        _fraction("quantile", self.quantile)
+        _fraction("min_teacher_fraction", self.min_teacher_fraction)
+        only = {"best": ("by", "group", "among"), "divergence": ("quantile", "min_teacher_fraction")}
+        for method, keys in only.items():
+            for key in keys:
+                if getattr(self, key) is not None and self.method != method:
+                    raise _Invalid(key, f"applies to `method: {method}` only (this selection is `{self.method}`)")
+        if self.method == "none" and self.top_k is not None:
+            raise _Invalid("top_k", "applies to `method: best` or `divergence` only")
+        if self.method == "divergence" and self.top_k is None and self.quantile is None \
+                and self.min_teacher_fraction is None:
+            raise _Invalid("method", "divergence needs at least one of top_k, quantile or min_teacher_fraction")
+        if self.method == "best":
+            self.by = self.by or "local_naturalness"
+            self.group = self.group or "prompt"
+
 
 @dataclass
 class RankingConfig:
-    by: list[str] = _help("Score columns to rank teachers by (the first one orders the table).",
+    by: list[str] = _help("Score columns to rank teachers by (each gets a table in the card).",
                           default_factory=lambda: ["local_naturalness"])
     teacher: str = _help("Column naming the teacher of each response.", "teacher")
+
+    def __post_init__(self) -> None:
+        if not self.by:
+            raise _Invalid("by", "needs at least one score column")
 
 
 @dataclass
@@ -102,15 +190,24 @@ class OutputConfig:
     dir: str | None = _help("Folder for the curated split in Hub layout (data/*.parquet, README.md, images/).", None)
     repo_id: str | None = _help("Publish to this Hub dataset repo (never the source repo).", None)
     split: str = _help("Name of the curated split.", "train")
-    private: bool = _help("Create the Hub repo as private.", False)
+    config: str = _help("Dataset config (subset) of the split; splits of one config share their columns.", "default")
+    private: bool = _help("Create the Hub repo as private (refused for an existing public repo).", False)
     branch: str | None = _help("Hub branch to publish to (created if missing).", None)
-    title: str | None = _help("Pretty name for the card.", None)
+    title: str | None = _help("Pretty name for the card (default: the recipe's name).", None)
     license: str | None = _help("License for the card; default: the source's, when known.", None)
+    overwrite: bool = _help("Allow writing into a non-empty folder hf_select did not create (its other files are "
+                            "kept).", False)
+
+    def __post_init__(self) -> None:
+        try:
+            check_split_name(self.split)
+        except ConfigError as err:
+            raise _Invalid("split", str(err)) from None
 
 
 @dataclass
 class Recipe:
-    name: str = _help("Short name of the recipe.")
+    name: str = _help("Short name of the recipe (the card's title unless output.title is set).")
     dataset: DatasetConfig = _help("Where the rows come from.")
     models: dict[str, ModelConfig] = _help("Models by role name (student, teacher, ...).", default_factory=dict)
     scores: list[ScoreConfig] = _help("Scores to add, in order (cached: reruns reuse them).", default_factory=list)
@@ -120,8 +217,36 @@ class Recipe:
     output: OutputConfig = _help("Where the curated split goes.", default_factory=OutputConfig)
     description: str = _help("What this recipe is for (shown in the card).", "")
     batch_size: int = _help("Rows per engine call (speed only).", 64)
-    on_error: Literal["raise", "nan"] = _help("raise: stop at the first bad row; nan: NaN scores + hf_select_error.",
-                                              "raise")
+    on_error: Literal["raise", "nan"] = _help("raise: stop at the first bad row; nan: NaN scores + hf_select_error "
+                                              "(answer checks too).", "raise")
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise _Invalid("batch_size", f"must be at least 1, got {self.batch_size}")
+
+    def build_models(self) -> dict[str, ScoringModel]:
+        """Lazily loaded models: nothing is read until a forward pass, so a cached rerun never reads weights."""
+        return {role: config.load(lazy=True) for role, config in self.models.items()}
+
+    def build_scores(self, models: dict[str, ScoringModel] | None = None) -> list[MapPass]:
+        models = self.build_models() if models is None else models
+        return [score.build(models, self.on_error) for score in self.scores]
+
+    def produced_columns(self) -> set[str]:
+        """Every column the scores add (known before any data or weights are read)."""
+        return {name for score in self.build_scores() for name in score.features()}
+
+
+def score_parameters(cls: type) -> set[str]:
+    """Keyword parameters a score accepts in a recipe (its models are given by role instead)."""
+    return set(inspect.signature(cls).parameters) - {"self", *ROLES}
+
+
+def _init_hints(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls.__init__)
+    except Exception:  # a score from elsewhere with unresolvable annotations: its constructor checks its values
+        return {}
 
 
 # -- loading ------------------------------------------------------------------------------------------------------
@@ -146,23 +271,25 @@ class _Lines(dict):
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def shipped_recipes() -> list[str]:
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files("hf_select.shipped_recipes").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
 def resolve_recipe_path(recipe: str) -> Path:
     """A recipe file, or the name of a shipped one (``local_response_selection``)."""
-    path = Path(recipe)
+    path = Path(recipe).expanduser()
     if path.exists():
         return path
     shipped = resources.files("hf_select.shipped_recipes").joinpath(f"{recipe.removesuffix('.yaml')}.yaml")
     if shipped.is_file():
         return Path(str(shipped))
-    names = sorted(p.name.removesuffix(".yaml") for p in resources.files("hf_select.shipped_recipes").iterdir()
-                   if p.name.endswith(".yaml"))
-    raise FileNotFoundError(f"No recipe file {recipe!r}, and no shipped recipe of that name (shipped: {names})")
+    raise NotFoundError(f"No recipe file {recipe!r}, and no shipped recipe of that name (shipped: {shipped_recipes()})")
 
 
-def load_recipe(recipe: str | Path, overrides: list[str] | None = None) -> tuple[Recipe, str]:
-    """Parse and validate a recipe file (or shipped recipe name) with ``--set key=value`` overrides.
-
-    Returns the recipe and the effective YAML text (overrides applied), which is what cards quote."""
+def load_recipe(recipe: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Parse and validate a recipe file (or shipped recipe name) with ``--set key=value`` overrides: every key,
+    type, value and score parameter is checked, and every score is built with lazily loaded models."""
     path = resolve_recipe_path(str(recipe))
     text = path.read_text(encoding="utf-8")
     try:
@@ -173,9 +300,34 @@ def load_recipe(recipe: str | Path, overrides: list[str] | None = None) -> tuple
         raise RecipeError(f"{path}: a recipe is a YAML mapping (key: value lines)")
     for item in overrides or []:
         _apply_override(raw, item, path)
-    recipe_obj = _build(Recipe, raw, str(path), "")
-    effective = yaml.safe_dump(_plain(raw), sort_keys=False) if overrides else text
-    return recipe_obj, effective
+    parsed = _build(Recipe, raw, str(path), "")
+    _check_references(parsed, raw, str(path))
+    return parsed
+
+
+def _check_references(recipe: Recipe, raw: dict, source: str) -> None:
+    """Model roles name existing models, and every score builds (its own checks, with lazily loaded models)."""
+    models = {role: ScoringModel(config) for role, config in recipe.models.items()}
+    for i, score in enumerate(recipe.scores):
+        entry = raw["scores"][i] if isinstance(raw.get("scores"), list) else {}
+        where = _where(source, entry, "type")
+        cls = score_class(score.type)
+        for role in cls.model_roles:
+            name = score.params.get(role)
+            if name is not None and name not in models:
+                raise RecipeError(f"{_where(source, entry, role)}: `scores.{i}.{role}` names model {name!r}, but "
+                                  f"`models` only has {sorted(models)}")
+        required = [r for r in cls.model_roles if r in ("teacher", "student")]
+        missing = [r for r in required if r not in score.params]
+        if "model" in cls.model_roles and "model" not in score.params and len(models) != 1:
+            missing.append("model")
+        if missing:
+            raise RecipeError(f"{where}: `scores.{i}` ({score.type}) needs " + ", ".join(f"`{r}:`" for r in missing)
+                              + f" naming an entry of `models` ({sorted(models)})")
+        try:
+            score.build(models, recipe.on_error)
+        except ConfigError as err:
+            raise RecipeError(f"{where}: `scores.{i}` ({score.type}): {err}") from None
 
 
 def _apply_override(raw: dict, item: str, path: Path) -> None:
@@ -184,28 +336,23 @@ def _apply_override(raw: dict, item: str, path: Path) -> None:
     key, value = item.split("=", 1)
     parts = key.split(".")
     node: Any = raw
-    for i, part in enumerate(parts[:-1]):
-        nxt = parts[i + 1]
+    try:
+        for i, part in enumerate(parts[:-1]):
+            nxt = parts[i + 1]
+            if isinstance(node, list):
+                node = node[int(part)]
+            else:
+                node = node.setdefault(part, [] if nxt.isdigit() else _Lines({}, {}))
+        parsed = yaml.safe_load(value) if value else None
+        last = parts[-1]
         if isinstance(node, list):
-            node = node[int(part)]
+            node[int(last)] = parsed
         else:
-            node = node.setdefault(part, [] if nxt.isdigit() else _Lines({}, {}))
-    parsed = yaml.safe_load(value) if value else None
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = parsed
-    else:
-        node[last] = parsed
-        if isinstance(node, _Lines):
-            node.lines[last] = "--set"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+            node[last] = parsed
+            if isinstance(node, _Lines):
+                node.lines[last] = "--set"
+    except (ValueError, IndexError, TypeError, AttributeError):
+        raise RecipeError(f"--set {item!r}: {path} has no `{key}` to set") from None
 
 
 def _where(source: str, data: Any, key: Any) -> str:
@@ -219,22 +366,29 @@ def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
         raise RecipeError(f"{source}: `{prefix.rstrip('.') or 'recipe'}` must be a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    if cls is ScoreConfig:  # `type` plus free parameters, checked when the score is built
+    if cls is ScoreConfig:  # `type` plus free parameters
         if "type" not in data:
-            raise RecipeError(f"{source}: `{prefix}type` is required (one of {typing.get_args(hints['type'])})")
-        kind = _check(hints["type"], data["type"], _where(source, data, "type"), f"{prefix}type")
-        return ScoreConfig(kind, {k: v for k, v in data.items() if k != "type"})
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        raise RecipeError(f"{_where(source, data, unknown[0])}: unknown key `{prefix}{unknown[0]}`; "
-                          f"allowed here: {sorted(names)}")
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            kwargs[f.name] = _check(hints[f.name], data[f.name], _where(source, data, f.name), f"{prefix}{f.name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise RecipeError(f"{source}: `{prefix}{f.name}` is required ({f.metadata['help']})")
-    return cls(**kwargs)
+            raise RecipeError(f"{source}: `{prefix}type` is required (one of {sorted(SCORES)})")
+        kwargs = {"type": data["type"], "params": {k: v for k, v in data.items() if k != "type"}}
+    else:
+        unknown = [k for k in data if k not in names]
+        if unknown:
+            raise RecipeError(f"{_where(source, data, unknown[0])}: unknown key `{prefix}{unknown[0]}`; "
+                              f"allowed here: {sorted(names)}")
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name in data:
+                kwargs[f.name] = _check(hints[f.name], data[f.name], _where(source, data, f.name), f"{prefix}{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RecipeError(f"{source}: `{prefix}{f.name}` is required ({f.metadata['help']})")
+    try:
+        return cls(**kwargs)
+    except _Invalid as err:
+        key = err.key if err.key in data else next(iter(data), None)
+        shown = f"{prefix}{err.key}"
+        raise RecipeError(f"{_where(source, data, key)}: `{shown}` {err}") from None
+    except ConfigError as err:
+        raise RecipeError(f"{_where(source, data, next(iter(data), None))}: `{prefix.rstrip('.')}`: {err}") from None
 
 
 def _check(hint: Any, value: Any, where: str, key: str) -> Any:
@@ -253,40 +407,68 @@ def _check(hint: Any, value: Any, where: str, key: str) -> Any:
                 errors.append(err)
         if len(errors) == 1:
             raise errors[0]
-        kinds = [getattr(a, "__name__", str(a)) for a in args]
+        kinds = [getattr(a, "__name__", str(a)) for a in args if a is not type(None)]
         raise RecipeError(f"{where}: `{key}` must be one of {kinds}, got {value!r}")
     if origin is Literal:
         if value not in args:
             raise RecipeError(f"{where}: `{key}` must be one of {list(args)}, got {value!r}")
         return value
+    if origin is collections.abc.Callable or hint is collections.abc.Callable:
+        raise RecipeError(f"{where}: `{key}` must be a name, got {value!r} (a function cannot be written in YAML)")
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where.split(":")[0], f"{key}.")
     if origin is list:
-        if hint == list[str] and isinstance(value, str):
+        if args and args[0] is str and isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
             raise RecipeError(f"{where}: `{key}` must be a list, got {value!r}")
-        return [_check(args[0], v, where, f"{key}.{i}") for i, v in enumerate(value)]
+        return [_check(args[0], v, where, f"{key}.{i}") for i, v in enumerate(value)] if args else value
     if origin is dict:
         if not isinstance(value, dict):
             raise RecipeError(f"{where}: `{key}` must be a mapping, got {value!r}")
         return {k: _check(args[1], v, _where(where.split(':')[0], value, k), f"{key}.{k}") for k, v in value.items()}
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    wrong_type = not isinstance(value, hint) or (hint is int and isinstance(value, bool))
-    if hint in (str, int, float, bool) and wrong_type:
+    wrong_type = not isinstance(value, hint) if isinstance(hint, type) else False
+    if hint is int and isinstance(value, bool) or hint in (str, int, float, bool) and wrong_type:
         raise RecipeError(f"{where}: `{key}` must be {hint.__name__}, got {value!r}")
     return value
 
 
-def score_parameters(cls: type) -> set[str]:
-    """Keyword parameters a score accepts in a recipe (the model arguments are given by role instead)."""
-    params = set(inspect.signature(cls).parameters)
-    return params - {"self", "model", "teacher", "student", "distilled"}
+# -- the effective recipe -----------------------------------------------------------------------------------------
+def recipe_dict(recipe: Recipe, *, public: bool = False) -> dict[str, Any]:
+    """The recipe as parsed (overrides applied, defaults left out). With ``public=True`` local paths become
+    what someone else can rebuild from (see `hf_select.cards.public_path`), for cards."""
+    out = _plain(recipe)
+    if public:
+        from hf_select.cards import public_path
+
+        out["dataset"]["path"] = public_path(recipe.dataset.path)
+        for role, config in recipe.models.items():
+            out["models"][role]["name_or_path"] = ScoringModel(config).name
+        if "output" in out and "dir" in out["output"]:
+            out["output"]["dir"] = Path(recipe.output.dir).name
+    return out
 
 
-def builtin_data_path(path: str) -> str:
-    """Paths such as ``hf_select:math_teachers`` point at data shipped in the package."""
-    if path in BUILTIN_DATA:
-        return str(resources.files("hf_select.data").joinpath(BUILTIN_DATA[path]))
-    return path
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, ScoreConfig):
+        return {"type": obj.type, **{k: _plain(v) for k, v in obj.params.items()}}
+    if dataclasses.is_dataclass(obj):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+            if value != default or f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                out[f.name] = _plain(value)
+        return out
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def recipe_yaml(recipe: Recipe, *, public: bool = False) -> str:
+    return yaml.safe_dump(recipe_dict(recipe, public=public), sort_keys=False, allow_unicode=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -30,11 +30,14 @@ import pyarrow.compute as pc
 from datasets import Dataset
 from datasets.table import InMemoryTable
 
+from hf_select._compat import logical_table as _table
+from hf_select.columns import PROV_TEACHER_FRACTION
+from hf_select.errors import ColumnTypeError, ConfigError, MissingColumnError
 from hf_select.metadata import higher_is_better as recorded_direction
 
 logger = logging.getLogger(__name__)
 
-TEACHER_FRACTION = "prov_frac_teacher_originated"  # see hf_select.scores.provenance (TEACHER category)
+TEACHER_FRACTION = PROV_TEACHER_FRACTION.name
 
 AmongFn = Callable[[pa.Table], Any]
 
@@ -56,27 +59,14 @@ def _require(ds: Dataset, columns: Iterable[str | None], where: str) -> None:
     """Fail early with the column's name and what is there: a typo should not read as an arrow error."""
     for column in columns:
         if column is not None and column not in ds.column_names:
-            raise KeyError(f"{where}: no column {column!r} in the dataset (available: {ds.column_names})")
-
-
-def _table(ds: Dataset, columns: Sequence[str] | None = None) -> pa.Table:
-    """The logical rows of these columns (all when None): the dataset's arrow table with its indices mapping
-    (from ``shuffle``/``select``) applied by one arrow ``take``. ``with_format("arrow")[:]`` gives the same
-    rows, but gathers a mapping into one chunk per row, which makes every later kernel crawl."""
-    table = ds.data.table
-    if columns is not None:
-        table = table.select(list(dict.fromkeys(columns)))
-    indices = ds._indices  # None, or a one-column table of logical -> physical row numbers
-    if indices is not None:
-        table = table.take(indices.column(0))
-    return table
+            raise MissingColumnError(f"{where}: no column {column!r} in the dataset (available: {ds.column_names})")
 
 
 def _numeric(column: pa.ChunkedArray | pa.Array, name: str, where: str) -> pa.ChunkedArray | pa.Array:
     if pa.types.is_null(column.type):  # an all-null (or empty) column: every score is missing
         return pc.cast(column, pa.float64())
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-        raise TypeError(f"{where}: column {name!r} must be numeric to be compared, got {column.type}")
+        raise ColumnTypeError(f"{where}: column {name!r} must be numeric to be compared, got {column.type}")
     return column
 
 
@@ -100,9 +90,9 @@ def _as_mask(mask: Any, length: int, where: str) -> pa.Array:
     elif not isinstance(mask, pa.Array):
         mask = pa.array(np.asarray(mask))
     if not pa.types.is_boolean(mask.type):
-        raise TypeError(f"{where}: the mask must be boolean, got {mask.type}")
+        raise ColumnTypeError(f"{where}: the mask must be boolean, got {mask.type}")
     if len(mask) != length:
-        raise ValueError(f"{where}: the mask has {len(mask)} values for {length} rows")
+        raise ConfigError(f"{where}: the mask has {len(mask)} values for {length} rows")
     return pc.fill_null(mask, False)
 
 
@@ -112,7 +102,7 @@ def _boolean(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
         return column
     if pa.types.is_integer(column.type):
         return pc.not_equal(column, 0)
-    raise TypeError(f"{where}: column {name!r} must be boolean (or 0/1 integers), got {column.type}")
+    raise ColumnTypeError(f"{where}: column {name!r} must be boolean (or 0/1 integers), got {column.type}")
 
 
 def _direction(ds: Dataset, column: str, given: bool | None) -> bool:
@@ -158,9 +148,9 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
     """
     where = "select_best"
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-        raise ValueError(f"{where}: top_k must be a positive integer, got {top_k!r}")
+        raise ConfigError(f"{where}: top_k must be a positive integer, got {top_k!r}")
     if among is not None and not isinstance(among, str) and not callable(among):
-        raise TypeError(f"{where}: among must be a column name or a callable, got {type(among).__name__}")
+        raise ColumnTypeError(f"{where}: among must be a column name or a callable, got {type(among).__name__}")
     _require(ds, [by, group, among if isinstance(among, str) else None], where)
     up = _direction(ds, by, higher_is_better)
 
@@ -285,7 +275,7 @@ def rank_teachers(ds: Dataset, by: str = "local_naturalness", teacher: str = "te
 def _check_bound(value: float | None, name: str, where: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
                               or math.isnan(value)):
-        raise ValueError(f"{where}: {name} must be a number, got {value!r}")
+        raise ConfigError(f"{where}: {name} must be a number, got {value!r}")
 
 
 def filter_threshold(ds: Dataset, column: str, *, min: float | None = None, max: float | None = None,
@@ -299,11 +289,11 @@ def filter_threshold(ds: Dataset, column: str, *, min: float | None = None, max:
     where = "filter_threshold"
     _require(ds, [column], where)
     if min is None and max is None:
-        raise ValueError(f"{where}: give at least one of min= or max=")
+        raise ConfigError(f"{where}: give at least one of min= or max=")
     _check_bound(min, "min", where)
     _check_bound(max, "max", where)
     if min is not None and max is not None and min > max:
-        raise ValueError(f"{where}: min ({min}) is greater than max ({max}); no row could pass")
+        raise ConfigError(f"{where}: min ({min}) is greater than max ({max}); no row could pass")
     values = _numeric(_table(ds, [column]).column(column), column, where)
     present = _present(values)
     keep = present
@@ -318,31 +308,31 @@ def filter_threshold(ds: Dataset, column: str, *, min: float | None = None, max:
 
 
 def filter_quantile(ds: Dataset, column: str, *, lower: float | None = None,
-                    upper: float | None = None) -> Dataset:
+                    upper: float | None = None, keep_nan: bool = False) -> Dataset:
     """Keep rows whose value lies between the ``lower`` and ``upper`` quantiles of the column (inclusive).
 
     Why: relative cut-offs ("the top half by naturalness") carry across datasets and models where absolute
     thresholds don't. Quantiles are of the raw values, computed over the non-NaN/non-null ones with linear
     interpolation (numpy's default), whatever the score's direction: ``lower=0.5`` keeps the upper half
     (values >= median); for a lower-is-better score keep the better half with ``upper=0.5``. NaN/null rows
-    are always dropped. Result: ``ds.select`` of the kept rows in their original order.
+    are dropped unless ``keep_nan=True``. Result: ``ds.select`` of the kept rows in their original order.
     """
     where = "filter_quantile"
     _require(ds, [column], where)
     if lower is None and upper is None:
-        raise ValueError(f"{where}: give at least one of lower= or upper=")
+        raise ConfigError(f"{where}: give at least one of lower= or upper=")
     for name, q in (("lower", lower), ("upper", upper)):
         _check_bound(q, name, where)
         if q is not None and not 0.0 <= q <= 1.0:
-            raise ValueError(f"{where}: {name} must be a quantile in [0, 1], got {q}")
+            raise ConfigError(f"{where}: {name} must be a quantile in [0, 1], got {q}")
     if lower is not None and upper is not None and lower > upper:
-        raise ValueError(f"{where}: lower ({lower}) is greater than upper ({upper})")
+        raise ConfigError(f"{where}: lower ({lower}) is greater than upper ({upper})")
     values = _numeric(_table(ds, [column]).column(column), column, where)
     present = _present(values)
     known = pc.cast(pc.filter(values, present), pa.float64())
     if len(known) == 0:
-        logger.warning("filter_quantile: column %r has no non-NaN value; nothing kept", column)
-        return ds.select([])
+        logger.warning("filter_quantile: column %r has no non-NaN value; no value passes", column)
+        return _select_rows(ds, pc.invert(present)) if keep_nan else ds.select([])
     qs = [q for q in (lower, upper) if q is not None]
     cut = dict(zip(qs, pc.quantile(known, q=qs, interpolation="linear").to_pylist(), strict=True))
     keep = present
@@ -350,11 +340,14 @@ def filter_quantile(ds: Dataset, column: str, *, lower: float | None = None,
         keep = pc.and_(keep, pc.greater_equal(pc.cast(values, pa.float64()), pa.scalar(cut[lower])))
     if upper is not None:
         keep = pc.and_(keep, pc.less_equal(pc.cast(values, pa.float64()), pa.scalar(cut[upper])))
+    if keep_nan:
+        keep = pc.or_(pc.fill_null(keep, False), pc.invert(present))
     return _select_rows(ds, keep)
 
 
-def filter_equals(ds: Dataset, column: str, value: Any) -> Dataset:
-    """Keep rows whose ``column`` equals ``value`` (e.g. ``is_correct == True``); nulls never match.
+def filter_equals(ds: Dataset, column: str, value: Any, *, keep_nan: bool = False) -> Dataset:
+    """Keep rows whose ``column`` equals ``value`` (e.g. ``is_correct == True``); null (and NaN) rows are kept
+    only with ``keep_nan=True``.
 
     Why: recipes pre-filter on flags before selecting. Result: ``ds.select`` of the kept rows in order.
     """
@@ -364,7 +357,10 @@ def filter_equals(ds: Dataset, column: str, value: Any) -> Dataset:
     try:
         keep = pc.equal(values, pa.scalar(value, type=values.type))
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
-        raise TypeError(f"{where}: cannot compare column {column!r} ({values.type}) with {value!r}") from err
+        raise ColumnTypeError(f"{where}: cannot compare column {column!r} ({values.type}) with {value!r}") from err
+    keep = pc.fill_null(keep, False)
+    if keep_nan:
+        keep = pc.or_(keep, pc.invert(_present(values)))
     return _select_rows(ds, keep)
 
 
@@ -385,11 +381,13 @@ def select_by_divergence(ds: Dataset, *, top_k: int | None = None, quantile: flo
     """
     where = "select_by_divergence"
     if top_k is None and quantile is None and min_teacher_fraction is None:
-        raise ValueError(f"{where}: give at least one of top_k, quantile or min_teacher_fraction")
+        raise ConfigError(f"{where}: give at least one of top_k, quantile or min_teacher_fraction")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
-        raise ValueError(f"{where}: top_k must be a positive integer, got {top_k!r}")
-    if quantile is not None and (isinstance(quantile, bool) or not 0.0 <= quantile <= 1.0):
-        raise ValueError(f"{where}: quantile must be in [0, 1], got {quantile!r}")
+        raise ConfigError(f"{where}: top_k must be a positive integer, got {top_k!r}")
+    for name, share in (("quantile", quantile), ("min_teacher_fraction", min_teacher_fraction)):
+        if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float, np.number))
+                                  or not 0.0 <= share <= 1.0):  # NaN fails the comparison too
+            raise ConfigError(f"{where}: {name} must be a number in [0, 1], got {share!r}")
     _require(ds, [column, fraction_column if min_teacher_fraction is not None else None], where)
     table = _table(ds, [column] + ([fraction_column] if min_teacher_fraction is not None else []))
     values = _numeric(table.column(column), column, where)

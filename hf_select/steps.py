@@ -18,6 +18,8 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 
+from hf_select.errors import ConfigError
+
 Span = tuple[int, int]
 Splitter = str | Callable[[str], Sequence[tuple[int, int]]]
 
@@ -137,28 +139,47 @@ def split_sentences(text: str) -> list[Span]:
 def describe_splitter(mode: Splitter, max_step_tokens: int = 80) -> str:
     """A stable, JSON-safe description of a splitter, for cache keys and dataset cards.
 
-    A callable is described by ``module.qualname`` (a ``functools.partial`` also by its arguments), so
-    changing a callable's code without renaming it will NOT invalidate caches keyed on this string.
+    A callable is described by ``module.qualname`` and a hash of its code, closure and the globals it uses
+    (what `datasets` hashes ``map`` functions by), so editing a lambda or a local function, or calling a
+    factory with other arguments, changes the description and misses the cache. A callable that cannot be
+    hashed gets a one-off description: it is never served from the cache (a warning says so).
     """
     _check(mode, max_step_tokens)
     if isinstance(mode, str):
         return f"paragraph(max_step_tokens={max_step_tokens})" if mode == "paragraph" else mode
-    if isinstance(mode, functools.partial):
-        args = [describe_splitter(mode.func), *map(repr, mode.args)]
-        args += [f"{key}={value!r}" for key, value in sorted(mode.keywords.items())]
+    return f"{_name(mode)}#{_code_hash(mode)}"
+
+
+def _name(fn: Callable) -> str:
+    if isinstance(fn, functools.partial):
+        args = [_name(fn.func), *map(repr, fn.args)] + [f"{k}={v!r}" for k, v in sorted(fn.keywords.items())]
         return f"functools.partial({', '.join(args)})"
-    module = getattr(mode, "__module__", None) or type(mode).__module__
-    qualname = getattr(mode, "__qualname__", None) or type(mode).__qualname__
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{module}.{qualname}"
+
+
+def _code_hash(fn: Callable) -> str:
+    from datasets.fingerprint import Hasher
+
+    try:
+        return Hasher.hash(fn)[:16]
+    except Exception as err:  # an unpicklable closure: no stable identity, so no caching
+        import uuid
+        import warnings
+
+        warnings.warn(f"The splitter {fn!r} cannot be hashed ({type(err).__name__}), so its scores are never served "
+                      "from the cache. Use a module-level function to cache them.", stacklevel=3)
+        return f"uncacheable-{uuid.uuid4().hex}"
 
 
 def _check(mode: Splitter, max_step_tokens: int) -> None:
     if isinstance(mode, str) and mode not in MODES or not isinstance(mode, str) and not callable(mode):
-        raise ValueError(
+        raise ConfigError(
             f"Unknown step splitter {mode!r}: use one of {', '.join(map(repr, MODES))} or a callable"
         )
     if isinstance(max_step_tokens, bool) or not isinstance(max_step_tokens, int) or max_step_tokens < 1:
-        raise ValueError(f"max_step_tokens must be a positive int, not {max_step_tokens!r}")
+        raise ConfigError(f"max_step_tokens must be a positive int, not {max_step_tokens!r}")
 
 
 def _spans(text: str, cuts: Iterable[int]) -> list[Span]:
@@ -261,7 +282,7 @@ def _validated(text: str, raw: object, name: str) -> list[Span]:
     try:
         items = list(raw)  # type: ignore[call-overload]
     except TypeError:
-        raise ValueError(
+        raise ConfigError(
             f"Step splitter {name} returned {type(raw).__name__}, not a sequence of spans"
         ) from None
     n, prev, spans = len(text), 0, []
@@ -269,7 +290,7 @@ def _validated(text: str, raw: object, name: str) -> list[Span]:
         try:
             start, end = (operator.index(x) for x in item)
         except (TypeError, ValueError):
-            raise ValueError(
+            raise ConfigError(
                 f"Step splitter {name} returned a malformed span at index {k}: {item!r}"
             ) from None
         if end <= start:
@@ -285,11 +306,11 @@ def _validated(text: str, raw: object, name: str) -> list[Span]:
         else:
             problem = ""
         if problem:
-            raise ValueError(f"Step splitter {name} returned {problem} at index {k}: {(start, end)}")
+            raise ConfigError(f"Step splitter {name} returned {problem} at index {k}: {(start, end)}")
         spans.append((start, end))
         prev = end
     if prev != n:
-        raise ValueError(
+        raise ConfigError(
             f"Step splitter {name} returned spans not covering the text: they end at {prev}, the text at {n}"
             + (f" (last span {spans[-1]})" if spans else " (no spans)")
         )

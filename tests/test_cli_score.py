@@ -54,14 +54,14 @@ def test_bench_smoke_json_has_every_field(tiny_root, capsys):
         assert s["engine_peak_memory_mb"] > 50 and s["naive_peak_memory_mb"] > 50  # the process's RSS
 
 
-def test_save_atomically_keeps_the_previous_output_when_interrupted(tmp_path, monkeypatch):
-    from hf_select import sources
+def test_save_to_disk_keeps_the_previous_output_when_interrupted(tmp_path, monkeypatch):
+    from hf_select import outputs
 
     out = tmp_path / "scored"
-    sources.save_atomically(Dataset.from_dict({"x": [1, 2]}), out)
+    outputs.save_to_disk(Dataset.from_dict({"x": [1, 2]}), out)
     monkeypatch.setattr(Dataset, "save_to_disk", lambda self, path: (Path(path).mkdir(), 1 / 0))
     with pytest.raises(ZeroDivisionError):
-        sources.save_atomically(Dataset.from_dict({"x": [3]}), out)
+        outputs.save_to_disk(Dataset.from_dict({"x": [3]}), out)
     assert load_from_disk(str(out))["x"] == [1, 2] and [p.name for p in tmp_path.iterdir()] == ["scored"]
 
 

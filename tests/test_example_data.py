@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -16,9 +17,12 @@ import pytest
 from datasets import load_dataset
 from math_verify import parse, verify
 
-from hf_select.data import make_example
+from hf_select.sources import builtin_data_path
 
-DATA = Path(make_example.__file__).with_name("math_teachers.jsonl")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import make_example  # noqa: E402 - the generator lives in scripts/, outside the installed package
+
+DATA = Path(builtin_data_path("hf_select:math_teachers"))
 TEACHERS = {"concise", "long_cot", "self_correct", "hasty"}
 
 

@@ -12,8 +12,9 @@ from datasets import Dataset, DatasetDict, DownloadMode, load_dataset
 from hub_server import HubServer
 from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi, hf_hub_download
 
-from hf_select import hub as hub_module
-from hf_select.hub import CardCommitError, merge_card, push, push_folder, write_local
+from hf_select import outputs
+from hf_select.errors import PublishError
+from hf_select.hub import merge_card, push, push_folder, write_local
 
 FRESH = DownloadMode.FORCE_REDOWNLOAD
 TRAIN = {"prompt": ["1+1", "2+2", "3+3"], "response": ["2", "4", "6"], "score": [0.5, -1.0, 2.25]}
@@ -45,7 +46,9 @@ def make_card(
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file of a folder but hf_select's manifest (what a Hub repo would hold)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != outputs.MANIFEST}
 
 
 # ------------------------------------------------------------------------------------------------ merge_card
@@ -187,7 +190,7 @@ def test_write_local_failure_leaves_the_previous_folder(
     if failure == "parquet":  # in the middle: while writing the new split's data
         monkeypatch.setattr(Dataset, "to_parquet", _raise)
     elif failure == "before-swap":  # at the very end: README and images already written in the staging copy
-        monkeypatch.setattr(hub_module, "swap_in", _raise)
+        monkeypatch.setattr(outputs, "swap_in", _raise)
     elif failure == "second-rename":  # the old folder is already moved aside when the new one fails to move in
         real_rename = os.rename
 
@@ -241,7 +244,8 @@ def test_write_local_is_byte_identical_to_push(
     hub: HubServer, hub_repo_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The dry run is the Hub repo: same paths, same parquet bytes, same README (configs, dataset_info, card),
-    including push_to_hub's sharding rule and its removal of a rewritten split's old shards."""
+    including push_to_hub's sharding rule and the removal of a rewritten split's old shards (that both equal
+    what `Dataset.push_to_hub` writes is pinned in test_compat.py)."""
     import datasets.config
 
     folder = tmp_path / "curated"
@@ -275,7 +279,7 @@ def test_push_then_load_dataset_card_and_images(hub: HubServer, hub_repo_id: str
 
     repo = hub.repo(hub_repo_id)
     assert url.endswith(repo.head().oid)
-    assert [c.title for c in repo.log()] == ["Update dataset card (train)", "Upload dataset", "initial commit"]
+    assert [c.title for c in repo.log()] == ["Publish curated split(s) train with hf_select", "initial commit"]
     assert load_dataset(hub_repo_id, download_mode=FRESH)["train"].to_dict() == TRAIN
     card = DatasetCard.load(hub_repo_id)
     assert header() in card.text and section("train") in card.text
@@ -308,7 +312,8 @@ def test_push_to_a_branch_leaves_main_untouched(hub: HubServer, hub_repo_id: str
          images={"images/test_scores.png": PNG_TEST})
     repo = hub.repo(hub_repo_id)
     assert repo.head("main").oid == main.oid
-    assert [c.title for c in repo.log("dev")][:2] == ["Update dataset card (test)", "Upload dataset"]
+    assert [c.title for c in repo.log("dev")][:2] == ["Publish curated split(s) test with hf_select",
+                                                       "Publish curated split(s) train with hf_select"]
     assert sorted(load_dataset(hub_repo_id, revision="dev", download_mode=FRESH)) == ["test", "train"]
     assert list(load_dataset(hub_repo_id, download_mode=FRESH)) == ["train"]
     assert "hf_select:split=test" in repo.head("dev").text("README.md")
@@ -323,39 +328,39 @@ def test_push_private(hub: HubServer, hub_repo_id: str) -> None:
 
 def test_push_refuses_to_overwrite_the_source(hub: HubServer, hub_repo_id: str) -> None:
     ds = Dataset.from_dict(TRAIN)
-    with pytest.raises(ValueError, match="source dataset"):
-        push(ds, hub_repo_id, split="train", card=make_card("train"), source_repo_id=hub_repo_id)
-    with pytest.raises(ValueError, match="source dataset"):  # a bare name lands in the user's namespace
-        push(ds, hub_repo_id.split("/")[1], split="train", card=make_card("train"), source_repo_id=hub_repo_id)
+    with pytest.raises(PublishError, match="source dataset"):
+        push(ds, hub_repo_id, split="train", card=make_card("train"), sources=[hub_repo_id])
+    with pytest.raises(PublishError, match="source dataset"):  # a bare name lands in the user's namespace
+        push(ds, hub_repo_id.split("/")[1], split="train", card=make_card("train"), sources=[hub_repo_id])
     from_card = make_card("train", yaml=f"source_datasets:\n- {hub_repo_id.upper()}")
-    with pytest.raises(ValueError, match="source dataset"):  # the source the card names
+    with pytest.raises(PublishError, match="source dataset"):  # the source the card names
         push(ds, hub_repo_id, split="train", card=from_card)
+    for url in (f"hf://datasets/{hub_repo_id}/data/train-00000-of-00001.parquet",  # data files of the target
+                f"hf://datasets/{hub_repo_id}@main/data/*.parquet", f"https://huggingface.co/datasets/{hub_repo_id}",
+                f"datasets/{hub_repo_id}"):
+        with pytest.raises(PublishError, match="source dataset"):
+            push(ds, hub_repo_id, split="train", card=make_card("train"), sources=["parquet", url])
     assert not hub.has_repo(hub_repo_id)
 
 
-def test_push_card_commit_failure_keeps_the_repo_loadable(
+def test_a_failed_commit_changes_nothing_on_the_hub(
     hub: HubServer, hub_repo_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Data, README and images go in one commit: a failure leaves the repo exactly as it was, and says so in
+    one line."""
     push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"))
-    real_commit = HfApi.create_commit
+    before = hub.repo(hub_repo_id).head().oid
 
-    def failing_card_commit(self: HfApi, *args: object, **kwargs: object) -> object:
-        if str(kwargs.get("commit_message", "")).startswith("Update dataset card"):
-            raise ConnectionError("network down (simulated)")
-        return real_commit(self, *args, **kwargs)
+    def failing_commit(self: HfApi, *args: object, **kwargs: object) -> object:
+        raise ConnectionError("network down (simulated)")
 
-    monkeypatch.setattr(HfApi, "create_commit", failing_card_commit)
-    with pytest.raises(CardCommitError, match="run the same push again") as failed:
+    monkeypatch.setattr(HfApi, "create_commit", failing_commit)
+    with pytest.raises(PublishError, match="nothing was committed: network down"):
         push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"))
-    assert failed.value.data_commit.endswith(hub.repo(hub_repo_id).head().oid)
     monkeypatch.undo()
-
-    loaded = load_dataset(hub_repo_id, download_mode=FRESH)  # the data commit stands, the repo loads
-    assert loaded["train"].to_dict() == TRAIN and loaded["test"].to_dict() == TEST
-    card = DatasetCard.load(hub_repo_id)
-    assert section("train") in card.text and "hf_select:split=test" not in card.text
-
-    push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"))  # re-running fixes it
+    assert hub.repo(hub_repo_id).head().oid == before
+    assert list(load_dataset(hub_repo_id, download_mode=FRESH)) == ["train"]
+    push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"))  # re-running publishes it
     card = DatasetCard.load(hub_repo_id)
     assert section("train") in card.text and section("test") in card.text
 
@@ -370,7 +375,7 @@ def test_push_merges_a_concurrent_card_edit(
     edited: list[str] = []
 
     def commit_with_a_concurrent_edit(self: HfApi, repo_id: str, **kwargs: object) -> object:
-        if str(kwargs.get("commit_message", "")).startswith("Update dataset card") and not edited:
+        if str(kwargs.get("commit_message", "")).startswith("Publish curated split(s) test") and not edited:
             readme = hub.repo(repo_id).head().text("README.md") + "\nA hand-written note.\n"
             edited.append(real_commit(HfApi(), repo_id, repo_type="dataset", commit_message="Edit README",
                                       operations=[CommitOperationAdd("README.md", readme.encode())]).oid)
@@ -380,7 +385,7 @@ def test_push_merges_a_concurrent_card_edit(
     push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"))
 
     repo = hub.repo(hub_repo_id)
-    assert [c.title for c in repo.log()][:3] == ["Update dataset card (test)", "Edit README", "Upload dataset"]
+    assert [c.title for c in repo.log()][:2] == ["Publish curated split(s) test with hf_select", "Edit README"]
     text = repo.head().text("README.md")
     assert "A hand-written note." in text and section("train") in text and section("test") in text
 
@@ -401,7 +406,7 @@ def test_push_folder_round_trip(hub: HubServer, hub_repo_id: str, tmp_path: Path
     assert loaded["train"].to_dict() == TRAIN and loaded["test"].to_dict() == TEST
     repo = hub.repo(hub_repo_id)
     titles = [c.title for c in repo.log()]
-    assert titles == ["Update dataset card (train, test)", "Upload dataset", "Upload dataset", "initial commit"]
+    assert titles == ["Publish curated split(s) train, test with hf_select", "initial commit"]
     remote = {path: f.content for path, f in repo.head().files.items() if path != ".gitattributes"}
     assert remote == snapshot(folder)  # what was checked locally is exactly what got published
     card = DatasetCard.load(hub_repo_id)

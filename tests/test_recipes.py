@@ -10,8 +10,10 @@ from huggingface_hub import DatasetCard
 
 from hf_select.cli import main
 from hf_select.engine import ScoringEngine
-from hf_select.recipes import RecipeError, builtin_data_path, load_recipe
-from hf_select.runner import run_recipe, run_recipe_file
+from hf_select.errors import RecipeError
+from hf_select.recipes import load_recipe, recipe_yaml
+from hf_select.runner import run_recipe_file
+from hf_select.sources import builtin_data_path
 
 SHIPPED = ["local_response_selection", "global_response_selection", "teacher_ranking", "provenance_selection",
            "demo"]
@@ -45,9 +47,9 @@ GOOD = """\
 
 
 def test_a_valid_recipe_parses(tmp_path):
-    recipe, text = load_recipe(_write(tmp_path, GOOD))
+    recipe = load_recipe(_write(tmp_path, GOOD))
     assert recipe.scores[0].type == "local_naturalness" and recipe.scores[0].params == {"window": 2}
-    assert recipe.select.group == "prompt" and recipe.output.split == "train" and "window: 2" in text
+    assert recipe.select.group == "prompt" and recipe.output.split == "train" and "window: 2" in recipe_yaml(recipe)
 
 
 def test_unknown_key_names_key_and_line(tmp_path):
@@ -75,16 +77,16 @@ def test_missing_required_and_bad_set(tmp_path):
 
 
 def test_set_overrides_are_typed_and_quoted_in_the_effective_yaml(tmp_path):
-    recipe, text = load_recipe(_write(tmp_path, GOOD), ["select.top_k=2", "scores.0.window=3",
-                                                        "output.repo_id=me/curated"])
+    recipe = load_recipe(_write(tmp_path, GOOD), ["select.top_k=2", "scores.0.window=3", "output.repo_id=me/curated"])
+    text = recipe_yaml(recipe)
     assert recipe.select.top_k == 2 and recipe.scores[0].params["window"] == 3
     assert recipe.output.repo_id == "me/curated" and "window: 3" in text and "repo_id: me/curated" in text
 
 
-def test_unknown_score_parameter_is_an_error(tiny_root, tmp_path):
-    recipe, text = load_recipe(_write(tmp_path, GOOD), ["scores.0.windw=3"])
-    with pytest.raises(RecipeError, match=r"scores.0 \(local_naturalness\) has unknown parameter\(s\) \['windw'\]"):
-        run_recipe(recipe, text, verbose=False)
+def test_unknown_score_parameter_is_an_error_at_load(tmp_path):
+    with pytest.raises(RecipeError, match=r"\(--set\): `scores.0.windw` \(local_naturalness\) has unknown "
+                                          r"parameter\(s\) \['windw'\]"):
+        load_recipe(_write(tmp_path, GOOD), ["scores.0.windw=3"])
 
 
 # -- shipped recipes end to end --------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def test_every_shipped_recipe_runs_end_to_end(name, tiny_root, tmp_path, capsys)
     assert main(["run", name, "--dry-run", *args]) == 0
     printed = capsys.readouterr().out
     assert "loaded `hf_select:math_teachers` (train)" in printed and "done in" in printed
-    recipe, _ = load_recipe(name)
+    recipe = load_recipe(name)
     split = recipe.output.split
     curated = load_dataset(str(out), split=split)
     card = DatasetCard.load(out / "README.md")
@@ -144,7 +146,7 @@ def test_rerun_is_served_from_the_cache_without_loading_the_model(tiny_root, tmp
     assert again.curated["id"] == first.curated["id"]
     other = run_recipe_file("demo", [*overrides, "select.by=global_naturalness"], push=False)
     assert counts == {"engine": 0, "loads": 0}  # a new selection reuses every score
-    assert other.steps[-1][0].startswith("select: best `global_naturalness`")
+    assert other.stages[-1][0].startswith("select: best `global_naturalness`")
 
 
 def test_interrupted_run_leaves_no_partial_output_and_resumes(tiny_root, tmp_path, monkeypatch):
@@ -155,7 +157,7 @@ def test_interrupted_run_leaves_no_partial_output_and_resumes(tiny_root, tmp_pat
     def crash(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(hub, "_write_parquet_shards", crash)
+    monkeypatch.setattr(hub, "write_parquet_shards", crash)
     with pytest.raises(KeyboardInterrupt):
         run_recipe_file("demo", overrides, push=False)
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name != "cache"]  # nothing half-written
@@ -163,7 +165,7 @@ def test_interrupted_run_leaves_no_partial_output_and_resumes(tiny_root, tmp_pat
     first = run_recipe_file("demo", overrides, push=False)
     before = {p.name: p.read_bytes() for p in (out / "data").iterdir()}
     counts = _count_forward_and_loads(monkeypatch)
-    monkeypatch.setattr(hub, "_write_parquet_shards", crash)
+    monkeypatch.setattr(hub, "write_parquet_shards", crash)
     with pytest.raises(KeyboardInterrupt):
         run_recipe_file("demo", [*overrides, "select.by=global_naturalness"], push=False)
     assert {p.name: p.read_bytes() for p in (out / "data").iterdir()} == before  # previous output intact

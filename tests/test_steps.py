@@ -433,14 +433,42 @@ def test_describe_splitter():
     assert describe_splitter("paragraph", 40) == "paragraph(max_step_tokens=40)"
     assert describe_splitter("sentence", 40) == "sentence"
     assert describe_splitter("line") == "line"
-    assert describe_splitter(module_splitter) == f"{__name__}.module_splitter"
-    assert describe_splitter(CallableSplitter()) == f"{__name__}.CallableSplitter"
-    assert describe_splitter(lambda t: []) == f"{__name__}.test_describe_splitter.<locals>.<lambda>"
+    assert describe_splitter(module_splitter).startswith(f"{__name__}.module_splitter#")
+    assert describe_splitter(CallableSplitter()).startswith(f"{__name__}.CallableSplitter#")
+    assert describe_splitter(lambda t: []).startswith(f"{__name__}.test_describe_splitter.<locals>.<lambda>#")
     partial = functools.partial(split_steps, mode="line")
-    assert describe_splitter(partial) == "functools.partial(hf_select.steps.split_steps, mode='line')"
+    assert describe_splitter(partial).startswith("functools.partial(hf_select.steps.split_steps, mode='line')#")
     for mode in [*MODES, module_splitter, partial]:
         description = describe_splitter(mode)
         assert json.loads(json.dumps(description)) == description == describe_splitter(mode)
+
+
+def _window_splitter(size):
+    return lambda text: [(i, min(i + size, len(text))) for i in range(0, len(text), size)]
+
+
+def test_callable_splitters_are_described_by_their_code_and_closure():
+    """Two lambdas (or one factory called twice) that split differently never share a cache key; the same
+    code and closure always gives the same description."""
+    first, second = (lambda t: [(0, len(t))]), (lambda t: [(0, 1), (1, len(t))] if len(t) > 1 else [(0, len(t))])
+    assert describe_splitter(first) != describe_splitter(second)
+    assert describe_splitter(_window_splitter(3)) != describe_splitter(_window_splitter(5))
+    assert describe_splitter(_window_splitter(3)) == describe_splitter(_window_splitter(3))
+
+
+def test_a_splitter_that_cannot_be_hashed_is_never_cached():
+    import sqlite3
+
+    connection = sqlite3.connect(":memory:")  # an unpicklable closure: no stable identity
+
+    def locked(text):
+        assert connection is not None
+        return [(0, len(text))]
+
+    with pytest.warns(UserWarning, match="never served from the cache"):
+        first = describe_splitter(locked)
+    with pytest.warns(UserWarning):
+        assert describe_splitter(locked) != first
 
 
 # --- performance -------------------------------------------------------------------------------------

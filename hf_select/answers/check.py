@@ -11,29 +11,40 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from hf_select.answers.metric import compute_answers, metric_fingerprint
+from hf_select.columns import ERROR_COLUMN, IS_CORRECT
+from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError
+from hf_select.scoring import MapPass
 
 EXTRACTION_ORDER = "last \\boxed{...} > last 'the answer is X' / 'answer: X' / '#### X' > last number"
 
 
-class MissingColumnError(KeyError, ValueError):
-    """A required column is absent; catchable as KeyError or ValueError, printed without KeyError's quotes."""
+@dataclass
+class _BadRow(Exception):
+    """One row's input cannot be checked (raised, or recorded with ``on_error="nan"``)."""
 
-    def __str__(self) -> str:
-        return str(self.args[0])
+    position: int
+    column: str
+    problem: str
 
 
-class CheckAnswers:
+class CheckAnswers(MapPass):
     """Add `output_column` (bool) and `extracted_column` (str or None) to a batch or a single row.
 
-    Also a step for `hf_select.score`, which caches it and records its configuration like a score's."""
+    With ``on_error="nan"`` a row whose response or reference cannot be checked gets null in both columns and
+    a message in ``hf_select_error`` instead of stopping the run. Also a pass for `hf_select.score`, which
+    caches it and records its configuration like a score's."""
 
     name = "answer_check"
-    higher_is_better: dict[str, bool] = {}
-    model = None
+    cli_alias = "answers"
+    model_roles: tuple[str, ...] = ()
+    columns = (IS_CORRECT,)
+    explanation = ("Each response's final answer (the last `\\boxed{}`, else 'the answer is X', else the last "
+                   "number) is compared with the reference answer by math-verify, through a local `evaluate` module.")
 
     def __init__(
         self,
@@ -42,18 +53,22 @@ class CheckAnswers:
         output_column: str = "is_correct",
         extracted_column: str = "extracted_answer",
         timeout_seconds: int | None = 5,
+        on_error: str = "raise",
     ) -> None:
         names = [response_column, answer_column, output_column, extracted_column]
         if not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
-            raise ValueError(f"CheckAnswers column names must be distinct strings, got {names}")
+            raise ConfigError(f"CheckAnswers column names must be distinct strings, got {names}")
         if timeout_seconds is not None and (type(timeout_seconds) is not int or timeout_seconds < 0):
             # signal.alarm takes whole seconds; anything else would make every parse fail quietly.
-            raise ValueError(f"timeout_seconds must be a non-negative int or None, got {timeout_seconds!r}")
+            raise ConfigError(f"timeout_seconds must be a non-negative int or None, got {timeout_seconds!r}")
+        if on_error not in ("raise", "nan"):
+            raise ConfigError(f"on_error must be 'raise' or 'nan', not {on_error!r}")
         self.response_column = response_column
         self.answer_column = answer_column
         self.output_column = output_column
         self.extracted_column = extracted_column
         self.timeout_seconds = timeout_seconds
+        self.on_error = on_error
         # Part of the pickled state on purpose: `datasets` fingerprints the transform by pickling it.
         self._fingerprint = self.config()
 
@@ -68,17 +83,28 @@ class CheckAnswers:
             "timeout_seconds": self.timeout_seconds,
             "threaded_timeout_seconds": None,  # math-verify cannot time out off the main thread
             "extraction": EXTRACTION_ORDER,
+            **({"on_error": self.on_error} if self.on_error != "raise" else {}),
             **metric_fingerprint(),
         }
 
-    @property
-    def definitions(self) -> dict[str, str]:
-        return {self.output_column: "whether the response's final answer equals the reference (math-verify)"}
+    def column_specs(self):
+        return (IS_CORRECT.renamed(self.output_column),)
+
+    def field_docs(self) -> dict[str, str]:
+        docs = super().field_docs()
+        docs[self.extracted_column] = "the final answer found in the response, as compared (null: none found)"
+        return docs
+
+    def input_columns(self) -> list[str]:
+        return [self.response_column, self.answer_column]
 
     def features(self) -> dict[str, Any]:
         from datasets import Value
 
-        return {self.output_column: Value("bool"), self.extracted_column: Value("string")}
+        features = {self.output_column: Value("bool"), self.extracted_column: Value("string")}
+        if self.on_error == "nan":
+            features[ERROR_COLUMN] = Value("string")
+        return features
 
     def describe(self) -> str:
         return "answer check (math-verify)"
@@ -87,90 +113,84 @@ class CheckAnswers:
         return (
             f"CheckAnswers(response_column={self.response_column!r}, answer_column={self.answer_column!r}, "
             f"output_column={self.output_column!r}, extracted_column={self.extracted_column!r}, "
-            f"timeout_seconds={self.timeout_seconds!r})"
+            f"timeout_seconds={self.timeout_seconds!r}, on_error={self.on_error!r})"
         )
 
-    def __call__(
-        self, batch: Mapping[str, Any], indices: int | Sequence[int] | None = None
-    ) -> dict[str, Any]:
-        for column in (self.response_column, self.answer_column):
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "progress"}
+
+    def __call__(self, batch: Mapping[str, Any], indices: int | Sequence[int] | None = None) -> dict[str, Any]:
+        for column in self.input_columns():
             if column not in batch:
+                argument = "response_column" if column == self.response_column else "answer_column"
                 raise MissingColumnError(
                     f"CheckAnswers needs column {column!r}, which is missing; available columns: "
-                    f"{sorted(batch.keys())}. Pass response_column=/answer_column= to match your dataset."
-                )
-        responses, references = batch[self.response_column], batch[self.answer_column]
-        batched = isinstance(responses, (list, tuple))
-        if batched != isinstance(references, (list, tuple)):
-            raise ValueError(
-                f"columns {self.response_column!r} and {self.answer_column!r} must both be lists (batched) "
-                f"or both scalars (one row); got {type(responses).__name__} and {type(references).__name__}"
-            )
+                    f"{sorted(batch.keys())}. Pass ", Arg(argument, Placeholder("your column")),
+                    " to match your dataset.")
+        batched, rows = self.split_batch(dict(batch), [*self.input_columns(), ERROR_COLUMN])
         if not batched:
-            responses, references = [responses], [references]
             indices = None if indices is None else [indices]
-        if len(responses) != len(references):
-            raise ValueError(
-                f"columns {self.response_column!r} and {self.answer_column!r} have different lengths "
-                f"({len(responses)} and {len(references)}) in this batch"
-            )
-        labels = [_row_label(i, indices, batched) for i in range(len(responses))]
-        try:
-            predictions = [self._response(responses[i], label) for i, label in enumerate(labels)]
-            golds = [self._reference(references[i], label) for i, label in enumerate(labels)]
-            result = self._compute(predictions, golds, labels)
-        except ValueError as error:
-            if indices is None and isinstance(getattr(error, "row_label", None), str):
-                hint = "(map with with_indices=True to report dataset row indices)"
-                raise ValueError(f"{error} {hint}") from error
-            raise
-        if not batched:
-            return {self.output_column: result["correct"][0], self.extracted_column: result["extracted"][0]}
-        return {self.output_column: result["correct"], self.extracted_column: result["extracted"]}
+        labels = [_row_label(i, indices, batched) for i in range(len(rows))]
+        correct: list[bool | None] = [None] * len(rows)
+        extracted: list[str | None] = [None] * len(rows)
+        errors: list[str | None] = [None] * len(rows)
+        todo: list[tuple[int, str, str]] = []
+        for i, row in enumerate(rows):
+            try:
+                response = self._response(row[self.response_column], i)
+                todo.append((i, response, self._reference(row[self.answer_column], i)))
+            except _BadRow as bad:
+                errors[i] = self._fail(bad, labels)
+        while todo:
+            try:
+                result = compute_answers([p for _, p, _ in todo], [g for _, _, g in todo], self.timeout_seconds)
+            except ValueError as error:
+                position = getattr(error, "position", None)
+                if position is None:
+                    raise
+                i = todo.pop(position)[0]
+                errors[i] = self._fail(_BadRow(i, self.answer_column, str(error)), labels)
+                continue
+            for (i, _, _), ok, answer in zip(todo, result["correct"], result["extracted"], strict=True):
+                correct[i], extracted[i] = ok, answer
+            break
+        out: dict[str, Any] = {self.output_column: correct, self.extracted_column: extracted}
+        if self.on_error == "nan":
+            out[ERROR_COLUMN] = ["; ".join(e for e in (row.get(ERROR_COLUMN), error) if e) or None
+                                 for row, error in zip(rows, errors, strict=True)]
+        return out if batched else {name: values[0] for name, values in out.items()}
 
-    def _compute(self, predictions: list[str], golds: list[str], labels: list[str]) -> dict[str, list]:
-        if not predictions:  # an empty batch: evaluate has nothing to add; keep the columns typed as lists.
-            return {"correct": [], "extracted": []}
-        try:
-            return compute_answers(predictions, golds, self.timeout_seconds)
-        except ValueError as error:
-            position = getattr(error, "position", None)
-            if position is None:
-                raise
-            raise _row_error(labels[position], self.answer_column, str(error)) from error
+    def _fail(self, bad: _BadRow, labels: list[str]) -> str:
+        """The message for a row that cannot be checked: raised, or returned to record it."""
+        message = f"{labels[bad.position]}, column {bad.column!r}: {bad.problem}"
+        if self.on_error == "raise":
+            hint = (" (map with with_indices=True to report dataset row indices)"
+                    if "of this batch" in labels[bad.position] else "")
+            raise ScoringInputError(bad.column, message, hint)
+        return f"{self.name}: {message}"
 
-    def _response(self, value: Any, label: str) -> str:
+    def _response(self, value: Any, position: int) -> str:
         if isinstance(value, str):
             return value
-        raise _row_error(
-            label,
-            self.response_column,
-            f"the response must be a string (the full model text), got {type(value).__name__} {value!r}. "
-            "Fill missing responses with '' (counted as incorrect) or filter those rows out; if responses "
-            "are chat messages, take the assistant text first.",
-        )
+        raise _BadRow(position, self.response_column,
+                      f"the response must be a string (the full model text), got {type(value).__name__} {value!r}. "
+                      "Fill missing responses with '' (counted as incorrect) or filter those rows out; if responses "
+                      "are chat messages, name the format (format='messages') or take the assistant text first.")
 
-    def _reference(self, value: Any, label: str) -> str:
+    def _reference(self, value: Any, position: int) -> str:
         if isinstance(value, str):
+            if not value.strip():
+                raise _BadRow(position, self.answer_column, "the reference answer is empty; fix or filter that row.")
             return value
         is_number = isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, bool)
         if is_number and math.isfinite(value):
             return str(value)
-        raise _row_error(
-            label,
-            self.answer_column,
-            f"the reference answer must be a string or a finite number, got {type(value).__name__} "
-            f"{value!r}. Fix or filter rows without a usable reference.",
-        )
+        raise _BadRow(position, self.answer_column,
+                      f"the reference answer must be a string or a finite number, got {type(value).__name__} "
+                      f"{value!r}. Fix or filter rows without a usable reference.")
 
 
 def _row_label(i: int, indices: Sequence[int] | None, batched: bool) -> str:
     if indices is not None:
         return f"row {indices[i]}"
     return f"row {i} of this batch" if batched else "this row"
-
-
-def _row_error(label: str, column: str, message: str) -> ValueError:
-    error = ValueError(f"{label}, column {column!r}: {message}")
-    error.row_label = label  # marks errors about one row, so __call__ can add the with_indices hint
-    return error

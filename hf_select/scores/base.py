@@ -1,9 +1,9 @@
-"""The base every score is built on: a batch of rows in, score columns out, through the engine.
+"""The base of every model-backed score: a batch of rows in, score columns out, through the engine.
 
 A concrete score only says which requests a row needs (`requests_for`) and how to turn their per-token
-results into columns (`columns_for`). The base owns the rest: single-row and batched calls, input
-validation with row and column in every message, ``on_error`` / ``on_overflow``, and the configuration
-that keys the cache and is written into dataset cards.
+results into columns (`columns_for`), as datatrove's filters only say ``filter(doc)``. The base owns the
+rest: single-row and batched calls, input validation with row and column in every message, ``on_error`` /
+``on_overflow``, progress, and the configuration that keys the cache and is written into dataset cards.
 """
 
 from __future__ import annotations
@@ -15,43 +15,44 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from datasets import Value
 
+from hf_select.columns import ERROR_COLUMN
 from hf_select.engine import ScoringEngine, ScoringRequest, TokenScores
+from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError
+from hf_select.formats import wrong_type_advice
 from hf_select.models import ScoringModel
+from hf_select.scoring import MapPass
+from hf_select.version import __version__
 
-ERROR_COLUMN = "hf_select_error"
 OnError = Literal["raise", "nan"]
 OnOverflow = Literal["error", "truncate_left", "nan"]
 
 
-class ScoringInputError(ValueError):
-    """A row cannot be scored as it is. The message names the row and column and says what to do."""
-
-    def __init__(self, column: str | None, problem: str, *, overflow: bool = False):
-        self.column, self.problem, self.overflow = column, problem, overflow
-        super().__init__(problem)
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
+    return value
 
 
-class Scorer:
-    """Base of every score. Subclasses set `name` and `higher_is_better`, and implement `input_columns`,
-    `output_features`, `requests_for`, `columns_for` and `score_config`."""
+class Scorer(MapPass):
+    """Base of every model-backed score.
 
-    name: ClassVar[str]
-    higher_is_better: ClassVar[dict[str, bool]] = {}
-    definitions: ClassVar[dict[str, str]] = {}  # plain-words definition per column, for cards
-    with_ranks: ClassVar[bool] = False
+    Class attributes (what the registry, recipes, the CLI and cards read): `name` (the recipe ``type`` and
+    the metadata key), `cli_alias` (``hf-select score --scores``), `explanation`, `columns` (the columns to
+    rank by), `model_roles` (the model arguments). Subclasses implement `input_columns`, `output_features`,
+    `requests_for`, `columns_for` and `score_config`."""
+
+    cli_alias: ClassVar[str | None] = None
+    model_roles: ClassVar[tuple[str, ...]] = ("model",)
+    with_ranks: ClassVar[bool] = False  # whether `columns_for` needs token ranks from the engine
 
     def __init__(self, model: ScoringModel, *, on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
-        if on_error not in ("raise", "nan"):
-            raise ValueError(f"on_error must be 'raise' or 'nan', not {on_error!r}")
-        if on_overflow not in ("error", "truncate_left", "nan"):
-            raise ValueError(f"on_overflow must be 'error', 'truncate_left' or 'nan', not {on_overflow!r}")
-        self.model, self.on_error, self.on_overflow = model, on_error, on_overflow
+        self.model = model
+        self.on_error = check_choice("on_error", on_error, ("raise", "nan"))
+        self.on_overflow = check_choice("on_overflow", on_overflow, ("error", "truncate_left", "nan"))
         self._engine: ScoringEngine | None = None
+        self.progress = None
 
     # -- what a score defines -----------------------------------------------------------------------------
-    def input_columns(self) -> list[str]:
-        raise NotImplementedError
-
     def output_features(self) -> dict[str, Any]:
         """The columns this score adds, as `datasets` feature types."""
         raise NotImplementedError
@@ -78,10 +79,8 @@ class Scorer:
         return self._engine
 
     def config(self) -> dict[str, Any]:
-        """Full, JSON-safe configuration: what the cache key and the dataset card are built from."""
-        from hf_select import __version__
-
-        return {"score": self.name, "model": self.model.name, "model_identity": self.model.identity,
+        return {"score": self.name, "model": self.model.name, "model_hub_id": self.model.hub_id,
+                "model_identity": self.model.identity,
                 **self.score_config(), "on_error": self.on_error, "on_overflow": self.on_overflow,
                 "hf_select_version": __version__}
 
@@ -90,39 +89,40 @@ class Scorer:
 
     @property
     def records_errors(self) -> bool:
-        """Whether rows that cannot be scored get NaN and a message in ``hf_select_error``."""
-        return self.on_error == "nan" or self.on_overflow == "nan"
+        """Whether rows get a message in ``hf_select_error``: NaN scores instead of raising, or a truncation."""
+        return self.on_error == "nan" or self.on_overflow in ("nan", "truncate_left")
 
     def features(self) -> dict[str, Any]:
-        """Every column a call returns, the error column included when errors are recorded, not raised."""
         features = dict(self.output_features())
         if self.records_errors:
             features[ERROR_COLUMN] = Value("string")
         return features
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_engine": None}  # each worker builds its own engine
+        return {**self.__dict__, "_engine": None, "progress": None}  # each worker builds its own engine
 
     def __call__(self, batch: dict[str, Any], indices: Sequence[int] | int | None = None) -> dict[str, Any]:
         """Score a batch (``Dataset.map(batched=True)``) or a single row (``batched=False``)."""
-        missing = [c for c in self.input_columns() if c not in batch]
-        if missing:
-            raise KeyError(
-                f"{self.name}: column {missing[0]!r} is not in the dataset (columns: {sorted(batch)}). "
-                f"Rename it, or pass {self._column_argument(missing[0])}=<your column> to {type(self).__name__}."
-            )
-        single = not isinstance(batch[self.input_columns()[0]], list)
-        if single:
-            rows = [batch]
-            index_list = [indices] if isinstance(indices, int) else None
-        else:
-            keys = self.input_columns() + ([ERROR_COLUMN] if ERROR_COLUMN in batch else [])
-            rows = [dict(zip(keys, values, strict=True)) for values in zip(*(batch[k] for k in keys), strict=True)]
+        for column in self.input_columns():
+            if column not in batch:
+                raise MissingColumnError(
+                    f"{self.name}: column {column!r} is not in the dataset (columns: {sorted(batch)}). Rename it, "
+                    f"or pass ", Arg(self._column_argument(column), Placeholder("your column")), ".")
+        keys = self.input_columns() + ([ERROR_COLUMN] if ERROR_COLUMN in batch else [])
+        batched, rows = self.split_batch(batch, keys)
+        if batched:
             index_list = list(indices) if indices is not None else None
+        else:
+            index_list = [indices] if isinstance(indices, int) else None
         outputs = self._score_rows(rows, index_list)
-        if single:
+        if not batched:
             return outputs[0]
         return {name: [out[name] for out in outputs] for name in self.features()}
+
+    def _where(self, i: int, indices: list[int] | None) -> str:
+        if indices is not None:
+            return f"row {indices[i]}"
+        return f"row {i} of this batch (pass with_indices=True to Dataset.map for dataset row numbers)"
 
     def _score_rows(self, rows: list[dict[str, Any]], indices: list[int] | None) -> list[dict[str, Any]]:
         plans: list[list[tuple[ScoringRequest, ScoringRequest, int]] | None] = []  # (asked, fitted, dropped)
@@ -135,15 +135,25 @@ class Scorer:
                 plans.append([(request, *self._fit(request, limit)) for request in requests])
                 errors.append(None)
             except ScoringInputError as err:
-                where = f"row {indices[i]}" if indices is not None else (
-                    f"row {i} of this batch (pass with_indices=True to Dataset.map for dataset row numbers)")
-                message = f"{self.name}: {where}, column {err.column!r}: {err.problem}"
+                message = (f"{self.name}: {self._where(i, indices)}, column {err.column!r}: ", *err.args)
                 if self.on_error == "raise" and not (err.overflow and self.on_overflow == "nan"):
-                    raise ScoringInputError(err.column, message, overflow=err.overflow) from None
+                    raise ScoringInputError(err.column, *message, overflow=err.overflow) from None
                 plans.append(None)
-                errors.append(message)
-        flat = [fitted for plan in plans if plan for _, fitted, _ in plan]
-        results = iter(self.engine.score(flat, ranks=self.with_ranks)) if flat else iter(())
+                errors.append("".join(str(part) for part in message))
+        for i, plan in enumerate(plans):
+            dropped = sum(d for _, _, d in plan or [])
+            if dropped:
+                total = sum(len(asked.target) for asked, _, _ in plan)
+                errors[i] = (f"{self.name}: {self._where(i, indices)}, column {self._overflow_column()!r}: truncated "
+                             f"to the model's {limit} tokens; {dropped} of {total} scored tokens were dropped "
+                             "(on_overflow='truncate_left')")
+        flat, owner = [], []
+        for i, plan in enumerate(plans):
+            for _, fitted, _ in plan or []:
+                flat.append(fitted)
+                owner.append(i)
+        results = iter(self.engine.score(flat, ranks=self.with_ranks, on_done=self._reporter(owner, flat, plans))
+                       if flat else ())
         outputs = []
         for row, plan, error in zip(rows, plans, errors, strict=True):
             if plan is None:
@@ -155,7 +165,26 @@ class Scorer:
                 previous = row.get(ERROR_COLUMN)
                 out[ERROR_COLUMN] = "; ".join(e for e in (previous, error) if e) or None
             outputs.append(out)
+        if self.progress is not None:  # rows without requests (unscorable) are done too
+            self.progress.advance(sum(1 for plan in plans if not plan))
         return outputs
+
+    def _reporter(self, owner: list[int], flat: list[ScoringRequest], plans: list):
+        """A callback for the engine that moves the progress bar as rows' last requests finish."""
+        if self.progress is None:
+            return None
+        left = [len(plan) if plan else 0 for plan in plans]
+        progress = self.progress
+
+        def done(request_indices: Sequence[int]) -> None:
+            rows = tokens = 0
+            for r in request_indices:
+                left[owner[r]] -= 1
+                tokens += len(flat[r].target)
+                rows += left[owner[r]] == 0
+            progress.advance(rows, tokens)
+
+        return done
 
     def _fit(self, request: ScoringRequest, limit: int) -> tuple[ScoringRequest, int]:
         """Apply ``on_overflow`` to a request longer than the model accepts; return it and the dropped targets."""
@@ -164,10 +193,9 @@ class Scorer:
         if self.on_overflow != "truncate_left":
             raise ScoringInputError(
                 self._overflow_column(),
-                f"the sequence is {len(request)} tokens but the model accepts at most {limit}. Shorten the "
-                "text, or pass on_overflow='truncate_left' (drop the oldest tokens) or on_overflow='nan'.",
-                overflow=True,
-            )
+                f"the sequence is {len(request)} tokens but the model accepts at most {limit}. Shorten the text, or "
+                "pass ", Arg("on_overflow", "truncate_left"), " (drop the oldest tokens) or ",
+                Arg("on_overflow", "nan"), ".", overflow=True)
         sequence = list(request.context) + list(request.target)
         kept_target = min(len(request.target), limit - 1)  # at least one context token stays
         context = sequence[len(sequence) - limit : len(sequence) - kept_target]
@@ -180,7 +208,7 @@ class Scorer:
         for key, value in vars(self).items():
             if key.endswith("_column") and value == column:
                 return key
-        return "the matching *_column argument"
+        return "response_column"
 
 
 def _unfit(scores: TokenScores, dropped: int) -> TokenScores:
@@ -201,10 +229,13 @@ def require_text(row: dict[str, Any], column: str, what: str) -> str:
     """The row's text in ``column``; a clear error when it is missing, not a string, or empty."""
     value = row[column]
     if not isinstance(value, str):
-        raise ScoringInputError(column, f"the {what} must be a string, got {type(value).__name__} ({value!r:.40}). "
-                                        "Fix or drop the row (Dataset.filter), or pass on_error='nan'.")
+        advice = wrong_type_advice(column, value)
+        raise ScoringInputError(column, advice or (
+            f"the {what} must be a string, got {type(value).__name__} ({value!r:.40}). Fix or drop the row "
+            "(Dataset.filter), or pass "), *(() if advice else (Arg("on_error", "nan"), ".")))
     if not value.strip():
-        raise ScoringInputError(column, f"the {what} is empty. Drop the row (Dataset.filter) or pass on_error='nan'.")
+        raise ScoringInputError(column, f"the {what} is empty. Drop the row (Dataset.filter) or pass ",
+                                Arg("on_error", "nan"), ".")
     return value
 
 

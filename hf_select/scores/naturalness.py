@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 from datasets import List, Value
 
+from hf_select import citations
+from hf_select.columns import GLOBAL_NATURALNESS, LOCAL_NATURALNESS
 from hf_select.engine import ScoringRequest, TokenScores
+from hf_select.errors import ConfigError
 from hf_select.layout import Layout, check_layout, encode_context, encode_target, prompt_prefix
 from hf_select.models import ScoringModel
 from hf_select.scores.base import OnError, OnOverflow, Scorer, mean_logprob, require_text
@@ -26,11 +29,14 @@ class GlobalNaturalness(Scorer):
     ``global_logprob_sum`` and ``global_num_tokens`` (so you can re-normalise)."""
 
     name = "global_naturalness"
-    higher_is_better = {"global_naturalness": True}
-    definitions = {
-        "global_naturalness": "mean log-probability the student assigns to the response's tokens, given the "
-        "prompt laid out as in SFT",
-    }
+    cli_alias = "global"
+    columns = (GLOBAL_NATURALNESS,)
+    explanation = (
+        "The student's mean log-probability of each response token given the prompt, laid out as in supervised "
+        "fine-tuning. Higher means the student finds the whole response more natural. Across many teachers and "
+        "long traces it favours short, simple responses (the baseline that local naturalness improves on).")
+    fields = {"global_logprob_sum": "sum of the response tokens' log-probabilities (re-normalise as you like)",
+              "global_num_tokens": "number of response tokens scored"}
 
     def __init__(self, model: ScoringModel, *, prompt_column: str = "prompt", response_column: str = "response",
                  layout: Layout = "auto", on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
@@ -70,19 +76,24 @@ class LocalNaturalness(Scorer):
     """
 
     name = "local_naturalness"
-    higher_is_better = {"local_naturalness": True}
-    definitions = {
-        "local_naturalness": "mean over reasoning steps of each step's mean token log-probability under the "
-        "student, given only the few steps before it",
-    }
+    cli_alias = "local"
+    columns = (LOCAL_NATURALNESS,)
+    explanation = (
+        "The response is split into short reasoning steps; each step is scored by the student's mean token "
+        "log-probability given only the few steps before it (re-encoded from their own start), and the response's "
+        "score is the mean over steps (arXiv 2510.03988). Higher is better; it keeps tracking downstream quality "
+        "when responses come from several teachers and get long.")
+    citation = citations.LOCAL_NATURALNESS
+    fields = {"local_step_scores": "each reasoning step's mean token log-probability, in order",
+              "local_num_steps": "number of reasoning steps the response was split into"}
 
     def __init__(self, model: ScoringModel, *, response_column: str = "response", window: int = 2,
                  include_prompt: bool = False, prompt_column: str = "prompt", splitter: Splitter = "paragraph",
                  max_step_tokens: int = 80, layout: Layout = "auto", on_error: OnError = "raise",
                  on_overflow: OnOverflow = "error"):
         super().__init__(model, on_error=on_error, on_overflow=on_overflow)
-        if not isinstance(window, int) or window < 0:
-            raise ValueError(f"window must be a non-negative integer (steps of context), not {window!r}")
+        if isinstance(window, bool) or not isinstance(window, int) or window < 0:
+            raise ConfigError(f"window must be a non-negative integer (steps of context), not {window!r}")
         self.response_column, self.window, self.include_prompt = response_column, window, include_prompt
         self.prompt_column, self.splitter, self.max_step_tokens = prompt_column, splitter, max_step_tokens
         self.layout = check_layout(layout)

@@ -22,11 +22,16 @@ from typing import Any
 import numpy as np
 from datasets import List, Value
 
+from hf_select import citations
+from hf_select.columns import PROV_DIVERGENCE, PROV_TEACHER_FRACTION
 from hf_select.engine import ScoringRequest, TokenScores
+from hf_select.errors import ConfigError
 from hf_select.layout import Layout, check_layout, encode_context, prompt_prefix
 from hf_select.models import ScoringModel
 from hf_select.scores.base import OnError, OnOverflow, Scorer, require_text
+from hf_select.scoring import MapPass
 from hf_select.steps import Splitter, describe_splitter, split_steps
+from hf_select.version import __version__
 
 TEACHER, STUDENT, PRE_EXISTING, BOOSTED = "teacher_originated", "student_originated", "pre_existing", "boosted"
 CATEGORY_RULE = (
@@ -58,6 +63,15 @@ def attribute_tokens(text: str, offsets: list[tuple[int, int]], spans: list[tupl
 class SentenceLogprobs(Scorer):
     """One model's pass for provenance: adds ``prov_logprob_<role>`` (each sentence's total log-prob given
     the prompt and all previous text), plus ``prov_sentence_spans`` and ``prov_sentence_chars``."""
+
+    explanation = (
+        "One forward pass of this model over prompt + response with its own tokenizer; each token is attributed "
+        "to the sentence holding its first non-whitespace character, and a sentence's log-probability is the sum "
+        "over its tokens (comparable across tokenizers).")
+    fields = {"prov_sentence_spans": "[start, end) character span of each sentence of the response",
+              "prov_sentence_chars": "number of characters of each sentence",
+              **{f"prov_logprob_{role}": f"each sentence's total log-probability under the {role} model, given the "
+                 "prompt and all previous text" for role in ("teacher", "student", "distilled")}}
 
     def __init__(self, model: ScoringModel, role: str, *, response_column: str = "response",
                  prompt_column: str = "prompt", splitter: Splitter = "sentence", layout: Layout = "auto",
@@ -120,22 +134,29 @@ def categorize(teacher: np.ndarray, student: np.ndarray, distilled: np.ndarray |
     return out
 
 
-class ProvenanceCategories:
-    """The model-free last step: categories, per-row fractions and teacher-student divergence from the
+EXPLANATION = (
+    "Provenance tracing (arXiv 2512.20908): each sentence is classified by comparing the per-character "
+    "log-probabilities the teacher, the student (and a distilled student) give it under the same context. "
+    "`prov_divergence` is the mean teacher-minus-student difference: content the teacher finds much likelier "
+    "than the student does.")
+
+
+class ProvenanceCategories(MapPass):
+    """The model-free last pass: categories, per-row fractions and teacher-student divergence from the
     ``prov_logprob_*`` columns. ``prov_divergence`` is the mean over sentences of the per-character
     log-prob difference teacher - student (higher: content the teacher finds likelier than the student)."""
 
     name = "provenance"
-    higher_is_better = {"prov_divergence": True, f"prov_frac_{TEACHER}": True}
-    definitions = {
-        "prov_divergence": "mean over sentences of the per-character log-probability difference teacher minus "
-        "student: how much more likely the teacher finds this content than the student does",
-        f"prov_frac_{TEACHER}": "share of the response's sentences that the teacher finds likelier than the "
-        "student by more than the margin",
-    }
-    model = None
+    columns = (PROV_DIVERGENCE, PROV_TEACHER_FRACTION)
+    explanation = EXPLANATION
+    citation = citations.PROVENANCE
+    fields = {"prov_category": "origin category of each sentence (null where a model could not score it)",
+              **{f"prov_frac_{c}": f"share of the response's sentences in category {c}"
+                 for c in (TEACHER, STUDENT, PRE_EXISTING, BOOSTED)}}
 
     def __init__(self, margin: float = 0.1, with_distilled: bool = False):
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
+            raise ConfigError(f"margin must be a non-negative number (nats per character), not {margin!r}")
         self.margin, self.with_distilled = float(margin), with_distilled
 
     @property
@@ -147,10 +168,11 @@ class ProvenanceCategories:
                 **{f"prov_frac_{c}": Value("float64") for c in self.categories}}
 
     def config(self) -> dict[str, Any]:
-        from hf_select import __version__
-
         return {"score": self.name, "margin": self.margin, "with_distilled": self.with_distilled,
                 "rule": CATEGORY_RULE, "hf_select_version": __version__}
+
+    def input_columns(self) -> list[str]:
+        return ["prov_sentence_chars"]
 
     def describe(self) -> str:
         return f"provenance categories (margin {self.margin})"
@@ -182,7 +204,7 @@ class ProvenanceCategories:
                    for c in self.categories}}
 
 
-class Provenance:
+class Provenance(MapPass):
     """Provenance columns for ``ds.map(Provenance(teacher=..., student=...), batched=True)``.
 
     ``hf_select.score(ds, Provenance(...))`` runs each model's pass as its own cached map, one model at a
@@ -190,22 +212,42 @@ class Provenance:
     Calling it directly runs every pass on each batch. The models may use different tokenizers.
     """
 
+    name = "provenance"
+    cli_alias = None
+    model_roles = ("teacher", "student", "distilled")
+    columns = ProvenanceCategories.columns
+    explanation = EXPLANATION
+    citation = citations.PROVENANCE
+
     def __init__(self, teacher: ScoringModel, student: ScoringModel, distilled: ScoringModel | None = None, *,
                  response_column: str = "response", prompt_column: str = "prompt", splitter: Splitter = "sentence",
                  margin: float = 0.1, layout: Layout = "auto", on_error: OnError = "raise",
                  on_overflow: OnOverflow = "error"):
         common = {"response_column": response_column, "prompt_column": prompt_column, "splitter": splitter,
                   "layout": layout, "on_error": on_error, "on_overflow": on_overflow}
-        self.passes = [SentenceLogprobs(teacher, "teacher", **common), SentenceLogprobs(student, "student", **common)]
+        self.model_passes = [SentenceLogprobs(teacher, "teacher", **common),
+                             SentenceLogprobs(student, "student", **common)]
         if distilled is not None:
-            self.passes.append(SentenceLogprobs(distilled, "distilled", **common))
+            self.model_passes.append(SentenceLogprobs(distilled, "distilled", **common))
         self.categories = ProvenanceCategories(margin, with_distilled=distilled is not None)
 
-    def steps(self) -> list:
-        return [*self.passes, self.categories]
+    def passes(self) -> list[MapPass]:
+        return [*self.model_passes, self.categories]
+
+    def config(self) -> dict[str, Any]:
+        return {p.name: p.config() for p in self.passes()}
+
+    def features(self) -> dict[str, Any]:
+        return {name: feature for p in self.passes() for name, feature in p.features().items()}
+
+    def input_columns(self) -> list[str]:
+        return self.model_passes[0].input_columns()
 
     def __call__(self, batch: dict[str, Any], indices=None) -> dict[str, Any]:
         batch = dict(batch)
-        for step in self.steps():
-            batch.update(step(batch, indices))
-        return batch
+        out: dict[str, Any] = {}
+        for map_pass in self.passes():
+            new = map_pass(batch, indices)
+            batch.update(new)
+            out.update(new)
+        return out

@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 from datasets import Value
 
+from hf_select import citations
+from hf_select.columns import RSR
 from hf_select.engine import ScoringRequest, TokenScores
+from hf_select.errors import ConfigError
 from hf_select.layout import Layout
 from hf_select.models import ScoringModel
 from hf_select.scores.base import OnError, OnOverflow
@@ -30,11 +33,16 @@ class RankSurprisal(GlobalNaturalness):
     from the same forward pass."""
 
     name = "rank_surprisal"
-    higher_is_better = {"rsr": False}
-    definitions = {
-        "rsr": "Rank-Surprisal Ratio: the mean rank of the response's tokens under the student divided by their "
-        "mean surprisal (negative log-probability); lower means informative yet aligned with the student",
-    }
+    cli_alias = "rsr"
+    columns = (RSR,)
+    explanation = (
+        "Rank-Surprisal Ratio (arXiv 2601.14249): the mean rank of the response's tokens under the student (1 = its "
+        "top choice) divided by their mean surprisal (negative log-probability). Lower is better: content that is "
+        "informative in absolute terms yet aligned with what the student already ranks high.")
+    citation = citations.RANK_SURPRISAL
+    fields = {**GlobalNaturalness.fields,
+              "rsr_mean_rank": "mean rank of the response's tokens under the student (clipped as configured)",
+              "rsr_mean_surprisal": "mean negative log-probability of the response's tokens"}
     with_ranks = True
 
     def __init__(self, model: ScoringModel, *, prompt_column: str = "prompt", response_column: str = "response",
@@ -42,12 +50,12 @@ class RankSurprisal(GlobalNaturalness):
                  on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
         super().__init__(model, prompt_column=prompt_column, response_column=response_column, layout=layout,
                          on_error=on_error, on_overflow=on_overflow)
-        if rank_clip is not None and (not isinstance(rank_clip, int) or rank_clip < 1):
-            raise ValueError(f"rank_clip must be a positive integer or None, not {rank_clip!r}")
+        if rank_clip is not None and (isinstance(rank_clip, bool) or not isinstance(rank_clip, int) or rank_clip < 1):
+            raise ConfigError(f"rank_clip must be a positive integer or None, not {rank_clip!r}")
         self.rank_clip, self.include_global = rank_clip, include_global
-        if include_global:
-            self.higher_is_better = {**GlobalNaturalness.higher_is_better, **self.higher_is_better}
-            self.definitions = {**GlobalNaturalness.definitions, **self.definitions}
+
+    def column_specs(self):
+        return (*GlobalNaturalness.columns, *self.columns) if self.include_global else self.columns
 
     def output_features(self) -> dict[str, Any]:
         features = {"rsr": Value("float64"), "rsr_mean_rank": Value("float64"),

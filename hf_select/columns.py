@@ -1,0 +1,63 @@
+"""The columns hf_select adds, what each means and which direction is better. Imports nothing.
+
+Scores record the same facts in a dataset's metadata when they run (see `hf_select.metadata`); this table
+is the fallback for data whose metadata was lost on the way (e.g. loaded back from parquet), so that
+``select_best(by="rsr")`` still picks the lowest RSR. Scores that come from elsewhere join it through
+`hf_select.scores.register_score`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ERROR_COLUMN = "hf_select_error"  # why a row got NaN scores (``on_error="nan"``), or that it was truncated
+
+
+@dataclass(frozen=True)
+class Column:
+    """A score column: its name, its direction (None: not a quantity to rank by) and a plain definition."""
+
+    name: str
+    higher_is_better: bool | None
+    definition: str
+
+    def renamed(self, name: str) -> Column:
+        return Column(name, self.higher_is_better, self.definition)
+
+
+GLOBAL_NATURALNESS = Column(
+    "global_naturalness", True,
+    "mean log-probability the student assigns to the response's tokens, given the prompt laid out as in SFT")
+LOCAL_NATURALNESS = Column(
+    "local_naturalness", True,
+    "mean over reasoning steps of each step's mean token log-probability under the student, given only the few "
+    "steps before it")
+RSR = Column(
+    "rsr", False,
+    "Rank-Surprisal Ratio: the mean rank (clipped) of the response's tokens under the student divided by their "
+    "mean surprisal (negative log-probability); lower means informative yet aligned with the student")
+PROV_DIVERGENCE = Column(
+    "prov_divergence", True,
+    "mean over sentences of the per-character log-probability difference teacher minus student: how much more "
+    "likely the teacher finds this content than the student does")
+PROV_TEACHER_FRACTION = Column(
+    "prov_frac_teacher_originated", True,
+    "share of the response's sentences that the teacher finds likelier than the student by more than the margin")
+IS_CORRECT = Column("is_correct", True, "whether the response's final answer equals the reference (math-verify)")
+
+_DIRECTIONS: dict[str, bool] = {}
+
+
+def register(*columns: Column) -> None:
+    """Make the direction of these columns known without the data's metadata."""
+    for column in columns:
+        if column.higher_is_better is not None:
+            _DIRECTIONS[column.name] = column.higher_is_better
+
+
+def known_direction(name: str) -> bool | None:
+    """The direction of a column hf_select knows by name, else None."""
+    return _DIRECTIONS.get(name)
+
+
+register(GLOBAL_NATURALNESS, LOCAL_NATURALNESS, RSR, PROV_DIVERGENCE, PROV_TEACHER_FRACTION, IS_CORRECT)
