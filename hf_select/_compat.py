@@ -31,7 +31,7 @@ from datasets.utils.metadata import MetadataConfigs
 from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from hf_select.errors import ConfigError, OutputError
+from hf_select.errors import ConfigError, SchemaError
 
 SUPPORTED_DATASETS = ">=4.0,<6"
 SPLIT_NAME = _split_re  # what `datasets` accepts as a split name; it also keeps a split's files in its folder
@@ -147,10 +147,11 @@ def updated_data_card(card: DatasetCard | None, config_name: str, info: SplitInf
             old, new = set(repo_info.features), set(features)
             change = "; ".join(x for x in (f"new columns {sorted(new - old)}" if new - old else "",
                                           f"no columns {sorted(old - new)}" if old - new else "") if x)
-            raise OutputError(
+            raise SchemaError(
                 f"split {split!r} does not have the columns of split(s) {others} of config {config_name!r} "
                 f"({change or 'other column types'}); one config holds one schema. Publish it to another config "
-                "(config=..., `output.config`, --config) or republish the other splits with the same scores.")
+                "(config_name=... in Python, `output.config` in a recipe) or republish the other splits with the "
+                "same scores.")
         if split in repo_info.splits:
             repo_info.download_size = (repo_info.download_size or 0) - deleted
             repo_info.dataset_size = (repo_info.dataset_size or 0) - (repo_info.splits[split].num_bytes or 0)

@@ -53,6 +53,7 @@ class CardContext:
     config_name: str = "default"
     repo_id: str | None = None
     data_format: str | None = None  # the shape of the rows (see hf_select.formats)
+    description: str = ""  # what the recipe is for
 
 
 def public_path(path: str | None) -> str:
@@ -248,6 +249,7 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
         config_name=ctx.config_name,
         repo_id=ctx.repo_id or REPO_PLACEHOLDER,
         summary=summary_text(ctx, len(curated), meta),
+        description=ctx.description.strip(),
         students=students(meta),
         stages=ctx.stages,
         errors=error_counts(scored),

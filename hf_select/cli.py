@@ -73,6 +73,7 @@ def cmd_bench(args) -> int:
 
 def cmd_score(args) -> int:
     from hf_select.distributed import process_state, score_to_disk
+    from hf_select.outputs import check_output
     from hf_select.recipes import score_parameters
     from hf_select.scores import cli_aliases
     from hf_select.sources import load_source, local_paths
@@ -83,6 +84,8 @@ def cmd_score(args) -> int:
     if unknown or not names:
         raise HfSelectError(f"--scores: unknown score {unknown[0] if unknown else ''!r}; choose from: "
                             + ", ".join(sorted(aliases)))
+    sources = local_paths(args.data)
+    check_output(args.out, overwrite=args.overwrite, sources=sources)  # before reading any data
     ds = load_source(args.data, split=args.split)
     if args.limit:
         ds = ds.select(range(min(args.limit, len(ds))))
@@ -95,7 +98,7 @@ def cmd_score(args) -> int:
         accepted = {k: v for k, v in options.items() if k in score_parameters(cls)}
         scores.append(cls(model, **accepted) if "model" in cls.model_roles else cls(**accepted))
     scored = score_to_disk(ds, *scores, out_dir=args.out, batch_size=args.batch_size, overwrite=args.overwrite,
-                           sources=local_paths(args.data))
+                           sources=sources)
     state = process_state()
     if state.is_main_process:
         print(f"wrote {len(scored)} scored rows to {args.out} ({state.num_processes} process(es))")

@@ -100,6 +100,10 @@ class DataFormatError(HfSelectError, ValueError):
     """The data is not in the shape the chosen format expects; the message names the helper that fits."""
 
 
+class SchemaError(HfSelectError, ValueError):
+    """A split's columns differ from those of the other splits of its config (one config holds one schema)."""
+
+
 class OutputError(HfSelectError, OSError):
     """hf_select refuses to write where it could lose a file it did not write (or the source data)."""
 

@@ -223,9 +223,19 @@ def _publishing(repo_id: str) -> Iterator[None]:
         yield
     except HfSelectError:
         raise
-    except (HfHubHTTPError, OSError, ValueError) as err:
+    except Exception as err:
+        if not _hub_failure(err):
+            raise  # a bug keeps its traceback
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PublishError(f"publishing to {repo_id!r} failed, nothing was committed: {first}") from err
+
+
+def _hub_failure(err: Exception) -> bool:
+    """Whether ``err`` comes from talking to the Hub (HTTP errors, connection errors of whichever HTTP stack
+    huggingface_hub uses, a refused repo id), not from a bug."""
+    stack = type(err).__module__.split(".")[0]
+    return isinstance(err, (HfHubHTTPError, OSError)) or stack in ("httpx", "httpx2", "requests", "urllib3",
+                                                                   "huggingface_hub")
 
 
 def push(ds: Dataset, repo_id: str, *, split: str, card: DatasetCard | None = None,

@@ -25,13 +25,10 @@ import os
 import re
 from pathlib import Path
 
+from hf_select.cache import cache_dir
+
 _BLOB_NAME = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _SNAPSHOT = re.compile(r"models--(?P<owner_name>.+)")
-
-
-def cache_dir() -> Path:
-    """hf_select's own cache folder (digests, locks): ``$HF_SELECT_CACHE``, else ``~/.cache/hf_select``."""
-    return Path(os.environ.get("HF_SELECT_CACHE", Path.home() / ".cache" / "hf_select")).expanduser()
 
 
 def _stat_key(stat: os.stat_result) -> list[int]:

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from hf_select.cache import cache_dir
 from hf_select.errors import OutputError
-from hf_select.identity import cache_dir
 from hf_select.version import __version__
 
 MANIFEST = ".hf_select.json"

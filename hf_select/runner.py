@@ -18,7 +18,7 @@ from typing import Any
 from datasets import Dataset
 
 from hf_select import report
-from hf_select.cards import CardContext, build_card, public_command
+from hf_select.cards import CardContext, build_card, public_command, public_path
 from hf_select.errors import DataFormatError, MissingColumnError, PublishError
 from hf_select.metadata import higher_is_better
 from hf_select.outputs import check_output
@@ -137,7 +137,7 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
     scores = recipe.build_scores(models)
     ds = load_data(recipe)
     check_run(recipe, ds, scores, push=push)
-    stages = [(f"loaded `{recipe.dataset.path}` ({recipe.dataset.split})", len(ds))]
+    stages = [(f"loaded `{public_path(recipe.dataset.path)}` ({recipe.dataset.split})", len(ds))]
     scored = score(ds, *scores, batch_size=recipe.batch_size)
 
     rankings = {}
@@ -175,7 +175,7 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
         recipe_yaml=recipe_yaml(recipe, public=True), command=command or "hf-select run <recipe>",
         license=out.license or source_license(recipe.dataset.path), title=out.title or recipe.name,
         teacher_column=recipe.rank_teachers.teacher if recipe.rank_teachers else "teacher",
-        config_name=out.config, repo_id=out.repo_id if push else None,
+        config_name=out.config, repo_id=out.repo_id if push else None, description=recipe.description,
     )
     card, images = build_card(curated, scored, ctx)
     result = RunResult(scored, curated, stages, rankings, card, images)

@@ -1,28 +1,18 @@
 # ==================================================================================================
-# BEGIN fake Hugging Face Hub (tests/hub_server.py) -- keep this block first in the file.
+# BEGIN fake Hugging Face Hub (tests/hub_server.py, fixtures in tests/hub_fixtures.py) -- keep this block first.
 #
 # `huggingface_hub` and `datasets` read their endpoint, cache and token settings from the environment
 # once, at import time.  So, before anything imports them, point them at a fake Hub on a free loopback
-# port and at a throw-away HF_HOME; the server itself starts lazily, the first time a test asks for the
-# `hub` fixture:
-#
-#     def test_push(hub, hub_repo_id):
-#         Dataset.from_dict({"x": [1]}).push_to_hub(hub_repo_id)
-#         assert "README.md" in hub.repo(hub_repo_id).head().files
+# port and at a throw-away HF_HOME.  Then import the fixtures (`hub`, `strict_hub`, `hub_repo_id`) from
+# tests/hub_fixtures.py: they read the port back from HF_ENDPOINT, and the server itself starts lazily,
+# the first time a test asks for the `hub` fixture.
 # ==================================================================================================
 import atexit
-import itertools
 import os
-import re
 import shutil
 import socket
 import sys
 import tempfile
-import warnings
-from collections.abc import Iterator
-
-import pytest
-from hub_server import HubServer  # tests/ is on sys.path (rootdir-relative conftest, no __init__.py)
 
 if "huggingface_hub" in sys.modules or "datasets" in sys.modules:
     raise RuntimeError(
@@ -69,43 +59,11 @@ for _name in ("NO_PROXY", "no_proxy"):  # never send loopback traffic through a 
     os.environ[_name] = ",".join(filter(None, [os.environ.get(_name), "127.0.0.1", "localhost"]))
 
 
-@pytest.fixture(scope="session")
-def hub() -> Iterator[HubServer]:
-    """The fake Hub that HF_ENDPOINT points at, started on first use and stopped at the end of the session."""
-    server = HubServer(port=FAKE_HUB_PORT).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        if server.unhandled_requests:
-            warnings.warn(
-                f"The fake Hub got requests it has no route for: {server.unhandled_requests}", stacklevel=1
-            )
-
-
-@pytest.fixture
-def strict_hub(hub: HubServer) -> Iterator[HubServer]:
-    """The fake Hub, failing the test if its clients called an endpoint it does not serve or crashed a handler."""
-    hub.clear_request_log()
-    yield hub
-    assert hub.unhandled_requests == []
-    assert hub.errors == []
-
-
-_repo_counter = itertools.count()
-
-
-@pytest.fixture
-def hub_repo_id(hub: HubServer, request: pytest.FixtureRequest) -> str:
-    """A repo id (``user/<test-name>-<n>``) that no other test uses, so no client cache is ever stale."""
-    name = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:60].strip("-")  # no "--", as the Hub requires
-    return f"{hub.username}/{name}-{next(_repo_counter)}"
-
+# tests/ is on sys.path (rootdir-relative conftest, no __init__.py).
+from hub_fixtures import hub, hub_repo_id, strict_hub  # noqa: E402, F401
 
 # ==================================================================================================
 # END fake Hugging Face Hub
 # ==================================================================================================
-
-
 # Tiny in-process models (tests/tiny_models.py), shared by the scoring tests.
 from tiny_models import gpt2, llama, llama_b, nobos, tiny, tiny_root  # noqa: E402, F401

@@ -13,7 +13,7 @@ from hub_server import HubServer
 from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi, hf_hub_download
 
 from hf_select import outputs
-from hf_select.errors import PublishError
+from hf_select.errors import PublishError, SchemaError
 from hf_select.hub import merge_card, push, push_folder, write_local
 
 FRESH = DownloadMode.FORCE_REDOWNLOAD
@@ -411,3 +411,96 @@ def test_push_folder_round_trip(hub: HubServer, hub_repo_id: str, tmp_path: Path
     assert remote == snapshot(folder)  # what was checked locally is exactly what got published
     card = DatasetCard.load(hub_repo_id)
     assert section("train") in card.text and section("test") in card.text
+
+
+# ------------------------------------------------------------------------------------------------ schemas
+
+
+def _more_columns(rows: dict) -> dict:
+    return {**rows, "extra_score": [0.0] * len(rows["prompt"])}
+
+
+def test_republishing_a_split_with_more_columns_stays_loadable(
+    hub: HubServer, hub_repo_id: str, tmp_path: Path
+) -> None:
+    """The same recipe plus one more score, republished: the README's features follow the data."""
+    folder = tmp_path / "curated"
+    for rows in (TRAIN, _more_columns(TRAIN)):
+        write_local(Dataset.from_dict(rows), folder, split="train", card=make_card("train"))
+        push(Dataset.from_dict(rows), hub_repo_id, split="train", card=make_card("train"))
+        assert load_dataset(str(folder), split="train", download_mode=FRESH).to_dict() == rows
+        assert load_dataset(hub_repo_id, split="train", download_mode=FRESH).to_dict() == rows
+
+
+def test_two_schemas_live_in_two_configs(hub: HubServer, hub_repo_id: str, tmp_path: Path) -> None:
+    """One config holds one schema: a split with other columns is refused there before anything is written,
+    and lands in a config of its own; every split then loads with its own features."""
+    folder = tmp_path / "curated"
+    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"))
+    push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"))
+    before, head = snapshot(folder), hub.repo(hub_repo_id).head().oid
+    wide = Dataset.from_dict(_more_columns(TEST))
+    with pytest.raises(SchemaError, match="one config holds one schema"):
+        write_local(wide, folder, split="test", card=make_card("test"))
+    with pytest.raises(SchemaError, match="one config holds one schema"):
+        push(wide, hub_repo_id, split="test", card=make_card("test"))
+    assert snapshot(folder) == before and hub.repo(hub_repo_id).head().oid == head
+
+    write_local(wide, folder, split="test", card=make_card("test"), config_name="scored")
+    push(wide, hub_repo_id, split="test", card=make_card("test"), config_name="scored")
+    for where in (str(folder), hub_repo_id):
+        assert load_dataset(where, split="train", download_mode=FRESH).to_dict() == TRAIN
+        assert load_dataset(where, "scored", split="test", download_mode=FRESH).to_dict() == _more_columns(TEST)
+
+
+def test_private_on_an_existing_public_repo_is_refused(hub: HubServer, hub_repo_id: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"))
+    head = hub.repo(hub_repo_id).head().oid
+    with pytest.raises(PublishError, match="exists and is public"):
+        push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"), private=True)
+    folder = tmp_path / "curated"
+    write_local(Dataset.from_dict(TEST), folder, split="test", card=make_card("test"))
+    from hf_select.cli import main
+
+    capsys.readouterr()
+    assert main(["push", str(folder), hub_repo_id, "--private"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exists and is public" in err
+    assert hub.repo(hub_repo_id).head().oid == head and not hub.repo(hub_repo_id).private
+
+
+def test_hub_failures_are_one_line(hub: HubServer, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "curated"
+    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"))
+    from hf_select.cli import main
+
+    capsys.readouterr()
+    hub.stop()
+    try:
+        assert main(["push", str(folder), f"{hub.username}/unreachable"]) == 2
+    finally:
+        hub.start()
+    err = capsys.readouterr().err
+    assert err.startswith("hf-select push: error: publishing to") and err.count("\n") == 1
+    assert main(["push", str(tmp_path / "missing"), f"{hub.username}/x"]) == 2
+    err = capsys.readouterr().err
+    assert "not found" in err and "Hub" not in err
+
+
+def test_push_and_write_local_build_the_card_from_the_data_when_none_is_given(
+    hub: HubServer, hub_repo_id: str, tmp_path: Path
+) -> None:
+    from hf_select.metadata import record_score
+
+    ds = Dataset.from_dict(TRAIN)
+    record_score(ds, "toy", {"score": "toy", "model": "m"}, {"score": {"score": "toy", "higher_is_better": True,
+                                                                       "definition": "a toy"}},
+                 {"explanation": "A toy explanation.", "citation": "", "fields": {"score": "a toy"}})
+    push(ds, hub_repo_id, split="train")
+    card = DatasetCard.load(hub_repo_id)
+    assert f'load_dataset("{hub_repo_id}", split="train")' in card.text and "<this-repo>" not in card.text
+    assert "A toy explanation." in card.text and "| `score` | float64 | a toy |" in card.text
+    assert card.data.size_categories == ["n<1K"]
+    write_local(ds, tmp_path / "curated", split="train")
+    assert "A toy explanation." in (tmp_path / "curated" / "README.md").read_text()

@@ -170,19 +170,16 @@ class Scorer(MapPass):
         return outputs
 
     def _reporter(self, owner: list[int], flat: list[ScoringRequest], plans: list):
-        """A callback for the engine that moves the progress bar as rows' last requests finish."""
+        """A callback for the engine that moves the progress bar as requests finish (each request is its
+        row's share)."""
         if self.progress is None:
             return None
-        left = [len(plan) if plan else 0 for plan in plans]
         progress = self.progress
+        share = [1 / len(plans[i]) for i in owner]
+        progress.plan(sum(1 for plan in plans if plan), sum(len(r.target) for r in flat))
 
         def done(request_indices: Sequence[int]) -> None:
-            rows = tokens = 0
-            for r in request_indices:
-                left[owner[r]] -= 1
-                tokens += len(flat[r].target)
-                rows += left[owner[r]] == 0
-            progress.advance(rows, tokens)
+            progress.advance(sum(share[r] for r in request_indices), sum(len(flat[r].target) for r in request_indices))
 
         return done
 

@@ -1,0 +1,166 @@
+"""How the library fits together: layers that only look down, selection and cards without torch, and a score
+added from outside the library that runs through a recipe, the CLI and a card without touching library code."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from datasets import Dataset, load_from_disk
+from huggingface_hub import DatasetCard
+
+import hf_select
+from hf_select.columns import Column
+from hf_select.engine import ScoringRequest
+from hf_select.layout import encode_context, encode_target, prompt_prefix
+from hf_select.scores import SCORES, Scorer, register_score
+from hf_select.scores.base import require_text
+
+PACKAGE = Path(hf_select.__file__).parent
+# dataset -> requests -> engine -> columns -> selection -> card -> hub, under the entry points.
+LAYERS = [
+    ("foundation", {"version", "errors", "columns", "citations", "cache"}),
+    ("dataset", {"_compat", "metadata", "sources", "formats", "outputs", "data"}),
+    ("requests", {"layout", "steps"}),
+    ("engine", {"identity", "models", "engine", "reference"}),
+    ("columns", {"scoring", "progress", "scores", "answers"}),
+    ("selection", {"select", "stats"}),
+    ("card", {"cards", "card_sections", "report"}),
+    ("hub", {"hub"}),
+    ("entry points", {"recipes", "runner", "distributed", "bench", "demo", "cli", "__init__"}),
+]
+LAYER_OF = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
+
+
+def _top(module: str) -> str:
+    return module.split(".")[1] if module.startswith("hf_select.") else "__init__"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every hf_select module a file imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("hf_select")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hf_select"):
+            if node.module == "hf_select":
+                found |= {f"hf_select.{alias.name}" for alias in node.names}
+            else:
+                found.add(node.module)
+    return found
+
+
+def test_every_module_has_a_layer():
+    modules = {_top("hf_select." + p.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", "."))
+               for p in PACKAGE.rglob("*.py")}
+    modules.discard("__init__")
+    assert modules <= set(LAYER_OF), f"modules without a layer: {sorted(modules - set(LAYER_OF))}"
+
+
+def test_layers_only_look_down():
+    upward = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".")
+        own = LAYER_OF[_top(f"hf_select.{name}") if name != "__init__" else "__init__"]
+        for imported in _imports(path):
+            target = LAYER_OF[_top(imported)]
+            if target > own:
+                upward.append(f"{name} ({LAYERS[own][0]}) imports {imported} ({LAYERS[target][0]})")
+    assert upward == []
+
+
+def test_selection_and_cards_do_not_import_torch():
+    code = "import sys, hf_select.select, hf_select.cards, hf_select.card_sections; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
+
+
+# -- a score from outside the library ---------------------------------------------------------------------------
+class FirstTokenLogprob(Scorer):
+    """The student's log-probability of the response's first token given the prompt (a toy)."""
+
+    name = "first_token"
+    cli_alias = "first"
+    columns = (Column("first_token_logprob", True, "log-probability of the response's first token"),)
+    explanation = "A toy score: how likely the student finds the first token of the response."
+    fields = {"first_token_id": "the first token's id"}
+
+    def __init__(self, model, *, response_column: str = "response", prompt_column: str = "prompt",
+                 on_error: str = "raise", on_overflow: str = "error"):
+        super().__init__(model, on_error=on_error, on_overflow=on_overflow)
+        self.response_column, self.prompt_column = response_column, prompt_column
+
+    def input_columns(self):
+        return [self.response_column, self.prompt_column]
+
+    def output_features(self):
+        from datasets import Value
+
+        return {"first_token_logprob": Value("float64"), "first_token_id": Value("int64")}
+
+    def score_config(self):
+        return {"response_column": self.response_column, "prompt_column": self.prompt_column}
+
+    def requests_for(self, row):
+        tokenizer = self.model.tokenizer
+        prefix, special = prompt_prefix(tokenizer, require_text(row, self.prompt_column, "prompt"), "plain")
+        target = encode_target(tokenizer, require_text(row, self.response_column, "response"))[:1]
+        return [ScoringRequest(encode_context(tokenizer, prefix, special), target)]
+
+    def columns_for(self, row, requests, results):
+        return {"first_token_logprob": float(results[0].logprobs[0]), "first_token_id": requests[0].target[0]}
+
+
+@pytest.fixture
+def toy_score(monkeypatch):
+    monkeypatch.setitem(SCORES, "first_token", FirstTokenLogprob)  # removed again after the test
+    register_score(FirstTokenLogprob)
+    return FirstTokenLogprob
+
+
+def test_a_score_registered_outside_the_library_runs_everywhere(toy_score, tiny_root, tmp_path, capsys):
+    from hf_select.cli import main
+    from hf_select.reference import naive_token_scores
+    from hf_select.runner import run_recipe_file
+
+    model = str(tiny_root / "llama")
+    rows = Dataset.from_list([{"prompt": "What is 6 times 7?", "response": "It is 42.", "teacher": "a"},
+                              {"prompt": "Add 3 and 4.", "response": "Seven.", "teacher": "b"}])
+    data = tmp_path / "rows.jsonl"
+    rows.to_json(data)
+    # The CLI, by its alias.
+    assert main(["score", str(data), "--model", model, "--scores", "first", "--out", str(tmp_path / "scored")]) == 0
+    scored = load_from_disk(str(tmp_path / "scored"))
+    expected, _ = naive_token_scores(hf_select.load_model(model), *_request(model, rows[0]))
+    assert scored[0]["first_token_logprob"] == pytest.approx(float(expected[0]), abs=1e-4)
+    # A recipe, by its type, selecting and ranking by its column; then the card.
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(textwrap.dedent(f"""\
+        name: toy
+        dataset: {{path: {data}}}
+        models: {{student: {{name_or_path: {model}}}}}
+        scores:
+          - type: first_token
+            model: student
+        rank_teachers: {{by: [first_token_logprob]}}
+        select: {{by: first_token_logprob}}
+        output: {{dir: {tmp_path / "out"}}}
+        """))
+    result = run_recipe_file(str(recipe), push=False)
+    assert len(result.curated) == 2 and "first_token_logprob" in result.rankings
+    card = DatasetCard.load(tmp_path / "out" / "README.md").text
+    assert "A toy score: how likely the student finds the first token" in card
+    assert "| `first_token_id` | int64 | the first token's id |" in card
+    assert "Teacher ranking by `first_token_logprob`" in card
+
+
+def _request(model_path, row):
+    model = hf_select.load_model(model_path)
+    score = FirstTokenLogprob(model)
+    request = score.requests_for(row)[0]
+    return list(request.context), list(request.target)
