@@ -72,6 +72,8 @@ def cmd_bench(args) -> int:
 
 
 def cmd_score(args) -> int:
+    from datasets import DatasetDict
+
     from hf_select.distributed import process_state, score_to_disk
     from hf_select.outputs import check_output
     from hf_select.recipes import score_parameters
@@ -87,21 +89,28 @@ def cmd_score(args) -> int:
     sources = local_paths(args.data)
     check_output(args.out, overwrite=args.overwrite, sources=sources)  # before reading any data
     ds = load_source(args.data, split=args.split)
+    splits = list(ds) if isinstance(ds, DatasetDict) else [args.split]
+    if isinstance(ds, DatasetDict) and len(ds) == 1:
+        ds = ds[splits[0]]  # one split: saved as a Dataset, and named below
     if args.limit:
-        ds = ds.select(range(min(args.limit, len(ds))))
+        limit = lambda part: part.select(range(min(args.limit, len(part))))  # noqa: E731
+        ds = DatasetDict({k: limit(v) for k, v in ds.items()}) if isinstance(ds, DatasetDict) else limit(ds)
     model = _model_config(args).load(lazy=True)
     scores = []
     for name in names:
         cls = aliases[name]
         options = {"response_column": args.response_column, "prompt_column": args.prompt_column,
-                   "window": args.window, "on_error": args.on_error, "on_overflow": args.on_overflow}
-        accepted = {k: v for k, v in options.items() if k in score_parameters(cls)}
+                   "format": args.format, "turns": args.turns, "part": args.part, "window": args.window,
+                   "on_error": args.on_error, "on_overflow": args.on_overflow}
+        accepted = {k: v for k, v in options.items() if k in score_parameters(cls) and v is not None}
         scores.append(cls(model, **accepted) if "model" in cls.model_roles else cls(**accepted))
     scored = score_to_disk(ds, *scores, out_dir=args.out, batch_size=args.batch_size, overwrite=args.overwrite,
                            sources=sources)
     state = process_state()
     if state.is_main_process:
-        print(f"wrote {len(scored)} scored rows to {args.out} ({state.num_processes} process(es))")
+        rows = sum(len(part) for part in scored.values()) if isinstance(scored, DatasetDict) else len(scored)
+        print(f"wrote {rows} scored rows (split{'s' if len(splits) > 1 else ''} {', '.join(splits)}) to {args.out} "
+              f"({state.num_processes} process(es))")
     return 0
 
 
@@ -179,11 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--overwrite", action="store_true",
                     help="allow --out to be a non-empty folder hf_select did not create (its other files are kept)")
     sc.add_argument("--scores", default="global,local", help="comma-separated: global, local, rsr, answers")
-    sc.add_argument("--split", default="train")
+    sc.add_argument("--split", default=None, help="the split to score (default: every split)")
+    sc.add_argument("--format", default="text", choices=["text", "messages", "sharegpt", "prompt_completion"],
+                    help="the shape of the rows (chat formats score the assistant turn)")
+    sc.add_argument("--turns", default="last", choices=["last", "all"], help="chat data: which assistant turns")
+    sc.add_argument("--part", default="all", choices=["all", "reasoning", "answer"],
+                    help="R1 traces: score the whole response, its reasoning or its answer")
     sc.add_argument("--limit", type=int, default=None, help="score only the first N rows")
     sc.add_argument("--window", type=int, default=2)
-    sc.add_argument("--prompt-column", default="prompt")
-    sc.add_argument("--response-column", default="response")
+    sc.add_argument("--prompt-column", default=None, help="default: the format's (prompt)")
+    sc.add_argument("--response-column", default=None, help="default: the format's (response, messages, ...)")
     sc.add_argument("--batch-size", type=int, default=64)
     sc.add_argument("--on-error", choices=["raise", "nan"], default="raise")
     sc.add_argument("--on-overflow", choices=["error", "truncate_left", "nan"], default="error")

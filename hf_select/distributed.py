@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from datasets import Dataset, concatenate_datasets, load_from_disk
+from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 from datasets.distributed import split_dataset_by_node
 
 from hf_select.outputs import check_output, save_to_disk
@@ -27,27 +27,35 @@ def process_state():
     return PartialState(cpu=not torch.cuda.is_available())
 
 
-def score_to_disk(ds: Dataset, *scores: MapPass, out_dir: str | Path, batch_size: int = 64,
-                  overwrite: bool = False, sources: Iterable[str | Path] = ()) -> Dataset:
+def _join(folder: Path, world_size: int) -> Dataset:
+    """The ranks' shards of one split, in rank order, with the score metadata (the same on every rank)."""
+    parts = [load_from_disk(str(folder / f"{rank:05d}-of-{world_size:05d}")) for rank in range(world_size)]
+    joined = concatenate_datasets(parts)
+    joined.info.description = parts[0].info.description
+    return joined
+
+
+def score_to_disk(ds: Dataset | DatasetDict, *scores: MapPass, out_dir: str | Path, batch_size: int = 64,
+                  overwrite: bool = False, sources: Iterable[str | Path] = ()) -> Dataset | DatasetDict:
     """Score ``ds`` (across the processes of an ``accelerate launch``, or alone) and ``save_to_disk`` the
     result into ``out_dir`` once, atomically, with the guarantees of `hf_select.outputs` (checked before any
-    scoring). Every rank returns the saved dataset."""
+    scoring). A `DatasetDict` is scored split by split. Every rank returns the saved dataset."""
     state = process_state()
     out_dir = check_output(out_dir, overwrite=overwrite, sources=sources)
     if state.num_processes == 1:
         save_to_disk(score(ds, *scores, batch_size=batch_size), out_dir, overwrite=overwrite, sources=sources)
         return load_from_disk(str(out_dir))
     shards = out_dir.with_name(f".{out_dir.name}.hf_select-shards")
-    name = f"{state.process_index:05d}-of-{state.num_processes:05d}"
-    shard = split_dataset_by_node(ds, rank=state.process_index, world_size=state.num_processes)
-    score(shard, *scores, batch_size=batch_size).save_to_disk(str(shards / name))
+    splits = dict(ds) if isinstance(ds, DatasetDict) else {"": ds}
+    rank = f"{state.process_index:05d}-of-{state.num_processes:05d}"
+    for split, part in splits.items():
+        shard = split_dataset_by_node(part, rank=state.process_index, world_size=state.num_processes)
+        score(shard, *scores, batch_size=batch_size).save_to_disk(str(shards / split / rank))
     state.wait_for_everyone()
     if state.is_main_process:
-        parts = [load_from_disk(str(shards / f"{rank:05d}-of-{state.num_processes:05d}"))
-                 for rank in range(state.num_processes)]
-        joined = concatenate_datasets(parts)
-        joined.info.description = parts[0].info.description  # the score metadata, the same on every rank
-        save_to_disk(joined, out_dir, overwrite=overwrite, sources=sources)
+        joined = {split: _join(shards / split, state.num_processes) for split in splits}
+        result = DatasetDict(joined) if isinstance(ds, DatasetDict) else joined[""]
+        save_to_disk(result, out_dir, overwrite=overwrite, sources=sources)
         shutil.rmtree(shards, ignore_errors=True)
     state.wait_for_everyone()
     return load_from_disk(str(out_dir))

@@ -4,10 +4,11 @@ reproduce the numbers.
 - Context and target are tokenised separately and concatenated: the context with the tokenizer's
   special tokens, the target without. The scored tokens are exactly the target's own tokens.
 - An empty context becomes one prefix token: BOS if the tokenizer has one, else EOS.
-- ``layout="plain"`` puts the prompt before the response as ``prompt + "\\n\\n"``; ``layout="chat"``
-  renders the prompt as a user turn with the tokenizer's chat template and the generation prompt (the
-  rendered text already holds the special tokens, so none are added on top); ``"auto"`` is chat when
-  the tokenizer has a template.
+- ``layout="plain"`` puts the prompt before the response as ``prompt + "\\n\\n"`` (a conversation: its
+  messages' contents, each followed by a blank line); ``layout="chat"`` renders the prompt as a user turn
+  (a conversation as it is, system prompt included) with the tokenizer's chat template and the generation
+  prompt (the rendered text already holds the special tokens, so none are added on top); ``"auto"`` is chat
+  when the tokenizer has a template.
 """
 
 from __future__ import annotations
@@ -32,14 +33,15 @@ def resolve_layout(tokenizer, layout: Layout) -> Literal["plain", "chat"]:
     return layout
 
 
-def prompt_prefix(tokenizer, prompt: str, layout: Layout) -> tuple[str, bool]:
-    """The text that precedes a response, and whether the tokenizer should add its special tokens to it."""
+def prompt_prefix(tokenizer, prompt: str | list[dict[str, str]], layout: Layout) -> tuple[str, bool]:
+    """The text that precedes a response (the prompt, or the conversation before an assistant turn), and whether
+    the tokenizer should add its special tokens to it."""
+    messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}] if prompt else []
+    if not messages:
+        return "", True
     if resolve_layout(tokenizer, layout) == "chat":
-        rendered = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
-        return rendered, False
-    return prompt + PLAIN_SEPARATOR, True
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), False
+    return "".join(m["content"] + PLAIN_SEPARATOR for m in messages), True
 
 
 def prefix_token(tokenizer) -> int:

@@ -65,6 +65,14 @@ def check_output(folder: str | os.PathLike, *, overwrite: bool = False,
                  sources: Iterable[str | os.PathLike] = ()) -> Path:
     """Every refusal `output_folder` would make, without writing anything (recipes check before scoring).
     Returns the resolved folder."""
+    folder = _checked_path(folder, sources)
+    with _lock(folder):  # another writer may be swapping the folder right now
+        recover_interrupted_swap(folder)
+        _inventory(folder, overwrite)
+    return folder
+
+
+def _checked_path(folder: str | os.PathLike, sources: Iterable[str | os.PathLike]) -> Path:
     folder = resolve_output(folder)
     if folder.is_symlink():
         raise OutputError(f"{folder} is a symbolic link; give the real folder it points to")
@@ -75,8 +83,14 @@ def check_output(folder: str | os.PathLike, *, overwrite: bool = False,
         raise OutputError(f"refusing to write to {folder}: it is (or holds) the current working directory. "
                           "Give a new folder, e.g. out/.")
     check_not_source(folder, sources)
-    _inventory(folder, overwrite)
     return folder
+
+
+def _lock(folder: Path) -> FileLock:
+    """The lock writers of ``folder`` share (in hf_select's cache, so nothing is left next to the output)."""
+    locks = cache_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(locks / f"{hashlib.sha256(str(folder).encode()).hexdigest()[:32]}.lock"))
 
 
 class Staging:
@@ -140,11 +154,8 @@ def output_folder(folder: str | os.PathLike, *, overwrite: bool = False,
     """Build the new state of ``folder`` in a `Staging` copy and swap it in when the block ends without error.
 
     ``sources``: local paths the data was read from (refused as outputs). See the module docstring."""
-    folder = check_output(folder, overwrite=overwrite, sources=sources)
-    locks = cache_dir() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(str(folder).encode()).hexdigest()[:32]
-    with FileLock(str(locks / f"{key}.lock")):
+    folder = _checked_path(folder, sources)
+    with _lock(folder):
         recover_interrupted_swap(folder)
         _remove_stale_temporaries(folder)
         owned, foreign = _inventory(folder, overwrite)

@@ -63,10 +63,29 @@ class DatasetConfig:
     columns: dict[str, str] = _help("Map from hf_select's column names (prompt, response, teacher, answer) to yours.",
                                     default_factory=dict)
     limit: int | None = _help("Use only the first N rows (quick trials).", None)
+    format: Literal["text", "messages", "sharegpt", "prompt_completion", "wide"] = _help(
+        "The shape of the rows: text (prompt, response), messages (chat), sharegpt (conversations), "
+        "prompt_completion, or wide (several responses per row, made long; see `responses`).", "text")
+    responses: str | list[str] | dict[str, Any] | None = _help(
+        "wide: a list column of generations, a list of columns (one per teacher), or {teacher: column} (a column "
+        "may be {reasoning: col, answer: col}).", None)
+    with_columns: list[str] = _help("wide: list columns aligned with the generations (one value per response).",
+                                    default_factory=list)
+    teachers: str | None = _help("wide: a list column naming each generation's teacher, or one teacher name.", None)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise _Invalid("limit", f"must be a positive number of rows, got {self.limit}")
+        if (self.format == "wide") != (self.responses is not None):
+            raise _Invalid("responses" if self.responses is not None else "format",
+                           "`responses` names the generations of wide data, and wide data needs it")
+        if self.format != "wide" and (self.with_columns or self.teachers):
+            raise _Invalid("with_columns" if self.with_columns else "teachers", "applies to `format: wide` only")
+
+    @property
+    def row_format(self) -> str:
+        """The format scores read: wide data is made long (text) before scoring."""
+        return "text" if self.format == "wide" else self.format
 
 
 @dataclass
@@ -96,15 +115,17 @@ class ScoreConfig:
                 except RecipeError as err:
                     raise _Invalid(name, str(err).partition(f"`{name}` ")[2]) from None
 
-    def build(self, models: dict[str, ScoringModel], on_error: str) -> MapPass:
-        """The score, with its models by role (a lone model serves a score that names none)."""
+    def build(self, models: dict[str, ScoringModel], on_error: str, row_format: str = "text") -> MapPass:
+        """The score, with its models by role (a lone model serves a score that names none), the recipe's
+        ``on_error`` and the data's format unless the score sets its own."""
         cls = score_class(self.type)
         params = {k: v for k, v in self.params.items() if k not in cls.model_roles}
         roles = {role: models[self.params[role]] for role in cls.model_roles if role in self.params}
         if "model" in cls.model_roles and "model" not in roles and len(models) == 1:
             roles["model"] = next(iter(models.values()))
-        if "on_error" in score_parameters(cls) and "on_error" not in params:
-            params["on_error"] = on_error
+        for name, value in (("on_error", on_error), ("format", row_format)):
+            if name in score_parameters(cls) and name not in params:
+                params[name] = value
         return cls(**roles, **params)
 
 
@@ -197,6 +218,7 @@ class OutputConfig:
     license: str | None = _help("License for the card; default: the source's, when known.", None)
     overwrite: bool = _help("Allow writing into a non-empty folder hf_select did not create (its other files are "
                             "kept).", False)
+    fold: bool = _help("wide data: fold the selected rows back to one row per prompt (lists of responses).", False)
 
     def __post_init__(self) -> None:
         try:
@@ -223,6 +245,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise _Invalid("batch_size", f"must be at least 1, got {self.batch_size}")
+        if self.output.fold and self.dataset.format != "wide":
+            raise _Invalid("output", "`output.fold` folds wide data back; this recipe's data is not wide")
 
     def build_models(self) -> dict[str, ScoringModel]:
         """Lazily loaded models: nothing is read until a forward pass, so a cached rerun never reads weights."""
@@ -230,7 +254,7 @@ class Recipe:
 
     def build_scores(self, models: dict[str, ScoringModel] | None = None) -> list[MapPass]:
         models = self.build_models() if models is None else models
-        return [score.build(models, self.on_error) for score in self.scores]
+        return [score.build(models, self.on_error, self.dataset.row_format) for score in self.scores]
 
     def produced_columns(self) -> set[str]:
         """Every column the scores add (known before any data or weights are read)."""
@@ -325,7 +349,7 @@ def _check_references(recipe: Recipe, raw: dict, source: str) -> None:
             raise RecipeError(f"{where}: `scores.{i}` ({score.type}) needs " + ", ".join(f"`{r}:`" for r in missing)
                               + f" naming an entry of `models` ({sorted(models)})")
         try:
-            score.build(models, recipe.on_error)
+            score.build(models, recipe.on_error, recipe.dataset.row_format)
         except ConfigError as err:
             raise RecipeError(f"{where}: `scores.{i}` ({score.type}): {err}") from None
 

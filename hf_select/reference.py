@@ -34,18 +34,23 @@ def _context_ids(tokenizer, text: str, special: bool) -> list[int]:
     return list(ids)
 
 
-def _prompt_text(tokenizer, prompt: str, layout: str) -> tuple[str, bool]:
+def _prompt_text(tokenizer, prompt: str | list[dict], layout: str) -> tuple[str, bool]:
+    """A string prompt is one user message; a conversation is rendered as it is (plain: contents + blank lines)."""
+    messages = list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
     if layout == "auto":
         layout = "chat" if tokenizer.chat_template else "plain"
     if layout == "chat":
-        messages = [{"role": "user", "content": prompt}]
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), False
-    return prompt + "\n\n", True
+    return "".join(m["content"] + "\n\n" for m in messages), True
 
 
-def naive_global(model: ScoringModel, prompt: str, response: str, layout: str = "auto") -> dict:
+def naive_global(model: ScoringModel, prompt: str | list[dict], response: str, layout: str = "auto",
+                 before: str = "") -> dict:
+    """``response`` scored given the prompt (a string, or the conversation before it) and ``before`` (response text
+    that precedes the scored part, e.g. the reasoning of an R1 trace when scoring its answer)."""
     tok = model.tokenizer
-    context = _context_ids(tok, *_prompt_text(tok, prompt, layout))
+    text, special = _prompt_text(tok, prompt, layout)
+    context = _context_ids(tok, text + before, special)
     target = tok(response, add_special_tokens=False)["input_ids"]
     logprobs, ranks = naive_token_scores(model, context, target)
     total = float(logprobs.astype(np.float64).sum())

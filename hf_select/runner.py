@@ -20,6 +20,7 @@ from datasets import Dataset
 from hf_select import report
 from hf_select.cards import CardContext, build_card, public_command, public_path
 from hf_select.errors import DataFormatError, MissingColumnError, PublishError
+from hf_select.formats import PROMPT_ID, explode, fold
 from hf_select.metadata import higher_is_better
 from hf_select.outputs import check_output
 from hf_select.recipes import FilterConfig, Recipe, load_recipe, recipe_yaml
@@ -76,7 +77,30 @@ def load_data(recipe: Recipe) -> Dataset:
     ds = ds.rename_columns(renames) if renames else ds
     if cfg.limit:
         ds = ds.select(range(min(cfg.limit, len(ds))))
+    if cfg.format == "wide":
+        ds = explode(ds, cfg.responses, with_columns=cfg.with_columns, teachers=cfg.teachers)
     return ds
+
+
+def _source_rows(recipe: Recipe, ds: Dataset) -> int:
+    """Rows of the source as loaded (before wide data was made long)."""
+    return len(set(ds[PROMPT_ID])) if recipe.dataset.format == "wide" else len(ds)
+
+
+_FORMAT_LABELS = {
+    "text": "`text` (a prompt and a response per row)",
+    "messages": "`messages` (chat conversations, as in the source: ready for TRL's SFTTrainer)",
+    "sharegpt": "`sharegpt` (conversations of from/value turns, as in the source)",
+    "prompt_completion": "`prompt_completion` (as in the source: ready for TRL's SFTTrainer)",
+}
+
+
+def _format_label(recipe: Recipe) -> str:
+    if recipe.dataset.format != "wide":
+        return _FORMAT_LABELS[recipe.dataset.format]
+    if recipe.output.fold:
+        return "wide: the selected responses folded back to one row per prompt (lists)"
+    return "long: one row per response of the wide source, with `prompt_id` (its source row) and `generation_index`"
 
 
 def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], *, push: bool) -> None:
@@ -137,7 +161,9 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
     scores = recipe.build_scores(models)
     ds = load_data(recipe)
     check_run(recipe, ds, scores, push=push)
-    stages = [(f"loaded `{public_path(recipe.dataset.path)}` ({recipe.dataset.split})", len(ds))]
+    stages = [(f"loaded `{public_path(recipe.dataset.path)}` ({recipe.dataset.split})", _source_rows(recipe, ds))]
+    if recipe.dataset.format == "wide":
+        stages.append(("one row per response (wide data made long)", len(ds)))
     scored = score(ds, *scores, batch_size=recipe.batch_size)
 
     rankings = {}
@@ -164,6 +190,9 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
                          min_teacher_fraction=sel.min_teacher_fraction)
         stages.append(("select: teacher-guided (prov_divergence)", len(current)))
     curated = current
+    if recipe.output.fold:
+        curated = fold(curated, by=PROMPT_ID)
+        stages.append(("folded back to one row per prompt", len(curated)))
 
     out = recipe.output
     ctx = CardContext(
@@ -176,6 +205,7 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
         license=out.license or source_license(recipe.dataset.path), title=out.title or recipe.name,
         teacher_column=recipe.rank_teachers.teacher if recipe.rank_teachers else "teacher",
         config_name=out.config, repo_id=out.repo_id if push else None, description=recipe.description,
+        data_format=_format_label(recipe),
     )
     card, images = build_card(curated, scored, ctx)
     result = RunResult(scored, curated, stages, rankings, card, images)

@@ -19,6 +19,7 @@ Shared rules:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasets import Dataset
+from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict
 from datasets.table import InMemoryTable
 
 from hf_select._compat import logical_table as _table
@@ -115,9 +116,28 @@ def _select_rows(ds: Dataset, mask: pa.Array | pa.ChunkedArray) -> Dataset:
     return ds.select(indices.astype(np.int64))
 
 
+def per_split(fn: Callable) -> Callable:
+    """Apply a selection to every split of a `DatasetDict` (returning a `DatasetDict`); a stream is refused
+    (a selection needs the whole split)."""
+
+    @functools.wraps(fn)
+    def wrapper(ds: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(ds, DatasetDict):
+            return DatasetDict({split: fn(part, *args, **kwargs) for split, part in ds.items()})
+        if isinstance(ds, (IterableDataset, IterableDatasetDict)):
+            raise TypeError(f"{fn.__name__} needs a whole split, not a stream: materialise it first, e.g. "
+                            "Dataset.from_list(list(stream.take(n))) or load_dataset(..., streaming=False)")
+        if not isinstance(ds, Dataset):
+            raise TypeError(f"{fn.__name__} takes a Dataset or a DatasetDict, not {type(ds).__name__}")
+        return fn(ds, *args, **kwargs)
+
+    return wrapper
+
+
 # ------------------------------------------------------------------------------------------ select_best
 
 
+@per_split
 def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt",
                 among: str | AmongFn | None = None, top_k: int = 1,
                 higher_is_better: bool | None = None) -> Dataset:
@@ -199,6 +219,7 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
 # ---------------------------------------------------------------------------------------- rank_teachers
 
 
+@per_split
 def rank_teachers(ds: Dataset, by: str = "local_naturalness", teacher: str = "teacher",
                   correct: str | None = "is_correct", higher_is_better: bool | None = None) -> Dataset:
     """One row per teacher with the statistics of score ``by``, best teacher first.
@@ -278,6 +299,7 @@ def _check_bound(value: float | None, name: str, where: str) -> None:
         raise ConfigError(f"{where}: {name} must be a number, got {value!r}")
 
 
+@per_split
 def filter_threshold(ds: Dataset, column: str, *, min: float | None = None, max: float | None = None,
                      keep_nan: bool = False) -> Dataset:
     """Keep rows with ``min <= value <= max`` (bounds inclusive; either may be omitted, not both).
@@ -307,6 +329,7 @@ def filter_threshold(ds: Dataset, column: str, *, min: float | None = None, max:
     return _select_rows(ds, keep)
 
 
+@per_split
 def filter_quantile(ds: Dataset, column: str, *, lower: float | None = None,
                     upper: float | None = None, keep_nan: bool = False) -> Dataset:
     """Keep rows whose value lies between the ``lower`` and ``upper`` quantiles of the column (inclusive).
@@ -345,6 +368,7 @@ def filter_quantile(ds: Dataset, column: str, *, lower: float | None = None,
     return _select_rows(ds, keep)
 
 
+@per_split
 def filter_equals(ds: Dataset, column: str, value: Any, *, keep_nan: bool = False) -> Dataset:
     """Keep rows whose ``column`` equals ``value`` (e.g. ``is_correct == True``); null (and NaN) rows are kept
     only with ``keep_nan=True``.
@@ -364,6 +388,7 @@ def filter_equals(ds: Dataset, column: str, value: Any, *, keep_nan: bool = Fals
     return _select_rows(ds, keep)
 
 
+@per_split
 def select_by_divergence(ds: Dataset, *, top_k: int | None = None, quantile: float | None = None,
                          min_teacher_fraction: float | None = None, column: str = "prov_divergence",
                          fraction_column: str = TEACHER_FRACTION) -> Dataset:

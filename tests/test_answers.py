@@ -105,12 +105,13 @@ def test_numeric_references_are_accepted() -> None:
 
 def test_custom_columns_and_scalar_call() -> None:
     check = CheckAnswers(response_column="text", answer_column="gold", output_column="ok")
-    assert check({"text": "The answer is 7.", "gold": "7"}) == {"ok": True, "extracted_answer": "7"}
+    assert check({"text": "The answer is 7.", "gold": "7"}) == {"ok": True, "extracted_answer": "7", "answer_note": ""}
     assert check({"text": ["", "\\boxed{1}"], "gold": ["1", "2"]}) == {
         "ok": [False, False],
         "extracted_answer": [None, "1"],
+        "answer_note": ["no final answer found in the response", ""],
     }
-    assert check({"text": [], "gold": []}) == {"ok": [], "extracted_answer": []}
+    assert check({"text": [], "gold": []}) == {"ok": [], "extracted_answer": [], "answer_note": []}
 
 
 def test_missing_column_names_it_and_the_available_ones() -> None:

@@ -18,9 +18,11 @@ from typing import Any
 from hf_select.answers.metric import compute_answers, metric_fingerprint
 from hf_select.columns import ERROR_COLUMN, IS_CORRECT
 from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError
+from hf_select.formats import Format, RowReader, answer_text, wrong_type_advice
 from hf_select.scoring import MapPass
 
 EXTRACTION_ORDER = "last \\boxed{...} > last 'the answer is X' / 'answer: X' / '#### X' > last number"
+GRADED = "the text after </think> (an R1 trace), else the whole response; a trace cut off inside <think> is incorrect"
 
 
 @dataclass
@@ -44,18 +46,24 @@ class CheckAnswers(MapPass):
     model_roles: tuple[str, ...] = ()
     columns = (IS_CORRECT,)
     explanation = ("Each response's final answer (the last `\\boxed{}`, else 'the answer is X', else the last "
-                   "number) is compared with the reference answer by math-verify, through a local `evaluate` module.")
+                   "number) is compared with the reference answer by math-verify, through a local `evaluate` module. "
+                   "In R1-style traces only the text after `</think>` is graded; a trace cut off inside its "
+                   "reasoning is incorrect, and `answer_note` says so.")
 
     def __init__(
         self,
-        response_column: str = "response",
+        response_column: str | None = None,
         answer_column: str = "answer",
         output_column: str = "is_correct",
         extracted_column: str = "extracted_answer",
+        note_column: str = "answer_note",
         timeout_seconds: int | None = 5,
+        format: Format = "text",
         on_error: str = "raise",
     ) -> None:
-        names = [response_column, answer_column, output_column, extracted_column]
+        self.reader = RowReader(format, None, response_column)
+        response_column = self.reader.response_column
+        names = [response_column, answer_column, output_column, extracted_column, note_column]
         if not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
             raise ConfigError(f"CheckAnswers column names must be distinct strings, got {names}")
         if timeout_seconds is not None and (type(timeout_seconds) is not int or timeout_seconds < 0):
@@ -67,6 +75,7 @@ class CheckAnswers(MapPass):
         self.answer_column = answer_column
         self.output_column = output_column
         self.extracted_column = extracted_column
+        self.note_column = note_column
         self.timeout_seconds = timeout_seconds
         self.on_error = on_error
         # Part of the pickled state on purpose: `datasets` fingerprints the transform by pickling it.
@@ -80,9 +89,12 @@ class CheckAnswers(MapPass):
             "answer_column": self.answer_column,
             "output_column": self.output_column,
             "extracted_column": self.extracted_column,
+            "note_column": self.note_column,
+            "format": self.reader.format,
             "timeout_seconds": self.timeout_seconds,
             "threaded_timeout_seconds": None,  # math-verify cannot time out off the main thread
             "extraction": EXTRACTION_ORDER,
+            "graded_text": GRADED,
             **({"on_error": self.on_error} if self.on_error != "raise" else {}),
             **metric_fingerprint(),
         }
@@ -93,6 +105,7 @@ class CheckAnswers(MapPass):
     def field_docs(self) -> dict[str, str]:
         docs = super().field_docs()
         docs[self.extracted_column] = "the final answer found in the response, as compared (null: none found)"
+        docs[self.note_column] = "why a response has no answer to grade (empty otherwise)"
         return docs
 
     def input_columns(self) -> list[str]:
@@ -101,7 +114,8 @@ class CheckAnswers(MapPass):
     def features(self) -> dict[str, Any]:
         from datasets import Value
 
-        features = {self.output_column: Value("bool"), self.extracted_column: Value("string")}
+        features = {self.output_column: Value("bool"), self.extracted_column: Value("string"),
+                    self.note_column: Value("string")}
         if self.on_error == "nan":
             features[ERROR_COLUMN] = Value("string")
         return features
@@ -113,7 +127,8 @@ class CheckAnswers(MapPass):
         return (
             f"CheckAnswers(response_column={self.response_column!r}, answer_column={self.answer_column!r}, "
             f"output_column={self.output_column!r}, extracted_column={self.extracted_column!r}, "
-            f"timeout_seconds={self.timeout_seconds!r}, on_error={self.on_error!r})"
+            f"note_column={self.note_column!r}, timeout_seconds={self.timeout_seconds!r}, "
+            f"format={self.reader.format!r}, on_error={self.on_error!r})"
         )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -127,18 +142,25 @@ class CheckAnswers(MapPass):
                     f"CheckAnswers needs column {column!r}, which is missing; available columns: "
                     f"{sorted(batch.keys())}. Pass ", Arg(argument, Placeholder("your column")),
                     " to match your dataset.")
-        batched, rows = self.split_batch(dict(batch), [*self.input_columns(), ERROR_COLUMN])
+        batched, rows = self.split_batch(dict(batch), [*self.input_columns(), *self.reader.optional_columns(),
+                                                       ERROR_COLUMN])
         if not batched:
             indices = None if indices is None else [indices]
         labels = [_row_label(i, indices, batched) for i in range(len(rows))]
         correct: list[bool | None] = [None] * len(rows)
         extracted: list[str | None] = [None] * len(rows)
+        notes: list[str] = [""] * len(rows)  # "" rather than null: a plain ds.map infers the type from the first rows
         errors: list[str | None] = [None] * len(rows)
         todo: list[tuple[int, str, str]] = []
         for i, row in enumerate(rows):
             try:
-                response = self._response(row[self.response_column], i)
-                todo.append((i, response, self._reference(row[self.answer_column], i)))
+                graded, why = answer_text(self._response(row, i))
+                notes[i] = why or ""
+                reference = self._reference(row[self.answer_column], i)
+                if graded is None:
+                    correct[i] = False  # nothing to grade: incorrect, and the note says why
+                else:
+                    todo.append((i, graded, reference))
             except _BadRow as bad:
                 errors[i] = self._fail(bad, labels)
         while todo:
@@ -153,8 +175,10 @@ class CheckAnswers(MapPass):
                 continue
             for (i, _, _), ok, answer in zip(todo, result["correct"], result["extracted"], strict=True):
                 correct[i], extracted[i] = ok, answer
+                if answer is None:
+                    notes[i] = "no final answer found in the response"
             break
-        out: dict[str, Any] = {self.output_column: correct, self.extracted_column: extracted}
+        out: dict[str, Any] = {self.output_column: correct, self.extracted_column: extracted, self.note_column: notes}
         if self.on_error == "nan":
             out[ERROR_COLUMN] = ["; ".join(e for e in (row.get(ERROR_COLUMN), error) if e) or None
                                  for row, error in zip(rows, errors, strict=True)]
@@ -169,13 +193,20 @@ class CheckAnswers(MapPass):
             raise ScoringInputError(bad.column, message, hint)
         return f"{self.name}: {message}"
 
-    def _response(self, value: Any, position: int) -> str:
-        if isinstance(value, str):
-            return value
-        raise _BadRow(position, self.response_column,
-                      f"the response must be a string (the full model text), got {type(value).__name__} {value!r}. "
-                      "Fill missing responses with '' (counted as incorrect) or filter those rows out; if responses "
-                      "are chat messages, name the format (format='messages') or take the assistant text first.")
+    def _response(self, row: Mapping[str, Any], position: int) -> str:
+        """The text to grade: the response (the last assistant turn of chat data)."""
+        value = row[self.response_column]
+        if self.reader.format == "text":
+            if isinstance(value, str):
+                return value
+            advice = wrong_type_advice(self.response_column, value)
+            raise _BadRow(position, self.response_column, advice or (
+                f"the response must be a string (the full model text), got {type(value).__name__} {value!r}. "
+                "Fill missing responses with '' (counted as incorrect) or filter those rows out."))
+        try:
+            return self.reader.read(row, with_prompt=False)[-1].text
+        except ScoringInputError as err:
+            raise _BadRow(position, self.response_column, "".join(str(p) for p in err.args)) from None
 
     def _reference(self, value: Any, position: int) -> str:
         if isinstance(value, str):

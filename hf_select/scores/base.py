@@ -18,7 +18,7 @@ from datasets import Value
 from hf_select.columns import ERROR_COLUMN
 from hf_select.engine import ScoringEngine, ScoringRequest, TokenScores
 from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError
-from hf_select.formats import wrong_type_advice
+from hf_select.formats import require_text  # noqa: F401 - for scores written on this base
 from hf_select.models import ScoringModel
 from hf_select.scoring import MapPass
 from hf_select.version import __version__
@@ -108,7 +108,8 @@ class Scorer(MapPass):
                 raise MissingColumnError(
                     f"{self.name}: column {column!r} is not in the dataset (columns: {sorted(batch)}). Rename it, "
                     f"or pass ", Arg(self._column_argument(column), Placeholder("your column")), ".")
-        keys = self.input_columns() + ([ERROR_COLUMN] if ERROR_COLUMN in batch else [])
+        optional = [c for c in (*self.optional_columns(), ERROR_COLUMN) if c in batch]
+        keys = self.input_columns() + optional
         batched, rows = self.split_batch(batch, keys)
         if batched:
             index_list = list(indices) if indices is not None else None
@@ -118,6 +119,11 @@ class Scorer(MapPass):
         if not batched:
             return outputs[0]
         return {name: [out[name] for out in outputs] for name in self.features()}
+
+    def optional_columns(self) -> list[str]:
+        """Columns read when present (a ShareGPT ``system`` column)."""
+        reader = getattr(self, "reader", None)
+        return reader.optional_columns() if reader is not None else []
 
     def _where(self, i: int, indices: list[int] | None) -> str:
         if indices is not None:
@@ -220,20 +226,6 @@ def _unfit(scores: TokenScores, dropped: int) -> TokenScores:
 def _unscored(feature: Any) -> Any:
     """The value of an unscorable row: NaN for float scores, None (null) otherwise; never a silent 0."""
     return math.nan if isinstance(feature, Value) and feature.dtype.startswith("float") else None
-
-
-def require_text(row: dict[str, Any], column: str, what: str) -> str:
-    """The row's text in ``column``; a clear error when it is missing, not a string, or empty."""
-    value = row[column]
-    if not isinstance(value, str):
-        advice = wrong_type_advice(column, value)
-        raise ScoringInputError(column, advice or (
-            f"the {what} must be a string, got {type(value).__name__} ({value!r:.40}). Fix or drop the row "
-            "(Dataset.filter), or pass "), *(() if advice else (Arg("on_error", "nan"), ".")))
-    if not value.strip():
-        raise ScoringInputError(column, f"the {what} is empty. Drop the row (Dataset.filter) or pass ",
-                                Arg("on_error", "nan"), ".")
-    return value
 
 
 def mean_logprob(logprobs: np.ndarray) -> tuple[float, float, int]:

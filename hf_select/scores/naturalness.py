@@ -18,9 +18,10 @@ from hf_select import citations
 from hf_select.columns import GLOBAL_NATURALNESS, LOCAL_NATURALNESS
 from hf_select.engine import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
+from hf_select.formats import Format, Part, RowReader, Turns
 from hf_select.layout import Layout, check_layout, encode_context, encode_target, prompt_prefix
 from hf_select.models import ScoringModel
-from hf_select.scores.base import OnError, OnOverflow, Scorer, mean_logprob, require_text
+from hf_select.scores.base import OnError, OnOverflow, Scorer, mean_logprob
 from hf_select.steps import Splitter, describe_splitter, split_steps
 
 
@@ -38,32 +39,36 @@ class GlobalNaturalness(Scorer):
     fields = {"global_logprob_sum": "sum of the response tokens' log-probabilities (re-normalise as you like)",
               "global_num_tokens": "number of response tokens scored"}
 
-    def __init__(self, model: ScoringModel, *, prompt_column: str = "prompt", response_column: str = "response",
-                 layout: Layout = "auto", on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
+    def __init__(self, model: ScoringModel, *, prompt_column: str | None = None, response_column: str | None = None,
+                 format: Format = "text", turns: Turns = "last", part: Part = "all", layout: Layout = "auto",
+                 on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
         super().__init__(model, on_error=on_error, on_overflow=on_overflow)
-        self.prompt_column, self.response_column, self.layout = prompt_column, response_column, check_layout(layout)
+        self.reader = RowReader(format, prompt_column, response_column, turns, part)
+        self.prompt_column, self.response_column = self.reader.prompt_column, self.reader.response_column
+        self.layout = check_layout(layout)
 
     def input_columns(self) -> list[str]:
-        return [self.response_column, self.prompt_column]
+        return self.reader.columns()
 
     def output_features(self) -> dict[str, Any]:
         return {"global_naturalness": Value("float64"), "global_logprob_sum": Value("float64"),
                 "global_num_tokens": Value("int64")}
 
     def score_config(self) -> dict[str, Any]:
-        return {"prompt_column": self.prompt_column, "response_column": self.response_column,
-                "layout": self.layout}
+        return {**self.reader.config(), "layout": self.layout}
 
     def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
-        response = require_text(row, self.response_column, "response")
-        prompt = require_text(row, self.prompt_column, "prompt")
         tokenizer = self.model.tokenizer
-        prefix, special = prompt_prefix(tokenizer, prompt, self.layout)
-        return [ScoringRequest(encode_context(tokenizer, prefix, special), encode_target(tokenizer, response))]
+        requests = []
+        for turn in self.reader.read(row):
+            prefix, special = prompt_prefix(tokenizer, turn.context, self.layout)
+            requests.append(ScoringRequest(encode_context(tokenizer, prefix + turn.before, special),
+                                           encode_target(tokenizer, turn.text)))
+        return requests
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
                     results: list[TokenScores]) -> dict[str, Any]:
-        mean, total, count = mean_logprob(results[0].logprobs)
+        mean, total, count = mean_logprob(np.concatenate([r.logprobs for r in results]))
         return {"global_naturalness": mean, "global_logprob_sum": total, "global_num_tokens": count}
 
 
@@ -87,47 +92,49 @@ class LocalNaturalness(Scorer):
     fields = {"local_step_scores": "each reasoning step's mean token log-probability, in order",
               "local_num_steps": "number of reasoning steps the response was split into"}
 
-    def __init__(self, model: ScoringModel, *, response_column: str = "response", window: int = 2,
-                 include_prompt: bool = False, prompt_column: str = "prompt", splitter: Splitter = "paragraph",
-                 max_step_tokens: int = 80, layout: Layout = "auto", on_error: OnError = "raise",
-                 on_overflow: OnOverflow = "error"):
+    def __init__(self, model: ScoringModel, *, response_column: str | None = None, window: int = 2,
+                 include_prompt: bool = False, prompt_column: str | None = None, splitter: Splitter = "paragraph",
+                 max_step_tokens: int = 80, format: Format = "text", turns: Turns = "last", part: Part = "all",
+                 layout: Layout = "auto", on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
         super().__init__(model, on_error=on_error, on_overflow=on_overflow)
         if isinstance(window, bool) or not isinstance(window, int) or window < 0:
             raise ConfigError(f"window must be a non-negative integer (steps of context), not {window!r}")
-        self.response_column, self.window, self.include_prompt = response_column, window, include_prompt
-        self.prompt_column, self.splitter, self.max_step_tokens = prompt_column, splitter, max_step_tokens
+        self.reader = RowReader(format, prompt_column, response_column, turns, part)
+        self.prompt_column, self.response_column = self.reader.prompt_column, self.reader.response_column
+        self.window, self.include_prompt = window, include_prompt
+        self.splitter, self.max_step_tokens = splitter, max_step_tokens
         self.layout = check_layout(layout)
+        describe_splitter(splitter, max_step_tokens)  # a bad splitter fails here, not on the first row
 
     def input_columns(self) -> list[str]:
-        return [self.response_column] + ([self.prompt_column] if self.include_prompt else [])
+        return self.reader.columns(with_prompt=self.include_prompt)
 
     def output_features(self) -> dict[str, Any]:
         return {"local_naturalness": Value("float64"), "local_step_scores": List(Value("float64")),
                 "local_num_steps": Value("int64")}
 
     def score_config(self) -> dict[str, Any]:
-        config = {"response_column": self.response_column, "window": self.window,
-                  "include_prompt": self.include_prompt,
+        config = {**self.reader.config(), "window": self.window, "include_prompt": self.include_prompt,
                   "splitter": describe_splitter(self.splitter, self.max_step_tokens)}
         if self.include_prompt:
-            config.update(prompt_column=self.prompt_column, layout=self.layout)
+            config["layout"] = self.layout
+        else:
+            config.pop("prompt_column")
         return config
 
     def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
-        response = require_text(row, self.response_column, "response")
+        """Each step of each scored turn, given only the ``window`` steps before it in that turn (and the prompt
+        with ``include_prompt``)."""
         tokenizer = self.model.tokenizer
-        prefix, special = "", True
-        if self.include_prompt:
-            prompt = require_text(row, self.prompt_column, "prompt")
-            prefix, special = prompt_prefix(tokenizer, prompt, self.layout)
-        steps = [response[s:e] for s, e in split_steps(response, self.splitter, max_step_tokens=self.max_step_tokens)]
-        return [
-            ScoringRequest(
-                encode_context(tokenizer, prefix + "".join(steps[max(0, i - self.window) : i]), special),
-                encode_target(tokenizer, step),
-            )
-            for i, step in enumerate(steps)
-        ]
+        requests = []
+        for turn in self.reader.read(row, with_prompt=self.include_prompt):
+            prefix, special = prompt_prefix(tokenizer, turn.context, self.layout) if self.include_prompt else ("", True)
+            text = turn.text
+            steps = [text[s:e] for s, e in split_steps(text, self.splitter, max_step_tokens=self.max_step_tokens)]
+            requests += [ScoringRequest(encode_context(tokenizer, prefix + "".join(steps[max(0, i - self.window):i]),
+                                                       special), encode_target(tokenizer, step))
+                         for i, step in enumerate(steps)]
+        return requests
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
                     results: list[TokenScores]) -> dict[str, Any]:

@@ -26,9 +26,10 @@ from hf_select import citations
 from hf_select.columns import PROV_DIVERGENCE, PROV_TEACHER_FRACTION
 from hf_select.engine import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
+from hf_select.formats import Format, Part, RowReader
 from hf_select.layout import Layout, check_layout, encode_context, prompt_prefix
 from hf_select.models import ScoringModel
-from hf_select.scores.base import OnError, OnOverflow, Scorer, require_text
+from hf_select.scores.base import OnError, OnOverflow, Scorer
 from hf_select.scoring import MapPass
 from hf_select.steps import Splitter, describe_splitter, split_steps
 from hf_select.version import __version__
@@ -73,35 +74,38 @@ class SentenceLogprobs(Scorer):
               **{f"prov_logprob_{role}": f"each sentence's total log-probability under the {role} model, given the "
                  "prompt and all previous text" for role in ("teacher", "student", "distilled")}}
 
-    def __init__(self, model: ScoringModel, role: str, *, response_column: str = "response",
-                 prompt_column: str = "prompt", splitter: Splitter = "sentence", layout: Layout = "auto",
-                 on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
+    def __init__(self, model: ScoringModel, role: str, *, response_column: str | None = None,
+                 prompt_column: str | None = None, format: Format = "text", part: Part = "all",
+                 splitter: Splitter = "sentence", layout: Layout = "auto", on_error: OnError = "raise",
+                 on_overflow: OnOverflow = "error"):
         super().__init__(model, on_error=on_error, on_overflow=on_overflow)
-        self.role, self.response_column, self.prompt_column = role, response_column, prompt_column
+        self.reader = RowReader(format, prompt_column, response_column, "last", part)  # one turn: sentence spans
+        self.role = role
+        self.response_column, self.prompt_column = self.reader.response_column, self.reader.prompt_column
         self.splitter, self.layout = splitter, check_layout(layout)
         self.name = f"provenance_{role}"
+        describe_splitter(splitter)
 
     def input_columns(self) -> list[str]:
-        return [self.response_column, self.prompt_column]
+        return self.reader.columns()
 
     def output_features(self) -> dict[str, Any]:
         return {"prov_sentence_spans": List(List(Value("int64"))), "prov_sentence_chars": List(Value("int64")),
                 f"prov_logprob_{self.role}": List(Value("float64"))}
 
     def score_config(self) -> dict[str, Any]:
-        return {"role": self.role, "response_column": self.response_column, "prompt_column": self.prompt_column,
-                "splitter": describe_splitter(self.splitter), "layout": self.layout,
+        return {"role": self.role, **self.reader.config(), "splitter": describe_splitter(self.splitter),
+                "layout": self.layout,
                 "attribution": "token -> sentence holding its first non-whitespace character"}
 
     def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
-        response = require_text(row, self.response_column, "response")
-        prompt = require_text(row, self.prompt_column, "prompt")
+        (turn,) = self.reader.read(row)
         tokenizer = self.model.tokenizer
-        prefix, special = prompt_prefix(tokenizer, prompt, self.layout)
-        encoded = tokenizer(response, add_special_tokens=False, return_offsets_mapping=True)
-        spans = split_steps(response, self.splitter)
-        owners = attribute_tokens(response, encoded["offset_mapping"], spans)
-        context = encode_context(tokenizer, prefix, special)
+        prefix, special = prompt_prefix(tokenizer, turn.context, self.layout)
+        encoded = tokenizer(turn.text, add_special_tokens=False, return_offsets_mapping=True)
+        spans = split_steps(turn.text, self.splitter)
+        owners = attribute_tokens(turn.text, encoded["offset_mapping"], spans)
+        context = encode_context(tokenizer, prefix + turn.before, special)
         return [AttributedRequest(context, list(encoded["input_ids"]), spans, owners)]
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
@@ -220,11 +224,12 @@ class Provenance(MapPass):
     citation = citations.PROVENANCE
 
     def __init__(self, teacher: ScoringModel, student: ScoringModel, distilled: ScoringModel | None = None, *,
-                 response_column: str = "response", prompt_column: str = "prompt", splitter: Splitter = "sentence",
-                 margin: float = 0.1, layout: Layout = "auto", on_error: OnError = "raise",
-                 on_overflow: OnOverflow = "error"):
-        common = {"response_column": response_column, "prompt_column": prompt_column, "splitter": splitter,
-                  "layout": layout, "on_error": on_error, "on_overflow": on_overflow}
+                 response_column: str | None = None, prompt_column: str | None = None, format: Format = "text",
+                 part: Part = "all", splitter: Splitter = "sentence", margin: float = 0.1, layout: Layout = "auto",
+                 on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
+        common = {"response_column": response_column, "prompt_column": prompt_column, "format": format,
+                  "part": part, "splitter": splitter, "layout": layout, "on_error": on_error,
+                  "on_overflow": on_overflow}
         self.model_passes = [SentenceLogprobs(teacher, "teacher", **common),
                              SentenceLogprobs(student, "student", **common)]
         if distilled is not None:

@@ -19,6 +19,7 @@ from hf_select import citations
 from hf_select.columns import RSR
 from hf_select.engine import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
+from hf_select.formats import Format, Part, Turns
 from hf_select.layout import Layout
 from hf_select.models import ScoringModel
 from hf_select.scores.base import OnError, OnOverflow
@@ -45,11 +46,12 @@ class RankSurprisal(GlobalNaturalness):
               "rsr_mean_surprisal": "mean negative log-probability of the response's tokens"}
     with_ranks = True
 
-    def __init__(self, model: ScoringModel, *, prompt_column: str = "prompt", response_column: str = "response",
-                 layout: Layout = "auto", rank_clip: int | None = None, include_global: bool = False,
-                 on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
-        super().__init__(model, prompt_column=prompt_column, response_column=response_column, layout=layout,
-                         on_error=on_error, on_overflow=on_overflow)
+    def __init__(self, model: ScoringModel, *, prompt_column: str | None = None, response_column: str | None = None,
+                 format: Format = "text", turns: Turns = "last", part: Part = "all", layout: Layout = "auto",
+                 rank_clip: int | None = None, include_global: bool = False, on_error: OnError = "raise",
+                 on_overflow: OnOverflow = "error"):
+        super().__init__(model, prompt_column=prompt_column, response_column=response_column, format=format,
+                         turns=turns, part=part, layout=layout, on_error=on_error, on_overflow=on_overflow)
         if rank_clip is not None and (isinstance(rank_clip, bool) or not isinstance(rank_clip, int) or rank_clip < 1):
             raise ConfigError(f"rank_clip must be a positive integer or None, not {rank_clip!r}")
         self.rank_clip, self.include_global = rank_clip, include_global
@@ -67,11 +69,12 @@ class RankSurprisal(GlobalNaturalness):
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
                     results: list[TokenScores]) -> dict[str, Any]:
-        scored = ~np.isnan(results[0].logprobs)
-        ranks = results[0].ranks[scored].astype(np.float64)
+        logprobs = np.concatenate([r.logprobs for r in results])  # every scored turn's tokens
+        scored = ~np.isnan(logprobs)
+        ranks = np.concatenate([r.ranks for r in results])[scored].astype(np.float64)
         if self.rank_clip is not None:
             ranks = np.minimum(ranks, self.rank_clip)
-        surprisal = -results[0].logprobs[scored].astype(np.float64)
+        surprisal = -logprobs[scored].astype(np.float64)
         mean_rank = float(ranks.mean()) if ranks.size else math.nan
         mean_surprisal = float(surprisal.mean()) if surprisal.size else math.nan
         out = {"rsr": mean_rank / mean_surprisal if mean_surprisal > 0 else math.nan,

@@ -1,0 +1,216 @@
+"""Every shape of public reasoning-distillation data goes in without glue code, scores equal to the naive
+reference on the same text and context, and errors name the format or helper that fits."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from datasets import Dataset, DatasetDict
+from public_shapes import (
+    PROBLEMS,
+    llama_nemotron,
+    mixture_of_thoughts,
+    multi_turn_messages,
+    openr1_math,
+    openthoughts,
+    r1,
+    s1k,
+    trl_prompt_completion,
+)
+
+from hf_select import (
+    CheckAnswers,
+    GlobalNaturalness,
+    LocalNaturalness,
+    RankSurprisal,
+    ScoringInputError,
+    explode,
+    rank_teachers,
+    score,
+    select_best,
+)
+from hf_select.formats import fold, parse_trace
+from hf_select.metadata import read_metadata
+from hf_select.reference import naive_global, naive_local, naive_rank_surprisal
+
+TOL = 1e-4
+
+
+def _check_global(out, expected):
+    for got, want in zip(out, expected, strict=True):
+        assert got["global_naturalness"] == pytest.approx(want["global_naturalness"], abs=TOL)
+        assert got["global_num_tokens"] == want["global_num_tokens"]
+
+
+@pytest.mark.parametrize("model_name", ["llama", "nobos"])  # a chat template, and the plain rendering
+def test_messages_score_the_last_assistant_turn_given_the_conversation(model_name, request):
+    model = request.getfixturevalue(model_name)
+    rows = mixture_of_thoughts() + multi_turn_messages()
+    out = score(Dataset.from_list(rows), GlobalNaturalness(model, format="messages"))
+    expected = [naive_global(model, r["messages"][:-1], r["messages"][-1]["content"]) for r in rows]
+    _check_global(out, expected)
+    assert out.column_names[:3] == ["messages", "num_tokens", "source"]  # the user's columns stay as they are
+    assert read_metadata(out)["scores"]["global_naturalness"]["format"] == "messages"
+
+
+def test_every_assistant_turn_is_scored_with_turns_all(llama):
+    row = multi_turn_messages()[0]
+    out = Dataset.from_list([row]).map(GlobalNaturalness(llama, format="messages", turns="all"), batched=True)
+    messages = row["messages"]
+    turns = [naive_global(llama, messages[:i], messages[i]["content"]) for i in (2, 4)]
+    total = sum(t["global_logprob_sum"] for t in turns)
+    assert out[0]["global_num_tokens"] == sum(t["global_num_tokens"] for t in turns)
+    assert out[0]["global_naturalness"] == pytest.approx(total / out[0]["global_num_tokens"], abs=TOL)
+    rsr = Dataset.from_list([row]).map(RankSurprisal(llama, format="messages", turns="all", rank_clip=5),
+                                       batched=True)[0]
+    ranks = np.concatenate([np.minimum(t["ranks"], 5) for t in turns]).astype(float)
+    surprisal = -np.concatenate([t["logprobs"] for t in turns]).astype(float)
+    assert rsr["rsr"] == pytest.approx(ranks.mean() / surprisal.mean(), abs=TOL)
+
+
+def test_sharegpt_system_and_turns(llama):
+    rows = openthoughts()
+    out = score(Dataset.from_list(rows), GlobalNaturalness(llama, format="sharegpt"))
+    expected = [naive_global(llama, [{"role": "system", "content": r["system"]},
+                                     {"role": "user", "content": r["conversations"][0]["value"]}],
+                             r["conversations"][1]["value"]) for r in rows]
+    _check_global(out, expected)
+
+
+def test_prompt_completion_strings_or_messages_and_custom_columns(llama, nobos):
+    for model in (llama, nobos):
+        as_text = score(Dataset.from_list([{"prompt": q, "response": r["completion"]} for (q, *_), r in
+                                           zip(PROBLEMS, trl_prompt_completion(), strict=True)]),
+                        GlobalNaturalness(model))
+        for as_messages in (False, True):
+            out = score(Dataset.from_list(trl_prompt_completion(as_messages)),
+                        GlobalNaturalness(model, format="prompt_completion"))
+            np.testing.assert_allclose(out["global_naturalness"], as_text["global_naturalness"], atol=TOL)
+    nemotron = llama_nemotron()
+    out = score(Dataset.from_list(nemotron),
+                GlobalNaturalness(llama, format="prompt_completion", prompt_column="input", response_column="output"))
+    _check_global(out, [naive_global(llama, r["input"], r["output"]) for r in nemotron])
+
+
+def test_local_naturalness_of_chat_data_steps_through_the_assistant_turn(llama):
+    rows = mixture_of_thoughts()
+    out = score(Dataset.from_list(rows), LocalNaturalness(llama, format="messages", window=1))
+    for got, row in zip(out, rows, strict=True):
+        want = naive_local(llama, row["messages"][-1]["content"], window=1)
+        assert got["local_naturalness"] == pytest.approx(want["local_naturalness"], abs=TOL)
+
+
+# -- DeepSeek-R1 traces ----------------------------------------------------------------------------------------
+def test_parts_of_an_r1_trace_are_scored_on_their_own(llama):
+    q, _, reasoning, a = PROBLEMS[0]
+    response = r1(reasoning, a)
+    trace = parse_trace(response)
+    ds = Dataset.from_list([{"prompt": q, "response": response}])
+    answer = score(ds, GlobalNaturalness(llama, part="answer"))[0]
+    want = naive_global(llama, q, response[trace.answer_start:], before=response[:trace.answer_start])
+    assert answer["global_naturalness"] == pytest.approx(want["global_naturalness"], abs=TOL)
+    thinking = score(ds, GlobalNaturalness(llama, part="reasoning"))
+    want = naive_global(llama, q, response[trace.reasoning_start:trace.reasoning_end],
+                        before=response[:trace.reasoning_start])
+    assert thinking[0]["global_naturalness"] == pytest.approx(want["global_naturalness"], abs=TOL)
+    assert read_metadata(thinking)["scores"]["global_naturalness"]["part"] == "reasoning"
+    cut = Dataset.from_list([{"prompt": q, "response": "<think>\nStill thinking about it"}])
+    with pytest.raises(ScoringInputError, match="cut off"):
+        score(cut, GlobalNaturalness(llama, part="answer"))
+    assert math.isnan(score(cut, GlobalNaturalness(llama, part="answer", on_error="nan"))[0]["global_naturalness"])
+
+
+def test_answer_checking_grades_only_the_answer_of_an_r1_trace():
+    rows = [
+        {"response": "<think>\nMaybe \\boxed{41}? No.\n</think>\n\nSo \\boxed{42}.", "answer": "42"},  # right
+        {"response": "<think>\nIt is \\boxed{42}.\n</think>\n\nActually \\boxed{41}.", "answer": "42"},  # wrong
+        {"response": "<think>\nSo far \\boxed{42}, but let me", "answer": "42"},  # cut off
+        {"response": "Plain answer: \\boxed{42}", "answer": "42"},
+    ]
+    out = Dataset.from_list(rows).map(CheckAnswers(), batched=True)
+    assert out["is_correct"] == [True, False, False, True]
+    assert out["extracted_answer"] == ["42", "41", None, "42"]
+    assert "cut off" in out[2]["answer_note"] and out[0]["answer_note"] == ""
+    chat = Dataset.from_list(mixture_of_thoughts()).map(lambda r: {"answer": "42"})
+    assert chat.map(CheckAnswers(format="messages"), batched=True)["is_correct"] == [True, False, False, False]
+
+
+# -- wide data --------------------------------------------------------------------------------------------------
+def test_explode_a_list_of_generations_and_fold_it_back():
+    wide = Dataset.from_list(openr1_math())
+    long = explode(wide, responses="generations",
+                   with_columns=["correctness_math_verify", "is_reasoning_complete", "finish_reasons"])
+    assert len(long) == 12 and long["prompt_id"] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert long["generation_index"][:3] == [0, 1, 2] and long["finish_reasons"][:3] == ["stop", "stop", "length"]
+    assert long["correctness_math_verify"][:3] == [True, False, False] and long[4]["problem"] == PROBLEMS[1][0]
+    assert long[0]["response"] == openr1_math()[0]["generations"][0] and "generations" not in long.column_names
+    best = select_best(long.map(lambda r: {"score": -len(r["response"])}), by="score", group="prompt_id",
+                       among="correctness_math_verify", top_k=1)
+    assert best["generation_index"] == [0, 0, 0, 0]
+    folded = fold(long, by="prompt_id", columns=["response", "generation_index"])
+    assert len(folded) == 4 and folded[0]["response"] == openr1_math()[0]["generations"]
+    assert folded[0]["problem"] == PROBLEMS[0][0]
+
+
+def test_explode_one_column_per_teacher_into_r1_traces():
+    long = explode(Dataset.from_list(s1k()),
+                   responses={"gemini": {"reasoning": "gemini_thinking_trajectory", "answer": "gemini_attempt"},
+                              "deepseek": {"reasoning": "deepseek_thinking_trajectory", "answer": "deepseek_attempt"}})
+    assert len(long) == 8 and long["teacher"][:2] == ["gemini", "deepseek"]
+    assert parse_trace(long[0]["response"]).answer_start is not None
+    assert long.map(lambda r: {"answer": r["solution"].split()[-1].rstrip(".")}).map(
+        CheckAnswers(), batched=True)["is_correct"] == [True] * 8
+    named = explode(Dataset.from_list(s1k()), responses=["gemini_attempt", "deepseek_attempt"])
+    assert named["teacher"][:2] == ["gemini_attempt", "deepseek_attempt"]
+
+
+def test_explode_names_misaligned_rows():
+    rows = openr1_math()
+    rows[2]["finish_reasons"] = ["stop"]
+    with pytest.raises(Exception, match="row 2, column 'finish_reasons' has 1 values for 3 generations"):
+        explode(Dataset.from_list(rows), responses="generations", with_columns=["finish_reasons"])
+
+
+# -- wrong types, DatasetDict, streams --------------------------------------------------------------------------
+def test_wrong_types_name_the_format_that_fits(llama):
+    with pytest.raises(ScoringInputError, match=r"row 0, column 'generations': it holds a list of 3 strings.*"
+                                                r"hf_select.explode\(ds, responses='generations'\)"):
+        score(Dataset.from_list(openr1_math()), GlobalNaturalness(llama, prompt_column="problem",
+                                                                  response_column="generations"))
+    with pytest.raises(ScoringInputError, match="column 'messages': it holds a conversation of 2 messages.*"
+                                                "format='messages'"):
+        score(Dataset.from_list(openr1_math()), GlobalNaturalness(llama, prompt_column="problem",
+                                                                  response_column="messages"))
+    with pytest.raises(ScoringInputError, match="holds a string, not a conversation.*format='text'"):
+        score(Dataset.from_list([{"messages": "just text"}]), GlobalNaturalness(llama, format="messages"))
+
+
+def test_a_dataset_dict_is_scored_and_selected_split_by_split(llama):
+    rows = [{"prompt": q, "response": r1(reasoning, a), "teacher": t} for (q, _, reasoning, a) in PROBLEMS
+            for t in ("a", "b")]
+    dd = DatasetDict({"train": Dataset.from_list(rows[:6]), "test": Dataset.from_list(rows[6:])})
+    scored = score(dd, GlobalNaturalness(llama))
+    assert isinstance(scored, DatasetDict) and set(scored) == {"train", "test"}
+    best = select_best(scored, by="global_naturalness")
+    assert {k: len(v) for k, v in best.items()} == {"train": 3, "test": 1}
+    ranking = rank_teachers(scored, by="global_naturalness")
+    assert set(ranking) == {"train", "test"} and ranking["train"]["teacher"] != []
+
+
+def test_a_stream_is_scored_lazily_and_selection_says_how_to_materialise_it(llama):
+    rows = Dataset.from_list(mixture_of_thoughts())
+    stream = score(rows.to_iterable_dataset(), GlobalNaturalness(llama, format="messages"))
+    eager = score(rows, GlobalNaturalness(llama, format="messages"))
+    np.testing.assert_allclose([r["global_naturalness"] for r in stream], eager["global_naturalness"], atol=1e-6)
+    with pytest.raises(TypeError, match="not a stream: materialise it"):
+        select_best(stream, by="global_naturalness", group="source")
+
+
+def test_rsr_of_chat_rows_matches_the_reference(llama):
+    rows = mixture_of_thoughts()
+    out = score(Dataset.from_list(rows), RankSurprisal(llama, format="messages"))
+    for got, row in zip(out, rows, strict=True):
+        want = naive_rank_surprisal(llama, row["messages"][:-1], row["messages"][-1]["content"])
+        assert got["rsr"] == pytest.approx(want["rsr"], abs=TOL)
