@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hf_select.errors import Arg, ConfigError, DataFormatError, ScoringInputError
+from hf_select.metadata import record_score
 
 Format = Literal["text", "messages", "sharegpt", "prompt_completion"]
 FORMATS: tuple[str, ...] = ("text", "messages", "sharegpt", "prompt_completion")
@@ -347,7 +348,16 @@ def explode(ds: Any, responses: str | Sequence[str] | Mapping[str, Any], *, with
                     out[c].append(aligned[c][i])
         return out
 
-    return ds.map(batch_explode, batched=True, with_indices=True, remove_columns=names)
+    long = ds.map(batch_explode, batched=True, with_indices=True, remove_columns=names)
+    fields = {PROMPT_ID: "the row of the wide source this response came from",
+              GENERATION_INDEX: "the response's position among its row's responses", response_column: "the response"}
+    if per_teacher or teachers is not None:
+        fields[teacher_column] = "the teacher (model) that wrote the response"
+    config = {"transform": "explode", "responses": responses, "with_columns": list(with_columns),
+              "teachers": teachers}
+    return record_score(long, "explode", config, {}, {
+        "explanation": "Wide rows (several responses per prompt) were made long: one row per response.",
+        "fields": fields})
 
 
 def fold(ds: Any, by: str = PROMPT_ID, columns: Sequence[str] | None = None) -> Any:

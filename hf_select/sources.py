@@ -101,11 +101,15 @@ def load_source(path: str, *, split: str | None = "train", name: str | None = No
         builder = FILE_BUILDERS.get(local.suffix)
         if builder is None:
             raise NotFoundError(f"Cannot tell the format of {path!r}; use one of {sorted(FILE_BUILDERS)}")
-        return load_dataset(builder, data_files=str(local), split=split, streaming=streaming)
-    if _looks_local(path) and not local.exists():
+        path, name, data_files = builder, None, str(local)
+    elif _looks_local(path) and not local.exists():
         raise NotFoundError(f"No such file or folder: {path}")
     try:
         return load_dataset(path, name, data_files=data_files, split=split, revision=revision, streaming=streaming)
+    except ValueError as err:
+        if "split" not in str(err).lower():
+            raise
+        raise NotFoundError(f"{data_files if local.is_file() else path}: {str(err).splitlines()[0]}") from None
     except (FileNotFoundError, ConnectionError, OSError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         if hub_dataset_id(path):

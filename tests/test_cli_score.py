@@ -73,3 +73,22 @@ def test_user_mistakes_print_one_line_and_exit_2(tmp_path, capsys):
     (tmp_path / "r.yaml").write_text("name: x\nbogus: 1\n")
     assert main(["run", str(tmp_path / "r.yaml")]) == 2
     assert "r.yaml:2: unknown key `bogus`" in capsys.readouterr().err
+
+
+def test_score_cli_scores_every_split_and_chat_formats(tiny_root, tmp_path, capsys):
+    from datasets import DatasetDict
+    from public_shapes import mixture_of_thoughts
+
+    rows = Dataset.from_list(mixture_of_thoughts())
+    source = tmp_path / "chat"
+    DatasetDict({"train": rows.select(range(3)), "test": rows.select([3])}).save_to_disk(str(source))
+    model = str(tiny_root / "llama")
+    assert main(["score", str(source), "--model", model, "--format", "messages", "--scores", "global,local",
+                 "--out", str(tmp_path / "scored")]) == 0
+    assert "(splits train, test)" in capsys.readouterr().out
+    scored = load_from_disk(str(tmp_path / "scored"))
+    assert {k: len(v) for k, v in scored.items()} == {"train": 3, "test": 1}
+    assert "messages" in scored["train"].column_names and None not in scored["test"]["local_naturalness"]
+    assert main(["score", str(source), "--model", model, "--split", "test", "--format", "messages",
+                 "--scores", "global", "--out", str(tmp_path / "one")]) == 0
+    assert "(split test)" in capsys.readouterr().out and len(load_from_disk(str(tmp_path / "one"))) == 1

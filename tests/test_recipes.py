@@ -221,3 +221,45 @@ def test_license_and_source_are_carried_from_a_hub_dataset(strict_hub, hub_repo_
     assert result.card.data.license == "cc-by-4.0"
     assert result.card.data.source_datasets == [hub_repo_id]
     assert f"(https://huggingface.co/datasets/{hub_repo_id})" in result.card.text
+
+
+# -- recipes for the public shapes, offline on rows in the exact schema -------------------------------------------
+PUBLIC_SHAPES = {
+    "openr1_math_best_of_n": "openr1_math",
+    "s1k_two_teachers": "s1k",
+    "mixture_of_thoughts_chat": "mixture_of_thoughts",
+    "openthoughts_sharegpt": "openthoughts",
+    "nemotron_prompt_completion": "llama_nemotron",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_SHAPES))
+def test_public_shape_recipes_run_unchanged_on_rows_in_their_schema(name, tiny_root, tmp_path):
+    import public_shapes
+    from datasets import Dataset
+
+    rows = getattr(public_shapes, PUBLIC_SHAPES[name])()
+    data = tmp_path / "rows.jsonl"
+    Dataset.from_list(rows).to_json(data)
+    out = tmp_path / "out"
+    overrides = [f"models.student.name_or_path={tiny_root / 'llama'}", f"dataset.path={data}", "dataset.split=train",
+                 f"output.dir={out}"]
+    result = run_recipe_file(name, overrides, push=False)
+    curated = load_dataset(str(out), split="train")
+    card = DatasetCard.load(out / "README.md").text
+    source_columns = set(rows[0]) - {"generations", "correctness_math_verify", "is_reasoning_complete",
+                                     "finish_reasons", "gemini_thinking_trajectory", "gemini_attempt",
+                                     "deepseek_thinking_trajectory", "deepseek_attempt"}
+    assert source_columns <= set(curated.column_names)  # the user's columns, under their own names
+    if name == "openr1_math_best_of_n":
+        assert len(curated) == 4 and all(curated["correctness_math_verify"]) and curated["generation_index"] == [0] * 4
+        assert "one row per response" in card and "`prompt_id`" in card
+    elif name == "s1k_two_teachers":
+        assert len(curated) == 4 and set(curated["teacher"]) <= {"gemini", "deepseek"}
+        assert all(f"Teacher ranking by `{c}`" in card for c in ("local_naturalness", "rsr", "global_naturalness"))
+    else:
+        column = {"mixture_of_thoughts_chat": "messages", "openthoughts_sharegpt": "conversations",
+                  "nemotron_prompt_completion": "output"}[name]
+        assert len(curated) == 2 and column in curated.column_names
+        assert f"`{load_recipe(name).dataset.format}`" in card
+    assert "load_dataset(" in card and len(result.curated) == len(curated)
