@@ -17,12 +17,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from datasets import Dataset
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from hf_select.columns import ERROR_COLUMN
 from hf_select.identity import file_digests
-from hf_select.metadata import higher_is_better, read_metadata
+from hf_select.metadata import aggregate_of, higher_is_better, read_metadata
 from hf_select.select import selection_summary
 from hf_select.sources import builtin_data_path, hub_dataset_id
 from hf_select.version import __version__
@@ -43,6 +44,7 @@ class CardContext:
     stages: list[tuple[str, int]] = field(default_factory=list)  # rows left after each stage of the run
     selection: dict[str, Any] = field(default_factory=dict)  # {"method": "best", "by", "group", "among", ...}
     rankings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # {score column: rank_teachers rows}
+    matrix: list[dict[str, Any]] | None = None  # rank_teachers rows over one score under several students
     recipe_yaml: str | None = None
     command: str = ""
     license: str | None = None
@@ -174,13 +176,27 @@ def _nanmean(values: list[float | None]) -> float:
     return sum(kept) / len(kept) if kept else math.nan
 
 
-def score_plot(scored: Dataset, curated: Dataset, by: str, teacher: str) -> bytes:
-    """Left: distribution of ``by`` per teacher over all scored rows. Right: teachers of the selected rows."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def score_plot(scored: Dataset, curated: Dataset, by: str, teacher: str,
+               ranking: list[dict[str, Any]] | None = None) -> bytes:
+    """Left: distribution of ``by`` per teacher over all scored rows, with each teacher's score and its 95%
+    interval when the ranking has one. Right: teachers of the selected rows."""
+    plt = _pyplot()
     table = scored.select_columns([by, teacher]).to_pandas().dropna()
     teachers = sorted(table[teacher].unique())
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]})
@@ -188,15 +204,65 @@ def score_plot(scored: Dataset, curated: Dataset, by: str, teacher: str) -> byte
     left.set_xticks(range(1, len(teachers) + 1), teachers, rotation=20)
     left.set_ylabel(by)
     left.set_title(f"{by} per teacher (all scored rows)")
+    rows = {r["teacher"]: r for r in ranking or [] if r.get("score_low") is not None}
+    if rows:
+        at = [i + 1.25 for i, t in enumerate(teachers) if t in rows]
+        shown = [rows[t] for t in teachers if t in rows]
+        scores = [r["score"] for r in shown]
+        errors = [[r["score"] - r["score_low"] for r in shown], [r["score_high"] - r["score"] for r in shown]]
+        left.errorbar(at, scores, yerr=errors, fmt="o", color="tab:red", capsize=4, label="teacher score, 95% CI")
+        left.legend(loc="best", fontsize="small")
     counts = curated.select_columns([teacher]).to_pandas()[teacher].value_counts()
     right.bar(teachers, [int(counts.get(t, 0)) for t in teachers], color="tab:green")
     right.set_title("teachers of the selected rows")
     right.tick_params(axis="x", rotation=20)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig)
+
+
+def matrix_plot(matrix: list[dict[str, Any]], score: str | None = None) -> bytes:
+    """Teacher x student heatmap: colour is the teacher's rank under each student, the text its score."""
+    plt = _pyplot()
+    table = matrix_table(matrix, score)
+    students, teachers = table["students"], table["teachers"]
+    ranks = np.array([[table["cells"][t][s]["rank"] for s in students] for t in teachers], dtype=float)
+    fig, ax = plt.subplots(figsize=(3.0 + 1.7 * len(students), 1.6 + 0.55 * len(teachers)))
+    image = ax.imshow(ranks, cmap="RdYlGn_r", vmin=1, vmax=max(len(teachers), 2), aspect="auto")
+    for i, t in enumerate(teachers):
+        for j, s in enumerate(students):
+            cell = table["cells"][t][s]
+            ax.text(j, i, f"{cell['score']:.3f}\n(rank {cell['rank']})", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(students)), students, rotation=15)
+    ax.set_yticks(range(len(teachers)), teachers)
+    ax.set_title(f"{table['score']}: each teacher's rank per student", fontsize=10)
+    fig.colorbar(image, ax=ax, label="rank")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def matrix_table(matrix: list[dict[str, Any]], score: str | None = None) -> dict[str, Any]:
+    """The rows of a multi-column `rank_teachers` as {teachers (best on average first), students, cells}."""
+    students = list(dict.fromkeys(r["model"] or r["column"] for r in matrix))
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in matrix:
+        cells.setdefault(r["teacher"], {})[r["model"] or r["column"]] = r
+    teachers = sorted(cells, key=lambda t: (sum(cells[t][s]["rank"] for s in students if s in cells[t]), str(t)))
+    return {"students": students, "teachers": teachers, "cells": cells, "score": score or matrix[0]["column"]}
+
+
+def comparisons(rows: list[dict[str, Any]]) -> list[str]:
+    """"A over B: +0.12 (95% CI +0.05..+0.19)" or "not distinguishable", for each teacher and the next one."""
+    out = []
+    for r in rows:
+        if r.get("next_teacher") is None or r.get("vs_next") is None or r["vs_next"] != r["vs_next"]:
+            continue
+        interval = f"{r['vs_next']:+.4f} (95% CI {r['vs_next_low']:+.4f}..{r['vs_next_high']:+.4f}, " \
+                   f"{r['vs_next_prompts']} shared prompts)"
+        if r["vs_next_low"] > 0 or r["vs_next_high"] < 0:
+            out.append(f"{r['teacher']} over {r['next_teacher']}: {interval}")
+        else:
+            out.append(f"{r['teacher']} vs {r['next_teacher']}: not distinguishable, {interval}")
+    return out
 
 
 def render_template(card_data: DatasetCardData, **values: Any) -> DatasetCard:
@@ -227,7 +293,13 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
     image = None
     if by and ctx.teacher_column in scored.column_names and len(curated):
         image = f"images/{ctx.split}_scores.png"
-        images[image] = score_plot(scored, curated, by, ctx.teacher_column)
+        images[image] = score_plot(scored, curated, by, ctx.teacher_column, ctx.rankings.get(by))
+    matrix_image = matrix_score = None
+    if ctx.matrix:
+        key = meta["columns"].get(ctx.matrix[0]["column"], {}).get("score")
+        matrix_score = meta["scores"].get(key, {}).get("score")
+        matrix_image = f"images/{ctx.split}_teacher_student.png"
+        images[matrix_image] = matrix_plot(ctx.matrix, matrix_score)
     title = ctx.title or (f"{Path(source).stem if source else 'data'} (curated with hf_select)")
     card_data = DatasetCardData(
         license=ctx.license,
@@ -238,7 +310,9 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
         pretty_name=title,
     )
     rankings = [{"by": column, "rows": rows, "higher_is_better": higher_is_better(scored, column),
-                 "has_accuracy": bool(rows) and rows[0].get("accuracy") is not None}
+                 "has_accuracy": bool(rows) and rows[0].get("accuracy") is not None,
+                 "has_intervals": bool(rows) and rows[0].get("score_low") is not None,
+                 "ratio": aggregate_of(scored, column), "comparisons": comparisons(rows)}
                 for column, rows in ctx.rankings.items()]
     card = render_template(
         card_data,
@@ -254,6 +328,8 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
         stages=ctx.stages,
         errors=error_counts(scored),
         rankings=rankings,
+        matrix=matrix_table(ctx.matrix, matrix_score) if ctx.matrix else None,
+        matrix_image=matrix_image,
         teacher_mix=summary["teacher_mix"],
         accuracy_after=summary["accuracy_after"],
         image=image,

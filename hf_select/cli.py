@@ -56,8 +56,14 @@ def _model_arguments(parser: argparse.ArgumentParser, default: str | None = "smo
 
 
 def cmd_bench(args) -> int:
-    from hf_select.bench import build_workload, format_report, load_rows, run_bench
+    from hf_select.bench import build_workload, format_ranking_report, format_report, load_rows, run_bench
 
+    if args.rankings:
+        from hf_select.bench import run_ranking_bench
+
+        report = run_ranking_bench(args.rows, args.teachers, args.resamples, args.seed, naive=not args.no_naive)
+        print(json.dumps(report, indent=2) if args.json else format_ranking_report(report))
+        return 0
     model = _model_config(args).load()
     if args.dataset:
         rows = load_rows(args.dataset, args.n, args.prompt_column, args.response_column)
@@ -179,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=1,
                        help="run each side this many times, alternating, and keep each side's fastest round")
     bench.add_argument("--json", action="store_true")
+    bench.add_argument("--rankings", action="store_true",
+                       help="bench the teacher-ranking bootstrap instead (no model): vectorised vs a loop")
+    bench.add_argument("--rows", type=int, default=10_000, help="--rankings: rows of synthetic scores")
+    bench.add_argument("--teachers", type=int, default=8, help="--rankings: teachers")
+    bench.add_argument("--resamples", type=int, default=1000, help="--rankings: bootstrap resamples")
     bench.set_defaults(func=cmd_bench)
 
     sc = sub.add_parser("score", help="add score columns to a dataset (works under `accelerate launch`)")

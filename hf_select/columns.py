@@ -15,14 +15,22 @@ ERROR_COLUMN = "hf_select_error"  # why a row got NaN scores (``on_error="nan"``
 
 @dataclass(frozen=True)
 class Column:
-    """A score column: its name, its direction (None: not a quantity to rank by) and a plain definition."""
+    """A score column: its name, its direction (None: not a quantity to rank by), a plain definition and, for
+    a ratio, how a teacher's score aggregates: ``(numerator, denominator)`` columns whose means are divided
+    (the teacher-level Rank-Surprisal Ratio is the mean rank over the mean surprisal, not a mean of ratios)."""
 
     name: str
     higher_is_better: bool | None
     definition: str
+    aggregate: tuple[str, str] | None = None
 
     def renamed(self, name: str) -> Column:
-        return Column(name, self.higher_is_better, self.definition)
+        return Column(name, self.higher_is_better, self.definition, self.aggregate)
+
+    def suffixed(self, suffix: str) -> Column:
+        """The column as a score with ``column_suffix=suffix`` names it (its aggregate's columns too)."""
+        aggregate = tuple(f"{c}_{suffix}" for c in self.aggregate) if self.aggregate else None
+        return Column(f"{self.name}_{suffix}", self.higher_is_better, self.definition, aggregate)
 
 
 GLOBAL_NATURALNESS = Column(
@@ -35,7 +43,8 @@ LOCAL_NATURALNESS = Column(
 RSR = Column(
     "rsr", False,
     "Rank-Surprisal Ratio: the mean rank (clipped) of the response's tokens under the student divided by their "
-    "mean surprisal (negative log-probability); lower means informative yet aligned with the student")
+    "mean surprisal (negative log-probability); lower means informative yet aligned with the student",
+    aggregate=("rsr_mean_rank", "rsr_mean_surprisal"))
 PROV_DIVERGENCE = Column(
     "prov_divergence", True,
     "mean over sentences of the per-character log-probability difference teacher minus student: how much more "
@@ -45,19 +54,23 @@ PROV_TEACHER_FRACTION = Column(
     "share of the response's sentences that the teacher finds likelier than the student by more than the margin")
 IS_CORRECT = Column("is_correct", True, "whether the response's final answer equals the reference (math-verify)")
 
-_DIRECTIONS: dict[str, bool] = {}
+_KNOWN: dict[str, Column] = {}
 
 
 def register(*columns: Column) -> None:
-    """Make the direction of these columns known without the data's metadata."""
+    """Make these columns' direction and aggregate known without the data's metadata."""
     for column in columns:
         if column.higher_is_better is not None:
-            _DIRECTIONS[column.name] = column.higher_is_better
+            _KNOWN[column.name] = column
 
 
 def known_direction(name: str) -> bool | None:
     """The direction of a column hf_select knows by name, else None."""
-    return _DIRECTIONS.get(name)
+    return _KNOWN[name].higher_is_better if name in _KNOWN else None
+
+
+def known_aggregate(name: str) -> tuple[str, str] | None:
+    return _KNOWN[name].aggregate if name in _KNOWN else None
 
 
 register(GLOBAL_NATURALNESS, LOCAL_NATURALNESS, RSR, PROV_DIVERGENCE, PROV_TEACHER_FRACTION, IS_CORRECT)

@@ -14,7 +14,7 @@ from typing import Any
 
 from datasets import Dataset
 
-from hf_select.columns import known_direction
+from hf_select.columns import known_aggregate, known_direction
 
 MARKER = "hf_select: "
 
@@ -58,3 +58,12 @@ def higher_is_better(ds: Dataset, column: str) -> bool:
         return bool(recorded["higher_is_better"])
     known = known_direction(column)
     return True if known is None else known
+
+
+def aggregate_of(ds: Dataset, column: str) -> tuple[str, str] | None:
+    """How a teacher's score on ``column`` aggregates: ``(numerator, denominator)`` columns for a ratio of means,
+    None for a plain mean (from the dataset's metadata, else from the columns hf_select knows)."""
+    recorded = read_metadata(ds)["columns"].get(column, {})
+    if "aggregate" in recorded:
+        return tuple(recorded["aggregate"]) if recorded["aggregate"] else None
+    return known_aggregate(column)

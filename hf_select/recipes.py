@@ -197,13 +197,21 @@ class SelectConfig:
 
 @dataclass
 class RankingConfig:
-    by: list[str] = _help("Score columns to rank teachers by (each gets a table in the card).",
+    by: list[str] = _help("Score columns to rank teachers by (each gets a table in the card; one score under "
+                          "several students also gets a teacher x student table).",
                           default_factory=lambda: ["local_naturalness"])
     teacher: str = _help("Column naming the teacher of each response.", "teacher")
+    bootstrap: int = _help("Prompt resamples for 95% intervals, rank ranges, P(first) and paired comparisons "
+                           "(0: none; 1000 is plenty).", 0)
+    seed: int = _help("Seed of the bootstrap (results are deterministic for a seed).", 0)
+    group: str | None = _help("Column naming the prompt, resampled as a unit (default: prompt_id, else prompt).",
+                              None)
 
     def __post_init__(self) -> None:
         if not self.by:
             raise _Invalid("by", "needs at least one score column")
+        if self.bootstrap < 0 or 0 < self.bootstrap < 100:
+            raise _Invalid("bootstrap", f"must be 0 (none) or at least 100 resamples, got {self.bootstrap}")
 
 
 @dataclass

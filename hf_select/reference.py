@@ -73,15 +73,26 @@ def naive_local(model: ScoringModel, response: str, window: int = 2, *, splitter
             "local_num_steps": len(steps)}
 
 
-def naive_rank_surprisal(model: ScoringModel, prompt: str, response: str, layout: str = "auto",
-                         rank_clip: int | None = None) -> dict:
+def naive_rank_surprisal(model: ScoringModel, prompt: str | list[dict], response: str, layout: str = "auto",
+                         rank_clip: int | None = 100) -> dict:
+    """RSR as published: each token's rank (1 + the number of strictly larger logits) clipped at ``rank_clip``,
+    then the sum of clipped ranks over the sum of surprisals."""
     g = naive_global(model, prompt, response, layout)
-    ranks = g["ranks"].astype(np.float64)
-    if rank_clip is not None:
-        ranks = np.minimum(ranks, rank_clip)
-    surprisal = -g["logprobs"].astype(np.float64)
-    return {"rsr": ranks.mean() / surprisal.mean(), "rsr_mean_rank": ranks.mean(),
-            "rsr_mean_surprisal": surprisal.mean()}
+    ranks = [float(min(r, rank_clip)) if rank_clip is not None else float(r) for r in g["ranks"]]
+    surprisals = [-float(lp) for lp in g["logprobs"]]
+    return {"rsr": sum(ranks) / sum(surprisals), "rsr_mean_rank": sum(ranks) / len(ranks),
+            "rsr_mean_surprisal": sum(surprisals) / len(surprisals)}
+
+
+def naive_teacher_rsr(responses: list[tuple[str, float, float]]) -> dict[str, float]:
+    """Dataset-level RSR per teacher, as published: the mean over the teacher's responses of their mean rank,
+    divided by the mean over its responses of their mean surprisal. ``responses``: (teacher, mean rank, mean
+    surprisal) per response."""
+    out = {}
+    for teacher in sorted({t for t, _, _ in responses}):
+        mine = [(r, s) for t, r, s in responses if t == teacher]
+        out[teacher] = (sum(r for r, _ in mine) / len(mine)) / (sum(s for _, s in mine) / len(mine))
+    return out
 
 
 def naive_sentence_logprobs(model: ScoringModel, prompt: str, response: str, spans, layout: str = "auto") -> list:
@@ -96,4 +107,21 @@ def naive_sentence_logprobs(model: ScoringModel, prompt: str, response: str, spa
         logprobs, _ = naive_token_scores(model, context_prompt + list(previous),
                                          tok(response[start:end], add_special_tokens=False)["input_ids"])
         out.append(float(logprobs.astype(np.float64).sum()))
+    return out
+
+
+def naive_bootstrap(prompts: np.ndarray, teachers: np.ndarray, values: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Every teacher's mean in every resample, one resample at a time: ``draws[b]`` are the prompt ids drawn
+    (with replacement) by resample ``b``; the rows of each drawn prompt are gathered (twice if drawn twice) and
+    each teacher's mean taken over them. Returns ``[resamples, teachers]`` (NaN: no row of that teacher)."""
+    rows_of = {p: np.flatnonzero(prompts == p) for p in np.unique(prompts)}
+    n_teachers = int(teachers.max()) + 1
+    out = np.full((len(draws), n_teachers), np.nan)
+    for b, drawn in enumerate(draws):
+        rows = np.concatenate([rows_of.get(p, np.zeros(0, np.int64)) for p in drawn])
+        for t in range(n_teachers):
+            mine = values[rows[teachers[rows] == t]]
+            mine = mine[~np.isnan(mine)]
+            if len(mine):
+                out[b, t] = mine.mean()
     return out

@@ -15,14 +15,25 @@ def _number(value: Any, width: int, fmt: str) -> str:
 
 
 def format_ranking(table: Dataset) -> str:
+    """A `rank_teachers` table: score (the mean, or a ratio of means), its 95% interval, rank range and P(first)
+    when bootstrapped, median, std and accuracy."""
     has_accuracy = "accuracy" in table.column_names
-    head = f"  {'rank':>4}  {'teacher':<16}{'n':>5}{'mean':>10}{'median':>10}{'std':>9}" + (
-        f"{'accuracy':>10}" if has_accuracy else "")
+    has_intervals = "score_low" in table.column_names
+    head = f"  {'rank':>4}  {'teacher':<16}{'n':>5}{'score':>10}"
+    head += f"{'95% CI':>20}{'ranks':>7}{'P(1st)':>8}" if has_intervals else ""
+    head += f"{'median':>10}{'std':>9}" + (f"{'accuracy':>10}" if has_accuracy else "")
     rows = [head]
     for r in table:
-        acc = _number(r["accuracy"], 9, ".1%") if has_accuracy else ""
-        rows.append(f"  {r['rank']:>4}  {str(r['teacher']):<16}{r['count']:>5}{_number(r['mean'], 10, '.4f')}"
-                    f"{_number(r['median'], 10, '.4f')}{_number(r['std'], 9, '.4f')}{' ' + acc if acc else ''}")
+        line = f"  {r['rank']:>4}  {str(r['teacher']):<16}{r['count']:>5}{_number(r['score'], 10, '.4f')}"
+        if has_intervals:
+            interval = "-" if r["score_low"] is None or math.isnan(r["score_low"]) else \
+                f"{r['score_low']:.4f}..{r['score_high']:.4f}"
+            ranks = f"{r['rank_low']}" + (f"-{r['rank_high']}" if r["rank_high"] != r["rank_low"] else "")
+            line += f"{interval:>20}{ranks:>7}{r['p_first']:>8.0%}"
+        line += f"{_number(r['median'], 10, '.4f')}{_number(r['std'], 9, '.4f')}"
+        if has_accuracy:
+            line += " " + _number(r["accuracy"], 9, ".1%")
+        rows.append(line)
     return "\n".join(rows)
 
 

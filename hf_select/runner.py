@@ -21,7 +21,7 @@ from hf_select import report
 from hf_select.cards import CardContext, build_card, public_command, public_path
 from hf_select.errors import DataFormatError, MissingColumnError, PublishError
 from hf_select.formats import PROMPT_ID, explode, fold
-from hf_select.metadata import higher_is_better
+from hf_select.metadata import higher_is_better, read_metadata
 from hf_select.outputs import check_output
 from hf_select.recipes import FilterConfig, Recipe, load_recipe, recipe_yaml
 from hf_select.scoring import MapPass, score
@@ -82,6 +82,23 @@ def load_data(recipe: Recipe) -> Dataset:
     return ds
 
 
+def student_columns(ds: Dataset, columns: list[str]) -> list[str]:
+    """The ranking columns that are one score under several students (same score, other models): a teacher x
+    student table compares them. Empty when there is no such pair."""
+    meta = read_metadata(ds)
+    by_score: dict[str, list[str]] = {}
+    for column in columns:
+        key = meta["columns"].get(column, {}).get("score")
+        config = meta["scores"].get(key, {})
+        if config.get("model"):
+            by_score.setdefault(config.get("score", key), []).append(column)
+    for group in by_score.values():
+        models = {meta["scores"][meta["columns"][c]["score"]]["model"] for c in group}
+        if len(models) > 1:
+            return group
+    return []
+
+
 def _source_rows(recipe: Recipe, ds: Dataset) -> int:
     """Rows of the source as loaded (before wide data was made long)."""
     return len(set(ds[PROMPT_ID])) if recipe.dataset.format == "wide" else len(ds)
@@ -121,8 +138,12 @@ def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], *, push: bool)
     elif sel.method == "divergence":
         wanted += [("select (divergence)", "prov_divergence")]
     if recipe.rank_teachers:
-        wanted += [("rank_teachers.teacher", recipe.rank_teachers.teacher)]
-        wanted += [(f"rank_teachers.by.{i}", c) for i, c in enumerate(recipe.rank_teachers.by)]
+        ranking = recipe.rank_teachers
+        wanted += [("rank_teachers.teacher", ranking.teacher)]
+        wanted += [(f"rank_teachers.by.{i}", c) for i, c in enumerate(ranking.by)]
+        if ranking.bootstrap:
+            wanted += [("rank_teachers.group", ranking.group or ("prompt_id" if "prompt_id" in available
+                                                                 else "prompt"))]
     for key, column in wanted:
         if column is not None and column not in available:
             raise MissingColumnError(f"`{key}` is {column!r}, which is neither a column of the data nor made by a "
@@ -166,10 +187,16 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
         stages.append(("one row per response (wide data made long)", len(ds)))
     scored = score(ds, *scores, batch_size=recipe.batch_size)
 
-    rankings = {}
+    rankings: dict[str, Dataset] = {}
+    matrix = None
     if recipe.rank_teachers:
-        for column in recipe.rank_teachers.by:
-            rankings[column] = rank_teachers(scored, by=column, teacher=recipe.rank_teachers.teacher)
+        cfg = recipe.rank_teachers
+        options = {"teacher": cfg.teacher, "bootstrap": cfg.bootstrap, "seed": cfg.seed, "group": cfg.group}
+        for column in cfg.by:
+            rankings[column] = rank_teachers(scored, by=column, **options)
+        students = student_columns(scored, cfg.by)
+        if students:
+            matrix = rank_teachers(scored, by=students, **options)
 
     current = scored
     for f in recipe.filters:
@@ -201,6 +228,7 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
                 "revision": recipe.dataset.revision},
         stages=stages, selection=selection,
         rankings={column: table.to_list() for column, table in rankings.items()},
+        matrix=matrix.to_list() if matrix is not None else None,
         recipe_yaml=recipe_yaml(recipe, public=True), command=command or "hf-select run <recipe>",
         license=out.license or source_license(recipe.dataset.path), title=out.title or recipe.name,
         teacher_column=recipe.rank_teachers.teacher if recipe.rank_teachers else "teacher",

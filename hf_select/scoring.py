@@ -141,7 +141,8 @@ def _map_pass(ds: Dataset, map_pass: MapPass, checkpoint_rows: int | None, num_p
 def _record(ds: Dataset | IterableDataset, map_pass: MapPass) -> None:
     definitions = {c.name: c for c in map_pass.column_specs()}
     columns = {name: {"score": map_pass.name, "higher_is_better": spec.higher_is_better,
-                      "definition": spec.definition} for name, spec in definitions.items()}
+                      "definition": spec.definition, "aggregate": list(spec.aggregate) if spec.aggregate else None}
+               for name, spec in definitions.items()}
     about = {"explanation": map_pass.explanation, "citation": map_pass.citation, "fields": map_pass.field_docs()}
     record_score(ds, map_pass.name, map_pass.config(), columns, about)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,9 @@ from datasets.table import InMemoryTable
 from hf_select._compat import logical_table as _table
 from hf_select.columns import PROV_TEACHER_FRACTION
 from hf_select.errors import ColumnTypeError, ConfigError, MissingColumnError
+from hf_select.metadata import aggregate_of, read_metadata
 from hf_select.metadata import higher_is_better as recorded_direction
+from hf_select.stats import TeacherTable, bootstrap_teachers, paired_difference
 
 logger = logging.getLogger(__name__)
 
@@ -220,27 +222,54 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
 
 
 @per_split
-def rank_teachers(ds: Dataset, by: str = "local_naturalness", teacher: str = "teacher",
-                  correct: str | None = "is_correct", higher_is_better: bool | None = None) -> Dataset:
-    """One row per teacher with the statistics of score ``by``, best teacher first.
+def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", teacher: str = "teacher",
+                  correct: str | None = "is_correct", higher_is_better: bool | None = None, *, bootstrap: int = 0,
+                  seed: int = 0, group: str | None = None, confidence: float = 0.95) -> Dataset:
+    """One row per teacher with the statistics of score ``by``, best teacher first; with several columns in
+    ``by`` (one score under several students), a teacher x student table.
 
     Why: before curating, you want to know which teacher's responses the student finds most natural (and
-    how accurate each teacher is) - this is the table a dataset card shows.
+    how accurate each teacher is), and whether neighbouring teachers are told apart at all.
 
-    Columns: ``rank`` (1 = best mean, respecting the score's direction; equal means ranked by teacher
+    Columns: ``rank`` (1 = best ``score``, respecting the score's direction; equal scores ranked by teacher
     name; teachers without any score last), ``teacher`` (always named so, whatever the input column is
-    called), ``count`` (non-missing scores), ``n_missing`` (NaN/null scores, excluded from the
-    statistics), ``mean``, ``median`` (exact: the middle value, or the mean of the two middle values),
-    ``std`` (sample standard deviation, ddof=1; NaN with fewer than two scores), ``min``, ``max`` and,
-    when ``correct`` names a column of ``ds``, ``accuracy``: the mean of that column over the teacher's
-    rows (all of them, whatever their score; nulls ignored). Undefined statistics are NaN.
-    Rows are sorted by rank.
+    called), ``count`` (non-missing scores), ``n_missing`` (NaN/null scores, excluded from the statistics),
+    ``score`` (the teacher-level score: the mean, or for a ratio score such as ``rsr`` the ratio of the means
+    of its parts, as the RSR paper aggregates), ``mean``, ``median`` (exact), ``std`` (ddof=1; NaN with fewer
+    than two scores), ``min``, ``max`` and, when ``correct`` names a column of ``ds``, ``accuracy``: the mean
+    of that column over the teacher's rows (nulls ignored). Undefined statistics are NaN.
+
+    With ``bootstrap=N`` (e.g. 1000), prompts (``group``: default ``prompt_id`` when present, else ``prompt``)
+    are resampled with replacement N times, each prompt's responses kept together (`hf_select.stats`), adding:
+    ``score_low``/``score_high`` (the ``confidence`` percentile interval), ``rank_low``/``rank_high``,
+    ``p_first`` (share of resamples where the teacher ranks first), and a paired comparison with the next
+    teacher on the prompts both answered: ``vs_next`` (mean per-prompt difference of ``by``, > 0 when this
+    teacher is better), ``vs_next_low``/``vs_next_high`` and ``vs_next_prompts``. Deterministic for a ``seed``.
+
+    With a list ``by``: one row per (column, teacher), with the column, the ``model`` that scored it (from the
+    metadata) and the columns above.
     """
+    if not isinstance(by, str):
+        tables = []
+        for column in by:
+            table = rank_teachers(ds, column, teacher, correct, higher_is_better, bootstrap=bootstrap, seed=seed,
+                                  group=group, confidence=confidence).data.table
+            model = _model_of(ds, column)
+            tables.append(table.add_column(0, "model", pa.array([model] * table.num_rows, pa.string()))
+                          .add_column(0, "column", pa.array([column] * table.num_rows, pa.string())))
+        return Dataset(InMemoryTable(pa.concat_tables(tables, promote_options="default")))
     where = "rank_teachers"
     _require(ds, [by, teacher], where)
+    if bootstrap:
+        group = group or ("prompt_id" if "prompt_id" in ds.column_names else "prompt")
+        _require(ds, [group], f"{where} (bootstrap resamples prompts; pass group= to name their column)")
     up = _direction(ds, by, higher_is_better)
+    aggregate = aggregate_of(ds, by)
+    if aggregate and not set(aggregate) <= set(ds.column_names):
+        aggregate = None  # the parts were dropped: fall back to the mean of the ratios
     with_accuracy = correct is not None and correct in ds.column_names
-    table = _table(ds, [teacher, by] + ([correct] if with_accuracy else []))
+    table = _table(ds, [teacher, by, *(aggregate or ()), *([correct] if with_accuracy else []),
+                        *([group] if bootstrap else [])])
     score = _numeric(table.column(by), by, where)
     names = pc.unique(table.column(teacher))
     n = len(names)
@@ -270,24 +299,67 @@ def rank_teachers(ds: Dataset, by: str = "local_naturalness", teacher: str = "te
     median = np.full(n, math.nan)
     median[has] = (values[(offsets + (count - 1) // 2)[has]] + values[(offsets + count // 2)[has]]) / 2
 
+    teacher_ids = gid.to_numpy(zero_copy_only=False).astype(np.int64)
+    by_values = _as_float(score)
+    parts = [_as_float(_numeric(table.column(c), c, where)) for c in aggregate] if aggregate else None
+    prompt_ids, n_prompts = _dense_ids(table.column(group)) if bootstrap else (np.zeros(len(by_values), np.int64), 1)
+    missing = np.isnan(by_values)  # a ratio aggregates its parts over the same rows as the score itself
+    point = TeacherTable.build(prompt_ids, teacher_ids, np.where(missing, np.nan, parts[0]) if parts else by_values,
+                               n_prompts, n, parts[1] if parts else None)
     columns: dict[str, Any] = {
-        "teacher": names, "count": count, "n_missing": rows_per_teacher - count, "mean": scatter("score_mean"),
-        "median": median, "std": scatter("score_stddev"), "min": scatter("score_min"), "max": scatter("score_max"),
+        "teacher": names, "count": count, "n_missing": rows_per_teacher - count,
+        "score": point.scores(np.ones((1, n_prompts)))[0] if parts else scatter("score_mean"),
+        "mean": scatter("score_mean"), "median": median,
+        "std": scatter("score_stddev"), "min": scatter("score_min"), "max": scatter("score_max"),
     }
     if with_accuracy:
         flags = pc.cast(_boolean(table.column(correct), correct, where), pa.float64())
         accuracy = pa.table({"gid": gid, "ok": flags}).group_by("gid").aggregate([("ok", "mean")])
         columns["accuracy"] = np.full(n, math.nan)
         columns["accuracy"][accuracy.column("gid").to_numpy()] = _as_float(accuracy.column("ok_mean"))
+    order = _ranking_order(columns["score"], names.to_pylist(), up)
+    if bootstrap:
+        boot = bootstrap_teachers(point, n_resamples=bootstrap, seed=seed, higher_is_better=up, confidence=confidence)
+        columns.update(score_low=boot.score_low, score_high=boot.score_high, rank_low=boot.rank_low,
+                       rank_high=boot.rank_high, p_first=boot.p_first)
+        per_prompt = TeacherTable.build(prompt_ids, teacher_ids, by_values, n_prompts, n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = per_prompt.sums / per_prompt.counts  # [prompts, teachers], NaN where not answered
+        vs = {"next_teacher": [None] * n, "vs_next": np.full(n, math.nan), "vs_next_low": np.full(n, math.nan),
+              "vs_next_high": np.full(n, math.nan), "vs_next_prompts": np.zeros(n, np.int64)}
+        for upper, lower in zip(order[:-1], order[1:], strict=True):
+            paired = paired_difference(means[:, upper], means[:, lower], n_resamples=bootstrap, seed=seed,
+                                       higher_is_better=up, confidence=confidence)
+            vs["next_teacher"][upper] = names[lower].as_py()
+            vs["vs_next"][upper], vs["vs_next_low"][upper] = paired.difference, paired.low
+            vs["vs_next_high"][upper], vs["vs_next_prompts"][upper] = paired.high, paired.prompts
+        columns.update(vs)
 
     result = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in columns.items()})
-    mean = pa.array(columns["mean"], from_pandas=True)  # NaN -> null, so teachers without scores sort last
-    order = pc.sort_indices(pa.table({"mean": mean, "teacher": names}),
-                            sort_keys=[("mean", "descending" if up else "ascending", "at_end"),
-                                       ("teacher", "ascending", "at_end")])
-    result = result.take(order)
+    result = result.take(pa.array(order.astype(np.int64)))
     result = result.add_column(0, "rank", pa.array(np.arange(1, n + 1, dtype=np.int64)))
     return Dataset(InMemoryTable(result))
+
+
+def _ranking_order(scores: np.ndarray, names: list, up: bool) -> np.ndarray:
+    """Teacher indices best first: by score (its direction), teachers without a score last, ties by name."""
+    def key(i: int) -> tuple:
+        missing = math.isnan(scores[i])
+        return missing, 0.0 if missing else (-scores[i] if up else scores[i]), names[i] is None, str(names[i])
+
+    return np.array(sorted(range(len(names)), key=key), dtype=np.int64)
+
+
+def _dense_ids(column: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Dense integer ids of a column's values (null is a value of its own)."""
+    values = pc.unique(column)
+    return pc.index_in(column, value_set=values).to_numpy(zero_copy_only=False).astype(np.int64), len(values)
+
+
+def _model_of(ds: Dataset, column: str) -> str | None:
+    meta = read_metadata(ds)
+    score = meta["columns"].get(column, {}).get("score")
+    return meta["scores"].get(score, {}).get("model") if score else None
 
 
 # --------------------------------------------------------------------------------------------- filters

@@ -92,3 +92,10 @@ def test_score_cli_scores_every_split_and_chat_formats(tiny_root, tmp_path, caps
     assert main(["score", str(source), "--model", model, "--split", "test", "--format", "messages",
                  "--scores", "global", "--out", str(tmp_path / "one")]) == 0
     assert "(split test)" in capsys.readouterr().out and len(load_from_disk(str(tmp_path / "one"))) == 1
+
+
+def test_bench_rankings_measures_the_bootstrap_against_a_loop(capsys):
+    assert main(["bench", "--rankings", "--rows", "800", "--teachers", "4", "--resamples", "200", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["prompts"] == 200 and report["max_abs_difference"] < 1e-9 and report["speedup"] > 1
+    assert sum(report["p_first"].values()) == pytest.approx(1.0)

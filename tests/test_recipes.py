@@ -110,7 +110,8 @@ def test_every_shipped_recipe_runs_end_to_end(name, tiny_root, tmp_path, capsys)
         assert "| rank | teacher |" in card.text and (out / "images" / f"{split}_scores.png").stat().st_size > 1000
     elif recipe.select.method == "divergence":
         assert 0 < len(curated) < 24 and "Provenance: category mix" in card.text
-        assert "ranked by mean `prov_divergence`" in card.text and (out / "images" / f"{split}_scores.png").exists()
+        assert "Teachers ranked by their score on `prov_divergence`" in card.text
+        assert (out / "images" / f"{split}_scores.png").exists()
     else:
         assert len(curated) == 24 and "rsr" in curated.column_names
 
@@ -263,3 +264,28 @@ def test_public_shape_recipes_run_unchanged_on_rows_in_their_schema(name, tiny_r
         assert len(curated) == 2 and column in curated.column_names
         assert f"`{load_recipe(name).dataset.format}`" in card
     assert "load_dataset(" in card and len(result.curated) == len(curated)
+
+
+def test_teacher_student_matrix_recipe_ranks_teachers_under_two_students_with_intervals(tiny_root, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = [f"models.smollm2.name_or_path={tiny_root / 'llama'}", f"models.gemma.name_or_path={tiny_root / 'gpt2'}",
+            "dataset.limit=40", f"output.dir={out}"]
+    assert main(["run", "teacher_student_matrix", *(w for a in args for w in ("--set", a))]) == 0
+    printed = capsys.readouterr().out
+    assert "teacher ranking by local_naturalness_gemma" in printed and "95% CI" in printed and "P(1st)" in printed
+    card = DatasetCard.load(out / "README.md").text
+    assert "### Teacher x student" in card and "| teacher | llama | gpt2 |" in card
+    assert "(out/images" not in card and (out / "images" / "scored_teacher_student.png").stat().st_size > 1000
+    assert "| rank | teacher | responses | score | 95% CI | rank range | P(first) |" in card
+    assert "Neighbouring teachers, paired on the prompts both answered" in card
+    scored = load_dataset(str(out), split="scored")
+    assert {"local_naturalness_llama", "local_naturalness_gemma"} - set(scored.column_names) == {
+        "local_naturalness_llama"}  # named after the recipe's students, not the model files
+    assert {"local_naturalness_smollm2", "local_naturalness_gemma"} <= set(scored.column_names)
+
+
+def test_rsr_ranking_in_a_card_says_it_is_a_ratio_of_means(tiny_root, tmp_path):
+    run_recipe_file("teacher_ranking", _tiny(tiny_root, tmp_path / "out"), push=False)
+    card = DatasetCard.load(tmp_path / "out" / "README.md").text
+    assert "Teacher ranking by `rsr`" in card
+    assert "the mean of `rsr_mean_rank` over their responses divided by the mean of `rsr_mean_surprisal`" in card

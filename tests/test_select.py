@@ -305,8 +305,8 @@ def test_rank_teachers_without_correct_column(teachers):
     assert "accuracy" not in rank_teachers(teachers.remove_columns("is_correct"), by="s").column_names
     assert "accuracy" not in rank_teachers(teachers, by="s", correct=None).column_names
     ranked = rank_teachers(teachers, by="s")
-    assert ranked.column_names == ["rank", "teacher", "count", "n_missing", "mean", "median", "std", "min", "max",
-                                   "accuracy"]
+    assert ranked.column_names == ["rank", "teacher", "count", "n_missing", "score", "mean", "median", "std", "min",
+                                   "max", "accuracy"]
     assert list(ranked.to_pandas()["teacher"]) == ["z", "y", "x", "w"]
 
 

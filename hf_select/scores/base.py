@@ -9,18 +9,19 @@ rest: single-row and batched calls, input validation with row and column in ever
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from datasets import Value
 
-from hf_select.columns import ERROR_COLUMN
+from hf_select.columns import ERROR_COLUMN, Column
 from hf_select.engine import ScoringEngine, ScoringRequest, TokenScores
 from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError
 from hf_select.formats import require_text  # noqa: F401 - for scores written on this base
 from hf_select.models import ScoringModel
-from hf_select.scoring import MapPass
+from hf_select.scoring import ERROR_DOC, MapPass
 from hf_select.version import __version__
 
 OnError = Literal["raise", "nan"]
@@ -45,7 +46,13 @@ class Scorer(MapPass):
     model_roles: ClassVar[tuple[str, ...]] = ("model",)
     with_ranks: ClassVar[bool] = False  # whether `columns_for` needs token ranks from the engine
 
-    def __init__(self, model: ScoringModel, *, on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
+    def __init__(self, model: ScoringModel, *, on_error: OnError = "raise", on_overflow: OnOverflow = "error",
+                 column_suffix: str | None = None):
+        if column_suffix is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]*", str(column_suffix)):
+            raise ConfigError(f"column_suffix must be a short name (letters, digits, _ . -), not {column_suffix!r}")
+        self.column_suffix = column_suffix
+        if column_suffix:  # one score under several students: its columns, and its metadata, carry the suffix
+            self.name = f"{type(self).name}_{column_suffix}"
         self.model = model
         self.on_error = check_choice("on_error", on_error, ("raise", "nan"))
         self.on_overflow = check_choice("on_overflow", on_overflow, ("error", "truncate_left", "nan"))
@@ -79,7 +86,8 @@ class Scorer(MapPass):
         return self._engine
 
     def config(self) -> dict[str, Any]:
-        return {"score": self.name, "model": self.model.name, "model_hub_id": self.model.hub_id,
+        suffix = {"column_suffix": self.column_suffix} if self.column_suffix else {}
+        return {"score": type(self).name, **suffix, "model": self.model.name, "model_hub_id": self.model.hub_id,
                 "model_identity": self.model.identity,
                 **self.score_config(), "on_error": self.on_error, "on_overflow": self.on_overflow,
                 "hf_select_version": __version__}
@@ -92,8 +100,25 @@ class Scorer(MapPass):
         """Whether rows get a message in ``hf_select_error``: NaN scores instead of raising, or a truncation."""
         return self.on_error == "nan" or self.on_overflow in ("nan", "truncate_left")
 
+    def column(self, name: str) -> str:
+        """The name a column of this score gets in the dataset (with ``column_suffix``)."""
+        return f"{name}_{self.column_suffix}" if self.column_suffix else name
+
+    def base_column_specs(self) -> tuple[Column, ...]:
+        """The columns to rank by, under their base names (`column_specs` adds the suffix)."""
+        return self.columns
+
+    def column_specs(self) -> tuple[Column, ...]:
+        specs = self.base_column_specs()
+        return tuple(c.suffixed(self.column_suffix) for c in specs) if self.column_suffix else specs
+
+    def field_docs(self) -> dict[str, str]:
+        docs = {ERROR_COLUMN: ERROR_DOC, **{self.column(k): v for k, v in self.fields.items()},
+                **{c.name: c.definition for c in self.column_specs()}}
+        return {name: docs.get(name, "") for name in self.features()}
+
     def features(self) -> dict[str, Any]:
-        features = dict(self.output_features())
+        features = {self.column(name): feature for name, feature in self.output_features().items()}
         if self.records_errors:
             features[ERROR_COLUMN] = Value("string")
         return features
@@ -167,6 +192,7 @@ class Scorer(MapPass):
             else:
                 out = self.columns_for(row, [asked for asked, _, _ in plan],
                                        [_unfit(next(results), dropped) for _, _, dropped in plan])
+            out = {self.column(name): value for name, value in out.items()}
             if self.records_errors:
                 previous = row.get(ERROR_COLUMN)
                 out[ERROR_COLUMN] = "; ".join(e for e in (previous, error) if e) or None

@@ -41,8 +41,8 @@ class GlobalNaturalness(Scorer):
 
     def __init__(self, model: ScoringModel, *, prompt_column: str | None = None, response_column: str | None = None,
                  format: Format = "text", turns: Turns = "last", part: Part = "all", layout: Layout = "auto",
-                 on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
-        super().__init__(model, on_error=on_error, on_overflow=on_overflow)
+                 on_error: OnError = "raise", on_overflow: OnOverflow = "error", column_suffix: str | None = None):
+        super().__init__(model, on_error=on_error, on_overflow=on_overflow, column_suffix=column_suffix)
         self.reader = RowReader(format, prompt_column, response_column, turns, part)
         self.prompt_column, self.response_column = self.reader.prompt_column, self.reader.response_column
         self.layout = check_layout(layout)
@@ -95,8 +95,9 @@ class LocalNaturalness(Scorer):
     def __init__(self, model: ScoringModel, *, response_column: str | None = None, window: int = 2,
                  include_prompt: bool = False, prompt_column: str | None = None, splitter: Splitter = "paragraph",
                  max_step_tokens: int = 80, format: Format = "text", turns: Turns = "last", part: Part = "all",
-                 layout: Layout = "auto", on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
-        super().__init__(model, on_error=on_error, on_overflow=on_overflow)
+                 layout: Layout = "auto", on_error: OnError = "raise", on_overflow: OnOverflow = "error",
+                 column_suffix: str | None = None):
+        super().__init__(model, on_error=on_error, on_overflow=on_overflow, column_suffix=column_suffix)
         if isinstance(window, bool) or not isinstance(window, int) or window < 0:
             raise ConfigError(f"window must be a non-negative integer (steps of context), not {window!r}")
         self.reader = RowReader(format, prompt_column, response_column, turns, part)

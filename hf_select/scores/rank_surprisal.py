@@ -1,10 +1,18 @@
-"""Rank-Surprisal Ratio (Yang et al., arXiv 2601.14249): mean token rank over mean surprisal.
+"""Rank-Surprisal Ratio (Yang et al., arXiv 2601.14249): mean token rank over mean surprisal, as published.
 
-A response whose tokens the student ranks high (low mean rank: aligned with what it would say) while
-still being surprising in absolute terms (high mean negative log-probability: informative) gets a low
-RSR. Reported to track post-training accuracy across teachers (Spearman 0.86 over 11 teachers). Lower
-is better. Ranks come from the logits the engine already computes at scored positions, so RSR costs
-one forward pass, and ``include_global=True`` adds global naturalness from that same pass.
+- Per token: rank = 1 + the number of vocabulary logits strictly greater than the target's, clipped at
+  ``rank_clip`` (the published default, 100: a token outside the student's top 100 counts as 100).
+- Per response: the sum of clipped ranks over the sum of surprisals (negative log-probabilities), which equals
+  the mean rank over the mean surprisal. With chat data and ``turns="all"``, every assistant turn's tokens.
+- Per teacher (dataset level): the mean over responses of the mean rank, divided by the mean over responses of
+  the mean surprisal, a ratio of means and not a mean of ratios; the column's metadata says so, and
+  `hf_select.rank_teachers` aggregates it that way.
+
+A response whose tokens the student ranks high (aligned with what it would say) while still being surprising
+in absolute terms (informative) gets a low RSR. Reported to track post-training accuracy across teachers
+(Spearman 0.86 over 11 teachers). Lower is better. Ranks come from the logits the engine already computes at
+scored positions, so RSR costs one forward pass, and ``include_global=True`` adds global naturalness from that
+same pass.
 """
 
 from __future__ import annotations
@@ -25,13 +33,15 @@ from hf_select.models import ScoringModel
 from hf_select.scores.base import OnError, OnOverflow
 from hf_select.scores.naturalness import GlobalNaturalness
 
+DEFAULT_RANK_CLIP = 100  # the published default
+
 
 class RankSurprisal(GlobalNaturalness):
     """Adds ``rsr`` (mean rank / mean surprisal over the response's tokens given the prompt, laid out as
     for global naturalness), ``rsr_mean_rank`` and ``rsr_mean_surprisal``. A token's rank is 1 + the number
-    of vocabulary entries with a strictly larger logit. ``rank_clip`` caps each rank before averaging, so a
-    few very unlikely tokens do not dominate. With ``include_global=True`` the ``global_*`` columns come
-    from the same forward pass."""
+    of vocabulary entries with a strictly larger logit. ``rank_clip`` (default 100, as published; None: no clip)
+    caps each rank before averaging, so a few very unlikely tokens do not dominate. With ``include_global=True``
+    the ``global_*`` columns come from the same forward pass."""
 
     name = "rank_surprisal"
     cli_alias = "rsr"
@@ -48,15 +58,16 @@ class RankSurprisal(GlobalNaturalness):
 
     def __init__(self, model: ScoringModel, *, prompt_column: str | None = None, response_column: str | None = None,
                  format: Format = "text", turns: Turns = "last", part: Part = "all", layout: Layout = "auto",
-                 rank_clip: int | None = None, include_global: bool = False, on_error: OnError = "raise",
-                 on_overflow: OnOverflow = "error"):
+                 rank_clip: int | None = DEFAULT_RANK_CLIP, include_global: bool = False, on_error: OnError = "raise",
+                 on_overflow: OnOverflow = "error", column_suffix: str | None = None):
         super().__init__(model, prompt_column=prompt_column, response_column=response_column, format=format,
-                         turns=turns, part=part, layout=layout, on_error=on_error, on_overflow=on_overflow)
+                         turns=turns, part=part, layout=layout, on_error=on_error, on_overflow=on_overflow,
+                         column_suffix=column_suffix)
         if rank_clip is not None and (isinstance(rank_clip, bool) or not isinstance(rank_clip, int) or rank_clip < 1):
             raise ConfigError(f"rank_clip must be a positive integer or None, not {rank_clip!r}")
         self.rank_clip, self.include_global = rank_clip, include_global
 
-    def column_specs(self):
+    def base_column_specs(self):
         return (*GlobalNaturalness.columns, *self.columns) if self.include_global else self.columns
 
     def output_features(self) -> dict[str, Any]:

@@ -1,0 +1,126 @@
+"""Uncertainty of teacher rankings: a prompt bootstrap, vectorised over resamples, and paired comparisons.
+
+Teachers answer the same prompts, so a resample draws *prompts* with replacement and keeps each drawn prompt's
+responses together (a prompt drawn twice counts twice). With ``C[b, p]`` the number of times resample ``b``
+drew prompt ``p`` and ``S[p, t]``, ``N[p, t]`` the sum and the count of teacher ``t``'s scores on prompt ``p``,
+every teacher's mean in every resample is ``(C @ S) / (C @ N)``: two matrix products, no loop over resamples
+(`hf-select bench --rankings` measures it against a loop over resamples). A teacher-level score that is a ratio
+of means (the Rank-Surprisal Ratio) resamples its numerator and denominator the same way.
+
+Reported per teacher: the ``confidence`` percentile interval of its score, the interval of its rank, and the
+share of resamples in which it ranks first. Neighbouring teachers are compared on the prompts both answered:
+the mean per-prompt difference, with a percentile interval from resampling those prompts.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class TeacherTable:
+    """Per-prompt sums and counts of each teacher's values (and of a denominator, for a ratio of means)."""
+
+    sums: np.ndarray  # [prompts, teachers]
+    counts: np.ndarray  # [prompts, teachers]
+    denominators: np.ndarray | None = None  # [prompts, teachers]: sums of the denominator values
+
+    @classmethod
+    def build(cls, prompt: np.ndarray, teacher: np.ndarray, values: np.ndarray, n_prompts: int, n_teachers: int,
+              denominators: np.ndarray | None = None) -> TeacherTable:
+        """From per-row dense ids and values; rows whose value (or denominator) is NaN are left out."""
+        keep = ~np.isnan(values) if denominators is None else ~(np.isnan(values) | np.isnan(denominators))
+        cell = prompt[keep] * n_teachers + teacher[keep]
+        size = n_prompts * n_teachers
+
+        def total(weights: np.ndarray | None) -> np.ndarray:
+            return np.bincount(cell, weights=weights, minlength=size).reshape(n_prompts, n_teachers)
+
+        return cls(total(values[keep]), total(None), None if denominators is None else total(denominators[keep]))
+
+    def scores(self, weights: np.ndarray) -> np.ndarray:
+        """Each teacher's score for each row of prompt ``weights`` ([resamples, prompts] -> [resamples, teachers]):
+        the mean, or the ratio of the mean to the mean denominator. NaN for a teacher left without a value."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            counts = weights @ self.counts
+            means = (weights @ self.sums) / counts
+            if self.denominators is not None:
+                means = means / ((weights @ self.denominators) / counts)
+        return means
+
+
+def ranks_of(scores: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """Rank (1 = best) of each column in each row; NaN scores rank last; ties are broken by column order."""
+    keyed = np.where(np.isnan(scores), np.inf, -scores if higher_is_better else scores)
+    order = np.argsort(keyed, axis=-1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(1, scores.shape[-1] + 1)[None, :].repeat(len(scores), 0), axis=-1)
+    return ranks
+
+
+def resample_weights(n_prompts: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """``C[b, p]``: how many times resample ``b`` drew prompt ``p`` (``n_prompts`` draws with replacement)."""
+    draws = rng.integers(0, n_prompts, size=(n_resamples, n_prompts))
+    flat = (draws + np.arange(n_resamples)[:, None] * n_prompts).ravel()
+    return np.bincount(flat, minlength=n_resamples * n_prompts).reshape(n_resamples, n_prompts).astype(np.float64)
+
+
+@dataclass
+class Bootstrap:
+    """The bootstrap of one teacher ranking (arrays indexed by teacher)."""
+
+    score_low: np.ndarray
+    score_high: np.ndarray
+    rank_low: np.ndarray
+    rank_high: np.ndarray
+    p_first: np.ndarray
+
+
+def bootstrap_teachers(table: TeacherTable, *, n_resamples: int, seed: int, higher_is_better: bool,
+                       confidence: float = 0.95) -> Bootstrap:
+    """Percentile intervals of every teacher's score and rank, and P(first), from ``n_resamples`` resamples of
+    the prompts (deterministic for a given ``seed``)."""
+    rng = np.random.default_rng(seed)
+    weights = resample_weights(table.sums.shape[0], n_resamples, rng)
+    scores = table.scores(weights)
+    ranks = ranks_of(scores, higher_is_better)
+    tail = (1 - confidence) / 2 * 100
+    with warnings.catch_warnings():  # a teacher without any value: its interval is NaN, which is the answer
+        warnings.filterwarnings("ignore", message="All-NaN slice encountered")
+        low, high = np.nanpercentile(scores, [tail, 100 - tail], axis=0)
+    rank_low, rank_high = np.percentile(ranks, [tail, 100 - tail], axis=0, method="nearest")
+    return Bootstrap(low, high, rank_low.astype(np.int64), rank_high.astype(np.int64), (ranks == 1).mean(axis=0))
+
+
+@dataclass
+class Paired:
+    """A teacher against another on the prompts both answered (difference oriented so that > 0 favours ``a``)."""
+
+    difference: float
+    low: float
+    high: float
+    prompts: int
+
+    @property
+    def distinguishable(self) -> bool:
+        return self.prompts > 1 and (self.low > 0 or self.high < 0)
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, *, n_resamples: int, seed: int, higher_is_better: bool,
+                      confidence: float = 0.95) -> Paired:
+    """``a`` and ``b``: per-prompt scores of two teachers (NaN where a teacher did not answer). The mean of the
+    differences on shared prompts, oriented so that a positive value means ``a`` is better, with a percentile
+    interval from resampling the shared prompts."""
+    shared = ~(np.isnan(a) | np.isnan(b))
+    diff = (a[shared] - b[shared]) * (1 if higher_is_better else -1)
+    if not len(diff):
+        return Paired(float("nan"), float("nan"), float("nan"), 0)
+    rng = np.random.default_rng(seed)
+    weights = resample_weights(len(diff), n_resamples, rng)
+    means = weights @ diff / len(diff)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return Paired(float(diff.mean()), float(low), float(high), int(len(diff)))
