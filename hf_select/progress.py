@@ -48,6 +48,7 @@ class ScoreProgress:
 
     def advance(self, rows: float, tokens: int = 0) -> None:
         """``rows`` more rows (possibly a fraction) are finished, after ``tokens`` scored tokens."""
+        rows = max(0.0, min(rows, self.total_rows - self.rows))  # fractions may add up past the total by rounding
         self.rows += rows
         self.tokens += tokens
         if self.bar is None:

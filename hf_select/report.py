@@ -19,12 +19,13 @@ def format_ranking(table: Dataset) -> str:
     when bootstrapped, median, std and accuracy."""
     has_accuracy = "accuracy" in table.column_names
     has_intervals = "score_low" in table.column_names
-    head = f"  {'rank':>4}  {'teacher':<16}{'n':>5}{'score':>10}"
+    width = max([16, *(len(str(t)) + 2 for t in table["teacher"])])
+    head = f"  {'rank':>4}  {'teacher':<{width}}{'n':>5}{'score':>10}"
     head += f"{'95% CI':>20}{'ranks':>7}{'P(1st)':>8}" if has_intervals else ""
     head += f"{'median':>10}{'std':>9}" + (f"{'accuracy':>10}" if has_accuracy else "")
     rows = [head]
     for r in table:
-        line = f"  {r['rank']:>4}  {str(r['teacher']):<16}{r['count']:>5}{_number(r['score'], 10, '.4f')}"
+        line = f"  {r['rank']:>4}  {str(r['teacher']):<{width}}{r['count']:>5}{_number(r['score'], 10, '.4f')}"
         if has_intervals:
             interval = "-" if r["score_low"] is None or math.isnan(r["score_low"]) else \
                 f"{r['score_low']:.4f}..{r['score_high']:.4f}"

@@ -78,9 +78,14 @@ class MapPass(ABC):
         """The columns to rank by (`columns`, renamed when an instance renames its columns)."""
         return self.columns
 
+    def column(self, name: str) -> str:
+        """The name a column of this pass gets in the dataset (a score with a ``column_suffix`` renames)."""
+        return name
+
     def field_docs(self) -> dict[str, str]:
         """A description of every column a call returns (the card's field table)."""
-        docs = {ERROR_COLUMN: ERROR_DOC, **self.fields, **{c.name: c.definition for c in self.column_specs()}}
+        docs = {ERROR_COLUMN: ERROR_DOC, **{self.column(k): v for k, v in self.fields.items()},
+                **{c.name: c.definition for c in self.column_specs()}}
         return {name: docs.get(name, "") for name in self.features()}
 
     def split_batch(self, batch: dict[str, Any], keys: Sequence[str]) -> tuple[bool, list[dict[str, Any]]]:

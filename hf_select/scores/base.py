@@ -21,7 +21,7 @@ from hf_select.engine import ScoringEngine, ScoringRequest, TokenScores
 from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError
 from hf_select.formats import require_text  # noqa: F401 - for scores written on this base
 from hf_select.models import ScoringModel
-from hf_select.scoring import ERROR_DOC, MapPass
+from hf_select.scoring import MapPass
 from hf_select.version import __version__
 
 OnError = Literal["raise", "nan"]
@@ -111,11 +111,6 @@ class Scorer(MapPass):
     def column_specs(self) -> tuple[Column, ...]:
         specs = self.base_column_specs()
         return tuple(c.suffixed(self.column_suffix) for c in specs) if self.column_suffix else specs
-
-    def field_docs(self) -> dict[str, str]:
-        docs = {ERROR_COLUMN: ERROR_DOC, **{self.column(k): v for k, v in self.fields.items()},
-                **{c.name: c.definition for c in self.column_specs()}}
-        return {name: docs.get(name, "") for name in self.features()}
 
     def features(self) -> dict[str, Any]:
         features = {self.column(name): feature for name, feature in self.output_features().items()}
