@@ -21,7 +21,7 @@ import numpy as np
 from datasets import Dataset
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from hf_select.columns import ERROR_COLUMN
+from hf_select.columns import ERROR_COLUMN, TRUNCATED
 from hf_select.identity import file_digests
 from hf_select.metadata import aggregate_of, higher_is_better, read_metadata
 from hf_select.select import selection_summary
@@ -30,7 +30,6 @@ from hf_select.version import __version__
 
 TEMPLATE = "dataset_card.md"
 REPO_PLACEHOLDER = "<this-repo>"  # replaced by the repo id when the card is published
-TRUNCATED = "truncated to the model's"  # how a truncation reads in ``hf_select_error`` (see scores.base)
 _SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
           (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
 

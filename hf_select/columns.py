@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ERROR_COLUMN = "hf_select_error"  # why a row got NaN scores (``on_error="nan"``), or that it was truncated
+TRUNCATED = "truncated to the model's"  # how a truncation reads in ERROR_COLUMN (cards count these)
 
 
 @dataclass(frozen=True)

@@ -154,9 +154,14 @@ def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], *, push: bool)
         if item.name == "answer_check":
             _no_nulls(ds, item.answer_column, "the reference answer", recipe)
     out = recipe.output
-    sources = local_paths(recipe.dataset.path, recipe.dataset.data_files)
     if out.dir:
-        check_output(out.dir, overwrite=out.overwrite, sources=sources)
+        check_output(out.dir, overwrite=out.overwrite, sources=local_paths(recipe.dataset.path,
+                                                                          recipe.dataset.data_files))
+
+
+def check_target(recipe: Recipe, *, push: bool) -> None:
+    """Refuse to publish over the source, however it was named, before even reading it."""
+    out = recipe.output
     if push and out.repo_id:
         target = out.repo_id.strip().removeprefix("datasets/").lower()
         if target in hub_repo_ids(recipe.dataset.path, recipe.dataset.data_files):
@@ -178,6 +183,7 @@ def _no_nulls(ds: Dataset, column: str, what: str, recipe: Recipe) -> None:
 def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True, verbose: bool = True) -> RunResult:
     """Run a validated recipe end to end. ``push=False`` writes the local folder only."""
     start = time.perf_counter()
+    check_target(recipe, push=push)
     models = recipe.build_models()
     scores = recipe.build_scores(models)
     ds = load_data(recipe)

@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, ClassVar
 
 import datasets
@@ -27,6 +27,7 @@ from datasets import Dataset, DatasetDict, Features, IterableDataset, IterableDa
 from hf_select._compat import fingerprint as dataset_fingerprint
 from hf_select._compat import is_batch
 from hf_select.columns import ERROR_COLUMN, Column
+from hf_select.errors import Arg, MissingColumnError, Placeholder
 from hf_select.metadata import record_score
 from hf_select.progress import ScoreProgress
 
@@ -66,6 +67,21 @@ class MapPass(ABC):
     def input_columns(self) -> list[str]:
         """The columns a call reads (checked before any work starts)."""
         return []
+
+    def check_columns(self, available: Collection[str]) -> None:
+        """Raise `MissingColumnError` naming the first input column that is not ``available``, and the fix."""
+        for column in self.input_columns():
+            if column not in available:
+                raise MissingColumnError(f"{self.name}: column {column!r} is not in the dataset (columns: "
+                                         f"{sorted(available)}). Rename it, or pass ", self.column_argument(column),
+                                         " to match your dataset.")
+
+    def column_argument(self, column: str) -> Arg:
+        """The argument that names ``column`` (``response_column=...``), for error messages."""
+        for key, value in vars(self).items():
+            if key.endswith("_column") and value == column:
+                return Arg(key, Placeholder("your column"))
+        return Arg("response_column", Placeholder("your column"))
 
     def describe(self) -> str:
         return self.name
@@ -174,9 +190,13 @@ def score(
         return type(ds)({split: score(part, *scores, batch_size=batch_size, num_proc=num_proc,
                                       load_from_cache_file=load_from_cache_file, checkpoint_rows=checkpoint_rows)
                          for split, part in ds.items()})
+    available = set(ds.column_names or ())
     for item in scores:
         if not isinstance(item, MapPass):
             raise TypeError(f"score() takes hf_select scores (MapPass), not {type(item).__name__}")
+        for map_pass in item.passes() if available else ():  # a missing column fails before any model loads
+            map_pass.check_columns(available)
+            available |= set(map_pass.features())
     if isinstance(ds, IterableDataset):
         for item in scores:
             for map_pass in item.passes():

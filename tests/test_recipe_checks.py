@@ -13,7 +13,7 @@ from huggingface_hub import DatasetCard
 
 from hf_select import GlobalNaturalness, LocalNaturalness, ScoringInputError, score
 from hf_select.cli import main
-from hf_select.errors import ConfigError, DataFormatError, MissingColumnError, NotFoundError, RecipeError
+from hf_select.errors import ConfigError, DataFormatError, MissingColumnError, NotFoundError, PublishError, RecipeError
 from hf_select.runner import run_recipe_file
 from hf_select.select import filter_equals, filter_quantile, select_by_divergence
 from hf_select.sources import builtin_data_path
@@ -163,3 +163,23 @@ def test_callable_splitters_never_share_cached_scores(llama):
     whole = score(rows, LocalNaturalness(llama, splitter=lambda t: [(0, len(t))]))
     halves = score(rows, LocalNaturalness(llama, splitter=lambda t: [(0, 17), (17, len(t))]))
     assert whole["local_num_steps"] == [1] and halves["local_num_steps"] == [2]
+
+
+def test_publishing_over_the_source_is_refused_however_it_is_named(recipe_file, no_model_loads):
+    for source in (["dataset.path=parquet", "dataset.data_files=hf://datasets/me/target/data/train-*.parquet"],
+                   ["dataset.path=hf://datasets/me/target/data/train-00000-of-00001.parquet"],
+                   ["dataset.path=datasets/ME/Target"]):
+        with pytest.raises(PublishError, match="it is the source dataset"):
+            run_recipe_file(str(recipe_file), [*source, "output.repo_id=me/target"])
+
+
+def test_cli_errors_name_options_in_cli_terms(tmp_path, tiny_root, capsys):
+    Dataset.from_list([{"prompt": "Q?", "text": "A."}]).to_json(tmp_path / "rows.jsonl")
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "rows.jsonl"), "--model", str(tiny_root / "llama"), "--scores", "global",
+                 "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "Map" not in err and "global_naturalness (" not in err  # found before any scoring started
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("hf-select score: error: global_naturalness: column 'response' is not in the dataset")
+    assert "--response-column <your column>" in last and "response_column=" not in err

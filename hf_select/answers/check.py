@@ -17,7 +17,7 @@ from typing import Any
 
 from hf_select.answers.metric import compute_answers, metric_fingerprint
 from hf_select.columns import ERROR_COLUMN, IS_CORRECT
-from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError
+from hf_select.errors import ConfigError, ScoringInputError
 from hf_select.formats import Format, RowReader, answer_text, wrong_type_advice
 from hf_select.scoring import MapPass
 
@@ -135,13 +135,7 @@ class CheckAnswers(MapPass):
         return {k: v for k, v in self.__dict__.items() if k != "progress"}
 
     def __call__(self, batch: Mapping[str, Any], indices: int | Sequence[int] | None = None) -> dict[str, Any]:
-        for column in self.input_columns():
-            if column not in batch:
-                argument = "response_column" if column == self.response_column else "answer_column"
-                raise MissingColumnError(
-                    f"CheckAnswers needs column {column!r}, which is missing; available columns: "
-                    f"{sorted(batch.keys())}. Pass ", Arg(argument, Placeholder("your column")),
-                    " to match your dataset.")
+        self.check_columns(batch.keys())
         batched, rows = self.split_batch(dict(batch), [*self.input_columns(), *self.reader.optional_columns(),
                                                        ERROR_COLUMN])
         if not batched:

@@ -16,9 +16,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from datasets import Value
 
-from hf_select.columns import ERROR_COLUMN, Column
+from hf_select.columns import ERROR_COLUMN, TRUNCATED, Column
 from hf_select.engine import ScoringEngine, ScoringRequest, TokenScores
-from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError
+from hf_select.errors import Arg, ConfigError, ScoringInputError
 from hf_select.formats import require_text  # noqa: F401 - for scores written on this base
 from hf_select.models import ScoringModel
 from hf_select.scoring import MapPass
@@ -123,11 +123,7 @@ class Scorer(MapPass):
 
     def __call__(self, batch: dict[str, Any], indices: Sequence[int] | int | None = None) -> dict[str, Any]:
         """Score a batch (``Dataset.map(batched=True)``) or a single row (``batched=False``)."""
-        for column in self.input_columns():
-            if column not in batch:
-                raise MissingColumnError(
-                    f"{self.name}: column {column!r} is not in the dataset (columns: {sorted(batch)}). Rename it, "
-                    f"or pass ", Arg(self._column_argument(column), Placeholder("your column")), ".")
+        self.check_columns(batch.keys())
         optional = [c for c in (*self.optional_columns(), ERROR_COLUMN) if c in batch]
         keys = self.input_columns() + optional
         batched, rows = self.split_batch(batch, keys)
@@ -170,8 +166,8 @@ class Scorer(MapPass):
             dropped = sum(d for _, _, d in plan or [])
             if dropped:
                 total = sum(len(asked.target) for asked, _, _ in plan)
-                errors[i] = (f"{self.name}: {self._where(i, indices)}, column {self._overflow_column()!r}: truncated "
-                             f"to the model's {limit} tokens; {dropped} of {total} scored tokens were dropped "
+                errors[i] = (f"{self.name}: {self._where(i, indices)}, column {self._overflow_column()!r}: "
+                             f"{TRUNCATED} {limit} tokens; {dropped} of {total} scored tokens were dropped "
                              "(on_overflow='truncate_left')")
         flat, owner = [], []
         for i, plan in enumerate(plans):
@@ -228,11 +224,6 @@ class Scorer(MapPass):
     def _overflow_column(self) -> str:
         return self.input_columns()[0]
 
-    def _column_argument(self, column: str) -> str:
-        for key, value in vars(self).items():
-            if key.endswith("_column") and value == column:
-                return key
-        return "response_column"
 
 
 def _unfit(scores: TokenScores, dropped: int) -> TokenScores:
