@@ -36,7 +36,7 @@ from hf_select.columns import PROV_TEACHER_FRACTION
 from hf_select.errors import ColumnTypeError, ConfigError, MissingColumnError
 from hf_select.metadata import aggregate_of, read_metadata
 from hf_select.metadata import higher_is_better as recorded_direction
-from hf_select.stats import TeacherTable, bootstrap_teachers, paired_difference
+from hf_select.stats import TeacherTable, uncertainty_columns
 
 logger = logging.getLogger(__name__)
 
@@ -319,21 +319,9 @@ def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", te
         columns["accuracy"][accuracy.column("gid").to_numpy()] = _as_float(accuracy.column("ok_mean"))
     order = _ranking_order(columns["score"], names.to_pylist(), up)
     if bootstrap:
-        boot = bootstrap_teachers(point, n_resamples=bootstrap, seed=seed, higher_is_better=up, confidence=confidence)
-        columns.update(score_low=boot.score_low, score_high=boot.score_high, rank_low=boot.rank_low,
-                       rank_high=boot.rank_high, p_first=boot.p_first)
-        per_prompt = TeacherTable.build(prompt_ids, teacher_ids, by_values, n_prompts, n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = per_prompt.sums / per_prompt.counts  # [prompts, teachers], NaN where not answered
-        vs = {"next_teacher": [None] * n, "vs_next": np.full(n, math.nan), "vs_next_low": np.full(n, math.nan),
-              "vs_next_high": np.full(n, math.nan), "vs_next_prompts": np.zeros(n, np.int64)}
-        for upper, lower in zip(order[:-1], order[1:], strict=True):
-            paired = paired_difference(means[:, upper], means[:, lower], n_resamples=bootstrap, seed=seed,
-                                       higher_is_better=up, confidence=confidence)
-            vs["next_teacher"][upper] = names[lower].as_py()
-            vs["vs_next"][upper], vs["vs_next_low"][upper] = paired.difference, paired.low
-            vs["vs_next_high"][upper], vs["vs_next_prompts"][upper] = paired.high, paired.prompts
-        columns.update(vs)
+        columns.update(uncertainty_columns(point, TeacherTable.build(prompt_ids, teacher_ids, by_values, n_prompts, n),
+                                           order, names.to_pylist(), n_resamples=bootstrap, seed=seed,
+                                           higher_is_better=up, confidence=confidence))
 
     result = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in columns.items()})
     result = result.take(pa.array(order.astype(np.int64)))

@@ -124,3 +124,25 @@ def paired_difference(a: np.ndarray, b: np.ndarray, *, n_resamples: int, seed: i
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return Paired(float(diff.mean()), float(low), float(high), int(len(diff)))
+
+
+def uncertainty_columns(point: TeacherTable, per_prompt: TeacherTable, order: np.ndarray, names: list, *,
+                        n_resamples: int, seed: int, higher_is_better: bool, confidence: float = 0.95) -> dict:
+    """The bootstrap columns of a ranking (indexed by teacher): score and rank intervals, P(first), and each
+    teacher's paired comparison with the next one in ``order`` on ``per_prompt``'s values."""
+    boot = bootstrap_teachers(point, n_resamples=n_resamples, seed=seed, higher_is_better=higher_is_better,
+                              confidence=confidence)
+    n = len(names)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = per_prompt.sums / per_prompt.counts  # [prompts, teachers], NaN where a teacher did not answer
+    out = {"score_low": boot.score_low, "score_high": boot.score_high, "rank_low": boot.rank_low,
+           "rank_high": boot.rank_high, "p_first": boot.p_first, "next_teacher": [None] * n,
+           "vs_next": np.full(n, np.nan), "vs_next_low": np.full(n, np.nan), "vs_next_high": np.full(n, np.nan),
+           "vs_next_prompts": np.zeros(n, np.int64)}
+    for upper, lower in zip(order[:-1], order[1:], strict=True):
+        paired = paired_difference(means[:, upper], means[:, lower], n_resamples=n_resamples, seed=seed,
+                                   higher_is_better=higher_is_better, confidence=confidence)
+        out["next_teacher"][upper] = names[lower]
+        out["vs_next"][upper], out["vs_next_low"][upper] = paired.difference, paired.low
+        out["vs_next_high"][upper], out["vs_next_prompts"][upper] = paired.high, paired.prompts
+    return out

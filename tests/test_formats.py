@@ -214,3 +214,15 @@ def test_rsr_of_chat_rows_matches_the_reference(llama):
     for got, row in zip(out, rows, strict=True):
         want = naive_rank_surprisal(llama, row["messages"][:-1], row["messages"][-1]["content"])
         assert got["rsr"] == pytest.approx(want["rsr"], abs=TOL)
+
+
+def test_chat_scores_do_not_depend_on_batch_size_or_order(llama):
+    rows = Dataset.from_list(mixture_of_thoughts() + multi_turn_messages() + mixture_of_thoughts()[:2])
+    make = [lambda: GlobalNaturalness(llama, format="messages", turns="all"),
+            lambda: LocalNaturalness(llama, format="messages", part="reasoning", on_error="nan")]
+    for build in make:
+        one = score(rows, build(), batch_size=1)
+        order = [6, 2, 0, 5, 1, 3, 4]
+        many = score(rows.select(order), build(), batch_size=64)
+        column = next(c for c in one.column_names if c.endswith("_naturalness"))
+        np.testing.assert_allclose([many[order.index(i)][column] for i in range(len(rows))], one[column], atol=1e-6)
