@@ -179,8 +179,9 @@ def score(
     """Add the columns of every score to ``ds``, reusing cached results when nothing changed.
 
     ``batch_size`` rows go to the engine at a time (results do not depend on it); ``num_proc`` splits the
-    rows over worker processes, each loading its own copy of the model (single-threaded). A composite
-    score runs one model at a time: a model it had to load for its pass is released afterwards.
+    rows over worker processes, each loading its own copy of the model (single-threaded). A model that a pass
+    had to load (given with ``load_model(..., lazy=True)``) is released once no later pass needs it, so
+    several students, or a composite score's models, are in memory one at a time.
     ``checkpoint_rows`` sets the size of the separately cached chunks (``None``: one map per pass).
 
     A `DatasetDict` is scored split by split. A streaming `IterableDataset` is mapped lazily, as
@@ -190,28 +191,27 @@ def score(
         return type(ds)({split: score(part, *scores, batch_size=batch_size, num_proc=num_proc,
                                       load_from_cache_file=load_from_cache_file, checkpoint_rows=checkpoint_rows)
                          for split, part in ds.items()})
-    available = set(ds.column_names or ())
     for item in scores:
         if not isinstance(item, MapPass):
             raise TypeError(f"score() takes hf_select scores (MapPass), not {type(item).__name__}")
-        for map_pass in item.passes() if available else ():  # a missing column fails before any model loads
-            map_pass.check_columns(available)
-            available |= set(map_pass.features())
+    passes = [map_pass for item in scores for map_pass in item.passes()]
+    available = set(ds.column_names or ())
+    for map_pass in passes if available else ():  # a missing column fails before any model loads
+        map_pass.check_columns(available)
+        available |= set(map_pass.features())
     if isinstance(ds, IterableDataset):
-        for item in scores:
-            for map_pass in item.passes():
-                features = Features({**ds.features, **map_pass.features()}) if ds.features else None
-                ds = ds.map(map_pass, batched=True, batch_size=batch_size, with_indices=True, features=features)
-                _record(ds, map_pass)
-        return ds
-    for item in scores:
-        passes = item.passes()
         for map_pass in passes:
-            model = map_pass.model
-            was_loaded = model is None or model.loaded
-            ds = _map_pass(ds, map_pass, checkpoint_rows, num_proc, batched=True, batch_size=batch_size,
-                           with_indices=True, load_from_cache_file=load_from_cache_file)
+            features = Features({**ds.features, **map_pass.features()}) if ds.features else None
+            ds = ds.map(map_pass, batched=True, batch_size=batch_size, with_indices=True, features=features)
             _record(ds, map_pass)
-            if len(passes) > 1 and not was_loaded:
-                model.release()
+        return ds
+    loaded_before = [p.model for p in passes if p.model is not None and p.model.loaded]
+    for i, map_pass in enumerate(passes):
+        ds = _map_pass(ds, map_pass, checkpoint_rows, num_proc, batched=True, batch_size=batch_size,
+                       with_indices=True, load_from_cache_file=load_from_cache_file)
+        _record(ds, map_pass)
+        model = map_pass.model
+        if model is not None and not any(model is m for m in loaded_before) \
+                and all(later.model is not model for later in passes[i + 1:]):
+            model.release()  # loaded for these passes only: free it before the next model loads
     return ds

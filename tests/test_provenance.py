@@ -135,3 +135,27 @@ def test_provenance_does_not_depend_on_batching_or_order(llama, gpt2):
         for pos, i in enumerate(order):
             np.testing.assert_allclose(many[pos][col], one[i][col], atol=1e-4, rtol=0)
     assert [many[pos]["prov_category"] for pos in range(6)] == [one[i]["prov_category"] for i in order]
+
+
+def test_lazy_students_are_in_memory_one_at_a_time(tiny_root):
+    """Two students given lazily: each is released once no later pass needs it; a model used again later stays."""
+    from hf_select import LocalNaturalness, load_model, score
+
+    rows = Dataset.from_list([{"prompt": "Q?", "response": "First step. Second step."}])
+    first = load_model(str(tiny_root / "llama"), device="cpu", lazy=True)
+    second = load_model(str(tiny_root / "gpt2"), device="cpu", lazy=True)
+    seen = []
+    original = first.release
+
+    def release():
+        seen.append(("first", second.loaded))
+        original()
+
+    first.release = release
+    score(rows, LocalNaturalness(first, column_suffix="a"), LocalNaturalness(second, column_suffix="b"),
+          LocalNaturalness(first, column_suffix="c", window=1))
+    assert seen == [("first", False)]  # released after its last pass, when the other one was already released
+    assert not first.loaded and not second.loaded
+    loaded = load_model(str(tiny_root / "nobos"), device="cpu")  # given loaded: the caller's to keep
+    score(rows, LocalNaturalness(loaded))
+    assert loaded.loaded
