@@ -23,7 +23,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from hf_select.columns import ERROR_COLUMN, TRUNCATED
 from hf_select.identity import file_digests
-from hf_select.metadata import aggregate_of, higher_is_better, read_metadata
+from hf_select.metadata import aggregate_of, higher_is_better, model_of, read_metadata
 from hf_select.select import selection_summary
 from hf_select.sources import builtin_data_path, hub_dataset_id
 from hf_select.version import __version__
@@ -92,7 +92,7 @@ def summary_text(ctx: CardContext, rows: int, meta: dict[str, Any]) -> str:
     """One sentence on what the split holds, from the selection settings and the student that scored it."""
     sel = ctx.selection
     method = sel.get("method", "none")
-    model = _model_of(meta, sel.get("by"))
+    model = model_of(meta, sel.get("by"))
     under = f" under `{model}`" if model else ""
     if method == "best":
         among = f", among rows where `{sel['among']}` is true" if sel.get("among") else ""
@@ -104,11 +104,6 @@ def summary_text(ctx: CardContext, rows: int, meta: dict[str, Any]) -> str:
         return (f"{rows} rows kept by teacher-guided selection: the responses whose content the teacher finds much "
                 f"likelier than the student does (by `prov_divergence` / teacher-originated share).")
     return f"{rows} scored rows, after the filters listed below."
-
-
-def _model_of(meta: dict[str, Any], column: str | None) -> str | None:
-    score = meta["columns"].get(column or "", {}).get("score")
-    return meta["scores"].get(score, {}).get("model") if score else None
 
 
 def score_sections(meta: dict[str, Any]) -> list[dict[str, Any]]:

@@ -67,3 +67,9 @@ def aggregate_of(ds: Dataset, column: str) -> tuple[str, str] | None:
     if "aggregate" in recorded:
         return tuple(recorded["aggregate"]) if recorded["aggregate"] else None
     return known_aggregate(column)
+
+
+def model_of(meta: dict[str, Any], column: str | None) -> str | None:
+    """The model that scored ``column``, from metadata read by `read_metadata` (None when unknown)."""
+    score = meta["columns"].get(column or "", {}).get("score")
+    return meta["scores"].get(score, {}).get("model") if score else None

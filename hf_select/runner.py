@@ -21,7 +21,7 @@ from hf_select import report
 from hf_select.cards import CardContext, build_card, public_command, public_path
 from hf_select.errors import DataFormatError, MissingColumnError, PublishError
 from hf_select.formats import PROMPT_ID, explode, fold
-from hf_select.metadata import higher_is_better, read_metadata
+from hf_select.metadata import higher_is_better, model_of, read_metadata
 from hf_select.outputs import check_output
 from hf_select.recipes import FilterConfig, Recipe, load_recipe, recipe_yaml
 from hf_select.scoring import MapPass, score
@@ -89,14 +89,9 @@ def student_columns(ds: Dataset, columns: list[str]) -> list[str]:
     by_score: dict[str, list[str]] = {}
     for column in columns:
         key = meta["columns"].get(column, {}).get("score")
-        config = meta["scores"].get(key, {})
-        if config.get("model"):
-            by_score.setdefault(config.get("score", key), []).append(column)
-    for group in by_score.values():
-        models = {meta["scores"][meta["columns"][c]["score"]]["model"] for c in group}
-        if len(models) > 1:
-            return group
-    return []
+        if model_of(meta, column):
+            by_score.setdefault(meta["scores"][key].get("score", key), []).append(column)
+    return next((group for group in by_score.values() if len({model_of(meta, c) for c in group}) > 1), [])
 
 
 def _source_rows(recipe: Recipe, ds: Dataset) -> int:

@@ -34,7 +34,7 @@ from datasets.table import InMemoryTable
 from hf_select._compat import logical_table as _table
 from hf_select.columns import PROV_TEACHER_FRACTION
 from hf_select.errors import ColumnTypeError, ConfigError, MissingColumnError
-from hf_select.metadata import aggregate_of, read_metadata
+from hf_select.metadata import aggregate_of, model_of, read_metadata
 from hf_select.metadata import higher_is_better as recorded_direction
 from hf_select.stats import TeacherTable, uncertainty_columns
 
@@ -254,7 +254,7 @@ def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", te
         for column in by:
             table = rank_teachers(ds, column, teacher, correct, higher_is_better, bootstrap=bootstrap, seed=seed,
                                   group=group, confidence=confidence).data.table
-            model = _model_of(ds, column)
+            model = model_of(read_metadata(ds), column)
             tables.append(table.add_column(0, "model", pa.array([model] * table.num_rows, pa.string()))
                           .add_column(0, "column", pa.array([column] * table.num_rows, pa.string())))
         return Dataset(InMemoryTable(pa.concat_tables(tables, promote_options="default")))
@@ -342,12 +342,6 @@ def _dense_ids(column: pa.ChunkedArray) -> tuple[np.ndarray, int]:
     """Dense integer ids of a column's values (null is a value of its own)."""
     values = pc.unique(column)
     return pc.index_in(column, value_set=values).to_numpy(zero_copy_only=False).astype(np.int64), len(values)
-
-
-def _model_of(ds: Dataset, column: str) -> str | None:
-    meta = read_metadata(ds)
-    score = meta["columns"].get(column, {}).get("score")
-    return meta["scores"].get(score, {}).get("model") if score else None
 
 
 # --------------------------------------------------------------------------------------------- filters
