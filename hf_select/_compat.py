@@ -122,16 +122,6 @@ def split_info(ds: Dataset, split: str) -> SplitInfo:
     return SplitInfo(name=split, num_bytes=estimate_nbytes(ds), num_examples=len(ds))
 
 
-def published_features(card: DatasetCard | None, config_name: str) -> dict[str, Features]:
-    """``{split: features}`` of the splits a README's ``dataset_info`` lists for ``config_name``."""
-    if card is None:
-        return {}
-    info = DatasetInfosDict.from_dataset_card_data(card.data).get(config_name)
-    if info is None or info.features is None:
-        return {}
-    return {split: info.features for split in (info.splits or {})}
-
-
 def updated_data_card(card: DatasetCard | None, config_name: str, info: SplitInfo, features: Features,
                       uploaded: int, deleted: int) -> DatasetCard:
     """The README after publishing one split, with ``dataset_info`` and ``configs`` updated as

@@ -133,9 +133,8 @@ def write_local(ds: Dataset, folder: str | os.PathLike, *, split: str, card: Dat
         deleted = sum((staging.root / path).stat().st_size for path in stale)
         for path in stale:
             staging.remove(path)
-        with tempfile.TemporaryDirectory(dir=staging.root.parent) as tmp:
-            paths, uploaded = write_parquet_shards(ds, Path(tmp), config_name, split)
-            staging.adopt(Path(tmp))
+        with staging.incoming() as fresh:
+            _, uploaded = write_parquet_shards(ds, fresh, config_name, split)
         readme = staging.root / README
         existing = DatasetCard.load(readme) if readme.is_file() else None
         data_card = updated_data_card(existing, config_name, split_info(ds, split), ds.features, uploaded, deleted)

@@ -132,10 +132,16 @@ class Staging:
         return sorted(p.relative_to(self.root).as_posix() for p in self.root.glob(pattern)
                       if p.is_file() or p.is_symlink())
 
-    def adopt(self, folder: Path) -> None:
-        """Move the files of a finished folder (e.g. what ``save_to_disk`` wrote) into place."""
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            os.replace(path, self.path(path.relative_to(folder).as_posix()))
+    @contextmanager
+    def incoming(self) -> Iterator[Path]:
+        """A scratch folder for writers that make a whole tree (``save_to_disk``, parquet shards); its files move
+        into place, with every check of `path`, when the block ends. It lives inside the staging copy, so a
+        killed run leaves nothing next to the output."""
+        scratch = self.root / f"{TMP_TAG}{uuid.uuid4().hex}"  # made by the writer, as save_to_disk expects
+        yield scratch
+        for path in sorted(p for p in scratch.rglob("*") if p.is_file()):
+            os.replace(path, self.path(path.relative_to(scratch).as_posix()))
+        shutil.rmtree(scratch, ignore_errors=True)
 
     def _check_no_link(self, relative: str) -> None:
         parts = Path(relative).parts
@@ -255,8 +261,6 @@ def save_to_disk(ds, folder: str | os.PathLike, *, overwrite: bool = False,
     with output_folder(folder, overwrite=overwrite, sources=sources) as staging:
         for relative in sorted(staging.owned):
             staging.remove(relative)
-        fresh = staging.root / f".{TMP_TAG}{uuid.uuid4().hex}"
-        ds.save_to_disk(str(fresh))
-        staging.adopt(fresh)
-        shutil.rmtree(fresh)
+        with staging.incoming() as fresh:
+            ds.save_to_disk(str(fresh))
     return resolve_output(folder)

@@ -264,10 +264,6 @@ class Recipe:
         models = self.build_models() if models is None else models
         return [score.build(models, self.on_error, self.dataset.row_format) for score in self.scores]
 
-    def produced_columns(self) -> set[str]:
-        """Every column the scores add (known before any data or weights are read)."""
-        return {name for score in self.build_scores() for name in score.features()}
-
 
 def score_parameters(cls: type) -> set[str]:
     """Keyword parameters a score accepts in a recipe (its models are given by role instead)."""

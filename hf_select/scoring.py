@@ -68,6 +68,11 @@ class MapPass(ABC):
         """The columns a call reads (checked before any work starts)."""
         return []
 
+    def optional_columns(self) -> list[str]:
+        """Columns read when present (a ShareGPT ``system`` column): those of the pass's `RowReader`, if any."""
+        reader = getattr(self, "reader", None)
+        return reader.optional_columns() if reader is not None else []
+
     def check_columns(self, available: Collection[str]) -> None:
         """Raise `MissingColumnError` naming the first input column that is not ``available``, and the fix."""
         for column in self.input_columns():

@@ -136,7 +136,7 @@ class CheckAnswers(MapPass):
 
     def __call__(self, batch: Mapping[str, Any], indices: int | Sequence[int] | None = None) -> dict[str, Any]:
         self.check_columns(batch.keys())
-        batched, rows = self.split_batch(dict(batch), [*self.input_columns(), *self.reader.optional_columns(),
+        batched, rows = self.split_batch(dict(batch), [*self.input_columns(), *self.optional_columns(),
                                                        ERROR_COLUMN])
         if not batched:
             indices = None if indices is None else [indices]

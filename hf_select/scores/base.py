@@ -136,11 +136,6 @@ class Scorer(MapPass):
             return outputs[0]
         return {name: [out[name] for out in outputs] for name in self.features()}
 
-    def optional_columns(self) -> list[str]:
-        """Columns read when present (a ShareGPT ``system`` column)."""
-        reader = getattr(self, "reader", None)
-        return reader.optional_columns() if reader is not None else []
-
     def _where(self, i: int, indices: list[int] | None) -> str:
         if indices is not None:
             return f"row {indices[i]}"
