@@ -1,11 +1,13 @@
 """hf_select: curate reasoning-distillation data with Hugging Face datasets.
 
-The public API, loaded on first use (so ``import hf_select.select`` or ``hf_select.cards`` never pulls torch).
+The public API, loaded on first use (so ``import hf_select.select`` or ``hf_select.cards`` never pulls torch);
+submodules too (``hf_select.metadata.read_metadata`` works after a plain ``import hf_select``).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from hf_select.version import __version__
@@ -30,7 +32,9 @@ _EXPORTS = {
     "ModelConfig": "hf_select.models",
     "ScoringModel": "hf_select.models",
     "load_model": "hf_select.models",
-    "explode": "hf_select.formats",
+    "explode": "hf_select.wide",
+    "fold": "hf_select.wide",
+    "Shape": "hf_select.formats",
     "filter_equals": "hf_select.select",
     "filter_quantile": "hf_select.select",
     "filter_threshold": "hf_select.select",
@@ -47,9 +51,12 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'hf_select' has no attribute {name!r}")
+    elif importlib.util.find_spec(f"hf_select.{name}") is not None:  # a submodule: `hf_select.metadata.read_metadata`
+        value = importlib.import_module(f"hf_select.{name}")
+    else:
+        raise AttributeError(f"module 'hf_select' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

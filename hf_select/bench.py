@@ -8,7 +8,6 @@ sides. The naive side is `hf_select.reference`, exactly what the tests use.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import random
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hf_select.config import field_names
 from hf_select.models import ScoringModel
 from hf_select.reference import naive_global, naive_local, naive_rank_surprisal
 from hf_select.scores import cli_aliases
@@ -240,7 +240,7 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
         if name not in aliases:
             raise ValueError(f"bench: unknown score {name!r}; choose from {sorted(aliases)}")
         cls = aliases[name]
-        scorer = cls(model, window=window) if "window" in inspect.signature(cls).parameters else cls(model)
+        scorer = cls(model, window=window) if "window" in field_names(cls.Params) else cls(model)
         column = cls.columns[0].name
         reference = references.get(cls.name)
         if token_budget:

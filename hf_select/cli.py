@@ -14,45 +14,56 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
+import operator
 import sys
+import types
 import typing
+from collections import abc
+from dataclasses import dataclass
 from typing import Any
 
-from hf_select.errors import HfSelectError, render_as
+from hf_select.config import field_names, hints, option
+from hf_select.errors import ConfigError, HfSelectError, render_as
+from hf_select.formats import Shape
+from hf_select.models import ModelConfig
 
-# `ModelConfig` fields whose flag is not `--<field-name>`.
-_MODEL_FLAGS = {"name_or_path": "--model"}
-
-
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *, rename: dict[str, str] | None = None,
-                            defaults: dict[str, Any] | None = None) -> None:
-    """One flag per field of a config dataclass (help, type and default from the dataclass, as trl does)."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        flag = (rename or {}).get(f.name, f"--{f.name.replace('_', '-')}")
-        default = (defaults or {}).get(f.name, f.default)
-        kind = hints[f.name]
-        args = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
-        if args[0] is bool:
-            parser.add_argument(flag, dest=f.name, action="store_true", help=f.metadata.get("help"))
-            continue
-        required = default is dataclasses.MISSING
-        parser.add_argument(flag, dest=f.name, type=args[0] if args[0] in (int, float) else str,
-                            default=None if required else default, required=required, help=f.metadata.get("help"))
+DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
-def _model_config(args: argparse.Namespace):
-    from hf_select.models import ModelConfig
+@dataclass
+class CliModelConfig(ModelConfig):
+    """`ModelConfig` as the CLI's model flags: ``--model`` names it, and the default student is SmolLM2."""
 
-    return ModelConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)})
+    name_or_path: str = option(ModelConfig.__dataclass_fields__["name_or_path"].metadata["help"], DEFAULT_MODEL,
+                               aliases=["--model"])
 
 
-def _model_arguments(parser: argparse.ArgumentParser, default: str | None = "smollm2-135m-instruct") -> None:
-    from hf_select.models import ModelConfig
+def _optional(hint: Any) -> Any:
+    """The annotation of a flag that may be left out (None): a function-valued option is given by name."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    kept = [a for a in args if a is not type(None) and typing.get_origin(a) is not abc.Callable]
+    return functools.reduce(operator.or_, [*kept, type(None)])
 
-    add_dataclass_arguments(parser, ModelConfig, rename=_MODEL_FLAGS,
-                            defaults={"name_or_path": default} if default else None)
+
+def score_flags() -> type:
+    """A dataclass with one flag per parameter of the scores `hf-select score` runs, each None unless given, so
+    that a flag no chosen score takes is an error instead of being ignored."""
+    from hf_select.scores import cli_aliases
+
+    flags: dict[str, tuple[Any, dataclasses.Field]] = {}
+    for cls in cli_aliases().values():
+        for f in dataclasses.fields(cls.Params):
+            if f.name not in flags:
+                metadata = {k: v for k, v in f.metadata.items() if k != "describe"}
+                flags[f.name] = (_optional(hints(cls.Params)[f.name]), dataclasses.field(default=None,
+                                                                                         metadata=metadata))
+    return dataclasses.make_dataclass("ScoreFlags", [(name, hint, f) for name, (hint, f) in flags.items()])
+
+
+def _model_config(args: argparse.Namespace) -> ModelConfig:
+    return ModelConfig(**{name: getattr(args, name) for name in field_names(ModelConfig)})
 
 
 def cmd_bench(args) -> int:
@@ -77,23 +88,45 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def cmd_score(args) -> int:
-    from datasets import DatasetDict
-
-    from hf_select.distributed import process_state, score_to_disk
-    from hf_select.outputs import check_output
-    from hf_select.recipes import score_parameters
+def build_scores(args: argparse.Namespace, model: Any) -> list:
+    """The scores named by ``--scores``, each with the flags it takes; a flag none of them takes is an error."""
     from hf_select.scores import cli_aliases
-    from hf_select.sources import load_source, local_paths
 
     aliases = cli_aliases()
     names = [name.strip() for name in args.scores.split(",") if name.strip()]
     unknown = [name for name in names if name not in aliases]
     if unknown or not names:
-        raise HfSelectError(f"--scores: unknown score {unknown[0] if unknown else ''!r}; choose from: "
-                            + ", ".join(sorted(aliases)))
+        raise ConfigError(f"--scores: unknown score {unknown[0] if unknown else ''!r}; choose from: "
+                          + ", ".join(sorted(aliases)))
+    shape = Shape(**{name: getattr(args, name) for name in field_names(Shape)})
+    given = {name: getattr(args, name) for name in field_names(score_flags())
+             if getattr(args, name) is not None}
+    scores, taken = [], set()
+    for name in names:
+        cls = aliases[name]
+        options = {k: v for k, v in given.items() if k in field_names(cls.Params)}
+        taken |= set(options)
+        models = (model,) if "model" in cls.model_roles else ()
+        scores.append(cls(*models, shape=shape, **options) if cls.reads_shape else cls(*models, **options))
+    unused = [flag for flag in given if flag not in taken]
+    if unused:
+        takers = [alias for alias, cls in aliases.items() if unused[0] in field_names(cls.Params)]
+        raise ConfigError(f"--{unused[0].replace('_', '-')} is an option of --scores {', '.join(takers)}, which you "
+                          f"did not ask for (--scores {args.scores}); drop it or add the score")
+    return scores
+
+
+def cmd_score(args) -> int:
+    from datasets import DatasetDict
+
+    from hf_select.distributed import process_state, score_to_disk
+    from hf_select.outputs import check_output
+    from hf_select.sources import load_source, local_paths
+
+    model = _model_config(args).load(lazy=True)
+    scores = build_scores(args, model)  # every option checked before any data is read
     sources = local_paths(args.data)
-    check_output(args.out, overwrite=args.overwrite, sources=sources)  # before reading any data
+    check_output(args.out, overwrite=args.overwrite, sources=sources)
     ds = load_source(args.data, split=args.split)
     splits = list(ds) if isinstance(ds, DatasetDict) else [args.split]
     if isinstance(ds, DatasetDict) and len(ds) == 1:
@@ -101,15 +134,6 @@ def cmd_score(args) -> int:
     if args.limit:
         limit = lambda part: part.select(range(min(args.limit, len(part))))  # noqa: E731
         ds = DatasetDict({k: limit(v) for k, v in ds.items()}) if isinstance(ds, DatasetDict) else limit(ds)
-    model = _model_config(args).load(lazy=True)
-    scores = []
-    for name in names:
-        cls = aliases[name]
-        options = {"response_column": args.response_column, "prompt_column": args.prompt_column,
-                   "format": args.format, "turns": args.turns, "part": args.part, "window": args.window,
-                   "on_error": args.on_error, "on_overflow": args.on_overflow}
-        accepted = {k: v for k, v in options.items() if k in score_parameters(cls) and v is not None}
-        scores.append(cls(model, **accepted) if "model" in cls.model_roles else cls(**accepted))
     scored = score_to_disk(ds, *scores, out_dir=args.out, batch_size=args.batch_size, overwrite=args.overwrite,
                            sources=sources)
     state = process_state()
@@ -143,11 +167,13 @@ def cmd_push(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from transformers import HfArgumentParser
+
     from hf_select.recipes import shipped_recipes
 
     parser = argparse.ArgumentParser(prog="hf-select", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=HfArgumentParser)
 
     demo = sub.add_parser("demo", help="score, rank and select the bundled data with a real student, offline")
     demo.add_argument("--out", default="hf_select_demo", help="folder for the curated split in Hub layout")
@@ -156,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a recipe file (or a shipped recipe by name)")
     run.add_argument("recipe", help=f"path to a YAML recipe, or a shipped one: {', '.join(shipped_recipes())}")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a recipe value, e.g. --set select.by=global_naturalness (repeatable)")
+                     help="override a recipe value, e.g. --set select.top_k=2 (repeatable)")
     run.add_argument("--dry-run", action="store_true",
                      help="write the exact repo layout to output.dir (default out/<recipe name>) and publish nothing")
     run.set_defaults(func=cmd_run)
@@ -168,8 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--branch", default=None)
     push.set_defaults(func=cmd_push)
 
-    bench = sub.add_parser("bench", help="engine vs naive reference: throughput, memory, FLOP/s")
-    _model_arguments(bench)
+    bench = sub.add_parser("bench", help="engine vs naive reference: throughput, memory, FLOP/s",
+                           dataclass_types=[CliModelConfig])
     bench.add_argument("--n", type=int, default=8, help="number of responses in the workload")
     bench.add_argument("--min-tokens", type=int, default=200)
     bench.add_argument("--max-tokens", type=int, default=2000)
@@ -192,26 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--resamples", type=int, default=1000, help="--rankings: bootstrap resamples")
     bench.set_defaults(func=cmd_bench)
 
-    sc = sub.add_parser("score", help="add score columns to a dataset (works under `accelerate launch`)")
+    sc = sub.add_parser("score", help="add score columns to a dataset (works under `accelerate launch`)",
+                        dataclass_types=[CliModelConfig, Shape, score_flags()])
     sc.add_argument("data", help="a data file, a save_to_disk folder, or anything load_dataset accepts")
-    _model_arguments(sc)
     sc.add_argument("--out", required=True, help="folder to save_to_disk the scored dataset into")
     sc.add_argument("--overwrite", action="store_true",
                     help="allow --out to be a non-empty folder hf_select did not create (its other files are kept)")
     sc.add_argument("--scores", default="global,local", help="comma-separated: global, local, rsr, answers")
     sc.add_argument("--split", default=None, help="the split to score (default: every split)")
-    sc.add_argument("--format", default="text", choices=["text", "messages", "sharegpt", "prompt_completion"],
-                    help="the shape of the rows (chat formats score the assistant turn)")
-    sc.add_argument("--turns", default="last", choices=["last", "all"], help="chat data: which assistant turns")
-    sc.add_argument("--part", default="all", choices=["all", "reasoning", "answer"],
-                    help="R1 traces: score the whole response, its reasoning or its answer")
     sc.add_argument("--limit", type=int, default=None, help="score only the first N rows")
-    sc.add_argument("--window", type=int, default=2)
-    sc.add_argument("--prompt-column", default=None, help="default: the format's (prompt)")
-    sc.add_argument("--response-column", default=None, help="default: the format's (response, messages, ...)")
     sc.add_argument("--batch-size", type=int, default=64)
-    sc.add_argument("--on-error", choices=["raise", "nan"], default="raise")
-    sc.add_argument("--on-overflow", choices=["error", "truncate_left", "nan"], default="error")
     sc.set_defaults(func=cmd_score)
     return parser
 

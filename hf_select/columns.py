@@ -34,6 +34,14 @@ class Column:
         return Column(f"{self.name}_{suffix}", self.higher_is_better, self.definition, aggregate)
 
 
+@dataclass(frozen=True)
+class Field:
+    """A column a pass adds that is not ranked by: its type (a `datasets` feature) and what it holds."""
+
+    feature: object
+    doc: str
+
+
 GLOBAL_NATURALNESS = Column(
     "global_naturalness", True,
     "mean log-probability the student assigns to the response's tokens, given the prompt laid out as in SFT")

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from hf_select.config import option
 from hf_select.errors import ConfigError, HubError, ModelNotFoundError
 from hf_select.identity import hub_snapshot_repo, local_identity
 
@@ -38,10 +39,7 @@ IN_MEMORY = "<in-memory>"
 _HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
 
 
-def _help(text: str, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
-    if default is dataclasses.MISSING and "default_factory" not in kwargs:
-        return field(metadata={"help": text}, **kwargs)
-    return field(default=default, metadata={"help": text}, **kwargs)
+_help = option
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Recipe files: one YAML document that says how a curated dataset is made, validated against dataclasses.
 
 Every option lives in one dataclass field with a help text (the schema, as in trl's configs), and every
-dataclass checks itself in ``__post_init__``; the score entries are checked against the score registry
-(parameter names and types, model roles) and built with lazily loaded models. So a recipe with a wrong key, a
+dataclass checks itself in ``__post_init__``; the score entries are checked against the score registry (each
+score's parameter dataclass and the data's `Shape`, given once in ``dataset:``; model roles) and built with
+lazily loaded models. So a recipe with a wrong key, a
 wrong type, contradictory filters or an unknown score parameter fails at load, with the file, line and key,
 before any data or model is read. ``--set key=value`` overrides any value, with dotted keys (``select.by``,
 ``models.student.name_or_path``, ``scores.1.window``). See ``recipes/`` for the shipped recipes and
@@ -13,11 +14,10 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
-import inspect
 import math
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -25,12 +25,12 @@ from typing import Any, Literal
 import yaml
 
 from hf_select._compat import check_split_name
+from hf_select.config import option
 from hf_select.errors import ConfigError, NotFoundError, RecipeError
+from hf_select.formats import Part, Shape, Turns
 from hf_select.models import ModelConfig, ScoringModel
-from hf_select.scores import SCORES, score_class
+from hf_select.scores import SCORES, option_type, score_class, score_options
 from hf_select.scoring import MapPass
-
-ROLES = ("model", "teacher", "student", "distilled")
 
 
 class _Invalid(ConfigError):
@@ -41,10 +41,13 @@ class _Invalid(ConfigError):
         self.key = key
 
 
-def _help(text: str, default: Any = dataclasses.MISSING, **kwargs) -> Any:
-    if default is dataclasses.MISSING and "default_factory" not in kwargs:
-        return field(metadata={"help": text}, **kwargs)
-    return field(default=default, metadata={"help": text}, **kwargs)
+_help = option
+
+
+def _shape_field(name: str) -> Any:
+    """A `Shape` field as a recipe's ``dataset:`` key: the same help and default (the shape is given once)."""
+    shape_field = Shape.__dataclass_fields__[name]
+    return option(shape_field.metadata["help"], shape_field.default)
 
 
 def _fraction(key: str, value: float | None) -> None:
@@ -66,6 +69,11 @@ class DatasetConfig:
     format: Literal["text", "messages", "sharegpt", "prompt_completion", "wide"] = _help(
         "The shape of the rows: text (prompt, response), messages (chat), sharegpt (conversations), "
         "prompt_completion, or wide (several responses per row, made long; see `responses`).", "text")
+    prompt_column: str | None = _shape_field("prompt_column")
+    response_column: str | None = _shape_field("response_column")
+    system_column: str | None = _shape_field("system_column")
+    turns: Turns = _shape_field("turns")
+    part: Part = _shape_field("part")
     responses: str | list[str] | dict[str, Any] | None = _help(
         "wide: a list column of generations, a list of columns (one per teacher), or {teacher: column} (a column "
         "may be {reasoning: col, answer: col}).", None)
@@ -81,11 +89,20 @@ class DatasetConfig:
                            "`responses` names the generations of wide data, and wide data needs it")
         if self.format != "wide" and (self.with_columns or self.teachers):
             raise _Invalid("with_columns" if self.with_columns else "teachers", "applies to `format: wide` only")
+        if self.format == "wide" and self.response_column is not None:
+            raise _Invalid("response_column", "wide data names its generations with `responses`; each becomes a "
+                                              "`response` row")
+        self.shape  # noqa: B018 - a shape that cannot be read fails here
 
     @property
-    def row_format(self) -> str:
-        """The format scores read: wide data is made long (text) before scoring."""
-        return "text" if self.format == "wide" else self.format
+    def shape(self) -> Shape:
+        """How scores read the rows (given once, here): wide data is made long (text) before scoring."""
+        try:
+            return Shape("text" if self.format == "wide" else self.format, self.prompt_column,
+                         self.response_column if self.format != "wide" else None, self.system_column, self.turns,
+                         self.part)
+        except ConfigError as err:
+            raise _Invalid("format", str(err)) from None
 
 
 @dataclass
@@ -99,34 +116,35 @@ class ScoreConfig:
         if self.type not in SCORES:
             raise _Invalid("type", f"must be one of {sorted(SCORES)}, got {self.type!r}")
         cls = score_class(self.type)
-        allowed = score_parameters(cls)
-        unknown = sorted(set(self.params) - allowed - set(cls.model_roles))
+        allowed = set(score_options(cls)) | set(cls.model_roles)
+        unknown = sorted(set(self.params) - allowed)
         if unknown:
-            raise _Invalid(unknown[0], f"({self.type}) has unknown parameter(s) {unknown}; allowed: "
-                                       f"{sorted(allowed | set(cls.model_roles))}")
-        hints = _init_hints(cls)
+            raise _Invalid(unknown[0], f"({self.type}) has unknown parameter(s) {unknown}; allowed: {sorted(allowed)}")
         for name, value in self.params.items():
             if name in cls.model_roles:
                 if not isinstance(value, str):
                     raise _Invalid(name, f"names an entry of `models`, got {value!r}")
-            elif name in hints:
-                try:
-                    self.params[name] = _check(hints[name], value, "", name)
-                except RecipeError as err:
-                    raise _Invalid(name, str(err).partition(f"`{name}` ")[2]) from None
+                continue
+            try:
+                self.params[name] = _check(option_type(cls, name), value, "", name)
+            except RecipeError as err:
+                raise _Invalid(name, str(err).partition(f"`{name}` ")[2]) from None
 
-    def build(self, models: dict[str, ScoringModel], on_error: str, row_format: str = "text") -> MapPass:
+    def build(self, models: dict[str, ScoringModel], on_error: str, shape: Shape) -> MapPass:
         """The score, with its models by role (a lone model serves a score that names none), the recipe's
-        ``on_error`` and the data's format unless the score sets its own."""
+        ``on_error`` unless the score sets its own, and the data's shape (with the score's own changes)."""
         cls = score_class(self.type)
-        params = {k: v for k, v in self.params.items() if k not in cls.model_roles}
+        options = {k: v for k, v in self.params.items() if k not in cls.model_roles}
         roles = {role: models[self.params[role]] for role in cls.model_roles if role in self.params}
         if "model" in cls.model_roles and "model" not in roles and len(models) == 1:
             roles["model"] = next(iter(models.values()))
-        for name, value in (("on_error", on_error), ("format", row_format)):
-            if name in score_parameters(cls) and name not in params:
-                params[name] = value
-        return cls(**roles, **params)
+        if "on_error" in score_options(cls):
+            options.setdefault("on_error", on_error)
+        if cls.reads_shape:
+            changes = {k: options.pop(k) for k in list(options) if k in score_options(cls)
+                       and k in {f.name for f in dataclasses.fields(Shape)}}
+            options["shape"] = shape.replace(**changes)
+        return cls(**roles, **options)
 
 
 @dataclass
@@ -262,19 +280,7 @@ class Recipe:
 
     def build_scores(self, models: dict[str, ScoringModel] | None = None) -> list[MapPass]:
         models = self.build_models() if models is None else models
-        return [score.build(models, self.on_error, self.dataset.row_format) for score in self.scores]
-
-
-def score_parameters(cls: type) -> set[str]:
-    """Keyword parameters a score accepts in a recipe (its models are given by role instead)."""
-    return set(inspect.signature(cls).parameters) - {"self", *ROLES}
-
-
-def _init_hints(cls: type) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls.__init__)
-    except Exception:  # a score from elsewhere with unresolvable annotations: its constructor checks its values
-        return {}
+        return [score.build(models, self.on_error, self.dataset.shape) for score in self.scores]
 
 
 # -- loading ------------------------------------------------------------------------------------------------------
@@ -353,7 +359,7 @@ def _check_references(recipe: Recipe, raw: dict, source: str) -> None:
             raise RecipeError(f"{where}: `scores.{i}` ({score.type}) needs " + ", ".join(f"`{r}:`" for r in missing)
                               + f" naming an entry of `models` ({sorted(models)})")
         try:
-            score.build(models, recipe.on_error, recipe.dataset.row_format)
+            score.build(models, recipe.on_error, recipe.dataset.shape)
         except ConfigError as err:
             raise RecipeError(f"{where}: `scores.{i}` ({score.type}): {err}") from None
 

@@ -20,7 +20,6 @@ from datasets import Dataset
 from hf_select import report
 from hf_select.cards import CardContext, build_card, public_command, public_path
 from hf_select.errors import DataFormatError, MissingColumnError, PublishError
-from hf_select.formats import PROMPT_ID, explode, fold
 from hf_select.metadata import higher_is_better, model_of, read_metadata
 from hf_select.outputs import check_output
 from hf_select.recipes import FilterConfig, Recipe, load_recipe, recipe_yaml
@@ -34,6 +33,7 @@ from hf_select.select import (
     select_by_divergence,
 )
 from hf_select.sources import hub_repo_ids, load_source, local_paths, source_license
+from hf_select.wide import PROMPT_ID, explode, fold
 
 
 @dataclass
@@ -147,7 +147,7 @@ def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], *, push: bool)
         _no_nulls(ds, recipe.rank_teachers.teacher, "the teacher of each response (rank_teachers.teacher)", recipe)
     for item in scores:
         if item.name == "answer_check":
-            _no_nulls(ds, item.answer_column, "the reference answer", recipe)
+            _no_nulls(ds, item.params.answer_column, "the reference answer", recipe)
     out = recipe.output
     if out.dir:
         check_output(out.dir, overwrite=out.overwrite, sources=local_paths(recipe.dataset.path,

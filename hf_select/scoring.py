@@ -18,16 +18,19 @@ import hashlib
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import datasets
 from datasets import Dataset, DatasetDict, Features, IterableDataset, IterableDatasetDict, concatenate_datasets
 
 from hf_select._compat import fingerprint as dataset_fingerprint
 from hf_select._compat import is_batch
-from hf_select.columns import ERROR_COLUMN, Column
-from hf_select.errors import Arg, MissingColumnError, Placeholder
+from hf_select.columns import ERROR_COLUMN, Column, Field
+from hf_select.config import check_fields, field_names, option
+from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError
+from hf_select.formats import Shape
 from hf_select.metadata import record_score
 from hf_select.progress import ScoreProgress
 
@@ -37,59 +40,114 @@ CHECKPOINT_ROWS = 1000
 ERROR_DOC = "why the row's scores are NaN (on_error/on_overflow='nan'), or that its text was truncated; null if neither"
 
 
+@dataclass(frozen=True)
+class PassParams:
+    """The parameters every pass takes; a pass's own parameters subclass this (one field per option)."""
+
+    on_error: Literal["raise", "nan"] = option("raise: stop at the first row that cannot be scored, naming it; nan: "
+                                               "NaN scores and the reason in `hf_select_error`.", "raise")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+class RowLog:
+    """The rows of one call: how messages name them, and what went wrong with each (recorded, or raised)."""
+
+    def __init__(self, map_pass: MapPass, indices: Sequence[int] | None, batched: bool, count: int) -> None:
+        self.map_pass, self.indices, self.batched = map_pass, indices, batched
+        self.errors: list[str | None] = [None] * count
+
+    def label(self, i: int) -> str:
+        if self.indices is not None:
+            return f"row {self.indices[i]}"
+        if self.batched:
+            return f"row {i} of this batch (pass with_indices=True to Dataset.map for dataset row numbers)"
+        return "this row"
+
+    def fail(self, i: int, error: ScoringInputError) -> None:
+        """Row ``i`` cannot be scored: raise, naming the pass, row and column, or record why (``on_error``)."""
+        parts = (f"{self.map_pass.key}: {self.label(i)}, column {error.column!r}: ", *error.args)
+        if self.map_pass.raises(error):
+            raise ScoringInputError(error.column, *parts, overflow=error.overflow) from None
+        self.note(i, "".join(str(part) for part in parts))
+
+    def note(self, i: int, message: str) -> None:
+        """Record ``message`` for row ``i`` in ``hf_select_error`` (a truncation, or why a score is NaN)."""
+        self.errors[i] = "; ".join(m for m in (self.errors[i], message) if m)
+
+    def attempt(self, i: int, compute: Callable[[], Any]) -> Any:
+        """``compute()`` for row ``i``, or None once `fail` recorded why it cannot be (``on_error="nan"``)."""
+        try:
+            return compute()
+        except ScoringInputError as error:
+            self.fail(i, error)
+            return None
+
+
 class MapPass(ABC):
     """One ``Dataset.map`` pass: a batch (or one row) in, new columns out.
 
-    A subclass says what it adds (`features`), what it depends on (`config`: everything that changes a
-    number, the cache key and the card's parameter table) and how to compute a batch (`__call__`). The class
-    attributes say what the columns mean, for metadata and cards."""
+    A pass declares its parameters (``Params``, a configuration dataclass: `params` holds them), the columns it
+    reads (`input_columns`, `optional_columns`) and adds (`features`), and computes a list of rows
+    (`compute`). This base owns the one row loop every pass shares: batch-or-row detection, the row labels in
+    messages, ``on_error`` and the ``hf_select_error`` column, and assembling the output. `config` (everything
+    that changes a number: the cache key and the card's parameter table) is built from the parameter
+    dataclasses, so no parameter can be left out of it. Class attributes say what the columns mean."""
 
-    name: ClassVar[str] = ""  # the key of this pass in the dataset's metadata
+    name: ClassVar[str] = ""  # the recipe `type` of this pass (and, by default, its key in the metadata)
+    Params: ClassVar[type] = PassParams
     explanation: ClassVar[str] = ""  # plain words for the card
     citation: ClassVar[str] = ""  # BibTeX of the paper the score comes from, for the card
     columns: ClassVar[tuple[Column, ...]] = ()  # the columns to rank by, with direction and definition
-    fields: ClassVar[dict[str, str]] = {}  # a short description of every other column it adds, for the card
+    fields: ClassVar[dict[str, Field]] = {}  # every other column it adds: its type and what it holds
+    model_roles: ClassVar[tuple[str, ...]] = ()  # the model arguments it takes (recipes name them)
+    cli_alias: ClassVar[str | None] = None  # `hf-select score --scores <alias>`
+    reads_shape: ClassVar[bool] = False  # whether it reads the data's own columns through a `Shape`
+    params: PassParams
+    shape: Shape | None = None  # how rows are read, for passes that read the data's own columns
     model: Any = None  # the model the pass runs, if any
     progress: Any = None  # set by `score` while it runs the pass (a `ScoreProgress`)
 
+    # -- what a pass defines --------------------------------------------------------------------------------
     @abstractmethod
-    def config(self) -> dict[str, Any]:
-        """Full, JSON-safe configuration: what the cache key and the dataset card are built from."""
+    def input_columns(self) -> list[str]:
+        """The columns a call reads (checked before any work starts)."""
 
     @abstractmethod
     def features(self) -> dict[str, Any]:
         """Every column a call returns, as `datasets` feature types."""
 
     @abstractmethod
-    def __call__(self, batch: dict[str, Any], indices: Sequence[int] | int | None = None) -> dict[str, Any]:
-        """The new columns of a batch (``map(batched=True)``) or of a single row."""
+    def compute(self, rows: list[dict[str, Any]], log: RowLog) -> list[dict[str, Any]]:
+        """The new columns of each row. A row that cannot be computed goes to ``log.fail`` (which raises or
+        records it, per ``on_error``) and gets NaN/null columns."""
 
-    def input_columns(self) -> list[str]:
-        """The columns a call reads (checked before any work starts)."""
-        return []
+    @abstractmethod
+    def config(self) -> dict[str, Any]:
+        """Full, JSON-safe configuration: what the cache key and the dataset card are built from."""
+
+    # -- defaults -------------------------------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        """This pass's key in the dataset's metadata (`name`, unless an instance is named apart)."""
+        return self.name
 
     def optional_columns(self) -> list[str]:
-        """Columns read when present (a ShareGPT ``system`` column): those of the pass's `RowReader`, if any."""
-        reader = getattr(self, "reader", None)
-        return reader.optional_columns() if reader is not None else []
+        """Columns read when the data has them (a system prompt column, ``finish_reasons``, ...)."""
+        return self.shape.optional_columns() if self.shape is not None else []
 
-    def check_columns(self, available: Collection[str]) -> None:
-        """Raise `MissingColumnError` naming the first input column that is not ``available``, and the fix."""
-        for column in self.input_columns():
-            if column not in available:
-                raise MissingColumnError(f"{self.name}: column {column!r} is not in the dataset (columns: "
-                                         f"{sorted(available)}). Rename it, or pass ", self.column_argument(column),
-                                         " to match your dataset.")
+    @property
+    def records_errors(self) -> bool:
+        """Whether rows get a message in ``hf_select_error`` (NaN scores instead of raising, or a truncation)."""
+        return self.params.on_error == "nan"
 
-    def column_argument(self, column: str) -> Arg:
-        """The argument that names ``column`` (``response_column=...``), for error messages."""
-        for key, value in vars(self).items():
-            if key.endswith("_column") and value == column:
-                return Arg(key, Placeholder("your column"))
-        return Arg("response_column", Placeholder("your column"))
+    def raises(self, error: ScoringInputError) -> bool:
+        """Whether this input error stops the run (``on_error="raise"``) rather than making the row NaN."""
+        return self.params.on_error == "raise"
 
     def describe(self) -> str:
-        return self.name
+        return self.key
 
     def passes(self) -> list[MapPass]:
         """The ``Dataset.map`` passes `score` runs for this score: itself, unless it is composite."""
@@ -105,17 +163,76 @@ class MapPass(ABC):
 
     def field_docs(self) -> dict[str, str]:
         """A description of every column a call returns (the card's field table)."""
-        docs = {ERROR_COLUMN: ERROR_DOC, **{self.column(k): v for k, v in self.fields.items()},
+        docs = {ERROR_COLUMN: ERROR_DOC, **{self.column(k): f.doc for k, f in self.fields.items()},
                 **{c.name: c.definition for c in self.column_specs()}}
         return {name: docs.get(name, "") for name in self.features()}
 
-    def split_batch(self, batch: dict[str, Any], keys: Sequence[str]) -> tuple[bool, list[dict[str, Any]]]:
-        """(whether ``batch`` is a batch, its rows restricted to ``keys``)."""
-        if not is_batch(batch, self.input_columns() or list(keys)):
-            return False, [batch]
-        present = [k for k in keys if k in batch]
-        return True, [dict(zip(present, values, strict=True)) for values in zip(*(batch[k] for k in present),
-                                                                                  strict=True)]
+    def check_columns(self, available: Collection[str]) -> None:
+        """Raise `MissingColumnError` naming the first input column that is not ``available``, and the fix."""
+        for column in self.input_columns():
+            if column not in available:
+                raise MissingColumnError(f"{self.key}: column {column!r} is not in the dataset (columns: "
+                                         f"{sorted(available)}). Rename it, or pass ", self.column_argument(column),
+                                         " to match your dataset.")
+
+    def column_argument(self, column: str) -> Arg:
+        """The argument that names ``column`` (``response_column=...``), for error messages."""
+        for config in (self.shape, self.params):
+            for key in field_names(type(config)) if config is not None else ():
+                if key.endswith("_column") and getattr(config, key) == column:
+                    return Arg(key, Placeholder("your column"))
+        return Arg("response_column", Placeholder("your column"))
+
+    def is_batch(self, batch: dict[str, Any]) -> bool:
+        """Whether a call got a batch or one row (see `hf_select._compat.is_batch`; a pass whose cells are lists
+        says how to tell them apart)."""
+        return is_batch(batch, self.input_columns() or list(batch))
+
+    # -- the one row loop -----------------------------------------------------------------------------------
+    def __call__(self, batch: dict[str, Any], indices: Sequence[int] | int | None = None) -> dict[str, Any]:
+        """The new columns of a batch (``Dataset.map(batched=True)``) or of a single row."""
+        self.check_columns(batch.keys())
+        batched = self.is_batch(batch)
+        if batched:
+            keys = [k for k in dict.fromkeys([*self.input_columns(), *self.optional_columns(), ERROR_COLUMN])
+                    if k in batch]
+            rows = [dict(zip(keys, values, strict=True)) for values in zip(*(batch[k] for k in keys), strict=True)]
+            where = list(indices) if indices is not None else None
+        else:
+            rows, where = [dict(batch)], [indices] if isinstance(indices, int) else None
+        log = RowLog(self, where, batched, len(rows))
+        outputs = self.compute(rows, log)
+        if self.records_errors:
+            for row, out, error in zip(rows, outputs, log.errors, strict=True):
+                out[ERROR_COLUMN] = "; ".join(e for e in (row.get(ERROR_COLUMN), error) if e) or None
+        if not batched:
+            return outputs[0]
+        return {name: [out[name] for out in outputs] for name in self.features()}
+
+
+def configure(cls: type[MapPass], params: Any, shape: Shape | None, options: dict[str, Any],
+              ) -> tuple[Shape | None, Any]:
+    """A pass's (shape, parameters) from keyword options: each option goes to the `Shape` or to ``cls.Params`` by
+    its name, so the data's shape and the parameters are each one validated object. An option neither takes is
+    an error naming what the pass accepts."""
+    shape_keys = set(field_names(Shape)) if cls.reads_shape else set()
+    param_keys = set(field_names(cls.Params))
+    unknown = sorted(set(options) - shape_keys - param_keys)
+    if unknown:
+        raise ConfigError(f"{cls.__name__} takes no parameter {unknown[0]!r}; it takes "
+                          f"{', '.join(sorted(shape_keys | param_keys))}")
+    shape_options = {k: v for k, v in options.items() if k in shape_keys}
+    param_options = {k: v for k, v in options.items() if k in param_keys}
+    if shape is not None and shape_options:
+        raise ConfigError(f"{cls.__name__}: give the data's shape once, as shape=Shape(...) or as "
+                          f"{', '.join(f'{k}=' for k in shape_options)}, not both")
+    if params is not None and param_options:
+        raise ConfigError(f"{cls.__name__}: give the parameters once, as a {cls.Params.__name__} or as keywords")
+    if params is not None and not isinstance(params, cls.Params):
+        raise ConfigError(f"{cls.__name__} takes a {cls.Params.__name__}, not a {type(params).__name__}")
+    if cls.reads_shape and shape is None:
+        shape = Shape(**shape_options)
+    return shape, params if params is not None else cls.Params(**param_options)
 
 
 def fingerprint(ds: Dataset, map_pass: MapPass) -> str:
@@ -166,11 +283,11 @@ def _map_pass(ds: Dataset, map_pass: MapPass, checkpoint_rows: int | None, num_p
 
 def _record(ds: Dataset | IterableDataset, map_pass: MapPass) -> None:
     definitions = {c.name: c for c in map_pass.column_specs()}
-    columns = {name: {"score": map_pass.name, "higher_is_better": spec.higher_is_better,
+    columns = {name: {"score": map_pass.key, "higher_is_better": spec.higher_is_better,
                       "definition": spec.definition, "aggregate": list(spec.aggregate) if spec.aggregate else None}
                for name, spec in definitions.items()}
     about = {"explanation": map_pass.explanation, "citation": map_pass.citation, "fields": map_pass.field_docs()}
-    record_score(ds, map_pass.name, map_pass.config(), columns, about)
+    record_score(ds, map_pass.key, map_pass.config(), columns, about)
 
 
 def score(

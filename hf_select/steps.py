@@ -6,7 +6,9 @@ are contiguous, non-empty, start at 0 and end at ``len(text)``, so ``"".join`` o
 text back and no character is scored twice or dropped. Each step owns the whitespace that follows it
 (leading whitespace goes to the first step), so no step is whitespace-only unless the whole text is.
 
-Boundaries depend on the text alone (never on a tokenizer), so every student sees the same steps.
+Boundaries depend on the text alone (never on a tokenizer), so every student sees the same steps. A step that
+holds nothing but reasoning-trace markers (``<think>``, ``</think>``, ``<|begin_of_thought|>``, ...) is not a
+reasoning step: the built-in splitters join it to the step after it (to the one before it at the end of the text).
 Everything here is linear in the length of the text and uses only the standard library.
 """
 
@@ -19,6 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 from hf_select.errors import ConfigError
+from hf_select.traces import CLOSING_MARKERS, MARKERS
 
 Span = tuple[int, int]
 Splitter = str | Callable[[str], Sequence[tuple[int, int]]]
@@ -75,9 +78,9 @@ def split_steps(text: str, mode: Splitter = "paragraph", *, max_step_tokens: int
     if not text:
         return []
     if mode == "line":
-        return _spans(text, (m.end() for m in _LINE_BREAK.finditer(text)))
+        return _join_markers(text, _spans(text, (m.end() for m in _LINE_BREAK.finditer(text))))
     if mode == "sentence":
-        return split_sentences(text)
+        return _join_markers(text, split_sentences(text))
     if mode == "paragraph":
         steps: list[Span] = []
         for start, end in _spans(text, (m.end() for m in _BLANK_LINE.finditer(text))):
@@ -85,8 +88,30 @@ def split_steps(text: str, mode: Splitter = "paragraph", *, max_step_tokens: int
                 steps.extend((start + s, start + e) for s, e in split_sentences(text[start:end]))
             else:
                 steps.append((start, end))
-        return steps
+        return _join_markers(text, steps)
     return _validated(text, mode(text), describe_splitter(mode))
+
+
+def _join_markers(text: str, spans: list[Span]) -> list[Span]:
+    """Join every step made of trace markers alone to a neighbour: a closing marker (``</think>``) to the step
+    before it, an opening one (``<think>``) to the step after it; at either end of the text, to the only
+    neighbour there is."""
+    groups: list[list[Span]] = []
+    waiting: list[Span] = []  # opening markers, for the next step
+    for start, end in spans:
+        words = text[start:end].split()
+        if not (words and all(word in MARKERS for word in words)):
+            groups.append([*waiting, (start, end)])
+            waiting = []
+        elif words[0] in CLOSING_MARKERS and groups and not waiting:
+            groups[-1].append((start, end))
+        else:
+            waiting.append((start, end))
+    if waiting and groups:
+        groups[-1].extend(waiting)
+    elif waiting:
+        groups.append(waiting)
+    return [(group[0][0], group[-1][1]) for group in groups]
 
 
 def split_sentences(text: str) -> list[Span]:
@@ -148,6 +173,11 @@ def describe_splitter(mode: Splitter, max_step_tokens: int = 80) -> str:
     if isinstance(mode, str):
         return f"paragraph(max_step_tokens={max_step_tokens})" if mode == "paragraph" else mode
     return f"{_name(mode)}#{_code_hash(mode)}"
+
+
+def splitter_name(mode: Splitter) -> str:
+    """How a splitter is named in cache keys and cards: a mode by its name, a callable as `describe_splitter`."""
+    return mode if isinstance(mode, str) else describe_splitter(mode)
 
 
 def _name(fn: Callable) -> str:

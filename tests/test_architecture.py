@@ -7,24 +7,28 @@ import ast
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from datasets import Dataset, load_from_disk
+from datasets import Dataset, Value, load_from_disk
 from huggingface_hub import DatasetCard
 
 import hf_select
-from hf_select.columns import Column
+from hf_select.columns import Column, Field
+from hf_select.config import option
 from hf_select.engine import ScoringRequest
+from hf_select.errors import ConfigError
 from hf_select.layout import encode_context, encode_target, prompt_prefix
 from hf_select.scores import SCORES, Scorer, register_score
-from hf_select.scores.base import require_text
+from hf_select.scores.base import ScoreParams
+from hf_select.scoring import fingerprint
 
 PACKAGE = Path(hf_select.__file__).parent
 # dataset -> requests -> engine -> columns -> selection -> card -> hub, under the entry points.
 LAYERS = [
-    ("foundation", {"version", "errors", "columns", "citations", "cache"}),
-    ("dataset", {"_compat", "metadata", "sources", "formats", "outputs", "data"}),
+    ("foundation", {"version", "errors", "columns", "citations", "cache", "config"}),
+    ("dataset", {"_compat", "metadata", "sources", "traces", "formats", "wide", "outputs", "data"}),
     ("requests", {"layout", "steps"}),
     ("engine", {"identity", "models", "engine", "reference"}),
     ("columns", {"scoring", "progress", "scores", "answers"}),
@@ -81,39 +85,31 @@ def test_selection_and_cards_do_not_import_torch():
 
 
 # -- a score from outside the library ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FirstTokensParams(ScoreParams):
+    tokens: int = option("How many of the response's first tokens to score.", 1)
+
+
 class FirstTokenLogprob(Scorer):
-    """The student's log-probability of the response's first token given the prompt (a toy)."""
+    """The student's mean log-probability of the response's first tokens given the prompt (a toy): one
+    dataclass and two methods."""
 
     name = "first_token"
     cli_alias = "first"
+    Params = FirstTokensParams
     columns = (Column("first_token_logprob", True, "log-probability of the response's first token"),)
     explanation = "A toy score: how likely the student finds the first token of the response."
-    fields = {"first_token_id": "the first token's id"}
-
-    def __init__(self, model, *, response_column: str = "response", prompt_column: str = "prompt",
-                 on_error: str = "raise", on_overflow: str = "error"):
-        super().__init__(model, on_error=on_error, on_overflow=on_overflow)
-        self.response_column, self.prompt_column = response_column, prompt_column
-
-    def input_columns(self):
-        return [self.response_column, self.prompt_column]
-
-    def output_features(self):
-        from datasets import Value
-
-        return {"first_token_logprob": Value("float64"), "first_token_id": Value("int64")}
-
-    def score_config(self):
-        return {"response_column": self.response_column, "prompt_column": self.prompt_column}
+    fields = {"first_token_id": Field(Value("int64"), "the first token's id")}
 
     def requests_for(self, row):
+        (turn,) = self.shape.read(row)
         tokenizer = self.model.tokenizer
-        prefix, special = prompt_prefix(tokenizer, require_text(row, self.prompt_column, "prompt"), "plain")
-        target = encode_target(tokenizer, require_text(row, self.response_column, "response"))[:1]
+        prefix, special = prompt_prefix(tokenizer, turn.context, "plain")
+        target = encode_target(tokenizer, turn.text)[: self.params.tokens]
         return [ScoringRequest(encode_context(tokenizer, prefix, special), target)]
 
     def columns_for(self, row, requests, results):
-        return {"first_token_logprob": float(results[0].logprobs[0]), "first_token_id": requests[0].target[0]}
+        return {"first_token_logprob": float(results[0].logprobs.mean()), "first_token_id": requests[0].target[0]}
 
 
 @pytest.fixture
@@ -164,3 +160,23 @@ def _request(model_path, row):
     score = FirstTokenLogprob(model)
     request = score.requests_for(row)[0]
     return list(request.context), list(request.target)
+
+
+def test_every_parameter_is_in_the_cache_key(llama):
+    """A parameter added to a score's dataclass is part of its cache key without anyone listing it."""
+
+    @dataclass(frozen=True)
+    class MoreParams(FirstTokensParams):
+        extra: int = option("A parameter a later version adds.", 0)
+
+    class Extended(FirstTokenLogprob):
+        Params = MoreParams
+
+    rows = Dataset.from_list([{"prompt": "What is 6 times 7?", "response": "It is 42."}])
+    keys = {fingerprint(rows, Extended(llama, extra=value)) for value in (0, 1)}
+    assert len(keys) == 2 and Extended(llama, extra=1).config()["extra"] == 1
+    assert fingerprint(rows, Extended(llama)) == fingerprint(rows, Extended(llama, extra=0))
+    with pytest.raises(ConfigError, match="takes no parameter 'extr'; it takes .*extra"):
+        Extended(llama, extr=1)
+    with pytest.raises(ConfigError, match="extra must be an int, not '1'"):
+        Extended(llama, extra="1")

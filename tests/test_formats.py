@@ -31,9 +31,10 @@ from hf_select import (
     score,
     select_best,
 )
-from hf_select.formats import fold, parse_trace
 from hf_select.metadata import read_metadata
 from hf_select.reference import naive_global, naive_local, naive_rank_surprisal
+from hf_select.traces import parse_trace
+from hf_select.wide import fold
 
 TOL = 1e-4
 

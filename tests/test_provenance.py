@@ -105,7 +105,7 @@ def test_score_runs_one_model_at_a_time_and_releases_models_it_loaded(tiny_root)
     original = SentenceLogprobs.__call__
 
     def spy(self, batch, indices=None):
-        seen.append((self.role, teacher.loaded, student.loaded))
+        seen.append((self.params.role, teacher.loaded, student.loaded))
         return original(self, batch, indices)
 
     SentenceLogprobs.__call__ = spy

@@ -9,20 +9,29 @@ the local score keeps tracking downstream quality where the global one stops.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from datasets import List, Value
 
 from hf_select import citations
-from hf_select.columns import GLOBAL_NATURALNESS, LOCAL_NATURALNESS
+from hf_select.columns import GLOBAL_NATURALNESS, LOCAL_NATURALNESS, Field
+from hf_select.config import option
 from hf_select.engine import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
-from hf_select.formats import Format, Part, RowReader, Turns
-from hf_select.layout import Layout, check_layout, encode_context, encode_target, prompt_prefix
-from hf_select.models import ScoringModel
-from hf_select.scores.base import OnError, OnOverflow, Scorer, mean_logprob
-from hf_select.steps import Splitter, describe_splitter, split_steps
+from hf_select.layout import Layout, encode_context, encode_target, prompt_prefix
+from hf_select.scores.base import ScoreParams, Scorer, mean_logprob
+from hf_select.steps import describe_splitter, split_steps, splitter_name
+
+LAYOUT_HELP = ("How the prompt precedes the response: chat (the student's chat template), plain (prompt + blank "
+               "line), auto (chat when the student has a template).")
+
+
+@dataclass(frozen=True)
+class GlobalNaturalnessParams(ScoreParams):
+    layout: Layout = option(LAYOUT_HELP, "auto")
 
 
 class GlobalNaturalness(Scorer):
@@ -31,37 +40,22 @@ class GlobalNaturalness(Scorer):
 
     name = "global_naturalness"
     cli_alias = "global"
+    Params = GlobalNaturalnessParams
     columns = (GLOBAL_NATURALNESS,)
     explanation = (
         "The student's mean log-probability of each response token given the prompt, laid out as in supervised "
         "fine-tuning. Higher means the student finds the whole response more natural. Across many teachers and "
         "long traces it favours short, simple responses (the baseline that local naturalness improves on).")
-    fields = {"global_logprob_sum": "sum of the response tokens' log-probabilities (re-normalise as you like)",
-              "global_num_tokens": "number of response tokens scored"}
-
-    def __init__(self, model: ScoringModel, *, prompt_column: str | None = None, response_column: str | None = None,
-                 format: Format = "text", turns: Turns = "last", part: Part = "all", layout: Layout = "auto",
-                 on_error: OnError = "raise", on_overflow: OnOverflow = "error", column_suffix: str | None = None):
-        super().__init__(model, on_error=on_error, on_overflow=on_overflow, column_suffix=column_suffix)
-        self.reader = RowReader(format, prompt_column, response_column, turns, part)
-        self.prompt_column, self.response_column = self.reader.prompt_column, self.reader.response_column
-        self.layout = check_layout(layout)
-
-    def input_columns(self) -> list[str]:
-        return self.reader.columns()
-
-    def output_features(self) -> dict[str, Any]:
-        return {"global_naturalness": Value("float64"), "global_logprob_sum": Value("float64"),
-                "global_num_tokens": Value("int64")}
-
-    def score_config(self) -> dict[str, Any]:
-        return {**self.reader.config(), "layout": self.layout}
+    fields = {"global_logprob_sum": Field(Value("float64"), "sum of the response tokens' log-probabilities "
+                                                              "(re-normalise as you like)"),
+              "global_num_tokens": Field(Value("int64"), "number of response tokens scored")}
+    params: GlobalNaturalnessParams
 
     def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
         tokenizer = self.model.tokenizer
         requests = []
-        for turn in self.reader.read(row):
-            prefix, special = prompt_prefix(tokenizer, turn.context, self.layout)
+        for turn in self.shape.read(row):
+            prefix, special = prompt_prefix(tokenizer, turn.context, self.params.layout)
             requests.append(ScoringRequest(encode_context(tokenizer, prefix + turn.before, special),
                                            encode_target(tokenizer, turn.text)))
         return requests
@@ -70,6 +64,32 @@ class GlobalNaturalness(Scorer):
                     results: list[TokenScores]) -> dict[str, Any]:
         mean, total, count = mean_logprob(np.concatenate([r.logprobs for r in results]))
         return {"global_naturalness": mean, "global_logprob_sum": total, "global_num_tokens": count}
+
+
+@dataclass(frozen=True)
+class LocalNaturalnessParams(ScoreParams):
+    window: int = option("Steps of context before each step (re-encoded from their own start; 0: none).", 2)
+    include_prompt: bool = option("Condition every step on the prompt too (the paper: no).", False)
+    splitter: str | Callable[[str], Sequence[tuple[int, int]]] = option(
+        "How a response is split into steps: paragraph, sentence, line, or a function text -> spans.", "paragraph",
+        describe=splitter_name)
+    max_step_tokens: int | None = option("paragraph splitter: paragraphs longer than this many (approximate) tokens "
+                                         "are split into sentences; default 80.", None)
+    layout: Layout | None = option(f"With include_prompt: {LAYOUT_HELP} Default auto.", None)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.window < 0:
+            raise ConfigError(f"window must be a non-negative integer (steps of context), not {self.window!r}")
+        if self.max_step_tokens is not None and self.splitter != "paragraph":
+            raise ConfigError(f"max_step_tokens applies to the paragraph splitter only, not to {self.splitter!r}")
+        if self.layout is not None and not self.include_prompt:
+            raise ConfigError("layout applies with include_prompt=True only: without the prompt nothing is laid out")
+        if self.splitter == "paragraph" and self.max_step_tokens is None:
+            object.__setattr__(self, "max_step_tokens", 80)
+        if self.include_prompt and self.layout is None:
+            object.__setattr__(self, "layout", "auto")
+        describe_splitter(self.splitter, self.max_step_tokens or 80)  # a bad splitter fails here, not on row one
 
 
 class LocalNaturalness(Scorer):
@@ -82,6 +102,7 @@ class LocalNaturalness(Scorer):
 
     name = "local_naturalness"
     cli_alias = "local"
+    Params = LocalNaturalnessParams
     columns = (LOCAL_NATURALNESS,)
     explanation = (
         "The response is split into short reasoning steps; each step is scored by the student's mean token "
@@ -89,50 +110,28 @@ class LocalNaturalness(Scorer):
         "score is the mean over steps (arXiv 2510.03988). Higher is better; it keeps tracking downstream quality "
         "when responses come from several teachers and get long.")
     citation = citations.LOCAL_NATURALNESS
-    fields = {"local_step_scores": "each reasoning step's mean token log-probability, in order",
-              "local_num_steps": "number of reasoning steps the response was split into"}
-
-    def __init__(self, model: ScoringModel, *, response_column: str | None = None, window: int = 2,
-                 include_prompt: bool = False, prompt_column: str | None = None, splitter: Splitter = "paragraph",
-                 max_step_tokens: int = 80, format: Format = "text", turns: Turns = "last", part: Part = "all",
-                 layout: Layout = "auto", on_error: OnError = "raise", on_overflow: OnOverflow = "error",
-                 column_suffix: str | None = None):
-        super().__init__(model, on_error=on_error, on_overflow=on_overflow, column_suffix=column_suffix)
-        if isinstance(window, bool) or not isinstance(window, int) or window < 0:
-            raise ConfigError(f"window must be a non-negative integer (steps of context), not {window!r}")
-        self.reader = RowReader(format, prompt_column, response_column, turns, part)
-        self.prompt_column, self.response_column = self.reader.prompt_column, self.reader.response_column
-        self.window, self.include_prompt = window, include_prompt
-        self.splitter, self.max_step_tokens = splitter, max_step_tokens
-        self.layout = check_layout(layout)
-        describe_splitter(splitter, max_step_tokens)  # a bad splitter fails here, not on the first row
+    fields = {"local_step_scores": Field(List(Value("float64")), "each reasoning step's mean token log-probability, "
+                                                                 "in order"),
+              "local_num_steps": Field(Value("int64"), "number of reasoning steps the response was split into")}
+    params: LocalNaturalnessParams
 
     def input_columns(self) -> list[str]:
-        return self.reader.columns(with_prompt=self.include_prompt)
+        return self.shape.columns(with_prompt=self.params.include_prompt)
 
-    def output_features(self) -> dict[str, Any]:
-        return {"local_naturalness": Value("float64"), "local_step_scores": List(Value("float64")),
-                "local_num_steps": Value("int64")}
-
-    def score_config(self) -> dict[str, Any]:
-        config = {**self.reader.config(), "window": self.window, "include_prompt": self.include_prompt,
-                  "splitter": describe_splitter(self.splitter, self.max_step_tokens)}
-        if self.include_prompt:
-            config["layout"] = self.layout
-        else:
-            config.pop("prompt_column")
-        return config
+    def steps(self, text: str) -> list[str]:
+        """The reasoning steps of a text, as this score splits them."""
+        p = self.params
+        return [text[s:e] for s, e in split_steps(text, p.splitter, max_step_tokens=p.max_step_tokens or 80)]
 
     def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
         """Each step of each scored turn, given only the ``window`` steps before it in that turn (and the prompt
         with ``include_prompt``)."""
-        tokenizer = self.model.tokenizer
+        tokenizer, p = self.model.tokenizer, self.params
         requests = []
-        for turn in self.reader.read(row, with_prompt=self.include_prompt):
-            prefix, special = prompt_prefix(tokenizer, turn.context, self.layout) if self.include_prompt else ("", True)
-            text = turn.text
-            steps = [text[s:e] for s, e in split_steps(text, self.splitter, max_step_tokens=self.max_step_tokens)]
-            requests += [ScoringRequest(encode_context(tokenizer, prefix + "".join(steps[max(0, i - self.window):i]),
+        for turn in self.shape.read(row, with_prompt=p.include_prompt):
+            prefix, special = prompt_prefix(tokenizer, turn.context, p.layout) if p.include_prompt else ("", True)
+            steps = self.steps(turn.text)
+            requests += [ScoringRequest(encode_context(tokenizer, prefix + "".join(steps[max(0, i - p.window):i]),
                                                        special), encode_target(tokenizer, step))
                          for i, step in enumerate(steps)]
         return requests

@@ -16,22 +16,25 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from datasets import List, Value
 
 from hf_select import citations
-from hf_select.columns import PROV_DIVERGENCE, PROV_TEACHER_FRACTION
+from hf_select.columns import PROV_DIVERGENCE, PROV_TEACHER_FRACTION, Field
+from hf_select.config import as_config, option
 from hf_select.engine import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
-from hf_select.formats import Format, Part, RowReader
-from hf_select.layout import Layout, check_layout, encode_context, prompt_prefix
+from hf_select.formats import Shape
+from hf_select.layout import Layout, encode_context, prompt_prefix
 from hf_select.models import ScoringModel
-from hf_select.scores.base import OnError, OnOverflow, Scorer
-from hf_select.scoring import MapPass
-from hf_select.steps import Splitter, describe_splitter, split_steps
+from hf_select.scores.base import ScoreParams, Scorer
+from hf_select.scores.naturalness import LAYOUT_HELP
+from hf_select.scoring import MapPass, PassParams, RowLog, configure
+from hf_select.steps import describe_splitter, split_steps, splitter_name
 from hf_select.version import __version__
 
 TEACHER, STUDENT, PRE_EXISTING, BOOSTED = "teacher_originated", "student_originated", "pre_existing", "boosted"
@@ -40,6 +43,7 @@ CATEGORY_RULE = (
     "and m the margin: teacher_originated if t - s > m; student_originated if s - t > m; otherwise "
     "pre_existing, or boosted when a distilled model is given and d - max(t, s) > m."
 )
+Role = Literal["teacher", "student", "distilled"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,49 +65,82 @@ def attribute_tokens(text: str, offsets: list[tuple[int, int]], spans: list[tupl
     return owners
 
 
+def _margin() -> Any:
+    return option("Per-character log-probability difference (nats) beyond which a sentence is teacher- or "
+                  "student-originated.", 0.1)
+
+
+def _splitter() -> Any:
+    return option("How a response is split into sentences: sentence, line, paragraph, or a function text -> spans.",
+                  "sentence", describe=splitter_name)
+
+
+@dataclass(frozen=True)
+class ProvenanceParams(ScoreParams):
+    margin: float = _margin()
+    splitter: str | Callable[[str], Sequence[tuple[int, int]]] = _splitter()
+    layout: Layout = option(LAYOUT_HELP, "auto")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not math.isfinite(self.margin) or self.margin < 0:
+            raise ConfigError(f"margin must be a non-negative number (nats per character), not {self.margin!r}")
+        if self.column_suffix is not None:
+            raise ConfigError("provenance columns are named prov_*; column_suffix is not supported")
+        describe_splitter(self.splitter)
+
+
+@dataclass(frozen=True)
+class SentenceParams(ScoreParams):
+    role: Role = option("Which model this pass runs: teacher, student or distilled.", "student")
+    splitter: str | Callable[[str], Sequence[tuple[int, int]]] = _splitter()
+    layout: Layout = option(LAYOUT_HELP, "auto")
+
+
 class SentenceLogprobs(Scorer):
     """One model's pass for provenance: adds ``prov_logprob_<role>`` (each sentence's total log-prob given
     the prompt and all previous text), plus ``prov_sentence_spans`` and ``prov_sentence_chars``."""
 
+    name = "provenance_sentences"
+    Params = SentenceParams
     explanation = (
         "One forward pass of this model over prompt + response with its own tokenizer; each token is attributed "
         "to the sentence holding its first non-whitespace character, and a sentence's log-probability is the sum "
         "over its tokens (comparable across tokenizers).")
-    fields = {"prov_sentence_spans": "[start, end) character span of each sentence of the response",
-              "prov_sentence_chars": "number of characters of each sentence",
-              **{f"prov_logprob_{role}": f"each sentence's total log-probability under the {role} model, given the "
-                 "prompt and all previous text" for role in ("teacher", "student", "distilled")}}
+    fields = {"prov_sentence_spans": Field(List(List(Value("int64"))),
+                                           "[start, end) character span of each sentence of the response"),
+              "prov_sentence_chars": Field(List(Value("int64")), "number of characters of each sentence")}
+    role_doc: ClassVar[str] = ("each sentence's total log-probability under the {role} model, given the prompt and "
+                               "all previous text")
+    params: SentenceParams
 
-    def __init__(self, model: ScoringModel, role: str, *, response_column: str | None = None,
-                 prompt_column: str | None = None, format: Format = "text", part: Part = "all",
-                 splitter: Splitter = "sentence", layout: Layout = "auto", on_error: OnError = "raise",
-                 on_overflow: OnOverflow = "error"):
-        super().__init__(model, on_error=on_error, on_overflow=on_overflow)
-        self.reader = RowReader(format, prompt_column, response_column, "last", part)  # one turn: sentence spans
-        self.role = role
-        self.response_column, self.prompt_column = self.reader.response_column, self.reader.prompt_column
-        self.splitter, self.layout = splitter, check_layout(layout)
-        self.name = f"provenance_{role}"
-        describe_splitter(splitter)
+    def __init__(self, model: ScoringModel, params: SentenceParams | None = None, *, shape: Shape | None = None,
+                 **options: Any) -> None:
+        super().__init__(model, params, shape=shape, **options)
+        if self.shape.turns != "last":
+            raise ConfigError("provenance scores one reply per row (its sentence spans); turns='all' is not supported")
 
-    def input_columns(self) -> list[str]:
-        return self.reader.columns()
+    @property
+    def key(self) -> str:
+        return f"provenance_{self.params.role}"
 
     def output_features(self) -> dict[str, Any]:
-        return {"prov_sentence_spans": List(List(Value("int64"))), "prov_sentence_chars": List(Value("int64")),
-                f"prov_logprob_{self.role}": List(Value("float64"))}
+        return {**{name: f.feature for name, f in self.fields.items()},
+                f"prov_logprob_{self.params.role}": List(Value("float64"))}
 
-    def score_config(self) -> dict[str, Any]:
-        return {"role": self.role, **self.reader.config(), "splitter": describe_splitter(self.splitter),
-                "layout": self.layout,
-                "attribution": "token -> sentence holding its first non-whitespace character"}
+    def field_docs(self) -> dict[str, str]:
+        role = self.params.role
+        return {**super().field_docs(), f"prov_logprob_{role}": self.role_doc.format(role=role)}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "attribution": "token -> sentence holding its first non-whitespace character"}
 
     def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
-        (turn,) = self.reader.read(row)
+        (turn,) = self.shape.read(row)
         tokenizer = self.model.tokenizer
-        prefix, special = prompt_prefix(tokenizer, turn.context, self.layout)
+        prefix, special = prompt_prefix(tokenizer, turn.context, self.params.layout)
         encoded = tokenizer(turn.text, add_special_tokens=False, return_offsets_mapping=True)
-        spans = split_steps(turn.text, self.splitter)
+        spans = split_steps(turn.text, self.params.splitter)
         owners = attribute_tokens(turn.text, encoded["offset_mapping"], spans)
         context = encode_context(tokenizer, prefix + turn.before, special)
         return [AttributedRequest(context, list(encoded["input_ids"]), spans, owners)]
@@ -117,7 +154,7 @@ class SentenceLogprobs(Scorer):
         sums[np.bincount(owners, minlength=len(spans)) == 0] = math.nan  # owns no token: text shared with a neighbour
         return {"prov_sentence_spans": [list(s) for s in spans],
                 "prov_sentence_chars": [end - start for start, end in spans],
-                f"prov_logprob_{self.role}": sums.tolist()}
+                f"prov_logprob_{self.params.role}": sums.tolist()}
 
 
 def categorize(teacher: np.ndarray, student: np.ndarray, distilled: np.ndarray | None, margin: float) -> list:
@@ -145,61 +182,72 @@ EXPLANATION = (
     "than the student does.")
 
 
+@dataclass(frozen=True)
+class CategoryParams(PassParams):
+    margin: float = _margin()
+    with_distilled: bool = option("Whether a distilled model's pass ran (adds the boosted category).", False)
+
+
 class ProvenanceCategories(MapPass):
     """The model-free last pass: categories, per-row fractions and teacher-student divergence from the
     ``prov_logprob_*`` columns. ``prov_divergence`` is the mean over sentences of the per-character
     log-prob difference teacher - student (higher: content the teacher finds likelier than the student)."""
 
     name = "provenance"
+    Params = CategoryParams
     columns = (PROV_DIVERGENCE, PROV_TEACHER_FRACTION)
     explanation = EXPLANATION
     citation = citations.PROVENANCE
-    fields = {"prov_category": "origin category of each sentence (null where a model could not score it)",
-              **{f"prov_frac_{c}": f"share of the response's sentences in category {c}"
+    fields = {"prov_category": Field(List(Value("string")), "origin category of each sentence (null where a model "
+                                                            "could not score it)"),
+              **{f"prov_frac_{c}": Field(Value("float64"), f"share of the response's sentences in category {c}")
                  for c in (TEACHER, STUDENT, PRE_EXISTING, BOOSTED)}}
+    params: CategoryParams
 
-    def __init__(self, margin: float = 0.1, with_distilled: bool = False):
-        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
-            raise ConfigError(f"margin must be a non-negative number (nats per character), not {margin!r}")
-        self.margin, self.with_distilled = float(margin), with_distilled
+    def __init__(self, params: CategoryParams | None = None, **options: Any) -> None:
+        _, self.params = configure(type(self), params, None, options)
+
+    @property
+    def roles(self) -> list[str]:
+        return ["teacher", "student"] + (["distilled"] if self.params.with_distilled else [])
 
     @property
     def categories(self) -> list[str]:
-        return [TEACHER, STUDENT, PRE_EXISTING] + ([BOOSTED] if self.with_distilled else [])
+        return [TEACHER, STUDENT, PRE_EXISTING] + ([BOOSTED] if self.params.with_distilled else [])
+
+    @property
+    def records_errors(self) -> bool:
+        return False  # rows a model pass could not score are NaN here too, with that pass's message
 
     def features(self) -> dict[str, Any]:
         return {"prov_category": List(Value("string")), "prov_divergence": Value("float64"),
                 **{f"prov_frac_{c}": Value("float64") for c in self.categories}}
 
     def config(self) -> dict[str, Any]:
-        return {"score": self.name, "margin": self.margin, "with_distilled": self.with_distilled,
-                "rule": CATEGORY_RULE, "hf_select_version": __version__}
+        return {"score": self.name, **as_config(self.params), "rule": CATEGORY_RULE, "hf_select_version": __version__}
 
     def input_columns(self) -> list[str]:
-        return ["prov_sentence_chars"]
+        return ["prov_sentence_chars", *(f"prov_logprob_{role}" for role in self.roles)]
 
     def describe(self) -> str:
-        return f"provenance categories (margin {self.margin})"
+        return f"provenance categories (margin {self.params.margin})"
 
-    def __call__(self, batch: dict[str, Any], indices=None) -> dict[str, Any]:
-        chars = batch["prov_sentence_chars"]  # a row: list of ints (or None); a batch: list of those
-        single = chars is None or (len(chars) > 0 and isinstance(chars[0], int))
-        keys = [k for k in batch if k.startswith("prov_")]
-        rows = [batch] if single else [dict(zip(keys, values, strict=True))
-                                       for values in zip(*(batch[k] for k in keys), strict=True)]
-        outs = [self._row(row) for row in rows]
-        if single:
-            return outs[0]
-        return {name: [o[name] for o in outs] for name in self.features()}
+    def is_batch(self, batch: dict[str, Any]) -> bool:
+        if not isinstance(batch, dict):  # inside Dataset.map: datasets says which it is
+            return super().is_batch(batch)
+        chars = batch["prov_sentence_chars"]  # a row: a list of ints (or None); a batch: a list of those
+        return not (chars is None or (len(chars) > 0 and isinstance(chars[0], int)))
+
+    def compute(self, rows: list[dict[str, Any]], log: RowLog) -> list[dict[str, Any]]:
+        return [self._row(row) for row in rows]
 
     def _row(self, row: dict[str, Any]) -> dict[str, Any]:
-        roles = ["teacher", "student"] + (["distilled"] if self.with_distilled else [])
-        if row["prov_sentence_chars"] is None or any(row.get(f"prov_logprob_{r}") is None for r in roles):
+        if row["prov_sentence_chars"] is None or any(row.get(f"prov_logprob_{r}") is None for r in self.roles):
             return {"prov_category": None, "prov_divergence": math.nan,
                     **{f"prov_frac_{c}": math.nan for c in self.categories}}  # a pass could not score this row
         chars = np.asarray(row["prov_sentence_chars"], dtype=np.float64)
-        per_char = {r: np.asarray(row[f"prov_logprob_{r}"], dtype=np.float64) / chars for r in roles}
-        labels = categorize(per_char["teacher"], per_char["student"], per_char.get("distilled"), self.margin)
+        per_char = {r: np.asarray(row[f"prov_logprob_{r}"], dtype=np.float64) / chars for r in self.roles}
+        labels = categorize(per_char["teacher"], per_char["student"], per_char.get("distilled"), self.params.margin)
         labelled = [c for c in labels if c is not None]
         difference = per_char["teacher"] - per_char["student"]
         divergence = float(np.nanmean(difference)) if np.isfinite(difference).any() else math.nan
@@ -217,30 +265,29 @@ class Provenance(MapPass):
     """
 
     name = "provenance"
-    cli_alias = None
+    Params = ProvenanceParams
     model_roles = ("teacher", "student", "distilled")
+    reads_shape = True
     columns = ProvenanceCategories.columns
     explanation = EXPLANATION
     citation = citations.PROVENANCE
+    params: ProvenanceParams
 
-    def __init__(self, teacher: ScoringModel, student: ScoringModel, distilled: ScoringModel | None = None, *,
-                 response_column: str | None = None, prompt_column: str | None = None, format: Format = "text",
-                 part: Part = "all", splitter: Splitter = "sentence", margin: float = 0.1, layout: Layout = "auto",
-                 on_error: OnError = "raise", on_overflow: OnOverflow = "error"):
-        common = {"response_column": response_column, "prompt_column": prompt_column, "format": format,
-                  "part": part, "splitter": splitter, "layout": layout, "on_error": on_error,
-                  "on_overflow": on_overflow}
-        self.model_passes = [SentenceLogprobs(teacher, "teacher", **common),
-                             SentenceLogprobs(student, "student", **common)]
-        if distilled is not None:
-            self.model_passes.append(SentenceLogprobs(distilled, "distilled", **common))
-        self.categories = ProvenanceCategories(margin, with_distilled=distilled is not None)
+    def __init__(self, teacher: ScoringModel, student: ScoringModel, distilled: ScoringModel | None = None,
+                 params: ProvenanceParams | None = None, *, shape: Shape | None = None, **options: Any) -> None:
+        self.shape, self.params = configure(type(self), params, shape, options)
+        p = self.params
+        common = {"shape": self.shape, "splitter": p.splitter, "layout": p.layout, "on_error": p.on_error,
+                  "on_overflow": p.on_overflow}
+        models = {"teacher": teacher, "student": student, **({"distilled": distilled} if distilled else {})}
+        self.model_passes = [SentenceLogprobs(model, role=role, **common) for role, model in models.items()]
+        self.categories = ProvenanceCategories(margin=p.margin, with_distilled=distilled is not None)
 
     def passes(self) -> list[MapPass]:
         return [*self.model_passes, self.categories]
 
     def config(self) -> dict[str, Any]:
-        return {p.name: p.config() for p in self.passes()}
+        return {p.key: p.config() for p in self.passes()}
 
     def features(self) -> dict[str, Any]:
         return {name: feature for p in self.passes() for name, feature in p.features().items()}
@@ -248,11 +295,18 @@ class Provenance(MapPass):
     def input_columns(self) -> list[str]:
         return self.model_passes[0].input_columns()
 
-    def __call__(self, batch: dict[str, Any], indices=None) -> dict[str, Any]:
-        batch = dict(batch)
-        out: dict[str, Any] = {}
+    @property
+    def records_errors(self) -> bool:
+        return self.model_passes[0].records_errors
+
+    def raises(self, error) -> bool:
+        return self.model_passes[0].raises(error)
+
+    def compute(self, rows: list[dict[str, Any]], log: RowLog) -> list[dict[str, Any]]:
+        """Every pass in turn on the same rows (each model's pass, then the categories)."""
+        outputs: list[dict[str, Any]] = [{} for _ in rows]
         for map_pass in self.passes():
-            new = map_pass(batch, indices)
-            batch.update(new)
-            out.update(new)
-        return out
+            for row, out, new in zip(rows, outputs, map_pass.compute(rows, log), strict=True):
+                row.update(new)
+                out.update(new)
+        return outputs

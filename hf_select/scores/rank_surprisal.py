@@ -18,22 +18,32 @@ same pass.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from datasets import Value
 
 from hf_select import citations
-from hf_select.columns import RSR
+from hf_select.columns import RSR, Field
+from hf_select.config import option
 from hf_select.engine import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
-from hf_select.formats import Format, Part, Turns
-from hf_select.layout import Layout
-from hf_select.models import ScoringModel
-from hf_select.scores.base import OnError, OnOverflow
-from hf_select.scores.naturalness import GlobalNaturalness
+from hf_select.scores.naturalness import GlobalNaturalness, GlobalNaturalnessParams
 
 DEFAULT_RANK_CLIP = 100  # the published default
+
+
+@dataclass(frozen=True)
+class RankSurprisalParams(GlobalNaturalnessParams):
+    rank_clip: int | None = option("Cap each token's rank at this before averaging (the published 100; None: no "
+                                   "cap).", DEFAULT_RANK_CLIP)
+    include_global: bool = option("Also add the global_* columns, from the same forward pass.", False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.rank_clip is not None and self.rank_clip < 1:
+            raise ConfigError(f"rank_clip must be a positive integer or None, not {self.rank_clip!r}")
 
 
 class RankSurprisal(GlobalNaturalness):
@@ -45,6 +55,7 @@ class RankSurprisal(GlobalNaturalness):
 
     name = "rank_surprisal"
     cli_alias = "rsr"
+    Params = RankSurprisalParams
     columns = (RSR,)
     explanation = (
         "Rank-Surprisal Ratio (arXiv 2601.14249): the mean rank of the response's tokens under the student (1 = its "
@@ -52,44 +63,32 @@ class RankSurprisal(GlobalNaturalness):
         "informative in absolute terms yet aligned with what the student already ranks high.")
     citation = citations.RANK_SURPRISAL
     fields = {**GlobalNaturalness.fields,
-              "rsr_mean_rank": "mean rank of the response's tokens under the student (clipped as configured)",
-              "rsr_mean_surprisal": "mean negative log-probability of the response's tokens"}
+              "rsr_mean_rank": Field(Value("float64"), "mean rank of the response's tokens under the student "
+                                                         "(clipped as configured)"),
+              "rsr_mean_surprisal": Field(Value("float64"), "mean negative log-probability of the response's tokens")}
     with_ranks = True
-
-    def __init__(self, model: ScoringModel, *, prompt_column: str | None = None, response_column: str | None = None,
-                 format: Format = "text", turns: Turns = "last", part: Part = "all", layout: Layout = "auto",
-                 rank_clip: int | None = DEFAULT_RANK_CLIP, include_global: bool = False, on_error: OnError = "raise",
-                 on_overflow: OnOverflow = "error", column_suffix: str | None = None):
-        super().__init__(model, prompt_column=prompt_column, response_column=response_column, format=format,
-                         turns=turns, part=part, layout=layout, on_error=on_error, on_overflow=on_overflow,
-                         column_suffix=column_suffix)
-        if rank_clip is not None and (isinstance(rank_clip, bool) or not isinstance(rank_clip, int) or rank_clip < 1):
-            raise ConfigError(f"rank_clip must be a positive integer or None, not {rank_clip!r}")
-        self.rank_clip, self.include_global = rank_clip, include_global
+    params: RankSurprisalParams
 
     def base_column_specs(self):
-        return (*GlobalNaturalness.columns, *self.columns) if self.include_global else self.columns
+        return (*GlobalNaturalness.columns, *self.columns) if self.params.include_global else self.columns
 
     def output_features(self) -> dict[str, Any]:
-        features = {"rsr": Value("float64"), "rsr_mean_rank": Value("float64"),
-                    "rsr_mean_surprisal": Value("float64")}
-        return {**(super().output_features() if self.include_global else {}), **features}
-
-    def score_config(self) -> dict[str, Any]:
-        return {**super().score_config(), "rank_clip": self.rank_clip, "include_global": self.include_global}
+        features = super().output_features()
+        return features if self.params.include_global else {
+            name: feature for name, feature in features.items() if name not in GlobalNaturalness.fields}
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
                     results: list[TokenScores]) -> dict[str, Any]:
         logprobs = np.concatenate([r.logprobs for r in results])  # every scored turn's tokens
         scored = ~np.isnan(logprobs)
         ranks = np.concatenate([r.ranks for r in results])[scored].astype(np.float64)
-        if self.rank_clip is not None:
-            ranks = np.minimum(ranks, self.rank_clip)
+        if self.params.rank_clip is not None:
+            ranks = np.minimum(ranks, self.params.rank_clip)
         surprisal = -logprobs[scored].astype(np.float64)
         mean_rank = float(ranks.mean()) if ranks.size else math.nan
         mean_surprisal = float(surprisal.mean()) if surprisal.size else math.nan
         out = {"rsr": mean_rank / mean_surprisal if mean_surprisal > 0 else math.nan,
                "rsr_mean_rank": mean_rank, "rsr_mean_surprisal": mean_surprisal}
-        if self.include_global:
+        if self.params.include_global:
             out = {**super().columns_for(row, requests, results), **out}
         return out

@@ -1,0 +1,184 @@
+"""Wide data: several responses per row (a list column of generations, or one column per teacher).
+
+`explode` makes wide data long (one row per response, with ``prompt_id`` and ``generation_index``), which is
+what scores, rankings and selection work on; `fold` folds long rows back. Both work on `Dataset` and
+`DatasetDict`; `explode` also on streams. Public sets hold nulls where a value is unknown: a null aligned list
+(OpenR1-Math's ``finish_reasons`` or ``correctness_llama`` in many rows) means "unknown" for every generation of
+its row, and a null response is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hf_select.errors import ConfigError, DataFormatError
+from hf_select.metadata import record_score
+from hf_select.traces import THINK_CLOSE, THINK_OPEN
+
+PROMPT_ID, GENERATION_INDEX = "prompt_id", "generation_index"
+
+
+def _response_spec(responses: Any) -> tuple[str | None, dict[str, Any] | None]:
+    """(list column, None) or (None, {teacher: column or {"reasoning": col, "answer": col}})."""
+    if isinstance(responses, str):
+        return responses, None
+    if isinstance(responses, Mapping):
+        return None, dict(responses)
+    if isinstance(responses, Sequence) and responses and all(isinstance(c, str) for c in responses):
+        return None, {column: column for column in responses}
+    raise ConfigError("responses must be a list column's name, a list of column names, or "
+                      "{teacher: column} (a column may be {reasoning: col, answer: col})")
+
+
+def _join_trace(reasoning: Any, answer: Any) -> str | None:
+    if reasoning is None and answer is None:
+        return None
+    return f"{THINK_OPEN}\n{reasoning or ''}\n{THINK_CLOSE}\n\n{answer or ''}"
+
+
+def explode(ds: Any, responses: str | Sequence[str] | Mapping[str, Any], *, with_columns: Sequence[str] = (),
+            teachers: str | None = None, response_column: str = "response",
+            teacher_column: str = "teacher") -> Any:
+    """Make wide data long: one row per response, with ``prompt_id`` (the source row) and ``generation_index``.
+
+    ``responses``:
+      * a list column (OpenR1-Math's ``generations``): ``with_columns`` are list columns aligned with it
+        (``correctness_math_verify``, ``finish_reasons``, ...) and become one value per row (a null list: null
+        for every generation); ``teachers`` is a list column naming each generation's teacher, or one teacher
+        name for all;
+      * ``{teacher: column}`` or a list of columns (one column per teacher, s1K's ``gemini_attempt``,
+        ``deepseek_attempt``): the teacher is the key (or the column's name). A column may be
+        ``{"reasoning": col, "answer": col}``: the response is then the R1-style trace
+        ``<think>\\nreasoning\\n</think>\\n\\nanswer``.
+    Every other column is repeated on each of its rows; missing (null) responses are skipped. Works on a
+    `Dataset`, a `DatasetDict` (per split) and streaming datasets."""
+    from datasets import DatasetDict, IterableDatasetDict
+
+    if isinstance(ds, (DatasetDict, IterableDatasetDict)):
+        return type(ds)({split: explode(part, responses, with_columns=with_columns, teachers=teachers,
+                                        response_column=response_column, teacher_column=teacher_column)
+                         for split, part in ds.items()})
+    list_column, per_teacher = _response_spec(responses)
+    names = list(ds.column_names or next(iter(ds)).keys())  # a stream may not know its columns before reading
+    used = [list_column] if list_column else [c for spec in per_teacher.values()
+                                             for c in ([spec] if isinstance(spec, str) else spec.values())]
+    teacher_list = teachers if isinstance(teachers, str) and teachers in names else None
+    list_columns = [*used, *with_columns, *([teacher_list] if teacher_list else [])]
+    missing = [c for c in list_columns if names and c not in names]
+    if missing:
+        raise DataFormatError(f"explode: no column {missing[0]!r} in the dataset (columns: {names})")
+    if per_teacher and with_columns:
+        raise ConfigError("explode: with_columns applies to a list column of generations, not to one column per "
+                          "teacher")
+
+    def items_of(batch: dict[str, list], r: int, prompt_id: int) -> tuple[list, dict]:
+        """(index, text, teacher) of each response of row ``r``, and its aligned values."""
+        if not list_column:
+            return [(i, batch[spec][r] if isinstance(spec, str) else
+                     _join_trace(batch[spec["reasoning"]][r], batch[spec["answer"]][r]), teacher)
+                    for i, (teacher, spec) in enumerate(per_teacher.items())], {}
+        generations = batch[list_column][r]
+        if generations is None:
+            return [], {}
+        if not isinstance(generations, list):
+            raise DataFormatError(f"explode: row {prompt_id}, column {list_column!r} holds "
+                                  f"{type(generations).__name__}, not a list of generations")
+        aligned = {}
+        for c in [*with_columns, *([teacher_list] if teacher_list else [])]:
+            values = batch[c][r]
+            if values is None:
+                values = [None] * len(generations)  # unknown for every generation
+            elif not isinstance(values, list) or len(values) != len(generations):
+                count = len(values) if isinstance(values, list) else repr(values)
+                raise DataFormatError(f"explode: row {prompt_id}, column {c!r} has {count} values for "
+                                      f"{len(generations)} generations in {list_column!r}")
+            aligned[c] = values
+        names_of = aligned[teacher_list] if teacher_list else [teachers] * len(generations)
+        return [(i, text, names_of[i]) for i, text in enumerate(generations)], aligned
+
+    def batch_explode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        out: dict[str, list] = {k: [] for k in batch if k not in list_columns}
+        out.update({response_column: [], PROMPT_ID: [], GENERATION_INDEX: []})
+        if per_teacher or teachers is not None:
+            out[teacher_column] = []
+        out.update({c: [] for c in with_columns})
+        for r, prompt_id in enumerate(indices):
+            items, aligned = items_of(batch, r, prompt_id)
+            for i, text, teacher in items:
+                if text is None:
+                    continue
+                for k in batch:
+                    if k not in list_columns:
+                        out[k].append(batch[k][r])
+                out[response_column].append(text)
+                out[PROMPT_ID].append(prompt_id)
+                out[GENERATION_INDEX].append(i)
+                if teacher_column in out:
+                    out[teacher_column].append(teacher)
+                for c in with_columns:
+                    out[c].append(aligned[c][i])
+        return out
+
+    long = ds.map(batch_explode, batched=True, with_indices=True, remove_columns=names)
+    fields = {PROMPT_ID: "the row of the wide source this response came from",
+              GENERATION_INDEX: "the response's position among its row's responses", response_column: "the response"}
+    if per_teacher or teachers is not None:
+        fields[teacher_column] = "the teacher (model) that wrote the response"
+    config = {"transform": "explode", "responses": responses, "with_columns": list(with_columns),
+              "teachers": teachers}
+    return record_score(long, "explode", config, {}, {
+        "explanation": "Wide rows (several responses per prompt) were made long: one row per response.",
+        "fields": fields})
+
+
+def fold(ds: Any, by: str = PROMPT_ID, columns: Sequence[str] | None = None) -> Any:
+    """Fold long rows back to one row per ``by`` (the inverse of `explode`): ``columns`` (default: every column
+    whose value differs within a group) become lists, in row order; the others keep their single value. Groups
+    come out in the order of their first row. Columnar: a group-by in arrow, no loop over rows."""
+    from datasets import Dataset, DatasetDict
+    from datasets.table import InMemoryTable
+
+    from hf_select._compat import logical_table
+
+    if isinstance(ds, DatasetDict):
+        return DatasetDict({split: fold(part, by, columns) for split, part in ds.items()})
+    if by not in ds.column_names:
+        raise DataFormatError(f"fold: no column {by!r} to group by (columns: {ds.column_names})")
+    table = logical_table(ds)
+    keys = table.column(by)
+    gid = pc.index_in(keys, value_set=pc.unique(keys)).to_numpy(zero_copy_only=False).astype(np.int64)
+    order = np.argsort(gid, kind="stable")  # groups in order of first row, rows in order within each
+    offsets = np.r_[0, np.cumsum(np.bincount(gid))].astype(np.int64)
+    first = order[offsets[:-1]]
+    if columns is None:
+        columns = [c for c in ds.column_names if c != by and _varies(table.column(c), gid, first)]
+    out = {}
+    for name in ds.column_names:
+        column = table.column(name)
+        if name in columns:
+            values = column.take(pa.array(order)).combine_chunks()
+            out[name] = pa.LargeListArray.from_arrays(pa.array(offsets), values) if len(values) >= 2**31 \
+                else pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+        else:
+            out[name] = column.take(pa.array(first))
+    folded = Dataset(InMemoryTable(pa.table(out)))
+    folded.info.description = ds.info.description
+    return folded
+
+
+def _varies(column: pa.ChunkedArray, gid: np.ndarray, first: np.ndarray) -> bool:
+    """Whether any value differs from its group's first value (nulls equal nulls, NaN equals NaN)."""
+    reference = column.take(pa.array(first[gid]))
+    try:
+        same = pc.fill_null(pc.equal(column, reference), False)
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # nested values: compare them as Python objects
+        return column.to_pylist() != reference.to_pylist()
+    same = pc.or_(same, pc.and_(pc.is_null(column), pc.is_null(reference)))
+    if pa.types.is_floating(column.type):
+        same = pc.or_(same, pc.fill_null(pc.and_(pc.is_nan(column), pc.is_nan(reference)), False))
+    return not pc.all(same).as_py()
