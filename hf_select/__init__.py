@@ -14,6 +14,7 @@ from hf_select.version import __version__
 
 _EXPORTS = {
     "CheckAnswers": "hf_select.answers",
+    "Completeness": "hf_select.completeness",
     "ERROR_COLUMN": "hf_select.columns",
     "HfSelectError": "hf_select.errors",
     "MissingColumnError": "hf_select.errors",

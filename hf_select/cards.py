@@ -30,6 +30,7 @@ from hf_select.version import __version__
 
 TEMPLATE = "dataset_card.md"
 REPO_PLACEHOLDER = "<this-repo>"  # replaced by the repo id when the card is published
+FEW_PROMPTS = 20  # below this many prompts, percentile bootstrap intervals are rough (the card says so)
 _SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
           (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
 
@@ -52,9 +53,12 @@ class CardContext:
     correct_column: str = "is_correct"
     tags: list[str] = field(default_factory=list)
     config_name: str = "default"
-    repo_id: str | None = None
-    data_format: str | None = None  # the shape of the rows (see hf_select.formats)
+    repo_id: str | None = None  # the repo the card is for (a dry run names it too, so it is the card published)
+    data_format: str | None = None  # the source's format (see hf_select.formats; "wide" for several per row)
     description: str = ""  # what the recipe is for
+    training: dict[str, Any] = field(default_factory=dict)  # {"columns", "layout"}: what the split trains on
+    incomplete: int | None = None  # responses left out as cut off (None: not checked)
+    folded: bool = False  # rows folded back to one per prompt (lists of replies)
 
 
 def public_path(path: str | None) -> str:
@@ -104,6 +108,52 @@ def summary_text(ctx: CardContext, rows: int, meta: dict[str, Any]) -> str:
         return (f"{rows} rows kept by teacher-guided selection: the responses whose content the teacher finds much "
                 f"likelier than the student does (by `prov_divergence` / teacher-originated share).")
     return f"{rows} scored rows, after the filters listed below."
+
+
+def data_description(scored: Dataset, teacher: str) -> str:
+    """What the rows are, as they are: traces from several teachers, from one generator, or just responses."""
+    if teacher not in scored.column_names:
+        return "responses"
+    count = len({t for t in scored.unique(teacher) if t is not None})
+    return f"reasoning traces from {count} teachers" if count > 1 else "responses from one generator"
+
+
+def training_text(training: dict[str, Any], folded: bool) -> str | None:
+    """Which columns to train on, and how TRL's ``SFTTrainer`` reads them."""
+    columns = training.get("columns")
+    if not columns:
+        return None
+    if folded:
+        return ("The rows are folded back to one row per prompt (each column a list over its replies); train on the "
+                "unfolded split, whose `prompt`/`completion` are TRL training examples.")
+    if columns == ["messages"]:
+        return ("Train on `messages`: the whole conversation, system prompt included (every assistant turn was "
+                "scored). With TRL, set `SFTConfig(assistant_only_loss=True)` and a chat template that marks "
+                "assistant turns.")
+    kind = ("plain strings, `prompt` being the context exactly as the scores laid it out"
+            if training.get("layout") == "plain" else
+            "conversational role/content messages, the system prompt inside `prompt`")
+    return (f"Train on `prompt` and `completion`: TRL's prompt-completion type, {kind}. "
+            "`SFTTrainer(model=..., train_dataset=ds)` computes its loss on `completion`, the selected reply, in the "
+            "context it was scored in.")
+
+
+def project_home() -> str | None:
+    """The package's home page as its metadata declares it (``[project.urls]``), else None: never a guess."""
+    from importlib import metadata
+
+    try:
+        urls = metadata.metadata("hf_select").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return None
+    return next((url.split(",", 1)[1].strip() for url in urls if "," in url), None)
+
+
+def plot_column(scored: Dataset, ctx: CardContext, meta: dict[str, Any]) -> str | None:
+    """The score a card plots: the one selected by, else the first ranked, filtered or computed."""
+    candidates = [ctx.selection.get("by"), *ctx.rankings, *(name for name, info in meta["columns"].items()
+                                                            if info.get("higher_is_better") is not None)]
+    return next((c for c in candidates if c and c in scored.column_names), None)
 
 
 def score_sections(meta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -189,8 +239,11 @@ def _png(fig) -> bytes:
 def score_plot(scored: Dataset, curated: Dataset, by: str, teacher: str,
                ranking: list[dict[str, Any]] | None = None) -> bytes:
     """Left: distribution of ``by`` per teacher over all scored rows, with each teacher's score and its 95%
-    interval when the ranking has one. Right: teachers of the selected rows."""
+    interval when the ranking has one. Right: teachers of the selected rows. Without a teacher column: the
+    distribution of ``by`` over all scored rows and over the selected ones."""
     plt = _pyplot()
+    if teacher not in scored.column_names or teacher not in curated.column_names:
+        return _distribution_plot(scored, curated, by)
     table = scored.select_columns([by, teacher]).to_pandas().dropna()
     teachers = sorted(table[teacher].unique())
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]})
@@ -210,6 +263,22 @@ def score_plot(scored: Dataset, curated: Dataset, by: str, teacher: str,
     right.bar(teachers, [int(counts.get(t, 0)) for t in teachers], color="tab:green")
     right.set_title("teachers of the selected rows")
     right.tick_params(axis="x", rotation=20)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _distribution_plot(scored: Dataset, curated: Dataset, by: str) -> bytes:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    every = [v for v in scored[by] if v is not None and not math.isnan(v)]
+    kept = [v for v in (curated[by] if by in curated.column_names else []) if v is not None and not math.isnan(v)]
+    bins = np.histogram_bin_edges(every or [0.0], bins=30)
+    ax.hist(every, bins=bins, color="tab:gray", alpha=0.6, label=f"all scored rows ({len(every)})")
+    ax.hist(kept, bins=bins, color="tab:green", alpha=0.8, label=f"selected rows ({len(kept)})")
+    ax.set_xlabel(by)
+    ax.set_ylabel("rows")
+    ax.set_title(f"{by}: all scored rows and the selected ones")
+    ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
     return _png(fig)
 
@@ -282,17 +351,16 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
     hub_id = hub_dataset_id(source) if source else None
     summary = selection_summary(scored, curated, teacher=ctx.teacher_column, correct=ctx.correct_column)
     images: dict[str, bytes] = {}
-    by = ctx.selection.get("by") or ("prov_divergence" if ctx.selection.get("method") == "divergence" else None)
-    by = by if by in scored.column_names else next(iter(ctx.rankings), None)
+    by = plot_column(scored, ctx, meta)
     image = None
-    if by and ctx.teacher_column in scored.column_names and len(curated):
-        image = f"images/{ctx.split}_scores.png"
+    if by and len(curated):
+        image = f"images/{_slug(ctx)}_scores.png"
         images[image] = score_plot(scored, curated, by, ctx.teacher_column, ctx.rankings.get(by))
     matrix_image = matrix_score = None
     if ctx.matrix:
         key = meta["columns"].get(ctx.matrix[0]["column"], {}).get("score")
         matrix_score = meta["scores"].get(key, {}).get("score")
-        matrix_image = f"images/{ctx.split}_teacher_student.png"
+        matrix_image = f"images/{_slug(ctx)}_teacher_student.png"
         images[matrix_image] = matrix_plot(ctx.matrix, matrix_score)
     title = ctx.title or (f"{Path(source).stem if source else 'data'} (curated with hf_select)")
     card_data = DatasetCardData(
@@ -306,7 +374,8 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
     rankings = [{"by": column, "rows": rows, "higher_is_better": higher_is_better(scored, column),
                  "has_accuracy": bool(rows) and rows[0].get("accuracy") is not None,
                  "has_intervals": bool(rows) and rows[0].get("score_low") is not None,
-                 "ratio": aggregate_of(scored, column), "comparisons": comparisons(rows)}
+                 "few_prompts": rows[0]["prompts"] if rows and (rows[0].get("prompts") or FEW_PROMPTS) < FEW_PROMPTS
+                 else None, "ratio": aggregate_of(scored, column), "comparisons": comparisons(rows)}
                 for column, rows in ctx.rankings.items()]
     card = render_template(
         card_data,
@@ -317,6 +386,10 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
         config_name=ctx.config_name,
         repo_id=ctx.repo_id or REPO_PLACEHOLDER,
         summary=summary_text(ctx, len(curated), meta),
+        home=project_home(),
+        data_description=data_description(scored, ctx.teacher_column),
+        training=training_text(ctx.training, ctx.folded),
+        incomplete=ctx.incomplete,
         description=ctx.description.strip(),
         students=students(meta),
         stages=ctx.stages,
@@ -335,6 +408,21 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
         recipe_yaml=(ctx.recipe_yaml or "").strip() or None,
         command=ctx.command,
         version=__version__,
-        data_format=ctx.data_format,
+        data_format=FORMAT_LABELS.get(ctx.data_format or "", None),
     )
     return card, images
+
+
+FORMAT_LABELS = {
+    "text": "`text` (a prompt and a response per row)",
+    "messages": "`messages` (chat conversations)",
+    "sharegpt": "`sharegpt` (conversations of from/value turns)",
+    "prompt_completion": "`prompt_completion`",
+    "wide": "wide (several responses per row), made long: one row per response, with `prompt_id` (its source row) "
+            "and `generation_index`",
+}
+
+
+def _slug(ctx: CardContext) -> str:
+    """A split's file-name key: two configs' ``train`` splits get their own images."""
+    return ctx.split if ctx.config_name == "default" else f"{ctx.config_name}-{ctx.split}"

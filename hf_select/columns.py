@@ -8,30 +8,34 @@ is the fallback for data whose metadata was lost on the way (e.g. loaded back fr
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 ERROR_COLUMN = "hf_select_error"  # why a row got NaN scores (``on_error="nan"``), or that it was truncated
 TRUNCATED = "truncated to the model's"  # how a truncation reads in ERROR_COLUMN (cards count these)
+COMPLETE, INCOMPLETE_REASON = "complete", "incomplete_reason"  # see hf_select.completeness
 
 
 @dataclass(frozen=True)
 class Column:
     """A score column: its name, its direction (None: not a quantity to rank by), a plain definition and, for
     a ratio, how a teacher's score aggregates: ``(numerator, denominator)`` columns whose means are divided
-    (the teacher-level Rank-Surprisal Ratio is the mean rank over the mean surprisal, not a mean of ratios)."""
+    (the teacher-level Rank-Surprisal Ratio is the mean rank over the mean surprisal, not a mean of ratios).
+    ``correctness``: the column says whether a response's answer is right (rankings report it as accuracy)."""
 
     name: str
     higher_is_better: bool | None
     definition: str
     aggregate: tuple[str, str] | None = None
+    correctness: bool = False
 
     def renamed(self, name: str) -> Column:
-        return Column(name, self.higher_is_better, self.definition, self.aggregate)
+        return dataclasses.replace(self, name=name)
 
     def suffixed(self, suffix: str) -> Column:
         """The column as a score with ``column_suffix=suffix`` names it (its aggregate's columns too)."""
         aggregate = tuple(f"{c}_{suffix}" for c in self.aggregate) if self.aggregate else None
-        return Column(f"{self.name}_{suffix}", self.higher_is_better, self.definition, aggregate)
+        return dataclasses.replace(self, name=f"{self.name}_{suffix}", aggregate=aggregate)
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,8 @@ PROV_DIVERGENCE = Column(
 PROV_TEACHER_FRACTION = Column(
     "prov_frac_teacher_originated", True,
     "share of the response's sentences that the teacher finds likelier than the student by more than the margin")
-IS_CORRECT = Column("is_correct", True, "whether the response's final answer equals the reference (math-verify)")
+IS_CORRECT = Column("is_correct", True, "whether the response's final answer equals the reference (math-verify)",
+                    correctness=True)
 
 _KNOWN: dict[str, Column] = {}
 

@@ -106,8 +106,10 @@ class Shape:
         return [] if self.system_column else list(SYSTEM_COLUMNS)
 
     def reply_columns(self) -> list[str]:
-        """Every column folded into a conversation (replaced by the SFT-ready columns in a curated split)."""
-        return [c for c in (self.prompt_column, self.response_column, self.system_column) if c]
+        """Every column that may be folded into a conversation (replaced by the SFT-ready columns in a curated
+        split): the prompt, the reply and the system prompt columns."""
+        return [c for c in (self.prompt_column, self.response_column) if c] + (
+            [self.system_column] if self.system_column else list(SYSTEM_COLUMNS))
 
     # -- reading --------------------------------------------------------------------------------------------
     def conversation(self, row: Mapping[str, Any], with_prompt: bool = True) -> list[Message]:

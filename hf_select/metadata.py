@@ -14,7 +14,9 @@ from typing import Any
 
 from datasets import Dataset
 
-from hf_select.columns import known_aggregate, known_direction
+from hf_select.columns import IS_CORRECT, known_aggregate, known_direction
+
+CORRECT = IS_CORRECT.name
 
 MARKER = "hf_select: "
 
@@ -67,6 +69,14 @@ def aggregate_of(ds: Dataset, column: str) -> tuple[str, str] | None:
     if "aggregate" in recorded:
         return tuple(recorded["aggregate"]) if recorded["aggregate"] else None
     return known_aggregate(column)
+
+
+def correctness_column(ds: Dataset) -> str | None:
+    """The column that says whether each response's answer is right (the one answer checks wrote, whatever its
+    name), from the dataset's metadata; else ``is_correct`` when the data has it; None when there is none."""
+    recorded = [name for name, info in read_metadata(ds)["columns"].items()
+                if info.get("correctness") and name in ds.column_names]
+    return recorded[0] if recorded else (CORRECT if CORRECT in ds.column_names else None)
 
 
 def model_of(meta: dict[str, Any], column: str | None) -> str | None:

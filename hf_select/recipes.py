@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -267,6 +268,9 @@ class Recipe:
     batch_size: int = _help("Rows per engine call (speed only).", 64)
     on_error: Literal["raise", "nan"] = _help("raise: stop at the first bad row; nan: NaN scores + hf_select_error "
                                               "(answer checks too).", "raise")
+    incomplete: Literal["exclude", "keep"] = _help(
+        "Responses that were cut off (an unclosed think block, finish_reason 'length', no final answer where "
+        "answers are checked): exclude them from rankings, filters and selection, or keep them.", "exclude")
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -471,18 +475,24 @@ def _check(hint: Any, value: Any, where: str, key: str) -> Any:
 
 # -- the effective recipe -----------------------------------------------------------------------------------------
 def recipe_dict(recipe: Recipe, *, public: bool = False) -> dict[str, Any]:
-    """The recipe as parsed (overrides applied, defaults left out). With ``public=True`` local paths become
-    what someone else can rebuild from (see `hf_select.cards.public_path`), for cards."""
+    """The recipe as parsed (overrides applied, defaults left out). With ``public=True`` local paths become what
+    someone else can load: a local data file by its name (put it beside the recipe), a model by its name."""
     out = _plain(recipe)
     if public:
-        from hf_select.cards import public_path
-
-        out["dataset"]["path"] = public_path(recipe.dataset.path)
+        out["dataset"]["path"] = Path(recipe.dataset.path).name if _local_file(recipe.dataset.path) else \
+            recipe.dataset.path
         for role, config in recipe.models.items():
             out["models"][role]["name_or_path"] = ScoringModel(config).name
         if "output" in out and "dir" in out["output"]:
             out["output"]["dir"] = Path(recipe.output.dir).name
     return out
+
+
+def _local_file(path: str) -> bool:
+    from hf_select.sources import builtin_data_path, hub_dataset_id
+
+    return not hub_dataset_id(path) and Path(builtin_data_path(path)).expanduser().is_file() \
+        and not path.startswith("hf_select:")
 
 
 def _plain(obj: Any) -> Any:
@@ -505,4 +515,12 @@ def _plain(obj: Any) -> Any:
 
 
 def recipe_yaml(recipe: Recipe, *, public: bool = False) -> str:
-    return yaml.safe_dump(recipe_dict(recipe, public=public), sort_keys=False, allow_unicode=True)
+    """The recipe as YAML; ``public=True`` for a card (a local data file noted with its digest)."""
+    text = yaml.safe_dump(recipe_dict(recipe, public=public), sort_keys=False, allow_unicode=True)
+    if public and _local_file(recipe.dataset.path):
+        from hf_select.identity import file_digests
+
+        digest = file_digests(Path(recipe.dataset.path).expanduser())["sha256"][:16]
+        text = re.sub(r"^(  path: .*)$", rf"\1  # a local file (sha256 {digest}...): put it beside this recipe",
+                      text, count=1, flags=re.MULTILINE)
+    return text

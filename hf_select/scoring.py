@@ -137,6 +137,10 @@ class MapPass(ABC):
         """Columns read when the data has them (a system prompt column, ``finish_reasons``, ...)."""
         return self.shape.optional_columns() if self.shape is not None else []
 
+    def non_null_columns(self) -> list[str]:
+        """Columns whose nulls are mistakes in the data for this pass (recipes check them before scoring)."""
+        return []
+
     @property
     def records_errors(self) -> bool:
         """Whether rows get a message in ``hf_select_error`` (NaN scores instead of raising, or a truncation)."""
@@ -281,10 +285,21 @@ def _map_pass(ds: Dataset, map_pass: MapPass, checkpoint_rows: int | None, num_p
     return pieces[0] if len(pieces) == 1 else concatenate_datasets(pieces)
 
 
+def _completeness(passes: list[MapPass]) -> list[MapPass]:
+    """The completeness pass to run after ``passes`` (read with their first shape), unless one is among them."""
+    from hf_select.completeness import Completeness
+
+    shape = next((p.shape for p in passes if p.shape is not None), None)
+    if shape is None or any(isinstance(p, Completeness) for p in passes):
+        return []
+    return [Completeness(shape=shape)]
+
+
 def _record(ds: Dataset | IterableDataset, map_pass: MapPass) -> None:
     definitions = {c.name: c for c in map_pass.column_specs()}
     columns = {name: {"score": map_pass.key, "higher_is_better": spec.higher_is_better,
-                      "definition": spec.definition, "aggregate": list(spec.aggregate) if spec.aggregate else None}
+                      "definition": spec.definition, "aggregate": list(spec.aggregate) if spec.aggregate else None,
+                      "correctness": spec.correctness}
                for name, spec in definitions.items()}
     about = {"explanation": map_pass.explanation, "citation": map_pass.citation, "fields": map_pass.field_docs()}
     record_score(ds, map_pass.key, map_pass.config(), columns, about)
@@ -297,6 +312,7 @@ def score(
     num_proc: int | None = None,
     load_from_cache_file: bool | None = None,
     checkpoint_rows: int | None = CHECKPOINT_ROWS,
+    completeness: bool = True,
 ) -> Dataset | DatasetDict | IterableDataset | IterableDatasetDict:
     """Add the columns of every score to ``ds``, reusing cached results when nothing changed.
 
@@ -305,18 +321,23 @@ def score(
     had to load (given with ``load_model(..., lazy=True)``) is released once no later pass needs it, so
     several students, or a composite score's models, are in memory one at a time.
     ``checkpoint_rows`` sets the size of the separately cached chunks (``None``: one map per pass).
+    ``completeness``: after the scores, add `hf_select.completeness.Completeness` (``complete`` and
+    ``incomplete_reason``, read with the first score's shape), which selection uses to leave cut-off traces out.
 
     A `DatasetDict` is scored split by split. A streaming `IterableDataset` is mapped lazily, as
     ``IterableDataset.map`` always is: nothing is computed until it is iterated, and nothing is cached.
     """
     if isinstance(ds, (DatasetDict, IterableDatasetDict)):
         return type(ds)({split: score(part, *scores, batch_size=batch_size, num_proc=num_proc,
-                                      load_from_cache_file=load_from_cache_file, checkpoint_rows=checkpoint_rows)
+                                      load_from_cache_file=load_from_cache_file, checkpoint_rows=checkpoint_rows,
+                                      completeness=completeness)
                          for split, part in ds.items()})
     for item in scores:
         if not isinstance(item, MapPass):
             raise TypeError(f"score() takes hf_select scores (MapPass), not {type(item).__name__}")
     passes = [map_pass for item in scores for map_pass in item.passes()]
+    if completeness:
+        passes += _completeness(passes)
     available = set(ds.column_names or ())
     for map_pass in passes if available else ():  # a missing column fails before any model loads
         map_pass.check_columns(available)

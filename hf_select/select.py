@@ -15,15 +15,19 @@ Shared rules:
 * The direction of a score comes from ``higher_is_better`` when given, else from the dataset's own metadata
   (`hf_select.metadata.higher_is_better`), so lower-is-better scores such as ``rsr`` need no flag.
 * Results are stable subsequences of the input: selected rows keep their original relative order.
+* Incomplete responses (``complete`` false, see `hf_select.completeness`) are never selected unless
+  ``incomplete="keep"``: a trace cut off at the token limit often scores well and teaches nothing whole.
+* A group column may hold lists or structs (a chat prompt): equal values form one group.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +36,7 @@ from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict
 from datasets.table import InMemoryTable
 
 from hf_select._compat import logical_table as _table
-from hf_select.columns import PROV_TEACHER_FRACTION
+from hf_select.columns import COMPLETE, PROV_TEACHER_FRACTION
 from hf_select.errors import ColumnTypeError, ConfigError, MissingColumnError
 from hf_select.metadata import aggregate_of, model_of, read_metadata
 from hf_select.metadata import higher_is_better as recorded_direction
@@ -142,7 +146,8 @@ def per_split(fn: Callable) -> Callable:
 @per_split
 def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt",
                 among: str | AmongFn | None = None, top_k: int = 1,
-                higher_is_better: bool | None = None) -> Dataset:
+                higher_is_better: bool | None = None, *,
+                incomplete: Literal["exclude", "keep"] = "exclude") -> Dataset:
     """Keep the best row(s) of every group, e.g. the most natural correct response to each prompt.
 
     Why: distillation wants one (or ``top_k``) response per prompt, and the score that ranks them has a
@@ -156,6 +161,9 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
             ``pyarrow.Table`` with every column and returns one boolean per row (array, chunked array,
             numpy or list; null -> false).
         top_k: rows kept per group (fewer when a group has fewer candidates).
+        incomplete: "exclude" (default): rows whose ``complete`` column is false are not candidates (null:
+            unknown, kept); "keep": they compete like the others. Without a ``complete`` column, nothing is
+            excluded.
 
     Rules:
         * Rows whose score is NaN or null are never selected.
@@ -171,20 +179,22 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
     where = "select_best"
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ConfigError(f"{where}: top_k must be a positive integer, got {top_k!r}")
+    if incomplete not in ("exclude", "keep"):
+        raise ConfigError(f"{where}: incomplete must be 'exclude' or 'keep', got {incomplete!r}")
+    complete = COMPLETE if incomplete == "exclude" and COMPLETE in ds.column_names else None
     if among is not None and not isinstance(among, str) and not callable(among):
         raise ColumnTypeError(f"{where}: among must be a column name or a callable, got {type(among).__name__}")
     _require(ds, [by, group, among if isinstance(among, str) else None], where)
     up = _direction(ds, by, higher_is_better)
 
-    columns = [by, group] + ([among] if isinstance(among, str) else [])
+    columns = [by, group] + ([among] if isinstance(among, str) else []) + ([complete] if complete else [])
     table = _table(ds, columns)
     n = table.num_rows
     if n == 0:
         return ds.select([])
     score = _numeric(table.column(by), by, where)
-    groups = table.column(group)
-    group_values = pc.unique(groups)
-    gid = pc.index_in(groups, value_set=group_values)  # dense group ids; null matches null
+    ids, total = _dense_ids(table.column(group))  # null is a group of its own
+    gid = pa.array(ids)
 
     if isinstance(among, str):
         allowed = pc.fill_null(_boolean(table.column(among), among, where), False)
@@ -193,6 +203,8 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
     else:
         allowed = None
     candidate = _present(score) if allowed is None else pc.and_(allowed, _present(score))
+    if complete:
+        candidate = pc.and_(candidate, pc.fill_null(_boolean(table.column(complete), complete, where), True))
 
     candidates = pa.table({"gid": gid, "score": score, "row": pa.array(np.arange(n, dtype=np.int64))})
     candidates = candidates.filter(candidate)
@@ -207,14 +219,14 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
     keep = (position - first_of_group) < top_k
     rows = np.sort(ranked.column("row").to_numpy()[keep])
 
-    total = len(group_values)
     kept = int(starts.sum())
     if kept < total:
         no_among = 0 if allowed is None else total - len(pc.unique(pc.filter(gid, allowed)))
         label = among if isinstance(among, str) else getattr(among, "__name__", repr(among))
         why = f"{no_among} with no row passing among={label}, " if among is not None else ""
         logger.warning("select_best: dropped %d of %d `%s` groups without a candidate (%s%d with only NaN/null "
-                       "`%s` scores)", total - kept, total, group, why, total - kept - no_among, by)
+                       "`%s` scores or only incomplete responses)", total - kept, total, group, why,
+                       total - kept - no_among, by)
     return ds.select(rows.astype(np.int64))
 
 
@@ -244,7 +256,8 @@ def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", te
     ``score_low``/``score_high`` (the ``confidence`` percentile interval), ``rank_low``/``rank_high``,
     ``p_first`` (share of resamples where the teacher ranks first), and a paired comparison with the next
     teacher on the prompts both answered: ``vs_next`` (mean per-prompt difference of ``by``, > 0 when this
-    teacher is better), ``vs_next_low``/``vs_next_high`` and ``vs_next_prompts``. Deterministic for a ``seed``.
+    teacher is better), ``vs_next_low``/``vs_next_high`` and ``vs_next_prompts``, and ``prompts`` (how many prompts
+    were resampled: below about 20 the percentile intervals are rough). Deterministic for a ``seed``.
 
     With a list ``by``: one row per (column, teacher), with the column, the ``model`` that scored it (from the
     metadata) and the columns above.
@@ -322,6 +335,7 @@ def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", te
         columns.update(uncertainty_columns(point, TeacherTable.build(prompt_ids, teacher_ids, by_values, n_prompts, n),
                                            order, names.to_pylist(), n_resamples=bootstrap, seed=seed,
                                            higher_is_better=up, confidence=confidence))
+        columns["prompts"] = np.full(n, n_prompts, dtype=np.int64)  # how many prompts the intervals rest on
 
     result = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in columns.items()})
     result = result.take(pa.array(order.astype(np.int64)))
@@ -339,7 +353,11 @@ def _ranking_order(scores: np.ndarray, names: list, up: bool) -> np.ndarray:
 
 
 def _dense_ids(column: pa.ChunkedArray) -> tuple[np.ndarray, int]:
-    """Dense integer ids of a column's values (null is a value of its own)."""
+    """Dense integer ids of a column's values, in order of first appearance (null is a value of its own). Lists
+    and structs (a chat prompt) are compared by value, through their canonical JSON."""
+    if pa.types.is_nested(column.type):
+        column = pa.chunked_array([pa.array([None if v is None else json.dumps(v, sort_keys=True)
+                                             for v in column.to_pylist()], pa.string())])
     values = pc.unique(column)
     return pc.index_in(column, value_set=values).to_numpy(zero_copy_only=False).astype(np.int64), len(values)
 

@@ -2,14 +2,21 @@
 
 Each function returns a list of rows with the public column names and value types:
 - open-r1/Mixture-of-Thoughts: ``messages`` [{role, content}], ``num_tokens``, ``source``
-- nvidia/Llama-Nemotron-Post-Training-Dataset: ``input`` (messages), ``output`` (str), ``generator``
-- open-thoughts/OpenThoughts-114k: ``system``, ``conversations`` [{from, value}]
+- nvidia/Llama-Nemotron-Post-Training-Dataset: ``input`` (messages), ``output`` (str), ``generator``,
+  ``system_prompt`` ("detailed thinking on" / "off"), ``reasoning``
+- open-thoughts/OpenThoughts-114k (and Bespoke-Stratos-17k): ``system``, ``conversations`` [{from, value}] with
+  user/assistant turns whose replies are ``<|begin_of_thought|> ... <|end_of_thought|>`` then
+  ``<|begin_of_solution|> ... <|end_of_solution|>``
+- classic ShareGPT: ``conversations`` of ``human``/``gpt`` turns (and a ``system`` column)
 - TRL prompt/completion: ``prompt``, ``completion``, as strings or as message lists
 - open-r1/OpenR1-Math-220k: ``problem``, ``answer``, ``generations`` [str], ``correctness_math_verify`` [bool],
-  ``is_reasoning_complete`` [bool], ``finish_reasons`` [str]
+  ``is_reasoning_complete`` [bool], ``finish_reasons`` [str] (null in many rows), ``correctness_llama`` (often
+  null), ``messages`` (the problem and one correct generation)
 - simplescaling/s1K-1.1: ``question``, ``solution``, ``gemini_thinking_trajectory``, ``gemini_attempt``,
   ``deepseek_thinking_trajectory``, ``deepseek_attempt``
-Responses are DeepSeek-R1 traces (``<think> ... </think>`` then a ``\\boxed{}`` answer) where the sets have them.
+Responses are DeepSeek-R1 traces (``<think> ... </think>`` then a ``\\boxed{}`` answer) where the sets have them,
+and each shape has the quirks of the real set: nulls, traces cut off at the token limit, system prompts in their
+own columns.
 """
 
 from __future__ import annotations
@@ -28,9 +35,23 @@ def r1(reasoning: str, answer: str) -> str:
     return f"<think>\n{reasoning}\n</think>\n\nThe answer is $\\boxed{{{answer}}}$."
 
 
+def cut_off(reasoning: str) -> str:
+    """A trace that hit the token limit inside its reasoning: short, confident, and never finished."""
+    return "<think>\n" + reasoning.split("\n\n")[0]
+
+
+def thought_solution(reasoning: str, answer: str) -> str:
+    return (f"<|begin_of_thought|>\n\n{reasoning}\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n"
+            f"The answer is $\\boxed{{{answer}}}$.\n\n<|end_of_solution|>")
+
+
 def mixture_of_thoughts() -> list[dict]:
-    return [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": r1(reasoning, a)}],
+    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": r1(reasoning, a)}],
              "num_tokens": 40 + i, "source": "math"} for i, (q, _, reasoning, a) in enumerate(PROBLEMS)]
+    q, _, reasoning, _ = PROBLEMS[0]
+    rows.append({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": cut_off(reasoning)}],
+                 "num_tokens": 16000, "source": "math"})
+    return rows
 
 
 def multi_turn_messages() -> list[dict]:
@@ -44,15 +65,37 @@ def multi_turn_messages() -> list[dict]:
 
 
 def llama_nemotron() -> list[dict]:
-    return [{"input": [{"role": "user", "content": q}], "output": r1(reasoning, a),
-             "generator": ["DeepSeek-R1", "Qwen-2.5-72B-Instruct"][i % 2], "category": "math"}
-            for i, (q, _, reasoning, a) in enumerate(PROBLEMS)]
+    """Reasoning on: an R1 trace under "detailed thinking on"; off: a plain answer under "detailed thinking off"."""
+    rows = []
+    for i, (q, _, reasoning, a) in enumerate(PROBLEMS):
+        on = i % 2 == 0
+        rows.append({"input": [{"role": "user", "content": q}],
+                     "output": r1(reasoning, a) if on else f"{reasoning}\n\nThe answer is $\\boxed{{{a}}}$.",
+                     "category": "math", "license": "cc-by-4.0", "reasoning": "on" if on else "off",
+                     "generator": "DeepSeek-R1" if on else "Qwen-2.5-72B-Instruct",
+                     "system_prompt": f"detailed thinking {'on' if on else 'off'}", "used_in_training": "yes",
+                     "version": "v1"})
+    return rows
+
+
+OPENTHOUGHTS_SYSTEM = ("Your role as an assistant involves thoroughly exploring questions through a systematic long "
+                       "thinking process before providing the final precise and accurate solutions. Please structure "
+                       "your response into two main sections: Thought and Solution.")
 
 
 def openthoughts() -> list[dict]:
-    system = "Your role as an assistant involves thoroughly exploring questions through a systematic thinking process."
-    return [{"system": system, "conversations": [{"from": "user", "value": q},
-                                                  {"from": "assistant", "value": r1(reasoning, a)}]}
+    rows = [{"system": OPENTHOUGHTS_SYSTEM,
+             "conversations": [{"from": "user", "value": q}, {"from": "assistant", "value": thought_solution(r, a)}]}
+            for q, _, r, a in PROBLEMS]
+    q, _, reasoning, _ = PROBLEMS[1]
+    rows.append({"system": OPENTHOUGHTS_SYSTEM, "conversations": [
+        {"from": "user", "value": q}, {"from": "assistant", "value": f"<|begin_of_thought|>\n\n{reasoning}"}]})
+    return rows
+
+
+def classic_sharegpt() -> list[dict]:
+    return [{"system": "You are a helpful math tutor.",
+             "conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": r1(reasoning, a)}]}
             for q, _, reasoning, a in PROBLEMS]
 
 
@@ -65,16 +108,23 @@ def trl_prompt_completion(as_messages: bool = False) -> list[dict]:
 
 
 def openr1_math() -> list[dict]:
+    """Three generations per problem: the first correct, the second wrong, the third cut off at the token limit;
+    odd rows also have a second correct generation (a longer one), and null ``finish_reasons`` /
+    ``correctness_llama``, as many rows of the real set do. ``messages`` holds the first correct generation."""
     rows = []
     for i, (q, answer, reasoning, a) in enumerate(PROBLEMS):
         wrong = str(int(float(a)) + 1) if "." not in a else a + "1"
         generations = [r1(reasoning, a), r1(reasoning + "\n\nWait, let me recount.", wrong),
                        "<think>\nLet me think about this carefully. " + reasoning]  # the last one is cut off
+        correct, finish, llama = [True, False, False], ["stop", "stop", "length"], [True, False, None]
+        if i % 2:
+            generations.append(r1("Let me restate the problem first.\n\n" + reasoning + "\n\nThis checks out.", a))
+            correct, finish, llama = [*correct, True], None, None
         rows.append({"problem": q, "solution": reasoning, "answer": answer, "problem_type": "Algebra",
                      "question_type": "math-word-problem", "source": "olympiads", "uuid": f"u{i}",
-                     "is_reasoning_complete": [True, True, False], "generations": generations,
-                     "correctness_math_verify": [True, False, False], "correctness_llama": None,
-                     "finish_reasons": ["stop", "stop", "length"], "correctness_count": 1,
+                     "is_reasoning_complete": [True, True, False] + [True] * (len(generations) - 3),
+                     "generations": generations, "correctness_math_verify": correct, "correctness_llama": llama,
+                     "finish_reasons": finish, "correctness_count": sum(correct),
                      "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": generations[0]}]})
     return rows
 

@@ -31,11 +31,11 @@ LAYERS = [
     ("dataset", {"_compat", "metadata", "sources", "traces", "formats", "wide", "outputs", "data"}),
     ("requests", {"layout", "steps"}),
     ("engine", {"identity", "models", "engine", "reference"}),
-    ("columns", {"scoring", "progress", "scores", "answers"}),
-    ("selection", {"select", "stats"}),
+    ("columns", {"scoring", "progress", "scores", "answers", "completeness"}),
+    ("selection", {"select", "stats", "sft"}),
     ("card", {"cards", "card_sections", "report"}),
     ("hub", {"hub"}),
-    ("entry points", {"recipes", "runner", "distributed", "bench", "demo", "cli", "__init__"}),
+    ("entry points", {"recipes", "stages", "runner", "distributed", "bench", "demo", "cli", "__init__"}),
 ]
 LAYER_OF = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
 

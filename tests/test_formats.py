@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from datasets import Dataset, DatasetDict
 from public_shapes import (
+    OPENTHOUGHTS_SYSTEM,
     PROBLEMS,
+    classic_sharegpt,
     llama_nemotron,
     mixture_of_thoughts,
     multi_turn_messages,
@@ -17,6 +19,7 @@ from public_shapes import (
     openthoughts,
     r1,
     s1k,
+    thought_solution,
     trl_prompt_completion,
 )
 
@@ -24,8 +27,10 @@ from hf_select import (
     CheckAnswers,
     GlobalNaturalness,
     LocalNaturalness,
+    MissingColumnError,
     RankSurprisal,
     ScoringInputError,
+    Shape,
     explode,
     rank_teachers,
     score,
@@ -92,7 +97,9 @@ def test_prompt_completion_strings_or_messages_and_custom_columns(llama, nobos):
     nemotron = llama_nemotron()
     out = score(Dataset.from_list(nemotron),
                 GlobalNaturalness(llama, format="prompt_completion", prompt_column="input", response_column="output"))
-    _check_global(out, [naive_global(llama, r["input"], r["output"]) for r in nemotron])
+    system = [[{"role": "system", "content": r["system_prompt"]}] for r in nemotron]  # its own column, read too
+    _check_global(out, [naive_global(llama, s + r["input"], r["output"])
+                        for s, r in zip(system, nemotron, strict=True)])
 
 
 def test_local_naturalness_of_chat_data_steps_through_the_assistant_turn(llama):
@@ -135,16 +142,18 @@ def test_answer_checking_grades_only_the_answer_of_an_r1_trace():
     assert out["extracted_answer"] == ["42", "41", None, "42"]
     assert "cut off" in out[2]["answer_note"] and out[0]["answer_note"] == ""
     chat = Dataset.from_list(mixture_of_thoughts()).map(lambda r: {"answer": "42"})
-    assert chat.map(CheckAnswers(format="messages"), batched=True)["is_correct"] == [True, False, False, False]
+    assert chat.map(CheckAnswers(format="messages"), batched=True)["is_correct"] == [True, False, False, False, False]
 
 
 # -- wide data --------------------------------------------------------------------------------------------------
 def test_explode_a_list_of_generations_and_fold_it_back():
     wide = Dataset.from_list(openr1_math())
-    long = explode(wide, responses="generations",
-                   with_columns=["correctness_math_verify", "is_reasoning_complete", "finish_reasons"])
-    assert len(long) == 12 and long["prompt_id"] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    long = explode(wide, responses="generations", with_columns=["correctness_math_verify", "correctness_llama",
+                                                                "is_reasoning_complete", "finish_reasons"])
+    assert len(long) == 14 and long["prompt_id"] == [0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3]
     assert long["generation_index"][:3] == [0, 1, 2] and long["finish_reasons"][:3] == ["stop", "stop", "length"]
+    assert long["finish_reasons"][3:7] == [None] * 4  # a null list: unknown for each of the row's generations
+    assert long["correctness_llama"][:7] == [True, False, None, None, None, None, None]
     assert long["correctness_math_verify"][:3] == [True, False, False] and long[4]["problem"] == PROBLEMS[1][0]
     assert long[0]["response"] == openr1_math()[0]["generations"][0] and "generations" not in long.column_names
     best = select_best(long.map(lambda r: {"score": -len(r["response"])}), by="score", group="prompt_id",
@@ -152,7 +161,11 @@ def test_explode_a_list_of_generations_and_fold_it_back():
     assert best["generation_index"] == [0, 0, 0, 0]
     folded = fold(long, by="prompt_id", columns=["response", "generation_index"])
     assert len(folded) == 4 and folded[0]["response"] == openr1_math()[0]["generations"]
-    assert folded[0]["problem"] == PROBLEMS[0][0]
+    assert folded[0]["problem"] == PROBLEMS[0][0] and folded[1]["generation_index"] == [0, 1, 2, 3]
+    again = fold(long, by="prompt_id")  # every column that differs within a prompt becomes a list
+    assert again[1]["finish_reasons"] == [None] * 4 and again[0]["problem"] == PROBLEMS[0][0]
+    assert again["response"] == folded["response"] and "correctness_count" not in [
+        c for c in again.column_names if isinstance(again[0][c], list)]
 
 
 def test_explode_one_column_per_teacher_into_r1_traces():
@@ -223,7 +236,83 @@ def test_chat_scores_do_not_depend_on_batch_size_or_order(llama):
             lambda: LocalNaturalness(llama, format="messages", part="reasoning", on_error="nan")]
     for build in make:
         one = score(rows, build(), batch_size=1)
-        order = [6, 2, 0, 5, 1, 3, 4]
+        order = [7, 6, 2, 0, 5, 1, 3, 4]
         many = score(rows.select(order), build(), batch_size=64)
         column = next(c for c in one.column_names if c.endswith("_naturalness"))
         np.testing.assert_allclose([many[order.index(i)][column] for i in range(len(rows))], one[column], atol=1e-6)
+
+
+# -- system prompts in their own column, OpenThoughts traces, classic ShareGPT ----------------------------------------
+def test_a_system_prompt_in_its_own_column_is_part_of_the_scored_context(llama):
+    rows = llama_nemotron()[:2]
+    flipped = [{**r, "system_prompt": "detailed thinking " + ("off" if r["reasoning"] == "on" else "on")} for r in rows]
+    make = lambda: GlobalNaturalness(llama, format="prompt_completion", prompt_column="input",  # noqa: E731
+                                     response_column="output")
+    out, other = score(Dataset.from_list(rows), make()), score(Dataset.from_list(flipped), make())
+    assert all(abs(a - b) > 1e-3 for a, b in zip(out["global_naturalness"], other["global_naturalness"], strict=True))
+    for got, row in zip(out, rows, strict=True):
+        want = naive_global(llama, [{"role": "system", "content": row["system_prompt"]}, *row["input"]], row["output"])
+        assert got["global_naturalness"] == pytest.approx(want["global_naturalness"], abs=TOL)
+    # text data with a `system` column, and a system column named explicitly
+    text = [{"prompt": q, "response": r1(reasoning, a), "system": "Be brief."} for q, _, reasoning, a in PROBLEMS[:2]]
+    got = score(Dataset.from_list(text), GlobalNaturalness(llama))["global_naturalness"]
+    want = [naive_global(llama, [{"role": "system", "content": "Be brief."}, {"role": "user", "content": r["prompt"]}],
+                         r["response"])["global_naturalness"] for r in text]
+    np.testing.assert_allclose(got, want, atol=TOL)
+    renamed = Dataset.from_list([{"prompt": r["prompt"], "response": r["response"], "instructions": "Be brief."}
+                                 for r in text])
+    np.testing.assert_allclose(score(renamed, GlobalNaturalness(llama, system_column="instructions"))[
+        "global_naturalness"], want, atol=TOL)
+    with pytest.raises(MissingColumnError, match="'instructions'"):
+        score(Dataset.from_list(text), GlobalNaturalness(llama, system_column="instructions"))
+    with pytest.raises(ScoringInputError, match="column 'system': the system prompt must be a string"):
+        score(Dataset.from_list([{**text[0], "system": ["Be brief."]}]), GlobalNaturalness(llama))
+
+
+def test_openthoughts_thought_and_solution_are_understood(llama):
+    q, _, reasoning, a = PROBLEMS[2]
+    reply = thought_solution(reasoning, a)
+    trace = parse_trace(reply)
+    assert reply[trace.reasoning_start:trace.reasoning_end].strip() == reasoning
+    assert reply[trace.answer_start:trace.answer_end].strip() == f"The answer is $\\boxed{{{a}}}$."
+    assert trace.incomplete is None
+    row = {"system": OPENTHOUGHTS_SYSTEM, "conversations": [{"from": "user", "value": q},
+                                                            {"from": "assistant", "value": reply}]}
+    context = [{"role": "system", "content": OPENTHOUGHTS_SYSTEM}, {"role": "user", "content": q}]
+    ds = Dataset.from_list([row])
+    answer = score(ds, GlobalNaturalness(llama, format="sharegpt", part="answer"))[0]
+    want = naive_global(llama, context, reply[trace.answer_start:trace.answer_end], before=reply[:trace.answer_start])
+    assert answer["global_naturalness"] == pytest.approx(want["global_naturalness"], abs=TOL)
+    thought = score(ds, GlobalNaturalness(llama, format="sharegpt", part="reasoning"))[0]
+    want = naive_global(llama, context, reply[trace.reasoning_start:trace.reasoning_end],
+                        before=reply[:trace.reasoning_start])
+    assert thought["global_naturalness"] == pytest.approx(want["global_naturalness"], abs=TOL)
+    # the markers are never steps of their own, and local naturalness matches the reference on the whole reply
+    local = score(ds, LocalNaturalness(llama, format="sharegpt"))[0]
+    steps = naive_local(llama, reply)
+    assert local["local_num_steps"] == steps["local_num_steps"] == 3
+    assert local["local_naturalness"] == pytest.approx(steps["local_naturalness"], abs=TOL)
+    # grading reads the solution, not the thought
+    graded = Dataset.from_list([{**row, "answer": a},
+                                {**row, "answer": "41", "conversations": [
+                                    row["conversations"][0],
+                                    {"from": "assistant", "value": thought_solution(f"Is it \\boxed{{{a}}}?", "41")}]},
+                                {**row, "answer": a, "conversations": [
+                                    row["conversations"][0],
+                                    {"from": "assistant", "value": f"<|begin_of_thought|>\n\nSo \\boxed{{{a}}}"}]}])
+    checked = graded.map(CheckAnswers(format="sharegpt"), batched=True)
+    assert checked["is_correct"] == [True, True, False] and checked["extracted_answer"][:2] == [a, "41"]
+    assert "reasoning cut off" in checked[2]["answer_note"]
+    with pytest.raises(ScoringInputError, match="part='answer': reasoning cut off"):
+        score(graded.select([2]), GlobalNaturalness(llama, format="sharegpt", part="answer"))
+
+
+def test_classic_sharegpt_roles_and_system_column(llama):
+    rows = classic_sharegpt()
+    out = score(Dataset.from_list(rows), GlobalNaturalness(llama, format="sharegpt"))
+    expected = [naive_global(llama, [{"role": "system", "content": r["system"]},
+                                     {"role": "user", "content": r["conversations"][0]["value"]}],
+                             r["conversations"][1]["value"]) for r in rows]
+    _check_global(out, expected)
+    conversation = Shape("sharegpt").conversation(rows[0])
+    assert [m["role"] for m in conversation] == ["system", "user", "assistant"]

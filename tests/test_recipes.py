@@ -105,7 +105,7 @@ def test_every_shipped_recipe_runs_end_to_end(name, tiny_root, tmp_path, capsys)
     assert f"<!-- hf_select:split={split} -->" in card.text and "### Reproduce" in card.text
     assert f"hf-select run {name}" in card.text and "### Recipe" in card.text
     if recipe.select.method == "best":
-        assert len(set(curated["prompt"])) == len(curated) > 0  # one row per prompt
+        assert len({p[-1]["content"] for p in curated["prompt"]}) == len(curated) > 0  # one row per prompt
         assert all(curated["is_correct"])  # among: is_correct
         assert "| rank | teacher |" in card.text and (out / "images" / f"{split}_scores.png").stat().st_size > 1000
     elif recipe.select.method == "divergence":
@@ -225,21 +225,23 @@ def test_license_and_source_are_carried_from_a_hub_dataset(strict_hub, hub_repo_
 
 
 # -- recipes for the public shapes, offline on rows in the exact schema -------------------------------------------
-PUBLIC_SHAPES = {
-    "openr1_math_best_of_n": "openr1_math",
-    "s1k_two_teachers": "s1k",
-    "mixture_of_thoughts_chat": "mixture_of_thoughts",
-    "openthoughts_sharegpt": "openthoughts",
-    "nemotron_prompt_completion": "llama_nemotron",
-}
+PUBLIC_SHAPES = [  # (shipped recipe, rows in the schema of the set it is written for)
+    ("openr1_math_best_of_n", "openr1_math"),
+    ("s1k_two_teachers", "s1k"),
+    ("mixture_of_thoughts_chat", "mixture_of_thoughts"),
+    ("openthoughts_sharegpt", "openthoughts"),
+    ("openthoughts_sharegpt", "classic_sharegpt"),
+    ("nemotron_prompt_completion", "llama_nemotron"),
+]
 
 
-@pytest.mark.parametrize("name", sorted(PUBLIC_SHAPES))
-def test_public_shape_recipes_run_unchanged_on_rows_in_their_schema(name, tiny_root, tmp_path):
+@pytest.mark.parametrize(("name", "shape"), PUBLIC_SHAPES)
+def test_public_shape_recipes_give_splits_trl_trains_on_exactly_the_pick(name, shape, tiny_root, llama, tmp_path):
     import public_shapes
     from datasets import Dataset
+    from trl_check import assert_trains_on_the_pick
 
-    rows = getattr(public_shapes, PUBLIC_SHAPES[name])()
+    rows = getattr(public_shapes, shape)()
     data = tmp_path / "rows.jsonl"
     Dataset.from_list(rows).to_json(data)
     out = tmp_path / "out"
@@ -248,22 +250,39 @@ def test_public_shape_recipes_run_unchanged_on_rows_in_their_schema(name, tiny_r
     result = run_recipe_file(name, overrides, push=False)
     curated = load_dataset(str(out), split="train")
     card = DatasetCard.load(out / "README.md").text
-    source_columns = set(rows[0]) - {"generations", "correctness_math_verify", "is_reasoning_complete",
-                                     "finish_reasons", "gemini_thinking_trajectory", "gemini_attempt",
-                                     "deepseek_thinking_trajectory", "deepseek_attempt"}
-    assert source_columns <= set(curated.column_names)  # the user's columns, under their own names
+    recipe = load_recipe(name, overrides)
+    # What TRL's own SFT preparation trains on: the pick, in the context it was scored in.
+    assert_trains_on_the_pick(curated, result.scored, recipe.dataset.shape, llama)
+    assert {"prompt", "completion"} <= set(curated.column_names)
+    assert not {"messages", "conversations", "system", "system_prompt", "input", "output"} & set(curated.column_names)
+    assert "Train on `prompt` and `completion`" in card and "load_dataset(" in card
+    assert all(result.scored.filter(lambda r: r["complete"] is False)["incomplete_reason"])
+    kept_replies = {row["completion"][0]["content"] for row in curated}
+    cut_off = {recipe.dataset.shape.reply(r) for r in result.scored if r["complete"] is False}
+    assert not kept_replies & cut_off  # a cut-off trace is never what the student trains on
     if name == "openr1_math_best_of_n":
-        assert len(curated) == 4 and all(curated["correctness_math_verify"]) and curated["generation_index"] == [0] * 4
-        assert "one row per response" in card and "`prompt_id`" in card
+        assert len(curated) == 4 and all(curated["correctness_math_verify"])
+        for row in curated:  # the completion is the picked generation, not the source's `messages` one
+            source = rows[row["prompt_id"]]
+            assert row["completion"][0]["content"] == source["generations"][row["generation_index"]]
+            assert row["prompt"] == [{"role": "user", "content": source["problem"]}]
+        assert "4 scored responses were incomplete" in card and "one row per response" in card
     elif name == "s1k_two_teachers":
         assert len(curated) == 4 and set(curated["teacher"]) <= {"gemini", "deepseek"}
         assert all(f"Teacher ranking by `{c}`" in card for c in ("local_naturalness", "rsr", "global_naturalness"))
-    else:
-        column = {"mixture_of_thoughts_chat": "messages", "openthoughts_sharegpt": "conversations",
-                  "nemotron_prompt_completion": "output"}[name]
-        assert len(curated) == 2 and column in curated.column_names
-        assert f"`{load_recipe(name).dataset.format}`" in card
-    assert "load_dataset(" in card and len(result.curated) == len(curated)
+        assert "reasoning traces from 2 teachers" in card
+    elif name == "nemotron_prompt_completion":
+        assert all(row["prompt"][0] == {"role": "system", "content": f"detailed thinking {row['reasoning']}"}
+                   for row in curated)
+        assert {"generator", "reasoning", "category"} <= set(curated.column_names)
+    elif shape in ("openthoughts", "classic_sharegpt"):
+        system = rows[0]["system"]
+        assert all(row["prompt"][0] == {"role": "system", "content": system} for row in curated)
+        assert all([m["role"] for m in row["prompt"]] == ["system", "user"] for row in curated)
+        assert ": responses,\nscored under a student model" in card  # one generator, no teacher column
+    if shape in ("mixture_of_thoughts", "openthoughts"):
+        assert len(result.scored) == 5 and "1 scored response was incomplete" in card
+        assert len(curated) == 2  # the more natural half of the 4 complete ones
 
 
 def test_teacher_student_matrix_recipe_ranks_teachers_under_two_students_with_intervals(tiny_root, tmp_path, capsys):
@@ -289,3 +308,52 @@ def test_rsr_ranking_in_a_card_says_it_is_a_ratio_of_means(tiny_root, tmp_path):
     card = DatasetCard.load(tmp_path / "out" / "README.md").text
     assert "Teacher ranking by `rsr`" in card
     assert "the mean of `rsr_mean_rank` over their responses divided by the mean of `rsr_mean_surprisal`" in card
+
+
+def test_the_dry_run_card_is_the_card_that_gets_published(tiny_root, tmp_path):
+    out = tmp_path / "out"
+    run_recipe_file("teacher_ranking", [*_tiny(tiny_root, out), "output.repo_id=me/math-ranked"], dry_run=True)
+    card = DatasetCard.load(out / "README.md").text
+    assert 'load_dataset("me/math-ranked", split="scored")' in card and "<this-repo>" not in card
+    assert "github.com" not in card and "Curated with hf_select from" in card  # no home page is declared
+    assert "reasoning traces from 4 teachers" in card
+    # 24 rows are 6 prompts: the bootstrap intervals say they are rough; 40 prompts need no such caveat
+    assert "With only 6 prompts these intervals are rough" in card
+    run_recipe_file("teacher_ranking", [*_tiny(tiny_root, out, limit=160)], push=False)
+    assert "intervals are rough" not in DatasetCard.load(out / "README.md").text
+
+
+def test_a_card_plots_the_score_even_without_teachers_or_a_selection(tiny_root, tmp_path):
+    import public_shapes
+    from datasets import Dataset
+
+    data = tmp_path / "chats.jsonl"
+    Dataset.from_list(public_shapes.mixture_of_thoughts()).to_json(data)
+    out = tmp_path / "out"
+    run_recipe_file("mixture_of_thoughts_chat", [f"models.student.name_or_path={tiny_root / 'llama'}",
+                                                 f"dataset.path={data}", f"output.dir={out}"], push=False)
+    card = DatasetCard.load(out / "README.md").text
+    assert "![`local_naturalness`" in card and (out / "images" / "train_scores.png").stat().st_size > 1000
+
+
+def test_the_recipe_in_a_card_loads_the_source_it_names(tiny_root, tmp_path, monkeypatch):
+    import re
+    import shutil
+
+    src = tmp_path / "mine" / "traces.jsonl"
+    src.parent.mkdir()
+    shutil.copy(builtin_data_path("hf_select:math_teachers"), src)
+    out = tmp_path / "out"
+    run_recipe_file("local_response_selection", [*_tiny(tiny_root, out), f"dataset.path={src}"], push=False)
+    card = DatasetCard.load(out / "README.md").text
+    block = re.search(r"### Recipe\n\n```yaml\n(.*?)```", card, re.S).group(1)
+    assert "path: traces.jsonl  # a local file (sha256 " in block and str(tmp_path) not in card
+    elsewhere = tmp_path / "someone-else"
+    elsewhere.mkdir()
+    shutil.copy(src, elsewhere / "traces.jsonl")  # "put it beside this recipe"
+    (elsewhere / "recipe.yaml").write_text(block)
+    monkeypatch.chdir(elsewhere)
+    recipe = load_recipe("recipe.yaml", [f"models.student.name_or_path={tiny_root / 'llama'}"])
+    from hf_select.runner import load_data
+
+    assert len(load_data(recipe)) == 24

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hf_select.steps import MODES, approx_token_count, describe_splitter, split_sentences, split_steps
+from hf_select.traces import MARKERS
 
 # Pieces that exercise every rule: terminators, abbreviations, math delimiters, odd whitespace, unicode.
 FRAGMENTS = [
@@ -490,3 +491,27 @@ def test_long_traces_split_in_linear_time(text):
     for mode in MODES:
         assert_partition(text, split_steps(text, mode))
     assert time.perf_counter() - start < 1.5  # quadratic scanning of 50K characters takes minutes
+
+
+# --- reasoning-trace markers -----------------------------------------------------------------------------------
+MARKED = st.lists(st.one_of(st.sampled_from(sorted(MARKERS)), st.sampled_from(FRAGMENTS), st.just("\n\n")),
+                  max_size=30).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=MARKED, mode=st.sampled_from(MODES))
+def test_a_marker_is_never_a_step_of_its_own(text, mode):
+    spans = split_steps(text, mode)
+    assert "".join(text[s:e] for s, e in spans) == text and all(s < e for s, e in spans)
+    only_markers = [text[s:e] for s, e in spans if text[s:e].split() and set(text[s:e].split()) <= MARKERS]
+    assert not only_markers or len(spans) == 1  # unless the text holds nothing else
+
+
+def test_opening_markers_join_the_next_step_and_closing_ones_the_previous():
+    text = ("<|begin_of_thought|>\n\nFirst idea.\n\nSecond idea.\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n"
+            "The answer is 4.\n\n<|end_of_solution|>")
+    assert [text[s:e] for s, e in split_steps(text)] == [
+        "<|begin_of_thought|>\n\nFirst idea.\n\n", "Second idea.\n\n<|end_of_thought|>\n\n",
+        "<|begin_of_solution|>\n\nThe answer is 4.\n\n<|end_of_solution|>"]
+    r1 = "<think>\nFirst, 6 * 7 = 42.\n</think>\n\nSo 42."
+    assert [r1[s:e] for s, e in split_steps(r1, "sentence")] == ["<think>\nFirst, 6 * 7 = 42.\n</think>\n\n", "So 42."]

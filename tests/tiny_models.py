@@ -27,8 +27,8 @@ CORPUS = [
     "Step 1: read the problem.\nStep 2: set up the equation x + 5 = 12.\nStep 3: x = 7.",
     "Therefore, the probability is 1/6 because the die is fair and has six faces.",
 ]
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|user|>{{ m['content'] }}<|end|>\n{% endfor %}"
+CHAT_TEMPLATE = (  # role-aware, so that a rendered prompt is a prefix of the rendered prompt + reply (as TRL needs)
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
 

@@ -95,6 +95,9 @@ class CheckAnswers(MapPass):
     def input_columns(self) -> list[str]:
         return [self.shape.response_column, self.params.answer_column]
 
+    def non_null_columns(self) -> list[str]:
+        return [self.params.answer_column] if self.params.on_error == "raise" else []
+
     def features(self) -> dict[str, Any]:
         p = self.params
         features = {p.output_column: Value("bool"), p.extracted_column: Value("string"), p.note_column: Value("string")}

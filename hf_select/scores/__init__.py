@@ -16,6 +16,7 @@ from typing import Any
 from hf_select import columns as _columns
 from hf_select.answers.check import CheckAnswers
 from hf_select.columns import ERROR_COLUMN
+from hf_select.completeness import Completeness
 from hf_select.config import hints
 from hf_select.errors import ConfigError, ScoringInputError
 from hf_select.formats import Shape
@@ -65,9 +66,9 @@ def cli_aliases() -> dict[str, type[MapPass]]:
             if getattr(cls, "cli_alias", None) and getattr(cls, "model_roles", ()) in (("model",), ())}
 
 
-for _score in (GlobalNaturalness, LocalNaturalness, RankSurprisal, Provenance, CheckAnswers):
+for _score in (GlobalNaturalness, LocalNaturalness, RankSurprisal, Provenance, CheckAnswers, Completeness):
     register_score(_score)
 
-__all__ = ["ERROR_COLUMN", "SCORES", "CheckAnswers", "GlobalNaturalness", "LocalNaturalness", "MapPass",
+__all__ = ["ERROR_COLUMN", "SCORES", "CheckAnswers", "Completeness", "GlobalNaturalness", "LocalNaturalness", "MapPass",
            "Provenance", "ProvenanceCategories", "RankSurprisal", "Scorer", "ScoringInputError", "SentenceLogprobs",
            "cli_aliases", "option_type", "register_score", "score_class", "score_options"]

@@ -1,0 +1,83 @@
+"""The curated split in the shape its consumer trains on: TRL's ``SFTTrainer`` conventions.
+
+A selection picks a reply; supervised fine-tuning must then train on exactly that reply, in the context it was
+scored in. `to_sft` writes each row as TRL's *prompt-completion* type, conversational:
+
+- ``prompt``: the conversation before the reply, as ``[{"role", "content"}]`` messages, the system prompt
+  included (also one that lived in its own column, such as OpenThoughts' ``system`` or Nemotron's
+  ``system_prompt``); ShareGPT's ``from``/``value`` turns become roles (``human`` -> user, ``gpt`` -> assistant);
+- ``completion``: ``[{"role": "assistant", "content": reply}]``, the whole reply (reasoning and answer).
+
+``SFTTrainer`` then computes its loss on the completion only (its default for prompt-completion data). Scores
+laid out with ``layout="plain"`` (no chat template) give plain strings instead: ``prompt`` is the context as the
+score saw it (each message's content and a blank line) and ``completion`` the reply. Data scored on every
+assistant turn (``turns="all"``) becomes one ``messages`` conversation, for ``assistant_only_loss``.
+
+The columns folded into these (the shape's prompt, response and system columns) are removed, and so is any
+other conversation column TRL would read (``messages``, ``conversations``): a stale copy of the source's
+conversation beside the pick would be trained on instead of it. Every other column is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from datasets import Dataset, Features, List, Value
+
+from hf_select.errors import ScoringInputError
+from hf_select.formats import Shape
+from hf_select.layout import PLAIN_SEPARATOR
+from hf_select.metadata import record_score
+
+CONVERSATION_COLUMNS = ("messages", "conversations")  # what TRL reads as a conversation of its own
+MESSAGES = List({"role": Value("string"), "content": Value("string")})
+
+
+def sft_columns(shape: Shape, layout: Literal["chat", "plain"] = "chat") -> list[str]:
+    """The columns a curated split trains on: ``["prompt", "completion"]``, or ``["messages"]`` for every turn."""
+    return ["messages"] if shape.turns == "all" and layout == "chat" else ["prompt", "completion"]
+
+
+def to_sft(ds: Dataset, shape: Shape, *, layout: Literal["chat", "plain"] = "chat") -> Dataset:
+    """``ds`` with its replies as TRL training examples (see the module docstring). A row whose reply cannot be
+    read (it was kept with ``on_error="nan"``) gets null training columns."""
+    columns = sft_columns(shape, layout)
+    drop = [c for c in dict.fromkeys([*shape.reply_columns(), *CONVERSATION_COLUMNS]) if c in ds.column_names]
+    kind = MESSAGES if layout == "chat" else Value("string")
+    features = Features({**{k: v for k, v in ds.features.items() if k not in drop}, **{c: kind for c in columns}})
+
+    def convert(batch: dict[str, list]) -> dict[str, list]:
+        size = len(next(iter(batch.values())))
+        rows = [{k: batch[k][i] for k in batch} for i in range(size)]
+        examples = [_example(shape, row, layout) for row in rows]
+        return {c: [example.get(c) for example in examples] for c in columns}
+
+    out = ds.map(convert, batched=True, remove_columns=drop, features=features, desc="SFT-ready columns")
+    fields = ({"messages": "the whole conversation, system prompt included: train with assistant_only_loss"}
+              if columns == ["messages"] else
+              {"prompt": "the context the reply was scored in (system prompt included): not trained on",
+               "completion": "the selected reply: what SFTTrainer trains on"})
+    config = {"transform": "sft", "layout": layout, "columns": columns, "folded": drop,
+              "convention": "TRL prompt-completion" if columns != ["messages"] else "TRL conversational"}
+    return record_score(out, "sft", config, {}, {
+        "explanation": "The rows are written in TRL's SFT conventions: "
+                       + ("`prompt` and `completion`" if columns != ["messages"] else "`messages`")
+                       + " (conversational role/content messages" + (")" if layout == "chat" else "; plain strings)")
+                       + ". Folded into them: " + ", ".join(f"`{c}`" for c in drop) + ".",
+        "fields": fields})
+
+
+def _example(shape: Shape, row: dict[str, Any], layout: str) -> dict[str, Any]:
+    try:
+        messages = shape.conversation(row)
+    except ScoringInputError:
+        return {}
+    if shape.turns == "all" and layout == "chat":
+        return {"messages": messages}
+    last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+    if last is None:
+        return {}
+    context, reply = messages[:last], messages[last]
+    if layout == "plain":
+        return {"prompt": "".join(m["content"] + PLAIN_SEPARATOR for m in context), "completion": reply["content"]}
+    return {"prompt": context, "completion": [reply]}

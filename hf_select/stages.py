@@ -1,0 +1,226 @@
+"""The stages of a recipe run after scoring, as small objects run in order (datatrove's ``PipelineStep`` shape).
+
+Each stage declares the columns it reads (`Stage.reads`, checked before anything is scored) and those whose
+nulls are mistakes in the data (`Stage.non_null`), and when it runs it takes the data and the `RunLog` and returns
+the data: a stage that keeps fewer rows logs its line for the card's "how it was made" table, a ranking stores
+its table. `recipe_stages` turns a recipe into its stages; `hf_select.runner` runs them without knowing any score.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from datasets import Dataset
+
+from hf_select.columns import COMPLETE, PROV_DIVERGENCE
+from hf_select.formats import Shape
+from hf_select.metadata import correctness_column, higher_is_better, model_of, read_metadata
+from hf_select.recipes import FilterConfig, RankingConfig, Recipe, SelectConfig
+from hf_select.select import (
+    filter_equals,
+    filter_quantile,
+    filter_threshold,
+    rank_teachers,
+    select_best,
+    select_by_divergence,
+)
+from hf_select.sft import sft_columns, to_sft
+from hf_select.wide import PROMPT_ID, fold
+
+Need = tuple[str, str]  # (the recipe key that names a column, the column)
+
+
+@dataclass
+class RunLog:
+    """What the stages of a run tell the card and the summary."""
+
+    stages: list[tuple[str, int]] = field(default_factory=list)  # rows left after each stage
+    rankings: dict[str, Dataset] = field(default_factory=dict)
+    matrix: Dataset | None = None  # one score under several students
+    selection: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
+    training: dict[str, Any] = field(default_factory=dict)  # the SFT-ready columns, for the card
+    incomplete: int | None = None  # responses left out as incomplete (None: not checked)
+
+    def add(self, label: str, ds: Dataset) -> Dataset:
+        self.stages.append((label, len(ds)))
+        return ds
+
+
+class Stage(ABC):
+    """One step after scoring: the data in, the data out, its columns declared."""
+
+    def reads(self) -> list[Need]:
+        """The columns this stage reads, with the recipe key naming each (checked before scoring)."""
+        return []
+
+    def non_null(self) -> list[Need]:
+        """Columns whose nulls are mistakes in the data for this stage (checked before scoring)."""
+        return []
+
+    @abstractmethod
+    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+        """Run the stage."""
+
+
+@dataclass
+class KeepComplete(Stage):
+    """Leave out responses that were cut off (``complete`` false): they often score well and teach nothing."""
+
+    def reads(self) -> list[Need]:
+        return [("incomplete", COMPLETE)]
+
+    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+        kept = filter_equals(ds, COMPLETE, True, keep_nan=True)
+        log.incomplete = len(ds) - len(kept)
+        return log.add(f"complete responses only ({log.incomplete} cut off)", kept) if log.incomplete else kept
+
+
+@dataclass
+class RankTeachers(Stage):
+    """Rank teachers by every requested column (a teacher x student table when one score ran under several
+    students); the data passes through unchanged."""
+
+    config: RankingConfig
+
+    def reads(self) -> list[Need]:
+        cfg = self.config
+        needs = [("rank_teachers.teacher", cfg.teacher), *((f"rank_teachers.by.{i}", c) for i, c in enumerate(cfg.by))]
+        if cfg.group:
+            needs.append(("rank_teachers.group", cfg.group))
+        return needs
+
+    def non_null(self) -> list[Need]:
+        return [("rank_teachers.teacher", self.config.teacher)]
+
+    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+        cfg = self.config
+        options = {"teacher": cfg.teacher, "correct": correctness_column(ds), "bootstrap": cfg.bootstrap,
+                   "seed": cfg.seed, "group": cfg.group}
+        for column in cfg.by:
+            log.rankings[column] = rank_teachers(ds, by=column, **options)
+        students = student_columns(ds, cfg.by)
+        if students:
+            log.matrix = rank_teachers(ds, by=students, **options)
+        return ds
+
+
+@dataclass
+class Filter(Stage):
+    """One `FilterConfig`: equality, bounds, or quantiles of a column."""
+
+    config: FilterConfig
+    index: int
+
+    def reads(self) -> list[Need]:
+        return [(f"filters.{self.index}.column", self.config.column)]
+
+    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+        f = self.config
+        nan = " (NaN kept)" if f.keep_nan else ""
+        if f.equals is not None:
+            return log.add(f"filter: {f.column} == {f.equals}{nan}", filter_equals(ds, f.column, f.equals,
+                                                                                  keep_nan=f.keep_nan))
+        if f.quantile is not None:
+            lower, upper = f.quantile
+            return log.add(f"filter: {f.column} in quantiles [{lower}, {upper}]{nan}",
+                           filter_quantile(ds, f.column, lower=lower, upper=upper, keep_nan=f.keep_nan))
+        bounds = " and ".join(x for x in (f"{f.column} >= {f.min}" if f.min is not None else "",
+                                          f"{f.column} <= {f.max}" if f.max is not None else "") if x)
+        return log.add(f"filter: {bounds}{nan}", filter_threshold(ds, f.column, min=f.min, max=f.max,
+                                                                  keep_nan=f.keep_nan))
+
+
+@dataclass
+class SelectBest(Stage):
+    """The best response(s) per group by a score (its direction from the metadata)."""
+
+    config: SelectConfig
+    incomplete: Literal["exclude", "keep"]
+
+    def reads(self) -> list[Need]:
+        sel = self.config
+        return [("select.by", sel.by), ("select.group", sel.group), *([("select.among", sel.among)]
+                                                                      if sel.among else [])]
+
+    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+        sel = self.config
+        top_k = sel.top_k or 1
+        picked = select_best(ds, by=sel.by, group=sel.group, among=sel.among, top_k=top_k,
+                             incomplete=self.incomplete)
+        log.selection = {"method": "best", "by": sel.by, "group": sel.group, "among": sel.among, "top_k": top_k,
+                         "higher_is_better": higher_is_better(ds, sel.by)}
+        among = f" among `{sel.among}`" if sel.among else ""
+        return log.add(f"select: best `{sel.by}` per `{sel.group}`{among}", picked)
+
+
+@dataclass
+class SelectByDivergence(Stage):
+    """Teacher-guided selection by provenance divergence."""
+
+    config: SelectConfig
+
+    def reads(self) -> list[Need]:
+        return [("select (divergence)", PROV_DIVERGENCE.name)]
+
+    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+        sel = self.config
+        kept = select_by_divergence(ds, top_k=sel.top_k, quantile=sel.quantile,
+                                    min_teacher_fraction=sel.min_teacher_fraction)
+        log.selection = {"method": "divergence", "by": PROV_DIVERGENCE.name, "top_k": sel.top_k,
+                         "quantile": sel.quantile, "min_teacher_fraction": sel.min_teacher_fraction}
+        return log.add("select: teacher-guided (prov_divergence)", kept)
+
+
+@dataclass
+class TrainingColumns(Stage):
+    """Write the picked replies as TRL training examples, in the context they were scored in (`hf_select.sft`)."""
+
+    shape: Shape
+    layout: Literal["chat", "plain"]
+
+    def reads(self) -> list[Need]:
+        return [(f"dataset.{key}", column) for key, column in
+                zip(("response_column", "prompt_column"), self.shape.columns(with_prompt=True), strict=False)]
+
+    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+        log.training = {"columns": sft_columns(self.shape, self.layout), "layout": self.layout}
+        return to_sft(ds, self.shape, layout=self.layout)
+
+
+@dataclass
+class Fold(Stage):
+    """Fold wide data back to one row per prompt (lists of responses)."""
+
+    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+        return log.add("folded back to one row per prompt", fold(ds, by=PROMPT_ID))
+
+
+def recipe_stages(recipe: Recipe, layout: Literal["chat", "plain"] = "chat") -> list[Stage]:
+    """The stages a recipe runs after scoring, in order."""
+    stages: list[Stage] = [KeepComplete()] if recipe.incomplete == "exclude" else []
+    if recipe.rank_teachers:
+        stages.append(RankTeachers(recipe.rank_teachers))
+    stages += [Filter(f, i) for i, f in enumerate(recipe.filters)]
+    sel = recipe.select
+    if sel.method == "best":
+        stages.append(SelectBest(sel, recipe.incomplete))
+    elif sel.method == "divergence":
+        stages.append(SelectByDivergence(sel))
+    stages.append(TrainingColumns(recipe.dataset.shape, layout))
+    if recipe.output.fold:
+        stages.append(Fold())
+    return stages
+
+
+def student_columns(ds: Dataset, columns: list[str]) -> list[str]:
+    """The ranking columns that are one score under several students (same score, other models): a teacher x
+    student table compares them. Empty when there is no such pair."""
+    meta = read_metadata(ds)
+    by_score: dict[str, list[str]] = {}
+    for column in columns:
+        key = meta["columns"].get(column, {}).get("score")
+        if model_of(meta, column):
+            by_score.setdefault(meta["scores"][key].get("score", key), []).append(column)
+    return next((group for group in by_score.values() if len({model_of(meta, c) for c in group}) > 1), [])
