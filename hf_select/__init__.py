@@ -44,6 +44,7 @@ _EXPORTS = {
     "select_by_divergence": "hf_select.select",
     "selection_summary": "hf_select.select",
     "split_steps": "hf_select.steps",
+    "to_sft": "hf_select.sft",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

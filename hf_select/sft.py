@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from datasets import Dataset, Features, List, Value
+from datasets import DatasetDict, Features, List, Value
 
 from hf_select.errors import ScoringInputError
 from hf_select.formats import Shape
@@ -38,9 +38,13 @@ def sft_columns(shape: Shape, layout: Literal["chat", "plain"] = "chat") -> list
     return ["messages"] if shape.turns == "all" and layout == "chat" else ["prompt", "completion"]
 
 
-def to_sft(ds: Dataset, shape: Shape, *, layout: Literal["chat", "plain"] = "chat") -> Dataset:
-    """``ds`` with its replies as TRL training examples (see the module docstring). A row whose reply cannot be
-    read (it was kept with ``on_error="nan"``) gets null training columns."""
+def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plain"] = "chat") -> Any:
+    """``ds`` (a `Dataset` or `DatasetDict`) with its replies as TRL training examples (see the module docstring),
+    read with ``shape`` (the one the scores used; default: text). A row whose reply cannot be read (kept with
+    ``on_error="nan"``) gets null training columns."""
+    if isinstance(ds, DatasetDict):
+        return DatasetDict({split: to_sft(part, shape, layout=layout) for split, part in ds.items()})
+    shape = shape or Shape()
     columns = sft_columns(shape, layout)
     drop = [c for c in dict.fromkeys([*shape.reply_columns(), *CONVERSATION_COLUMNS]) if c in ds.column_names]
     kind = MESSAGES if layout == "chat" else Value("string")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 from huggingface_hub import DatasetCard
+from trl_check import assert_trains_on_the_pick
 
 from hf_select.cli import main
 from hf_select.engine import ScoringEngine
@@ -91,7 +92,7 @@ def test_unknown_score_parameter_is_an_error_at_load(tmp_path):
 
 # -- shipped recipes end to end --------------------------------------------------------------------------
 @pytest.mark.parametrize("name", SHIPPED)
-def test_every_shipped_recipe_runs_end_to_end(name, tiny_root, tmp_path, capsys):
+def test_every_shipped_recipe_runs_end_to_end(name, tiny_root, llama, tmp_path, capsys):
     extra = [f"models.teacher.name_or_path={tiny_root / 'gpt2'}"] if name == "provenance_selection" else []
     out = tmp_path / "out"
     args = [word for override in _tiny(tiny_root, out, extra=extra) for word in ("--set", override)]
@@ -101,6 +102,9 @@ def test_every_shipped_recipe_runs_end_to_end(name, tiny_root, tmp_path, capsys)
     recipe = load_recipe(name)
     split = recipe.output.split
     curated = load_dataset(str(out), split=split)
+    result = run_recipe_file(name, _tiny(tiny_root, out, extra=extra), push=False)  # cached: the scored rows
+    layout = "plain" if name == "provenance_selection" else "auto"
+    assert_trains_on_the_pick(curated, result.scored, load_recipe(name).dataset.shape, llama, layout)
     card = DatasetCard.load(out / "README.md")
     assert f"<!-- hf_select:split={split} -->" in card.text and "### Reproduce" in card.text
     assert f"hf-select run {name}" in card.text and "### Recipe" in card.text
@@ -285,7 +289,8 @@ def test_public_shape_recipes_give_splits_trl_trains_on_exactly_the_pick(name, s
         assert len(curated) == 2  # the more natural half of the 4 complete ones
 
 
-def test_teacher_student_matrix_recipe_ranks_teachers_under_two_students_with_intervals(tiny_root, tmp_path, capsys):
+def test_teacher_student_matrix_recipe_ranks_teachers_under_two_students_with_intervals(tiny_root, llama, tmp_path,
+                                                                                      capsys):
     out = tmp_path / "out"
     args = [f"models.smollm2.name_or_path={tiny_root / 'llama'}", f"models.gemma.name_or_path={tiny_root / 'gpt2'}",
             "dataset.limit=40", f"output.dir={out}"]
@@ -301,6 +306,8 @@ def test_teacher_student_matrix_recipe_ranks_teachers_under_two_students_with_in
     assert {"local_naturalness_llama", "local_naturalness_gemma"} - set(scored.column_names) == {
         "local_naturalness_llama"}  # named after the recipe's students, not the model files
     assert {"local_naturalness_smollm2", "local_naturalness_gemma"} <= set(scored.column_names)
+    result = run_recipe_file("teacher_student_matrix", args, push=False)  # cached
+    assert_trains_on_the_pick(scored, result.scored, load_recipe("teacher_student_matrix").dataset.shape, llama)
 
 
 def test_rsr_ranking_in_a_card_says_it_is_a_ratio_of_means(tiny_root, tmp_path):

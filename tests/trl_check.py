@@ -35,17 +35,24 @@ def trained_on(ds: Dataset, model_folder: str | Path) -> list[tuple[list[int], l
     return pairs
 
 
-def assert_trains_on_the_pick(curated: Dataset, scored: Dataset, shape: Shape, model) -> None:
+def assert_trains_on_the_pick(curated: Dataset, scored: Dataset, shape: Shape, model, layout: str = "auto") -> None:
     """Every curated row: TRL's context is the scorer's context for that reply (system prompt included), and what
-    it trains on is the reply's own tokens followed by the chat template's end of turn, nothing else."""
+    it trains on is the reply's own tokens followed by the chat template's end of turn (or EOS), nothing else.
+    Plain-string rows (``layout="plain"``) are held to the same at the level of text: TRL tokenizes a plain prompt
+    and reply together, so tokens may merge across their boundary."""
     tokenizer = model.tokenizer
     replies = {shape.reply(row): row for row in scored}  # the scored rows, by their (unique) reply
     end_of_turn = None
     for row, (context, trained) in zip(curated, trained_on(curated, model.config.name_or_path), strict=True):
-        reply = row["completion"][0]["content"]
-        assert row["completion"][0]["role"] == "assistant" and reply in replies, "the completion is a scored reply"
+        plain = isinstance(row["completion"], str)
+        reply = row["completion"] if plain else row["completion"][0]["content"]
+        assert plain or row["completion"][0]["role"] == "assistant", "the completion is the assistant's"
+        assert reply in replies, "the completion is a scored reply"
         (turn,) = shape.replace(part="all").read(replies[reply])
-        prefix, special = prompt_prefix(tokenizer, turn.context, "auto")
+        prefix, special = prompt_prefix(tokenizer, turn.context, layout)
+        if plain:
+            assert tokenizer.decode(context + trained, skip_special_tokens=True) == prefix + reply
+            continue
         assert context == encode_context(tokenizer, prefix, special), "TRL's context is the one the reply was scored in"
         target = encode_target(tokenizer, reply)
         assert trained[: len(target)] == target, "TRL trains on the selected reply"
