@@ -132,7 +132,7 @@ def training_text(training: dict[str, Any], folded: bool) -> str | None:
                 "assistant turns.")
     kind = ("plain strings, `prompt` being the context exactly as the scores laid it out"
             if training.get("layout") == "plain" else
-            "conversational role/content messages, the system prompt inside `prompt`")
+            "conversational role/content messages (a system prompt, where the data has one, opens `prompt`)")
     return (f"Train on `prompt` and `completion`: TRL's prompt-completion type, {kind}. "
             "`SFTTrainer(model=..., train_dataset=ds)` computes its loss on `completion`, the selected reply, in the "
             "context it was scored in.")
