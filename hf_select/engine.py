@@ -9,7 +9,10 @@ are solved once, here:
 - the transformer body runs once per request; the LM head runs only at scored positions, in chunks
   bounded in bytes, followed by log-softmax and a gather: no ``[batch, length, vocab]`` tensor exists;
 - a request longer than the budget runs alone; beyond ``long_threshold`` tokens it runs in chunks over a KV
-  cache, so memory stays bounded for 32K-token traces;
+  cache, so memory stays bounded for 32K-token traces (a recurrent model, which has no KV cache, runs whole);
+- rotary embeddings that depend on the sequence's length (LongRoPE, dynamic NTK) get the frequencies a batch-1
+  forward would use (see `hf_select.rope`); what the model's own head does after the matmul (Granite's logit
+  scaling, Cohere's logit scale, Gemma's soft-capping) is applied too, and checked once per model;
 - results come back in the original order and do not depend on how requests were grouped.
 """
 
@@ -23,7 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from hf_select.errors import ModelNotSupportedError
 from hf_select.models import ScoringModel
+from hf_select.rope import RopeSwitch, rope_switch
 
 # LM-head chunks hold at most this many bytes of fp32 logits, in one buffer reused for every chunk. Large
 # enough for 128 rows of Gemma-3's 262K vocabulary: fewer rows per chunk starve the matmul (measured).
@@ -87,6 +92,14 @@ class ScoringEngine:
         if self.long_threshold is None:
             self.long_threshold = 4 * self.token_budget
         self._compiled = None
+        self._rope: RopeSwitch | None | bool = False  # read from the model on first use (it may load lazily)
+
+    @property
+    def rope(self) -> RopeSwitch | None:
+        """The model's rotary length switch, if its rotary frequencies depend on the sequence's length."""
+        if self._rope is False:
+            self._rope = rope_switch(self.model.model)
+        return self._rope  # type: ignore[return-value]
 
     # -- public -------------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -101,8 +114,9 @@ class ScoringEngine:
         _check_head(self.model)
         results: list[TokenScores | None] = [None] * len(requests)
         for batch in self._batches(requests):
-            if len(batch) == 1 and len(requests[batch[0]]) > self.long_threshold:
-                results[batch[0]] = self._score_long(requests[batch[0]], ranks)
+            alone = requests[batch[0]] if len(batch) == 1 else None
+            if alone is not None and len(alone) > self.long_threshold and self._chunkable(alone):
+                results[batch[0]] = self._score_long(alone, ranks)
             else:
                 scored = self._score_batch([requests[i] for i in batch], ranks)
                 for i, scores in zip(batch, scored, strict=True):
@@ -114,24 +128,46 @@ class ScoringEngine:
 
     # -- batching -----------------------------------------------------------------------------------------
     def _batches(self, requests: Sequence[ScoringRequest]) -> list[list[int]]:
-        """Indices grouped longest-first so that each batch's padded size stays under the budget."""
+        """Indices grouped longest-first so that each batch's padded size stays under the budget (and, for
+        length-dependent rotary embeddings, on one side of their switch)."""
         order = sorted(range(len(requests)), key=lambda i: (-len(requests[i]), i))
+        rope = self.rope
         batches: list[list[int]] = []
         for i in order:
-            if batches and (len(batches[-1]) + 1) * len(requests[batches[-1][0]]) <= self.token_budget:
+            head = len(requests[batches[-1][0]]) if batches else 0
+            fits = bool(batches) and (len(batches[-1]) + 1) * head <= self.token_budget
+            if fits and rope is not None:
+                n = len(requests[i])
+                fits = rope.side(n) == rope.side(head) and not rope.alone(n) and not rope.alone(head)
+            if fits:
                 batches[-1].append(i)
             else:
                 batches.append([i])
         return batches
 
+    def _chunkable(self, request: ScoringRequest) -> bool:
+        """Whether a long request may run over a KV cache: its rotary frequencies allow it, and feeding this model
+        in chunks over a cache reproduces one whole pass (checked once per model: a recurrent model's state does
+        not live in a KV cache, so it runs whole; its memory grows linearly anyway)."""
+        rope = self.rope
+        return not (rope and rope.alone(len(request))) and _chunks_reproduce_a_whole_pass(self)
+
+    def _fed(self, request: ScoringRequest) -> list[int]:
+        """The tokens fed for a request: all but the last (it predicts nothing scored), unless the rotary
+        frequencies depend on the length, where the model must see the whole sequence's length."""
+        sequence = list(request.context) + list(request.target)
+        return sequence if self.rope is not None else sequence[:-1]
+
     def _score_batch(self, batch: list[ScoringRequest], ranks: bool) -> list[TokenScores]:
         device = self.model.input_device
-        width = max(len(r) for r in batch) - 1  # the last token predicts nothing we score: never fed
+        if self.rope is not None:
+            self.rope.reset()  # a dynamic rotary embedding computes the frequencies of this forward's length
+        fed = [self._fed(request) for request in batch]
+        width = max(len(sequence) for sequence in fed)
         pad = batch[0].context[0]  # any real id: padded positions are never read
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
         rows, positions, targets = [], [], []
-        for b, request in enumerate(batch):
-            sequence = list(request.context) + list(request.target)[:-1]
+        for b, (request, sequence) in enumerate(zip(batch, fed, strict=True)):
             ids[b, : len(sequence)] = torch.tensor(sequence)
             start = len(request.context) - 1  # the position whose output predicts the first target token
             rows.append(torch.full((len(request.target),), b))
@@ -141,7 +177,7 @@ class ScoringEngine:
         scored = hidden[torch.cat(rows).to(hidden.device), torch.cat(positions).to(hidden.device)]
         logprobs, token_ranks = self._head(scored, torch.tensor(targets), ranks)
         self.stats.forward_calls += 1
-        self.stats.tokens += sum(len(r) - 1 for r in batch)
+        self.stats.tokens += sum(len(sequence) for sequence in fed)
         self.stats.padded_tokens += ids.numel()
         return _split(batch, logprobs, token_ranks)
 
@@ -149,27 +185,36 @@ class ScoringEngine:
         """One request over the budget: feed it in chunks through a KV cache and score each chunk's outputs."""
         from transformers import DynamicCache
 
+        if self.rope is not None:
+            self.rope.reset()
         sequence = torch.tensor(list(request.context) + list(request.target))
+        fed, scored_end = len(self._fed(request)), len(sequence) - 1  # positions < scored_end predict a target
         first = len(request.context) - 1
         cache = DynamicCache(config=self.model.model.config)
         logprobs, token_ranks = [], []
-        chunk = self.token_budget
-        for start in range(0, len(sequence) - 1, chunk):  # the last token predicts nothing we score
-            stop = min(start + chunk, len(sequence) - 1)
+        for start, stop in self._chunks(fed):
             hidden = self._body(sequence[None, start:stop].to(self.model.input_device), cache=cache)[0]
             self.stats.forward_calls += 1
-            lo = max(first, start)
-            if lo >= stop:
+            lo, hi = max(first, start), min(stop, scored_end)
+            if lo >= hi:
                 continue
-            lp, rk = self._head(hidden[lo - start : stop - start], sequence[lo + 1 : stop + 1], ranks)
+            lp, rk = self._head(hidden[lo - start : hi - start], sequence[lo + 1 : hi + 1], ranks)
             logprobs.append(lp)
             if rk is not None:
                 token_ranks.append(rk)
-        self.stats.tokens += len(sequence) - 1
-        self.stats.padded_tokens += len(sequence) - 1
+        self.stats.tokens += fed
+        self.stats.padded_tokens += fed
         return TokenScores(
             torch.cat(logprobs).numpy(), torch.cat(token_ranks).numpy() if ranks else None
         )
+
+    def _chunks(self, length: int) -> list[tuple[int, int]]:
+        """Budget-sized spans of a long request; under LongRoPE past its switch, the first span reaches past the
+        switch, so every chunk uses the long factors a batch-1 forward over the whole sequence uses."""
+        rope, chunk = self.rope, self.token_budget
+        first = max(chunk, rope.threshold + 1) if rope is not None and rope.side(length) else chunk
+        starts = [0, *range(first, length, chunk)]
+        return [(start, min(stop, length)) for start, stop in zip(starts, [*starts[1:], length], strict=True)]
 
     # -- the two halves of a forward pass ---------------------------------------------------------------
     def _body(self, ids: torch.Tensor, cache=None) -> torch.Tensor:
@@ -190,14 +235,14 @@ class ScoringEngine:
         head = self.model.model.get_output_embeddings()
         hidden = hidden.to(head.weight.device)
         targets = targets.to(head.weight.device)
-        softcap = getattr(self.model.model.config, "final_logit_softcapping", None)
+        config = self.model.model.config
         vocab = head.weight.shape[0]
         rows = max(1, min(hidden.shape[0], self.head_chunk_bytes // (4 * vocab)))
         buffer = torch.empty(rows, vocab, dtype=head.weight.dtype, device=head.weight.device)
         logprobs, token_ranks = [], []
         for start in range(0, hidden.shape[0], rows):
             chunk = hidden[start : start + rows]
-            logits = _softcap_(_logits(head, chunk, buffer[: chunk.shape[0]]).float(), softcap)
+            logits = _finish_(_logits(head, chunk, buffer[: chunk.shape[0]]).float(), config)
             target_logits = logits.gather(1, targets[start : start + rows, None])
             if ranks:
                 token_ranks.append((logits > target_logits).sum(dim=-1) + 1)
@@ -209,10 +254,11 @@ class ScoringEngine:
         return lp, (torch.cat(token_ranks).cpu() if ranks else None)
 
 
-def _cache_argument(body: torch.nn.Module) -> str:
-    """The name of the KV-cache argument: ``cache`` since transformers 5.x renamed ``past_key_values``."""
-    forward = getattr(body, "_orig_mod", body).forward
-    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+def _cache_argument(body: torch.nn.Module) -> str | None:
+    """The name of the KV-cache argument (``cache`` since transformers 5.x renamed ``past_key_values``); None for a
+    model without a KV cache (a recurrent one)."""
+    parameters = inspect.signature(getattr(body, "_orig_mod", body).forward).parameters
+    return next((name for name in ("cache", "past_key_values") if name in parameters), None)
 
 
 def _logits(head: torch.nn.Module, hidden: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -223,8 +269,15 @@ def _logits(head: torch.nn.Module, hidden: torch.Tensor, out: torch.Tensor) -> t
     return out
 
 
-def _softcap_(logits: torch.Tensor, softcap: float | None) -> torch.Tensor:
-    """Gemma-2-style final logit softcapping, in place (what the model's own forward applies)."""
+def _finish_(logits: torch.Tensor, config) -> torch.Tensor:
+    """What the model's own forward does to the logits after the output matmul, in place: Granite's
+    ``logits_scaling`` (a divisor), Cohere's ``logit_scale`` (a factor), Gemma-2-style ``final_logit_softcapping``."""
+    scaling, scale = getattr(config, "logits_scaling", None), getattr(config, "logit_scale", None)
+    if scaling not in (None, 1, 1.0):
+        logits.div_(scaling)
+    if scale not in (None, 1, 1.0):
+        logits.mul_(scale)
+    softcap = getattr(config, "final_logit_softcapping", None)
     return logits.div_(softcap).tanh_().mul_(softcap) if softcap else logits
 
 
@@ -237,6 +290,32 @@ def _split(batch: list[ScoringRequest], logprobs: torch.Tensor, ranks: torch.Ten
         out.append(TokenScores(lp[offset : offset + n], None if rk is None else rk[offset : offset + n]))
         offset += n
     return out
+
+
+_CHUNKING_CHECKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _chunks_reproduce_a_whole_pass(engine: ScoringEngine) -> bool:
+    """Once per model: do chunks fed over a `DynamicCache` give the hidden states of one whole pass?"""
+    from transformers import DynamicCache
+
+    lm = engine.model.model
+    if lm not in _CHUNKING_CHECKED:
+        body, argument = lm.base_model, _cache_argument(lm.base_model)
+        ok = argument is not None
+        if ok:
+            probe = (torch.arange(3, 3 + 24, device=engine.model.input_device) % lm.config.get_text_config().vocab_size)
+            with torch.inference_mode():
+                if engine.rope is not None:
+                    engine.rope.reset()
+                whole = body(input_ids=probe[None], use_cache=False).last_hidden_state[0].float()
+                cache = DynamicCache(config=lm.config)
+                parts = [body(input_ids=probe[None, start:start + 8], use_cache=True, **{argument: cache})
+                         .last_hidden_state[0].float() for start in range(0, 24, 8)]
+            tolerance = 1e-3 if lm.dtype == torch.float32 else 5e-2
+            ok = torch.allclose(torch.cat(parts), whole, atol=tolerance * max(1.0, whole.abs().max().item()))
+        _CHUNKING_CHECKED[lm] = ok
+    return _CHUNKING_CHECKED[lm]
 
 
 _HEAD_CHECKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -257,11 +336,10 @@ def _check_head(model: ScoringModel) -> None:
         hidden = lm.base_model(input_ids=probe).last_hidden_state[0, -1:]
         head = lm.get_output_embeddings()
         out = torch.empty(1, head.weight.shape[0], dtype=head.weight.dtype, device=head.weight.device)
-        got = _softcap_(_logits(head, hidden, out)[0].float(), getattr(lm.config, "final_logit_softcapping", None))
+        got = _finish_(_logits(head, hidden, out)[0].float(), lm.config)
     tolerance = 1e-3 if expected.dtype == torch.float32 and lm.dtype == torch.float32 else 5e-2
     if not torch.allclose(expected.to(got.device), got, atol=tolerance * max(1.0, expected.abs().max().item())):
-        raise NotImplementedError(
+        raise ModelNotSupportedError(
             f"{type(lm).__name__}: applying its output embeddings to the body's hidden states does not "
-            "reproduce its logits, so hf_select cannot score it exactly. Please open an issue with the model id."
-        )
+            "reproduce its logits, so hf_select cannot score it exactly. Please open an issue with the model id.")
     _HEAD_CHECKED[lm] = True

@@ -124,5 +124,10 @@ class NotFoundError(HfSelectError, FileNotFoundError):
     """A file, folder or recipe that is not where the user said."""
 
 
+class ModelNotSupportedError(HfSelectError, NotImplementedError):
+    """A model hf_select cannot score exactly (its head or rotary embeddings do something the engine cannot
+    reproduce): refused rather than scored approximately."""
+
+
 class ModelNotFoundError(NotFoundError):
     """A model that is neither a local path, a cached or reachable Hub id, nor an installed builtin."""

@@ -30,7 +30,7 @@ LAYERS = [
     ("foundation", {"version", "errors", "columns", "citations", "cache", "config"}),
     ("dataset", {"_compat", "metadata", "sources", "traces", "formats", "wide", "outputs", "data"}),
     ("requests", {"layout", "steps"}),
-    ("engine", {"identity", "models", "engine", "reference"}),
+    ("engine", {"identity", "models", "rope", "engine", "reference"}),
     ("columns", {"scoring", "progress", "scores", "answers", "completeness"}),
     ("selection", {"select", "stats", "sft"}),
     ("card", {"cards", "card_sections", "report"}),
