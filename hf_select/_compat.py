@@ -5,7 +5,8 @@ and checked by ``tests/test_compat.py``): a new `datasets` release that moves on
 
 - the logical rows of a dataset as one arrow table (``ds._indices``: 100x faster than ``with_format("arrow")``);
 - a dataset's fingerprint (``ds._fingerprint``), to derive cache keys from it;
-- the split-name rule (``datasets.splits._split_re``) and the size estimate ``push_to_hub`` shards by;
+- the split-name rule (``datasets.splits._split_re``), the config-name rule (``datasets.naming``) and the size
+  estimate ``push_to_hub`` shards by;
 - telling a batch from a row inside ``Dataset.map`` (``LazyBatch`` / ``LazyRow``);
 - the exact files ``Dataset.push_to_hub`` writes (parquet shards, then ``configs``/``dataset_info`` in the
   README; mirrors ``datasets.arrow_dataset._get_updated_dataset_card``), so that a local folder and a Hub
@@ -25,6 +26,7 @@ from datasets.data_files import sanitize_patterns
 from datasets.features.features import require_decoding
 from datasets.formatting.formatting import LazyBatch, LazyRow
 from datasets.info import DatasetInfosDict
+from datasets.naming import INVALID_WINDOWS_CHARACTERS_IN_PATH
 from datasets.splits import _split_re
 from datasets.table import embed_table_storage
 from datasets.utils.metadata import MetadataConfigs
@@ -41,6 +43,17 @@ def check_split_name(split: str) -> str:
     if not isinstance(split, str) or not re.match(SPLIT_NAME, split):
         raise ConfigError(f"Invalid split name {split!r}: it must match {SPLIT_NAME}")
     return split
+
+
+def check_config_name(name: str) -> str:
+    """A config name as `datasets` accepts one (``push_to_hub`` refuses "data"; the builder refuses its path
+    characters), without glob characters (its files are found by the pattern ``<config>/<split>-*``)."""
+    bad = set(INVALID_WINDOWS_CHARACTERS_IN_PATH) | set("[]{}") | {"\\"}
+    if not isinstance(name, str) or not name.strip() or name in ("data", ".", "..") or bad & set(name) \
+            or name != name.strip() or "\n" in name:
+        raise ConfigError(f"Invalid config name {name!r}: not 'data', '.' or '..', no spaces around it, none of "
+                          f"{''.join(sorted(bad))}")
+    return name
 
 
 def logical_table(ds: Dataset, columns: Sequence[str] | None = None) -> pa.Table:

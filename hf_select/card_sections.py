@@ -5,6 +5,7 @@ A curated dataset is published one split at a time, and its README also holds wh
 
     <!-- hf_select:header --> ... <!-- /hf_select:header -->
     <!-- hf_select:split=train --> ... <!-- /hf_select:split=train -->
+    <!-- hf_select:split=other/train --> ... <!-- /hf_select:split=other/train -->   (config "other")
 
 and `merge_card` replaces or adds one split's section (and the header) while keeping the other splits'
 sections and all text outside the markers byte for byte.
@@ -20,7 +21,7 @@ import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 from huggingface_hub.repocard import REGEX_YAML_BLOCK
 
-from hf_select._compat import check_split_name
+from hf_select._compat import DEFAULT_CONFIG, check_config_name, check_split_name
 from hf_select.errors import CardError
 
 # YAML fields that describe the data files: owned by the data publication, never taken from a new card.
@@ -137,6 +138,17 @@ def _card(data: dict[str, Any], body: str) -> DatasetCard:
     return DatasetCard(f"---\n{yaml_block}\n---\n{body}")
 
 
+def check_markers(card: DatasetCard) -> None:
+    """A card hf_select will merge into must have balanced section markers (`CardError` otherwise)."""
+    _blocks(card.text)
+
+
+def section_key(config_name: str, split: str) -> str:
+    """The key of a split's card section: the split's name, prefixed by its config unless it is "default", so
+    that two configs' ``train`` splits each keep their own section."""
+    return split if config_name == DEFAULT_CONFIG else f"{config_name}/{split}"
+
+
 def merge_card(existing: DatasetCard | None, new: DatasetCard, split: str) -> DatasetCard:
     """The card after publishing ``split`` with ``new``'s header and section, on top of ``existing``.
 
@@ -155,9 +167,13 @@ def merge_card(existing: DatasetCard | None, new: DatasetCard, split: str) -> Da
     or the YAML-only README that ``push_to_hub`` writes on a first push), the body is ``new``'s, minus any
     other split's section. Merging the same card twice gives the same text.
 
+    ``split`` is the section's key (`section_key`: ``config/split`` outside the default config).
     Raises `CardError` if ``new`` has no section for ``split`` or a card has unbalanced markers.
     """
-    check_split_name(split)
+    config, _, name = split.rpartition("/")
+    check_split_name(name)
+    if config:
+        check_config_name(config)
     new_data = _yaml_fields(new)
     if existing is None:
         return _card(new_data, _merge_body("", new.text, split))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,8 +22,9 @@ import numpy as np
 from datasets import Dataset
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from hf_select.card_sections import section_key
 from hf_select.columns import ERROR_COLUMN, TRUNCATED
-from hf_select.identity import file_digests
+from hf_select.digests import file_digests
 from hf_select.metadata import aggregate_of, higher_is_better, model_of, read_metadata
 from hf_select.select import selection_summary
 from hf_select.sources import builtin_data_path, hub_dataset_id
@@ -81,7 +83,7 @@ def public_command(words: list[str]) -> str:
     shown = []
     for word in words:
         key, eq, value = word.rpartition("=") if "=" in word else ("", "", word)
-        if Path(value).expanduser().is_absolute() or Path(value).expanduser().exists() and "/" in value:
+        if "/" in value and (Path(value).expanduser().is_absolute() or os.path.lexists(Path(value).expanduser())):
             value = Path(value).expanduser().name
         shown.append(f"{key}{eq}{value}")
     return " ".join(shlex.quote(w) for w in shown)
@@ -354,13 +356,13 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
     by = plot_column(scored, ctx, meta)
     image = None
     if by and len(curated):
-        image = f"images/{_slug(ctx)}_scores.png"
+        image = f"images/{image_stem(ctx.config_name, ctx.split)}_scores.png"
         images[image] = score_plot(scored, curated, by, ctx.teacher_column, ctx.rankings.get(by))
     matrix_image = matrix_score = None
     if ctx.matrix:
         key = meta["columns"].get(ctx.matrix[0]["column"], {}).get("score")
         matrix_score = meta["scores"].get(key, {}).get("score")
-        matrix_image = f"images/{_slug(ctx)}_teacher_student.png"
+        matrix_image = f"images/{image_stem(ctx.config_name, ctx.split)}_teacher_student.png"
         images[matrix_image] = matrix_plot(ctx.matrix, matrix_score)
     title = ctx.title or (f"{Path(source).stem if source else 'data'} (curated with hf_select)")
     card_data = DatasetCardData(
@@ -383,6 +385,7 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
         source_name=public_path(source) if source else None,
         source_link=f"https://huggingface.co/datasets/{hub_id}" if hub_id else None,
         split=ctx.split,
+        section=section_key(ctx.config_name, ctx.split),
         config_name=ctx.config_name,
         repo_id=ctx.repo_id or REPO_PLACEHOLDER,
         summary=summary_text(ctx, len(curated), meta),
@@ -423,6 +426,6 @@ FORMAT_LABELS = {
 }
 
 
-def _slug(ctx: CardContext) -> str:
-    """A split's file-name key: two configs' ``train`` splits get their own images."""
-    return ctx.split if ctx.config_name == "default" else f"{ctx.config_name}-{ctx.split}"
+def image_stem(config_name: str, split: str) -> str:
+    """A split's image file names start with this: two configs' ``train`` splits get their own images."""
+    return split if config_name == "default" else f"{config_name}-{split}"

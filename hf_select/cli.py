@@ -62,6 +62,26 @@ def score_flags() -> type:
     return dataclasses.make_dataclass("ScoreFlags", [(name, hint, f) for name, (hint, f) in flags.items()])
 
 
+def _parser_class():
+    from transformers import HfArgumentParser
+
+    class Parser(HfArgumentParser):
+        """transformers' dataclass parser, whose mistakes are one line (exit 2) like every other hf-select error."""
+
+        def error(self, message: str):
+            self.exit(2, f"{self.prog}: error: {message}\n")
+
+    return Parser
+
+
+def positive(value: str) -> int:
+    """A row count: a positive integer (0 or less would quietly mean "everything" or "nothing")."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of rows, not {value}")
+    return number
+
+
 def _model_config(args: argparse.Namespace) -> ModelConfig:
     return ModelConfig(**{name: getattr(args, name) for name in field_names(ModelConfig)})
 
@@ -126,7 +146,7 @@ def cmd_score(args) -> int:
     model = _model_config(args).load(lazy=True)
     scores = build_scores(args, model)  # every option checked before any data is read
     sources = local_paths(args.data)
-    check_output(args.out, overwrite=args.overwrite, sources=sources)
+    check_output(args.out, overwrite=args.overwrite, sources=sources, inside_of=[model.folder] if model.folder else [])
     ds = load_source(args.data, split=args.split)
     splits = list(ds) if isinstance(ds, DatasetDict) else [args.split]
     if isinstance(ds, DatasetDict) and len(ds) == 1:
@@ -167,13 +187,11 @@ def cmd_push(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from transformers import HfArgumentParser
-
     from hf_select.recipes import shipped_recipes
 
-    parser = argparse.ArgumentParser(prog="hf-select", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=HfArgumentParser)
+    parser_class = _parser_class()
+    parser = parser_class(prog="hf-select", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=parser_class)
 
     demo = sub.add_parser("demo", help="score, rank and select the bundled data with a real student, offline")
     demo.add_argument("--out", default="hf_select_demo", help="folder for the curated split in Hub layout")
@@ -196,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="engine vs naive reference: throughput, memory, FLOP/s",
                            dataclass_types=[CliModelConfig])
-    bench.add_argument("--n", type=int, default=8, help="number of responses in the workload")
+    bench.add_argument("--n", type=positive, default=8, help="number of responses in the workload")
     bench.add_argument("--min-tokens", type=int, default=200)
     bench.add_argument("--max-tokens", type=int, default=2000)
     bench.add_argument("--window", type=int, default=2)
@@ -226,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="allow --out to be a non-empty folder hf_select did not create (its other files are kept)")
     sc.add_argument("--scores", default="global,local", help="comma-separated: global, local, rsr, answers")
     sc.add_argument("--split", default=None, help="the split to score (default: every split)")
-    sc.add_argument("--limit", type=int, default=None, help="score only the first N rows")
+    sc.add_argument("--limit", type=positive, default=None, help="score only the first N rows")
     sc.add_argument("--batch-size", type=int, default=64)
     sc.set_defaults(func=cmd_score)
     return parser
@@ -235,7 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command. A mistake in what the user gave prints one line and returns 2; anything else is a bug
     and keeps its traceback."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit:  # argparse's own mistakes (one line, see `_parser_class`) and --help
+        return exit.code if isinstance(exit.code, int) else 2
     with render_as("recipe" if args.command in ("run", "demo") else "cli"):
         try:
             return args.func(args)

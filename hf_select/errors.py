@@ -51,14 +51,19 @@ class Arg:
         return Arg, (self.name, self.value)
 
 
+MAX_MESSAGE = 1000  # characters: an error message stays readable whatever the input it quotes
+
+
 class HfSelectError(Exception):
-    """Base of every error hf_select raises on purpose. ``parts`` are strings and `Arg` s, joined when shown."""
+    """Base of every error hf_select raises on purpose. ``parts`` are strings and `Arg` s, joined when shown; a
+    message is never longer than `MAX_MESSAGE` characters (the middle of a longer one is cut)."""
 
     def __init__(self, *parts: Any) -> None:
         super().__init__(*parts)
 
     def __str__(self) -> str:
-        return "".join(str(part) for part in self.args)
+        text = "".join(str(part) for part in self.args)
+        return text if len(text) <= MAX_MESSAGE else f"{text[:MAX_MESSAGE - 200]} [...] {text[-190:]}"
 
 
 class MissingColumnError(HfSelectError, KeyError, ValueError):

@@ -147,6 +147,9 @@ class Shape:
             if not isinstance(content, str) or not content.strip():
                 raise ScoringInputError(column, f"assistant message {i} is empty or not a string ({content!r:.40}). "
                                                 "Drop the row or pass ", Arg("on_error", "nan"), ".")
+            for message in messages[: i + 1]:
+                if isinstance(message["content"], str):
+                    encodable(message["content"], column)
             before, text = _split_part(content, self.part, column)
             if not text.strip():
                 raise ScoringInputError(column, f"the {self.part if self.part != 'all' else 'response'} part is "
@@ -231,7 +234,18 @@ def require_text(row: Mapping[str, Any], column: str, what: str) -> str:
     if not value.strip():
         raise ScoringInputError(column, f"the {what} is empty. Drop the row (Dataset.filter) or pass ",
                                 Arg("on_error", "nan"), ".")
-    return value
+    return encodable(value, column)
+
+
+def encodable(text: str, column: str) -> str:
+    """``text``, unless it holds a character no tokenizer can encode (a lone UTF-16 surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ScoringInputError(column, f"the text holds a lone surrogate ({text[err.start]!r} at character "
+                                        f"{err.start}), which is not valid Unicode. Fix the data, or pass ",
+                                Arg("on_error", "nan"), ".") from None
+    return text
 
 
 def _messages(row: Mapping[str, Any], column: str) -> list[Message]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from datasets import Dataset, Features, SplitInfo
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
@@ -35,19 +36,20 @@ from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, Repositor
 
 from hf_select._compat import (
     DEFAULT_CONFIG,
+    check_config_name,
     check_split_name,
     data_dir,
     split_info,
     updated_data_card,
     write_parquet_shards,
 )
-from hf_select.card_sections import merge_card
-from hf_select.cards import REPO_PLACEHOLDER, CardContext, build_card
-from hf_select.errors import CardError, HfSelectError, OutputError, PublishError
-from hf_select.outputs import output_folder, resolve_output
+from hf_select.card_sections import check_markers, merge_card, section_key
+from hf_select.cards import REPO_PLACEHOLDER, CardContext, build_card, image_stem
+from hf_select.errors import CardError, HfSelectError, NotFoundError, OutputError, PublishError
+from hf_select.outputs import check_output, manifest_of, output_folder, resolve_output
 from hf_select.sources import hub_dataset_id
 
-__all__ = ["merge_card", "push", "push_folder", "write_local"]
+__all__ = ["check_write_local", "merge_card", "push", "push_folder", "write_local"]
 
 IMAGES_DIR = "images"  # card images live here, so push_folder knows which files to publish
 README = "README.md"
@@ -83,13 +85,14 @@ def _check_images(images: dict[str, bytes] | None) -> dict[str, bytes]:
     return checked
 
 
-def _card_for(ds: Dataset, split: str, card: DatasetCard | None,
-              images: dict[str, bytes] | None) -> tuple[DatasetCard, dict[str, bytes]]:
+def _card_for(ds: Dataset, split: str, card: DatasetCard | None, images: dict[str, bytes] | None,
+              config_name: str = DEFAULT_CONFIG) -> tuple[DatasetCard, dict[str, bytes]]:
     """The card to publish with ``ds``: the one given, or one built from the dataset's own metadata."""
     if card is None:
-        card, built = build_card(ds, ds, CardContext(split=split, stages=[("published", len(ds))]))
+        card, built = build_card(ds, ds, CardContext(split=split, stages=[("published", len(ds))],
+                                                     config_name=config_name))
         images = {**built, **(images or {})}
-    merge_card(None, card, split)  # a card without this split's section fails here, before anything is written
+    merge_card(None, card, section_key(config_name, split))  # a card without this split's section fails here
     return card, _check_images(images)
 
 
@@ -123,25 +126,61 @@ def write_local(ds: Dataset, folder: str | os.PathLike, *, split: str, card: Dat
     Splits written before are kept (their data, ``configs`` entry and card section); rewriting a split
     replaces all of its ``data/<split>-*`` files and brings its new features. Without ``card`` one is built
     from the dataset's metadata. Only folders hf_select wrote (or empty ones) are written unless
-    ``overwrite=True``, and nothing it did not write is ever deleted (see `hf_select.outputs`). Returns the
-    folder.
+    ``overwrite=True``, each file in place with one rename, and nothing it did not write is ever deleted (see
+    `hf_select.outputs`). ``sources`` (local paths, Hub ids or URLs the data came from) are recorded in the
+    folder's manifest, so `push_folder` refuses to publish it over its own source. Returns the folder.
     """
     check_split_name(split)
-    card, images = _card_for(ds, split, card, images)
-    with output_folder(folder, overwrite=overwrite, sources=sources) as staging:
-        stale = staging.files(f"{data_dir(config_name)}/{split}-*")
-        deleted = sum((staging.root / path).stat().st_size for path in stale)
+    check_config_name(config_name)
+    card, images = _card_for(ds, split, card, images, config_name)
+    sources = [str(s) for s in sources]
+    local = [s for s in sources if not hub_dataset_id(s)]
+    record = {"sources": sorted({repo for s in sources if (repo := hub_dataset_id(s))})}
+    with output_folder(folder, overwrite=overwrite, sources=local, record=record) as staging:
+        stale = staging.existing(f"{data_dir(config_name)}/{split}-*")
+        deleted = sum((staging.folder / path).stat().st_size for path in stale)
         for path in stale:
             staging.remove(path)
         with staging.incoming() as fresh:
             _, uploaded = write_parquet_shards(ds, fresh, config_name, split)
-        readme = staging.root / README
-        existing = DatasetCard.load(readme) if readme.is_file() else None
-        data_card = updated_data_card(existing, config_name, split_info(ds, split), ds.features, uploaded, deleted)
-        staging.write_bytes(README, str(merge_card(data_card, card, split)).encode("utf-8"))
+        existing = staging.read_bytes(README)
+        existing_card = _readable_card(staging.folder / README, existing) if existing is not None else None
+        data_card = updated_data_card(existing_card, config_name, split_info(ds, split), ds.features, uploaded,
+                                      deleted)
+        staging.write_bytes(README, str(merge_card(data_card, card, section_key(config_name, split))).encode("utf-8"))
         for path, content in images.items():
             staging.write_bytes(path, content)
     return resolve_output(folder)
+
+
+def check_write_local(folder: str | os.PathLike, *, split: str, config_name: str = DEFAULT_CONFIG,
+                      overwrite: bool = False, sources: Iterable[str | os.PathLike] = (),
+                      inside_of: Iterable[str | os.PathLike] = ()) -> Path:
+    """Every refusal `write_local` would make, before any work: those of `hf_select.outputs.check_output` for
+    the files it writes, bad split or config names, and a README to merge into that cannot be read."""
+    check_split_name(split)
+    check_config_name(config_name)
+    files = [README, f"{data_dir(config_name)}/{split}-*", f"{data_dir(config_name)}/{split}-00000-of-00001.parquet",
+             f"{IMAGES_DIR}/{image_stem(config_name, split)}_scores.png"]
+    local = [s for s in map(str, sources) if not hub_dataset_id(s)]
+    folder = check_output(folder, overwrite=overwrite, sources=local, inside_of=inside_of, files=files)
+    readme = folder / README
+    if readme.is_file() and not readme.is_symlink():
+        _readable_card(readme, readme.read_bytes())
+    return folder
+
+
+def _readable_card(path: Path, content: bytes) -> DatasetCard:
+    """A README to merge into: valid UTF-8 with a valid YAML header and balanced section markers, or a one-line
+    error naming it."""
+    try:
+        card = DatasetCard(content.decode("utf-8"))
+        card.data  # noqa: B018 - parsed YAML
+        check_markers(card)
+    except (UnicodeDecodeError, ValueError, CardError, yaml.YAMLError) as err:
+        raise OutputError(f"{path} is not a README hf_select can merge into ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0][:120] if str(err) else ''}); fix it or move it away") from None
+    return card
 
 
 # ---------------------------------------------------------------------------------------------- Hub
@@ -197,8 +236,8 @@ def _commit(api: HfApi, repo_id: str, splits: list[_SplitFiles], sections: list[
             deletions += [path for path in stale if path not in s.files]
             card = updated_data_card(card, s.config_name, s.info, s.features, s.uploaded,
                                      sum(present[path] for path in stale))
-        for section, split in sections:
-            card = merge_card(card, section, split)
+        for section, key in sections:
+            card = merge_card(card, section, key)
         readme = str(card).replace(REPO_PLACEHOLDER, repo_id).encode("utf-8")
         operations = [*additions, CommitOperationAdd(README, readme),
                       *(CommitOperationAdd(path, content) for path, content in images.items()),
@@ -252,7 +291,8 @@ def push(ds: Dataset, repo_id: str, *, split: str, card: DatasetCard | None = No
     splits of its config (publish it with another ``config_name``).
     """
     check_split_name(split)
-    card, images = _card_for(ds, split, card, images)
+    check_config_name(config_name)
+    card, images = _card_for(ds, split, card, images, config_name)
     api = HfApi(token=token)
     with _publishing(repo_id):
         repo_id = _full_repo_id(api, repo_id)
@@ -262,22 +302,27 @@ def push(ds: Dataset, repo_id: str, *, split: str, card: DatasetCard | None = No
             paths, _ = write_parquet_shards(ds, Path(tmp), config_name, split)
             files = _SplitFiles(config_name, split, {p: Path(tmp) / p for p in paths}, split_info(ds, split),
                                 ds.features)
-            return _commit(api, repo_id, [files], [(card, split)], images, branch)
+            return _commit(api, repo_id, [files], [(card, section_key(config_name, split))], images, branch)
 
 
 def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = False, branch: str | None = None,
                 token: str | None = None, sources: Iterable[str] = ()) -> str:
     """Publish a folder written by `write_local`: every split in it, its card sections and every file under
     ``images/``, in one commit, with the same guarantees as `push`. Splits already on the Hub but not in the
-    folder are kept. Returns the commit URL."""
+    folder are kept. Only folders hf_select wrote (its manifest) are published, never over a source their
+    manifest records. Returns the commit URL."""
     folder = Path(folder).expanduser()
-    readme = folder / README
-    if not readme.is_file():
-        raise OutputError(f"{readme} not found: not a folder written by hf_select (hf-select run, write_local)")
+    if not folder.is_dir():
+        raise NotFoundError(f"No such folder: {folder} (publish a folder written by hf-select run or write_local)")
+    readme, manifest = folder / README, manifest_of(folder)
+    if manifest is None or not readme.is_file():
+        raise OutputError(f"{folder} is not a folder hf_select wrote (it has no {README} and manifest); publish "
+                          "folders written by hf-select run or write_local")
+    sources = [*sources, *manifest.get("sources", [])]
     local_card = DatasetCard.load(readme)
     splits = _local_splits(folder, local_card)
     for s in splits:
-        merge_card(None, local_card, s.split)  # every split needs its section, checked before sending anything
+        merge_card(None, local_card, section_key(s.config_name, s.split))  # every section, checked before sending
     images = _check_images({p.relative_to(folder).as_posix(): p.read_bytes()
                             for p in sorted((folder / IMAGES_DIR).rglob("*")) if p.is_file()})
     api = HfApi(token=token)
@@ -285,7 +330,8 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = Fals
         repo_id = _full_repo_id(api, repo_id)
         _refuse_source(repo_id, sources, local_card)
         _prepare_repo(api, repo_id, private, branch)
-        return _commit(api, repo_id, splits, [(local_card, s.split) for s in splits], images, branch)
+        return _commit(api, repo_id, splits, [(local_card, section_key(s.config_name, s.split)) for s in splits],
+                       images, branch)
 
 
 def _local_splits(folder: Path, card: DatasetCard) -> list[_SplitFiles]:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,16 @@ class ModelConfig:
         if self.token_budget is not None and (isinstance(self.token_budget, bool)
                                               or not isinstance(self.token_budget, int) or self.token_budget < 2):
             raise ConfigError(f"token_budget must be an integer of at least 2, not {self.token_budget!r}")
+        local = os.path.expanduser(self.name_or_path)
+        if self.revision is not None and (os.path.exists(local) or self.name_or_path in BUILTIN_MODELS):
+            raise ConfigError(f"revision applies to Hub models; {self.name_or_path!r} is a local model (its files are "
+                              "what they are): drop the revision")
+        if self.gguf_file is not None and os.path.isfile(local) and os.path.basename(local) != self.gguf_file:
+            raise ConfigError(f"gguf_file {self.gguf_file!r} disagrees with the file {self.name_or_path!r}; give one")
+        if self.device is not None:
+            check_device(self.device)
+            if self.device_map is not None:
+                raise ConfigError("give device or device_map, not both (device_map places the model itself)")
 
     def load(self, *, lazy: bool = False) -> ScoringModel:
         """The model (weights read now, or on first use with ``lazy=True``)."""
@@ -93,6 +104,20 @@ def resolve_builtin(name: str) -> tuple[str, str]:
         path = Path(assemble())
         return str(path.parent), path.name
     raise ModelNotFoundError(f"Unknown builtin model {name!r}; known: {sorted(BUILTIN_MODELS)}")
+
+
+def check_device(device: str) -> str:
+    """A device this machine has: cpu, cuda (or cuda:N) with a CUDA GPU, mps on Apple silicon."""
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or index and not index.isdigit():
+        raise ConfigError(f"device must be cpu, cuda, cuda:N or mps, not {device!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}, but this machine has no CUDA GPU: use cpu (or leave it unset)")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r}, but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("device 'mps', but MPS is not available here: use cpu (or leave it unset)")
+    return device
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
@@ -148,8 +173,16 @@ class ScoringModel:
                 self._folder, self._gguf_file = resolve_builtin(config.name_or_path)
             elif os.path.isfile(name):
                 path = Path(name)
+                if path.suffix != ".gguf":
+                    raise ModelNotFoundError(f"Model {config.name_or_path!r} is a file but not a GGUF model; give a "
+                                             "model folder, a .gguf file, a Hub id or a builtin name")
                 self._folder, self._gguf_file = str(path.parent), path.name
             elif os.path.isdir(name):
+                if not (Path(name) / "config.json").is_file() and not (
+                        config.gguf_file and (Path(name) / config.gguf_file).is_file()):
+                    raise ModelNotFoundError(f"Model folder {config.name_or_path!r} holds no model: no config.json"
+                                             + (f" and no {config.gguf_file}" if config.gguf_file else
+                                                " (a GGUF file needs gguf_file=)"))
                 self._folder, self._gguf_file = name, config.gguf_file
             elif not _HUB_ID.fullmatch(config.name_or_path):
                 raise ModelNotFoundError(
@@ -160,6 +193,13 @@ class ScoringModel:
                 self._folder = str(snapshot) if snapshot else config.name_or_path
                 self._gguf_file = config.gguf_file
         return self._folder, self._gguf_file
+
+    @property
+    def folder(self) -> str | None:
+        """The local folder holding the model's files (None for a Hub model not downloaded yet): outputs may not
+        be written inside it."""
+        folder, _ = self._location()
+        return folder if os.path.isdir(folder) else None
 
     @property
     def device(self) -> str:
@@ -225,7 +265,8 @@ class ScoringModel:
 
             folder, gguf_file = self._location()
             kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-            self._tokenizer = AutoTokenizer.from_pretrained(folder, revision=self.config.revision, **kwargs)
+            with _loading(self.config.name_or_path, "tokenizer"):
+                self._tokenizer = AutoTokenizer.from_pretrained(folder, revision=self.config.revision, **kwargs)
         return self._tokenizer
 
     @property
@@ -239,7 +280,8 @@ class ScoringModel:
                 kwargs["gguf_file"] = gguf_file
             if self.config.device_map is not None:
                 kwargs["device_map"] = self.config.device_map
-            model = AutoModelForCausalLM.from_pretrained(folder, revision=self.config.revision, **kwargs)
+            with _loading(self.config.name_or_path, "model"):
+                model = AutoModelForCausalLM.from_pretrained(folder, revision=self.config.revision, **kwargs)
             if self.config.device_map is None:
                 model = model.to(self.device)
             model.eval().requires_grad_(False)
@@ -306,6 +348,16 @@ class ScoringModel:
         device = str(next(model.parameters()).device)
         return cls(ModelConfig(IN_MEMORY, dtype=dtype, device=device), _model=model, _tokenizer=tokenizer,
                    _identity=f"memory:{model_id}|{dtype}")
+
+
+@contextmanager
+def _loading(name: str, what: str):
+    """A model or tokenizer that transformers cannot load is one line naming it (not a traceback)."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ModelNotFoundError(f"Could not load the {what} of {name!r}: {first}") from None
 
 
 def load_model(name_or_path: str | ModelConfig, *, lazy: bool = False, **options: Any) -> ScoringModel:

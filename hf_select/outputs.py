@@ -1,31 +1,37 @@
-"""Writing output folders without ever losing a file hf_select did not write.
+"""Writing output folders: hf_select's own files, in place, one atomic rename each; never anything else.
 
 Every folder hf_select writes (``save_to_disk`` output, the Hub layout of a curated split) goes through
 `output_folder`, which guarantees:
 
-- **Only its own folders.** It writes into a folder it created, an empty one, or one that carries its
-  manifest (``.hf_select.json``, the list of files it wrote there). Any other non-empty folder is refused
-  with one line, unless ``overwrite=True`` (``--overwrite``): then hf_select's files are added or replaced
-  and every other file is kept.
-- **Never a file it did not write.** Files are only removed when the manifest lists them; a stranger in the
-  way is an error. Nothing is written through a symbolic link: a linked ``data/`` (or a linked output
-  folder) is refused, never followed.
-- **All or nothing.** The new state is built in a hidden sibling (a hard-linked copy of the current folder)
-  and swapped in with two renames, so an error or a kill leaves the previous folder whole; an interrupted
-  swap is repaired, and stale temporary folders of its own are removed, on the next write.
-- **One writer at a time.** Writers of the same folder take a file lock (in hf_select's cache folder), so two
-  runs writing different splits of one folder both land.
-- **Never the source, never the working directory.** Paths are expanded (``~``) and resolved; a folder that
-  is, contains or lies inside a source it reads, or that holds the current working directory, is refused.
+- **Only its own files, in place.** New files are staged in a hidden scratch folder *inside* the output (same
+  filesystem) and each is moved into place with one atomic rename; the manifest (``.hf_select.json``: every file
+  hf_select wrote there, with its SHA-256) goes last. The folder itself, and every file, folder and mount point
+  hf_select did not write, are never copied, moved, re-owned or recreated, so anything another program writes
+  meanwhile is kept. A crash leaves at every path either the old or the new file, and the manifest (which lists
+  the pending new files before any is moved) says which of them are hf_select's.
+- **Never someone else's file.** hf_select writes into a folder it created, an empty one, or one that carries its
+  manifest. Any other non-empty folder is refused with one line unless ``overwrite=True`` (``--overwrite``): then
+  hf_select's files are added or replaced and every other file is kept. A file hf_select wrote but a person has
+  changed since (its hash differs from the manifest) is not replaced or removed without ``overwrite=True``; a file
+  it did not write is never removed. Nothing is written through a symbolic link or into a mount point.
+- **Refused whatever the options.** The filesystem root, the home folder itself, system folders (``/etc``,
+  ``/usr``, ...), a mount point, the current working directory (or a folder holding it), a folder that overlaps
+  the data's source, and a folder inside a model's folder.
+- **One writer at a time.** Writers take a lock that lives in the folder itself (``.hf_select.lock``), so every
+  writer of one folder, whatever path it came by, takes the same lock. A scratch folder is removed as stale only
+  when its name proves it is hf_select's and its writer (this host, that process) is gone.
+- **Checked before any work.** `check_output` makes every refusal, checks that the folder can be written (and that
+  file names fit the filesystem) and that a README to merge into can be read, before a model loads.
 """
 
 from __future__ import annotations
 
-import glob
-import hashlib
+import errno
 import json
 import os
 import shutil
+import socket
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -33,13 +39,16 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from hf_select.cache import cache_dir
+from hf_select.digests import file_digests
 from hf_select.errors import OutputError
 from hf_select.version import __version__
 
 MANIFEST = ".hf_select.json"
+LOCK = ".hf_select.lock"
 TMP_TAG = ".hf_select-tmp-"
-OLD_TAG = ".hf_select-old-"
+SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",
+                  "/sys", "/usr")  # refused, and everything inside them
+SYSTEM_ROOTS = ("/", "/home", "/mnt", "/media", "/opt", "/root", "/srv", "/tmp", "/var", "/Users", "/Volumes")
 
 
 def resolve_output(folder: str | os.PathLike) -> Path:
@@ -61,58 +70,108 @@ def check_not_source(folder: Path, sources: Iterable[str | os.PathLike]) -> None
                               "Choose an output folder outside the source.")
 
 
-def check_output(folder: str | os.PathLike, *, overwrite: bool = False,
-                 sources: Iterable[str | os.PathLike] = ()) -> Path:
-    """Every refusal `output_folder` would make, without writing anything (recipes check before scoring).
-    Returns the resolved folder."""
-    folder = _checked_path(folder, sources)
-    with _lock(folder):  # another writer may be swapping the folder right now
-        recover_interrupted_swap(folder)
-        _inventory(folder, overwrite)
+def check_output(folder: str | os.PathLike, *, overwrite: bool = False, sources: Iterable[str | os.PathLike] = (),
+                 inside_of: Iterable[str | os.PathLike] = (), files: Iterable[str] = ()) -> Path:
+    """Every refusal `output_folder` would make, without writing anything (runs check it before scoring):
+    the refused places, a non-empty folder hf_select did not write, ``files`` (the relative paths a run will
+    write) that are someone else's or were changed by a person, file names too long for the filesystem, a folder
+    that cannot be written. ``inside_of``: folders the output may not lie in (a model's). Returns the folder."""
+    folder = _checked_path(folder, sources, inside_of)
+    files = list(files)
+    _check_names(folder, files)
+    if folder.exists():
+        owned, foreign = _inventory(folder, overwrite)
+        for pattern in files:
+            matches = [p.relative_to(folder).as_posix() for p in folder.glob(pattern)] if "*" in pattern else [pattern]
+            for relative in matches:
+                _may_replace(folder, relative, owned, foreign, overwrite)
+    _check_writable(folder)
     return folder
 
 
-def _checked_path(folder: str | os.PathLike, sources: Iterable[str | os.PathLike]) -> Path:
+def _checked_path(folder: str | os.PathLike, sources: Iterable[str | os.PathLike],
+                  inside_of: Iterable[str | os.PathLike] = ()) -> Path:
     folder = resolve_output(folder)
+    real = folder.resolve()
     if folder.is_symlink():
         raise OutputError(f"{folder} is a symbolic link; give the real folder it points to")
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder} exists and is not a folder")
+    blocked = next((p for p in folder.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise OutputError(f"cannot write to {folder}: {blocked} is a file, not a folder")
+    if str(real) in (*SYSTEM_FOLDERS, *SYSTEM_ROOTS) or real == Path.home().resolve() or any(
+            str(real).startswith(system + "/") for system in SYSTEM_FOLDERS):
+        raise OutputError(f"refusing to write to {folder}: it is the filesystem root, your home folder or a system "
+                          "folder (even with --overwrite). Give a folder of its own, e.g. out/.")
+    if folder.exists() and os.path.ismount(folder):
+        raise OutputError(f"refusing to write to {folder}: it is a mount point (even with --overwrite). Write to a "
+                          "folder inside it.")
     cwd = Path.cwd().resolve()
-    if folder.resolve() == cwd or folder.resolve() in cwd.parents:
+    if real == cwd or real in cwd.parents:
         raise OutputError(f"refusing to write to {folder}: it is (or holds) the current working directory. "
                           "Give a new folder, e.g. out/.")
     check_not_source(folder, sources)
+    for model in inside_of:
+        model_folder = Path(model).expanduser().resolve()
+        if real == model_folder or model_folder in real.parents:
+            raise OutputError(f"refusing to write to {folder}: it lies inside the model folder {model}. "
+                              "Choose an output folder outside the model.")
     return folder
 
 
-def _lock(folder: Path) -> FileLock:
-    """The lock writers of ``folder`` share (in hf_select's cache, so nothing is left next to the output)."""
-    locks = cache_dir() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(locks / f"{hashlib.sha256(str(folder).encode()).hexdigest()[:32]}.lock"))
+def _check_names(folder: Path, files: Iterable[str]) -> None:
+    """File and folder names the filesystem cannot hold are refused before any work (not after scoring)."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    name_max = os.pathconf(existing, "PC_NAME_MAX")
+    path_max = os.pathconf(existing, "PC_PATH_MAX")
+    for relative in ["", *files]:
+        target = folder / relative if relative else folder
+        too_long = next((part for part in target.relative_to(existing).parts if len(part.encode()) > name_max), None)
+        if too_long or len(str(target).encode()) >= path_max:
+            shown = too_long or str(target)
+            raise OutputError(f"cannot write {shown[:60]}...: the name is longer than this filesystem allows "
+                              f"({name_max} bytes a name, {path_max} a path). Choose shorter names.")
+
+
+def _check_writable(folder: Path) -> None:
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".hf_select-probe-"):
+            pass
+    except OSError as err:
+        raise OutputError(f"cannot write to {folder}: {existing} is not writable ({err.strerror or err}). Choose "
+                          "another output folder.") from None
 
 
 class Staging:
-    """The new state of an output folder while it is being built (see `output_folder`)."""
+    """What a write will change in an output folder: new files in ``scratch``, removals, the folder's current
+    state to read. Nothing in the folder changes until the block of `output_folder` ends."""
 
-    def __init__(self, root: Path, owned: set[str], foreign: set[str], overwrite: bool) -> None:
-        self.root, self.owned, self.foreign, self.overwrite = root, owned, foreign, overwrite
+    def __init__(self, folder: Path, scratch: Path, owned: dict[str, str | None], foreign: set[str],
+                 overwrite: bool) -> None:
+        self.folder, self.scratch, self.owned, self.foreign, self.overwrite = folder, scratch, owned, foreign, overwrite
         self.written: set[str] = set()
+        self.removed: set[str] = set()
+
+    def existing(self, pattern: str) -> list[str]:
+        """Relative paths of the folder's current files matching a glob ``pattern`` (never through a link)."""
+        found = (p.relative_to(self.folder) for p in self.folder.glob(pattern))
+        return sorted(r.as_posix() for r in found if not _ours_internal(r) and not _through_link(self.folder, r)
+                      and ((self.folder / r).is_file() or (self.folder / r).is_symlink()))
+
+    def read_bytes(self, relative: str) -> bytes | None:
+        """The current content of a file of the folder (None when there is none)."""
+        path = self.folder / relative
+        return path.read_bytes() if path.is_file() and not path.is_symlink() else None
 
     def path(self, relative: str) -> Path:
-        """Where to write ``relative`` (its folders created): never through a link, never over a stranger's file
-        (unless overwriting was allowed)."""
-        self._check_no_link(relative)
-        if relative in self.foreign and not self.overwrite:
-            raise OutputError(f"{self.root.name}/{relative} exists and was not written by hf_select; move it away "
-                              "or allow overwriting (--overwrite, overwrite=True)")
-        target = self.root / relative
+        """Where to write the new ``relative`` (inside the scratch folder; its folders created)."""
+        _check_relative(relative)
+        target = self.scratch / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() or target.is_symlink():
-            target.unlink()  # a new inode: the old one may be a hard link shared with the published folder
         self.written.add(relative)
-        self.foreign.discard(relative)
+        self.removed.discard(relative)
         return target
 
     def write_bytes(self, relative: str, content: bytes) -> None:
@@ -120,138 +179,178 @@ class Staging:
 
     def remove(self, relative: str) -> None:
         """Remove a file hf_select wrote earlier; a file it did not write is an error, never deleted."""
-        self._check_no_link(relative)
+        _check_relative(relative)
         if relative not in self.owned:
-            raise OutputError(f"{self.root.name}/{relative} is in the way and was not written by hf_select; "
+            raise OutputError(f"{self.folder.name}/{relative} is in the way and was not written by hf_select; "
                               "hf_select never deletes such a file. Move it away and run again.")
-        (self.root / relative).unlink()
-        self.owned.discard(relative)
-
-    def files(self, pattern: str) -> list[str]:
-        """Relative paths of the files matching a glob ``pattern`` (links not followed)."""
-        return sorted(p.relative_to(self.root).as_posix() for p in self.root.glob(pattern)
-                      if p.is_file() or p.is_symlink())
+        self.removed.add(relative)
 
     @contextmanager
     def incoming(self) -> Iterator[Path]:
-        """A scratch folder for writers that make a whole tree (``save_to_disk``, parquet shards); its files move
-        into place, with every check of `path`, when the block ends. It lives inside the staging copy, so a
-        killed run leaves nothing next to the output."""
-        scratch = self.root / f"{TMP_TAG}{uuid.uuid4().hex}"  # made by the writer, as save_to_disk expects
-        yield scratch
-        for path in sorted(p for p in scratch.rglob("*") if p.is_file()):
-            os.replace(path, self.path(path.relative_to(scratch).as_posix()))
-        shutil.rmtree(scratch, ignore_errors=True)
-
-    def _check_no_link(self, relative: str) -> None:
-        parts = Path(relative).parts
-        if Path(relative).is_absolute() or ".." in parts:
-            raise OutputError(f"{relative!r} is not a path inside the output folder")
-        for i in range(1, len(parts) + 1):
-            if (self.root.joinpath(*parts[:i])).is_symlink():
-                raise OutputError(f"{self.root.name}/{'/'.join(parts[:i])} is a symbolic link; hf_select writes only "
-                                  "real files inside its output folder. Replace the link by a folder, or write "
-                                  "elsewhere.")
+        """A folder for writers that make a whole tree (``save_to_disk``, parquet shards): its files are staged
+        like `path`'s when the block ends."""
+        tree = self.scratch / f"{TMP_TAG}tree"
+        yield tree
+        for path in sorted(p for p in tree.rglob("*") if p.is_file()):
+            os.replace(path, self.path(path.relative_to(tree).as_posix()))
+        shutil.rmtree(tree, ignore_errors=True)
 
 
 @contextmanager
-def output_folder(folder: str | os.PathLike, *, overwrite: bool = False,
-                  sources: Iterable[str | os.PathLike] = ()) -> Iterator[Staging]:
-    """Build the new state of ``folder`` in a `Staging` copy and swap it in when the block ends without error.
+def output_folder(folder: str | os.PathLike, *, overwrite: bool = False, sources: Iterable[str | os.PathLike] = (),
+                  inside_of: Iterable[str | os.PathLike] = (), record: dict | None = None) -> Iterator[Staging]:
+    """Stage the new files of ``folder`` in a `Staging` and move each into place when the block ends without error.
 
-    ``sources``: local paths the data was read from (refused as outputs). See the module docstring."""
-    folder = _checked_path(folder, sources)
-    with _lock(folder):
-        recover_interrupted_swap(folder)
-        _remove_stale_temporaries(folder)
+    ``sources``: local paths the data was read from (refused as outputs); ``record``: more facts for the manifest
+    (the data's sources, so that publishing a folder over its own source is refused). See the module docstring."""
+    folder = _checked_path(folder, sources, inside_of)
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder / LOCK)):
+        _remove_stale_scratch(folder)
         owned, foreign = _inventory(folder, overwrite)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = folder.with_name(f".{folder.name}{TMP_TAG}{uuid.uuid4().hex}")
+        scratch = folder / f"{TMP_TAG}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        scratch.mkdir()
         try:
-            if folder.exists():
-                shutil.copytree(folder, staging, symlinks=True, copy_function=_link_or_copy)
-                shutil.copystat(folder, staging)
-            else:
-                staging.mkdir()
-            state = Staging(staging, owned, foreign, overwrite)
-            yield state
-            manifest = {"written_by": "hf_select", "version": __version__,
-                        "files": sorted((state.owned | state.written) - {MANIFEST})}
-            (staging / MANIFEST).unlink(missing_ok=True)
-            (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-            swap_in(staging, folder)
+            staging = Staging(folder, scratch, owned, foreign, overwrite)
+            yield staging
+            _commit(staging, record or {})
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise OutputError(f"no space left while writing {folder}; nothing of the previous output was "
+                                  "replaced. Free some space and run again.") from None
+            raise
         finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _inventory(folder: Path, overwrite: bool) -> tuple[set[str], set[str]]:
-    """(files hf_select wrote there, other files); refuses a stranger's non-empty folder unless overwriting."""
-    if not folder.exists():
-        return set(), set()
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
+def _commit(staging: Staging, record: dict) -> None:
+    """Move the staged files into place, one rename each, after a manifest that lists them as pending."""
+    folder, written = staging.folder, sorted(staging.written)
+    for relative in [*written, *staging.removed]:
+        _may_replace(folder, relative, staging.owned, staging.foreign, staging.overwrite)
+    hashes = {relative: file_digests(staging.scratch / relative)["sha256"] for relative in written}
+    kept = {relative: digest for relative, digest in staging.owned.items() if relative not in staging.removed}
+    manifest = {"written_by": "hf_select", "version": __version__, **record}
+    _write_manifest(folder, staging.scratch, {**manifest, "files": kept, "pending": hashes})
+    for relative in written:
+        target = folder / relative
+        _make_parents(folder, target.parent)
+        os.replace(staging.scratch / relative, target)
+    for relative in sorted(staging.removed):
+        (folder / relative).unlink(missing_ok=True)
+    _write_manifest(folder, staging.scratch, {**manifest, "files": {**kept, **hashes}})
+
+
+def _write_manifest(folder: Path, scratch: Path, manifest: dict) -> None:
+    path = scratch / MANIFEST
+    path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    os.replace(path, folder / MANIFEST)
+
+
+def _make_parents(folder: Path, parent: Path) -> None:
+    """Create the folders of a file inside ``folder``, never through a link or into another mount."""
+    path = folder
+    for part in parent.relative_to(folder).parts:
+        path = path / part
+        if path.is_symlink() or path.is_dir() and os.path.ismount(path):
+            raise OutputError(f"{path} is a symbolic link or a mount point; hf_select writes only real files inside "
+                              "its output folder. Replace it by a folder, or write elsewhere.")
+        path.mkdir(exist_ok=True)
+
+
+def _check_relative(relative: str) -> None:
+    parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute() or ".." in parts or _ours_internal(Path(relative)):
+        raise OutputError(f"{relative!r} is not a path inside the output folder")
+
+
+def _through_link(folder: Path, relative: Path) -> bool:
+    """Whether a folder on the way to ``relative`` is a symbolic link."""
+    return any(folder.joinpath(*relative.parts[:i]).is_symlink() for i in range(1, len(relative.parts)))
+
+
+def _ours_internal(relative: Path) -> bool:
+    """hf_select's bookkeeping inside an output folder: the manifest, the lock, scratch folders."""
+    first = relative.parts[0] if relative.parts else ""
+    return first in (MANIFEST, LOCK) or first.startswith(TMP_TAG)
+
+
+def _may_replace(folder: Path, relative: str, owned: dict[str, str | None], foreign: set[str],
+                 overwrite: bool) -> None:
+    """Refuse to replace or remove someone else's file, or one of hf_select's that a person has changed."""
+    target = folder / relative
+    parts = Path(relative).parts
+    for i in range(1, len(parts) + 1):
+        if (folder.joinpath(*parts[:i])).is_symlink():
+            raise OutputError(f"{folder.name}/{'/'.join(parts[:i])} is a symbolic link; hf_select writes only real "
+                              "files inside its output folder. Replace the link by a folder, or write elsewhere.")
+    if not target.exists() or overwrite:
+        return
+    if relative in foreign:
+        raise OutputError(f"{folder.name}/{relative} exists and was not written by hf_select; move it away or allow "
+                          "overwriting (--overwrite, overwrite=True)")
+    recorded = owned.get(relative)
+    if recorded is not None and file_digests(target)["sha256"] != recorded:
+        raise OutputError(f"{folder.name}/{relative} was written by hf_select but has been changed since; it is not "
+                          "replaced. Move it away, or allow overwriting (--overwrite, overwrite=True).")
+
+
+def _inventory(folder: Path, overwrite: bool) -> tuple[dict[str, str | None], set[str]]:
+    """({file hf_select wrote there: its recorded hash}, other files); refuses a stranger's non-empty folder
+    unless overwriting. Files pending in an interrupted write count as hf_select's with either hash."""
+    present = set()
+    for root, dirs, names in os.walk(folder):
+        base = Path(root)
+        dirs[:] = [d for d in dirs if not os.path.ismount(base / d) and not _ours_internal(
+            (base / d).relative_to(folder))]  # another volume mounted inside is never read or written
+        present |= {(base / n).relative_to(folder).as_posix() for n in names
+                    if not _ours_internal((base / n).relative_to(folder))}
     manifest = folder / MANIFEST
     if manifest.is_file():
         try:
-            owned = set(json.loads(manifest.read_text())["files"])
-        except (ValueError, KeyError, TypeError):
+            data = json.loads(manifest.read_text())
+            files = data["files"]
+            recorded = dict.fromkeys(files) if isinstance(files, list) else dict(files)  # a 0.2 manifest: no hashes
+            pending = data.get("pending", {})
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise OutputError(f"{manifest} is damaged; hf_select cannot tell which files it wrote there. "
                               "Restore it, or write to a new folder.") from None
-        owned &= present
-        return owned, present - owned - {MANIFEST}
+        for relative, digest in pending.items():  # an interrupted write: the old or the new file, both ours
+            path = folder / relative
+            if path.is_file() and (relative not in recorded or file_digests(path)["sha256"] == digest):
+                recorded[relative] = digest
+        owned = {relative: digest for relative, digest in recorded.items() if relative in present}
+        return owned, present - set(owned)
     if present and not overwrite:
         raise OutputError(f"refusing to write to {folder}: it is not empty and hf_select did not create it. "
                           "Choose a new folder, or allow writing into it with --overwrite (overwrite=True): "
                           "files hf_select does not write are kept.")
-    return set(), present
+    return {}, present
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    # Staging copies share the published files' inodes (cheap for big parquet files); nothing is ever modified
-    # in place: files are only added, replaced (a new inode) or unlinked.
+def manifest_of(folder: str | os.PathLike) -> dict | None:
+    """The manifest of a folder hf_select wrote (None when it has none)."""
+    path = Path(folder).expanduser() / MANIFEST
     try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+        return json.loads(path.read_text()) if path.is_file() else None
+    except ValueError:
+        return None
 
 
-def swap_in(staging: Path, folder: Path) -> None:
-    """Replace ``folder`` by the finished ``staging``: two renames, rolled back if the second fails. A crash
-    between them leaves the previous state whole next to the finished staging folder, and
-    `recover_interrupted_swap` puts it back."""
-    if not folder.exists():
-        os.rename(staging, folder)
-        return
-    old = folder.with_name(staging.name.replace(TMP_TAG, OLD_TAG, 1))
-    os.rename(folder, old)
-    try:
-        os.rename(staging, folder)
-    except BaseException:
-        os.rename(old, folder)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def recover_interrupted_swap(folder: Path) -> None:
-    """If a write died between its two renames (``folder`` gone, its old state and the staging folder both
-    left), put the previous state back. A lone old state (a cleanup that failed after a complete swap) is
-    never revived."""
-    if folder.exists():
-        return
-    for old in sorted(folder.parent.glob(f".{glob.escape(folder.name)}{OLD_TAG}*")):
-        staging = folder.with_name(old.name.replace(OLD_TAG, TMP_TAG, 1))
-        if staging.is_dir():
-            os.rename(old, folder)
-            shutil.rmtree(staging, ignore_errors=True)
-            return
-
-
-def _remove_stale_temporaries(folder: Path) -> None:
-    """Temporary siblings of ``folder`` left by killed writers (only ever hf_select's own, by their names)."""
-    for tag in (TMP_TAG, OLD_TAG):
-        for stale in folder.parent.glob(f".{glob.escape(folder.name)}{tag}*"):
-            if stale.is_dir() and not stale.is_symlink():
-                shutil.rmtree(stale, ignore_errors=True)
+def _remove_stale_scratch(folder: Path) -> None:
+    """Scratch folders of writers that died on this host (their name says host and process): hf_select's own."""
+    host = socket.gethostname()
+    for scratch in folder.glob(f"{TMP_TAG}*"):
+        name = scratch.name.removeprefix(TMP_TAG)
+        owner, _, rest = name.rpartition("-")[0].rpartition("-")
+        if owner != host or not rest.isdigit() or not scratch.is_dir() or scratch.is_symlink():
+            continue
+        try:
+            os.kill(int(rest), 0)
+        except ProcessLookupError:
+            shutil.rmtree(scratch, ignore_errors=True)
+        except OSError:
+            pass  # alive, or not ours to signal: keep it
 
 
 def save_to_disk(ds, folder: str | os.PathLike, *, overwrite: bool = False,

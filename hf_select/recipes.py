@@ -16,6 +16,7 @@ import collections.abc
 import dataclasses
 import math
 import re
+import reprlib
 import types
 import typing
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
-from hf_select._compat import check_split_name
+from hf_select._compat import check_config_name, check_split_name
 from hf_select.config import option
 from hf_select.errors import ConfigError, NotFoundError, RecipeError
 from hf_select.formats import Part, Shape, Turns
@@ -222,7 +223,7 @@ class RankingConfig:
     teacher: str = _help("Column naming the teacher of each response.", "teacher")
     bootstrap: int = _help("Prompt resamples for 95% intervals, rank ranges, P(first) and paired comparisons "
                            "(0: none; 1000 is plenty).", 0)
-    seed: int = _help("Seed of the bootstrap (results are deterministic for a seed).", 0)
+    seed: int | None = _help("Seed of the bootstrap (results are deterministic for a seed); default 0.", None)
     group: str | None = _help("Column naming the prompt, resampled as a unit (default: prompt_id, else prompt).",
                               None)
 
@@ -231,6 +232,9 @@ class RankingConfig:
             raise _Invalid("by", "needs at least one score column")
         if self.bootstrap < 0 or 0 < self.bootstrap < 100:
             raise _Invalid("bootstrap", f"must be 0 (none) or at least 100 resamples, got {self.bootstrap}")
+        for key in ("seed", "group"):
+            if getattr(self, key) is not None and not self.bootstrap:
+                raise _Invalid(key, "applies to the bootstrap only: set `bootstrap` (e.g. 1000) or drop it")
 
 
 @dataclass
@@ -248,10 +252,13 @@ class OutputConfig:
     fold: bool = _help("wide data: fold the selected rows back to one row per prompt (lists of responses).", False)
 
     def __post_init__(self) -> None:
-        try:
-            check_split_name(self.split)
-        except ConfigError as err:
-            raise _Invalid("split", str(err)) from None
+        for key, check in (("split", check_split_name), ("config", check_config_name)):
+            try:
+                check(getattr(self, key))
+            except ConfigError as err:
+                raise _Invalid(key, str(err)) from None
+        if self.repo_id is None and (self.private or self.branch):
+            raise _Invalid("private" if self.private else "branch", "applies when publishing: set `output.repo_id`")
 
 
 @dataclass
@@ -294,7 +301,14 @@ class _LineLoader(yaml.SafeLoader):
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
     mapping = loader.construct_mapping(node, deep=True)
-    lines = {loader.construct_object(k): k.start_mark.line + 1 for k, _ in node.value}
+    lines: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in lines:  # YAML would keep the last one silently
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key `{key}` is given twice (lines {lines[key]} and {key_node.start_mark.line + 1}); "
+                            "the first would be ignored", key_node.start_mark)
+        lines[key] = key_node.start_mark.line + 1
     return _Lines(mapping, lines)
 
 
@@ -329,11 +343,18 @@ def load_recipe(recipe: str | Path, overrides: list[str] | None = None) -> Recip
     """Parse and validate a recipe file (or shipped recipe name) with ``--set key=value`` overrides: every key,
     type, value and score parameter is checked, and every score is built with lazily loaded models."""
     path = resolve_recipe_path(str(recipe))
-    text = path.read_text(encoding="utf-8")
+    if path.is_dir():
+        raise RecipeError(f"{path} is a folder; give a recipe file (YAML) or a shipped recipe's name")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise RecipeError(f"{path} is not UTF-8 text (byte {err.start}); a recipe is a YAML file") from None
     try:
         raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.constructor.ConstructorError as err:
+        raise RecipeError(f"{path}:{err.problem_mark.line + 1}: {err.problem}") from None
     except yaml.YAMLError as err:
-        raise RecipeError(f"{path}: not valid YAML: {err}") from None
+        raise RecipeError(f"{path}: not valid YAML: {' '.join(str(err).split())[:300]}") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping (key: value lines)")
     for item in overrides or []:
@@ -401,7 +422,7 @@ def _where(source: str, data: Any, key: Any) -> str:
 
 def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise RecipeError(f"{source}: `{prefix.rstrip('.') or 'recipe'}` must be a mapping, got {data!r}")
+        raise RecipeError(f"{source}: `{prefix.rstrip('.') or 'recipe'}` must be a mapping, got {_shown(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     if cls is ScoreConfig:  # `type` plus free parameters
@@ -446,31 +467,41 @@ def _check(hint: Any, value: Any, where: str, key: str) -> Any:
         if len(errors) == 1:
             raise errors[0]
         kinds = [getattr(a, "__name__", str(a)) for a in args if a is not type(None)]
-        raise RecipeError(f"{where}: `{key}` must be one of {kinds}, got {value!r}")
+        raise RecipeError(f"{where}: `{key}` must be one of {kinds}, got {_shown(value)}")
     if origin is Literal:
         if value not in args:
-            raise RecipeError(f"{where}: `{key}` must be one of {list(args)}, got {value!r}")
+            raise RecipeError(f"{where}: `{key}` must be one of {list(args)}, got {_shown(value)}")
         return value
     if origin is collections.abc.Callable or hint is collections.abc.Callable:
-        raise RecipeError(f"{where}: `{key}` must be a name, got {value!r} (a function cannot be written in YAML)")
+        raise RecipeError(f"{where}: `{key}` must be a name, got {_shown(value)} (a function cannot be written in "
+                          "YAML)")
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where.split(":")[0], f"{key}.")
     if origin is list:
         if args and args[0] is str and isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            raise RecipeError(f"{where}: `{key}` must be a list, got {value!r}")
+            raise RecipeError(f"{where}: `{key}` must be a list, got {_shown(value)}")
         return [_check(args[0], v, where, f"{key}.{i}") for i, v in enumerate(value)] if args else value
     if origin is dict:
         if not isinstance(value, dict):
-            raise RecipeError(f"{where}: `{key}` must be a mapping, got {value!r}")
+            raise RecipeError(f"{where}: `{key}` must be a mapping, got {_shown(value)}")
         return {k: _check(args[1], v, _where(where.split(':')[0], value, k), f"{key}.{k}") for k, v in value.items()}
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     wrong_type = not isinstance(value, hint) if isinstance(hint, type) else False
     if hint is int and isinstance(value, bool) or hint in (str, int, float, bool) and wrong_type:
-        raise RecipeError(f"{where}: `{key}` must be {hint.__name__}, got {value!r}")
+        raise RecipeError(f"{where}: `{key}` must be {hint.__name__}, got {_shown(value)}")
     return value
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 3, 6, 6, 80, 80
+
+
+def _shown(value: Any) -> str:
+    """A value in an error message, cut short whatever its size (a YAML alias bomb expands to megabytes)."""
+    return _SHORT.repr(value)
 
 
 # -- the effective recipe -----------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from hf_select.cards import CardContext, build_card, public_command, public_path
 from hf_select.completeness import Completeness
 from hf_select.errors import DataFormatError, MissingColumnError, PublishError
 from hf_select.metadata import correctness_column
-from hf_select.outputs import check_output
 from hf_select.recipes import Recipe, load_recipe, recipe_yaml
 from hf_select.scoring import MapPass, score
 from hf_select.sources import hub_repo_ids, load_source, local_paths, source_license
@@ -91,8 +90,12 @@ def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], stages: list[S
             _no_nulls(ds, column, key)
     out = recipe.output
     if out.dir:
-        check_output(out.dir, overwrite=out.overwrite, sources=local_paths(recipe.dataset.path,
-                                                                          recipe.dataset.data_files))
+        from hf_select.hub import check_write_local
+
+        models = {id(p.model): p.model for item in scores for p in item.passes() if p.model is not None}
+        check_write_local(out.dir, split=out.split, config_name=out.config, overwrite=out.overwrite,
+                          sources=local_paths(recipe.dataset.path, recipe.dataset.data_files),
+                          inside_of=[m.folder for m in models.values() if m.folder])
 
 
 def check_target(recipe: Recipe, *, push: bool) -> None:
@@ -134,13 +137,13 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
         curated = stage(curated, log)
     card, images = build_card(curated, scored, _card_context(recipe, log, command, scored))
     result = RunResult(scored, curated, log.stages, log.rankings, card, images)
-    out = recipe.output
+    out, source = recipe.output, recipe.dataset
     if out.dir:
         from hf_select.hub import write_local
 
         write_local(curated, out.dir, split=out.split, card=card, images=images, config_name=out.config,
-                    overwrite=out.overwrite, sources=[str(p) for p in local_paths(recipe.dataset.path,
-                                                                                  recipe.dataset.data_files)])
+                    overwrite=out.overwrite, sources=[*map(str, local_paths(recipe.dataset.path, source.data_files)),
+                                                      *hub_repo_ids(recipe.dataset.path, source.data_files)])
         result.output_dir = out.dir
     if push and out.repo_id:
         from hf_select.hub import push as push_to_hub

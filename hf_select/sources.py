@@ -8,13 +8,18 @@ it was read from (`hub_repo_ids`), however that repo was named.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict, load_dataset, load_from_disk
 
-from hf_select.errors import HubError, NotFoundError
+from hf_select.cache import cache_dir
+from hf_select.digests import file_digests
+from hf_select.errors import ConfigError, DataFormatError, HubError, NotFoundError
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
 _REPO_ID = r"[\w.-]+/[\w.-]+"
@@ -23,11 +28,16 @@ _BUILTIN_DATA = {"hf_select:math_teachers": "math_teachers.jsonl"}
 
 
 def builtin_data_path(path: str) -> str:
-    """Paths such as ``hf_select:math_teachers`` point at data shipped in the package."""
+    """Paths such as ``hf_select:math_teachers`` point at data shipped in the package; a ``file://`` URL is the
+    local path it spells."""
     if path in _BUILTIN_DATA:
         from importlib import resources
 
         return str(resources.files("hf_select.data").joinpath(_BUILTIN_DATA[path]))
+    if isinstance(path, str) and path.startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        return unquote(urlsplit(path).path)
     return path
 
 
@@ -68,7 +78,7 @@ def hub_repo_ids(path: str, data_files: str | list | dict | None = None) -> set[
 def local_paths(path: str, data_files: str | list | dict | None = None) -> list[Path]:
     """Every local file or folder the source reads from (globs expanded), resolved."""
     out = []
-    for item in [builtin_data_path(path), *_as_list(data_files)]:
+    for item in [builtin_data_path(path), *map(builtin_data_path, _as_list(data_files))]:
         if not isinstance(item, str) or hub_dataset_id(item) or "://" in item:
             continue
         expanded = Path(item).expanduser()
@@ -87,34 +97,96 @@ def load_source(path: str, *, split: str | None = "train", name: str | None = No
                 data_files: str | list[str] | dict | None = None, revision: str | None = None,
                 streaming: bool = False) -> Dataset | DatasetDict | IterableDataset | IterableDatasetDict:
     """Anything ``load_dataset`` accepts, a local data file, or a ``save_to_disk`` folder (``~`` expanded).
-    ``split=None`` gives every split (a `DatasetDict`)."""
+    ``split=None`` gives every split (a `DatasetDict`).
+
+    A setting that would do nothing is an error: ``name``, ``data_files`` or ``revision`` with a local file or a
+    ``save_to_disk`` folder, a split of a folder that holds one dataset. A local file whose content changed since
+    `datasets` built it is built again, even at the same size and modification time (its content is hashed), and
+    data that cannot be read, or holds no rows, is one line naming the file."""
     path = builtin_data_path(path)
     local = Path(path).expanduser()
     if local.is_dir() and ((local / "dataset_info.json").exists() or (local / "dataset_dict.json").exists()):
+        _nothing_to_set(path, "a save_to_disk folder", name=name, data_files=data_files, revision=revision)
         ds = load_from_disk(str(local))
         if split and isinstance(ds, DatasetDict):
             if split not in ds:
                 raise NotFoundError(f"{path} has no split {split!r} (splits: {sorted(ds)})")
             ds = ds[split]
+        elif split not in (None, "train"):
+            raise NotFoundError(f"{path} holds one dataset, not splits: leave the split unset (it has no {split!r})")
         return ds.to_iterable_dataset() if streaming and isinstance(ds, Dataset) else ds
     if local.is_file():
         builder = FILE_BUILDERS.get(local.suffix)
         if builder is None:
             raise NotFoundError(f"Cannot tell the format of {path!r}; use one of {sorted(FILE_BUILDERS)}")
-        path, name, data_files = builder, None, str(local)
+        _nothing_to_set(path, "a local data file", name=name, data_files=data_files, revision=revision)
+        path, data_files = builder, str(local)
     elif _looks_local(path) and not local.exists():
         raise NotFoundError(f"No such file or folder: {path}")
+    elif local.is_dir() and revision is not None:
+        _nothing_to_set(path, "a local folder", revision=revision)
+    files = [f for f in (local_paths(path, data_files) if not hub_dataset_id(path) else []) if f.is_file()]
+    empty = next((f for f in files if f.stat().st_size == 0), None)
+    if empty is not None:
+        raise DataFormatError(f"{empty} is empty: no rows to curate")
+    mode = "force_redownload" if _changed_since_built(files) else None
     try:
-        return load_dataset(path, name, data_files=data_files, split=split, revision=revision, streaming=streaming)
+        ds = load_dataset(path, name, data_files=data_files, split=split, revision=revision, streaming=streaming,
+                          download_mode=mode)
     except ValueError as err:
         if "split" not in str(err).lower():
-            raise
+            raise _unreadable(path, data_files, err) from None
         raise NotFoundError(f"{data_files if local.is_file() else path}: {str(err).splitlines()[0]}") from None
-    except (FileNotFoundError, ConnectionError, OSError) as err:
+    except (FileNotFoundError, ConnectionError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         if hub_dataset_id(path):
             raise HubError(f"Could not load the Hub dataset {path!r}: {first}") from None
         raise NotFoundError(f"Could not load {path!r}: {first}") from None
+    except Exception as err:  # a malformed local file: datasets and pyarrow raise many kinds
+        if not files:
+            raise
+        raise _unreadable(path, data_files, err) from None
+    if not streaming and all(len(part) == 0 for part in (ds.values() if isinstance(ds, DatasetDict) else [ds])):
+        raise DataFormatError(f"{data_files if local.is_file() else path} holds no rows; nothing to curate")
+    return ds
+
+
+def _nothing_to_set(path: str, what: str, **settings: Any) -> None:
+    given = [key for key, value in settings.items() if value is not None]
+    if given:
+        raise ConfigError(f"{path} is {what}: `{given[0]}` applies to Hub datasets and builders only (it would be "
+                          f"ignored); drop it")
+
+
+def _unreadable(path: str, data_files: Any, err: Exception) -> DataFormatError:
+    cause = err.__cause__ or err
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:200]
+    return DataFormatError(f"cannot read {data_files or path}: {first}. Check that the file is valid "
+                           f"({', '.join(sorted(FILE_BUILDERS))}) and not empty")
+
+
+def _changed_since_built(files: list[Path]) -> bool:
+    """Whether any of these local files' content differs from when hf_select last had `datasets` build it (or
+    was never recorded): `datasets` keys a local file's build by its modification time, which a rewrite of the
+    same size within the same second, ``touch -r`` or ``cp -p`` keep."""
+    if not files:
+        return False
+    record = cache_dir() / "sources.json"
+    try:
+        built = json.loads(record.read_text())
+    except (OSError, ValueError):
+        built = {}
+    now = {str(f.resolve()): file_digests(f)["sha256"] for f in files}
+    if all(built.get(key) == digest for key, digest in now.items()):
+        return False
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**built, **now}))
+        tmp.replace(record)
+    except OSError:
+        pass  # unrecorded: the next load builds again, which is slower, never stale
+    return True
 
 
 def source_license(path: str) -> str | None:

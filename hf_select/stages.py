@@ -97,7 +97,7 @@ class RankTeachers(Stage):
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         cfg = self.config
         options = {"teacher": cfg.teacher, "correct": correctness_column(ds), "bootstrap": cfg.bootstrap,
-                   "seed": cfg.seed, "group": cfg.group}
+                   "seed": cfg.seed or 0, "group": cfg.group}
         for column in cfg.by:
             log.rankings[column] = rank_teachers(ds, by=column, **options)
         students = student_columns(ds, cfg.by)

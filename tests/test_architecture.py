@@ -27,7 +27,7 @@ from hf_select.scoring import fingerprint
 PACKAGE = Path(hf_select.__file__).parent
 # dataset -> requests -> engine -> columns -> selection -> card -> hub, under the entry points.
 LAYERS = [
-    ("foundation", {"version", "errors", "columns", "citations", "cache", "config"}),
+    ("foundation", {"version", "errors", "columns", "citations", "cache", "config", "digests"}),
     ("dataset", {"_compat", "metadata", "sources", "traces", "formats", "wide", "outputs", "data"}),
     ("requests", {"layout", "steps"}),
     ("engine", {"identity", "models", "rope", "engine", "reference"}),

@@ -3,8 +3,11 @@ fake Hub (tests/hub_server.py) with the real clients over HTTP."""
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,16 +42,16 @@ def header(title: str = "Curated traces") -> str:
 
 def make_card(
     *splits: str, yaml: str = "license: mit\ntags:\n- hf-select\n- distillation", **words: str
-) -> DatasetCard:
+) -> DatasetCard:  # a split of another config is named "config/split"
     """A card as hf_select.cards builds it: YAML, the header block, one block per split."""
     blocks = "\n\n".join(section(s, words[s]) if s in words else section(s) for s in splits)
     return DatasetCard(f"---\n{yaml}\n---\n\n{header()}\n\n{blocks}\n")
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file of a folder but hf_select's manifest (what a Hub repo would hold)."""
+    """Every file of a folder but hf_select's bookkeeping (what a Hub repo would hold)."""
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != outputs.MANIFEST}
+            if p.is_file() and not outputs._ours_internal(p.relative_to(folder))}
 
 
 # ------------------------------------------------------------------------------------------------ merge_card
@@ -177,57 +180,75 @@ def _raise(*args: object, **kwargs: object) -> None:
     raise OSError("disk full (simulated)")
 
 
-@pytest.mark.parametrize("failure", ["parquet", "before-swap", "second-rename", "features"])
+@pytest.mark.parametrize("failure", ["parquet", "manifest", "features"])
 def test_write_local_failure_leaves_the_previous_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
     folder = tmp_path / "curated"
     write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"),
                 images={"images/train_scores.png": PNG_TRAIN})
-    before = snapshot(folder)
+    before, inode = snapshot(folder), folder.stat().st_ino
 
     second = Dataset.from_dict(TEST)
     if failure == "parquet":  # in the middle: while writing the new split's data
         monkeypatch.setattr(Dataset, "to_parquet", _raise)
-    elif failure == "before-swap":  # at the very end: README and images already written in the staging copy
-        monkeypatch.setattr(outputs, "swap_in", _raise)
-    elif failure == "second-rename":  # the old folder is already moved aside when the new one fails to move in
-        real_rename = os.rename
-
-        def rename(src: str | Path, dst: str | Path) -> None:
-            if Path(dst) == folder and "hf_select-tmp-" in str(src):
-                _raise()
-            real_rename(src, dst)
-
-        monkeypatch.setattr(os, "rename", rename)
+    elif failure == "manifest":  # at the very end: every new file staged, the pending manifest fails to land
+        monkeypatch.setattr(outputs, "_write_manifest", _raise)
     else:  # datasets refuses a split whose features differ from the existing splits'
         second = Dataset.from_dict({"other": [1]})
     with pytest.raises((OSError, ValueError)):
         write_local(second, folder, split="test", card=make_card("test", train="changed"),
                     images={"images/train_scores.png": b"overwritten", "images/test_scores.png": PNG_TEST})
 
-    assert snapshot(folder) == before  # byte for byte, even through the staging copy's hard links
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["curated"]  # no staging folder left behind
+    assert snapshot(folder) == before and folder.stat().st_ino == inode  # byte for byte, the folder itself kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curated"]  # nothing beside it
+    assert not [p for p in folder.iterdir() if p.name.startswith(outputs.TMP_TAG)]  # no scratch left inside
     monkeypatch.undo()
     assert list(load_dataset(str(folder), download_mode=FRESH)) == ["train"]
 
 
-def test_write_local_recovers_a_swap_interrupted_between_its_renames(tmp_path: Path) -> None:
+def test_a_write_killed_between_its_renames_leaves_old_or_new_files_and_the_next_write_completes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "curated"
+    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"),
+                images={"images/train_scores.png": PNG_TRAIN})
+    old = snapshot(folder)
+    real_replace, moved = os.replace, []
+
+    def crash_after_two(src, dst):  # into the folder: the pending manifest, one file, then the process dies
+        if Path(dst).parent.parent in (folder, folder.parent) and outputs.TMP_TAG not in str(dst):
+            if len(moved) == 2:
+                raise KeyboardInterrupt
+            moved.append(dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train", train="second"),
+                    images={"images/train_scores.png": PNG_TEST})
+    monkeypatch.undo()
+    manifest = json.loads((folder / outputs.MANIFEST).read_text())
+    assert manifest["pending"]  # the manifest says which files the interrupted write was putting in place
+    now = snapshot(folder)
+    assert set(now) == set(old) and any(now[p] != old[p] for p in now)  # some paths new, the others old
+    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train", train="second"),
+                images={"images/train_scores.png": PNG_TEST})  # hf_select's own files: no --overwrite needed
+    assert snapshot(folder)["images/train_scores.png"] == PNG_TEST and "pending" not in json.loads(
+        (folder / outputs.MANIFEST).read_text())
+    assert load_dataset(str(folder), split="train", download_mode=FRESH).to_dict() == TRAIN
+
+
+def test_only_a_dead_writers_scratch_is_removed(tmp_path: Path) -> None:
     folder = tmp_path / "curated"
     write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"))
-    # What a crash between the two renames of a swap leaves: the old state moved aside, the staging copy.
-    os.rename(folder, tmp_path / ".curated.hf_select-old-crashed")
-    (tmp_path / ".curated.hf_select-tmp-crashed").mkdir()
-
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    host = socket.gethostname()
+    for name in (f"{host}-{dead}-aaaa", f"{host}-{os.getpid()}-bbbb", f"other.host-{dead}-cccc"):
+        (folder / f"{outputs.TMP_TAG}{name}").mkdir()
     write_local(Dataset.from_dict(TEST), folder, split="test", card=make_card("test"))
-    loaded = load_dataset(str(folder), download_mode=FRESH)
-    assert loaded["train"].to_dict() == TRAIN and loaded["test"].to_dict() == TEST
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["curated"]
-
-    # A lone leftover (no staging next to it) is not a crash: a deleted folder is never revived from it.
-    shutil.move(folder, tmp_path / ".curated.hf_select-old-leftover")
-    write_local(Dataset.from_dict(TEST), folder, split="test", card=make_card("test"))
-    assert list(load_dataset(str(folder), download_mode=FRESH)) == ["test"]
+    left = sorted(p.name.removeprefix(outputs.TMP_TAG) for p in folder.iterdir() if p.name.startswith(outputs.TMP_TAG))
+    assert left == sorted([f"{host}-{os.getpid()}-bbbb", f"other.host-{dead}-cccc"])  # alive, or not provably gone
 
 
 def test_write_local_rejects_paths_outside_images(tmp_path: Path) -> None:
@@ -446,8 +467,9 @@ def test_two_schemas_live_in_two_configs(hub: HubServer, hub_repo_id: str, tmp_p
         push(wide, hub_repo_id, split="test", card=make_card("test"))
     assert snapshot(folder) == before and hub.repo(hub_repo_id).head().oid == head
 
-    write_local(wide, folder, split="test", card=make_card("test"), config_name="scored")
-    push(wide, hub_repo_id, split="test", card=make_card("test"), config_name="scored")
+    write_local(wide, folder, split="test", card=make_card("scored/test"), config_name="scored")
+    push(wide, hub_repo_id, split="test", card=make_card("scored/test"), config_name="scored")
+    assert "<!-- hf_select:split=scored/test -->" in (folder / "README.md").read_text()
     for where in (str(folder), hub_repo_id):
         assert load_dataset(where, split="train", download_mode=FRESH).to_dict() == TRAIN
         assert load_dataset(where, "scored", split="test", download_mode=FRESH).to_dict() == _more_columns(TEST)
@@ -485,7 +507,7 @@ def test_hub_failures_are_one_line(hub: HubServer, tmp_path: Path, capsys: pytes
     assert err.startswith("hf-select push: error: publishing to") and err.count("\n") == 1
     assert main(["push", str(tmp_path / "missing"), f"{hub.username}/x"]) == 2
     err = capsys.readouterr().err
-    assert "not found" in err and "Hub" not in err
+    assert "No such folder" in err and "Hub" not in err
 
 
 def test_push_and_write_local_build_the_card_from_the_data_when_none_is_given(

@@ -123,12 +123,13 @@ def test_a_strangers_file_in_the_way_is_never_deleted(tmp_path):
     assert (folder / "data" / "train-extra.parquet").read_bytes() == b"not hf_select's"
 
 
-def test_home_is_expanded_and_stale_temporaries_are_cleaned(tmp_path, monkeypatch):
+def test_home_is_expanded_and_a_folder_beside_the_output_is_never_touched(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / ".curated.hf_select-tmp-deadbeef").mkdir()  # left by a killed run
+    (tmp_path / ".curated.hf_select-tmp-deadbeef").mkdir()  # beside the output: not provably hf_select's
     write_local(Dataset.from_dict(ROWS), "~/curated", split="train", card=_card("train"))
     assert (tmp_path / "curated" / "README.md").is_file() and not (tmp_path / "~").exists()
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".cache") == ["curated"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".cache") == [".curated.hf_select-tmp-deadbeef",
+                                                                               "curated"]
 
 
 def _write_split(folder: str, split: str, rounds: int) -> None:

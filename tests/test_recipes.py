@@ -165,7 +165,8 @@ def test_interrupted_run_leaves_no_partial_output_and_resumes(tiny_root, tmp_pat
     monkeypatch.setattr(hub, "write_parquet_shards", crash)
     with pytest.raises(KeyboardInterrupt):
         run_recipe_file("demo", overrides, push=False)
-    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name != "cache"]  # nothing half-written
+    assert not [p for p in out.rglob("*") if p.name != ".hf_select.lock"]  # nothing half-written, no manifest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # and nothing beside it
     monkeypatch.undo()
     first = run_recipe_file("demo", overrides, push=False)
     before = {p.name: p.read_bytes() for p in (out / "data").iterdir()}
@@ -250,6 +251,7 @@ def test_public_shape_recipes_give_splits_trl_trains_on_exactly_the_pick(name, s
     Dataset.from_list(rows).to_json(data)
     out = tmp_path / "out"
     overrides = [f"models.student.name_or_path={tiny_root / 'llama'}", f"dataset.path={data}", "dataset.split=train",
+                 "dataset.name=null",
                  f"output.dir={out}"]
     result = run_recipe_file(name, overrides, push=False)
     curated = load_dataset(str(out), split="train")
@@ -338,7 +340,8 @@ def test_a_card_plots_the_score_even_without_teachers_or_a_selection(tiny_root, 
     Dataset.from_list(public_shapes.mixture_of_thoughts()).to_json(data)
     out = tmp_path / "out"
     run_recipe_file("mixture_of_thoughts_chat", [f"models.student.name_or_path={tiny_root / 'llama'}",
-                                                 f"dataset.path={data}", f"output.dir={out}"], push=False)
+                                                 f"dataset.path={data}", "dataset.name=null", f"output.dir={out}"],
+                    push=False)
     card = DatasetCard.load(out / "README.md").text
     assert "![`local_naturalness`" in card and (out / "images" / "train_scores.png").stat().st_size > 1000
 
