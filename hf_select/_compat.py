@@ -3,7 +3,8 @@
 `SUPPORTED_DATASETS` is the range this module is written and tested against (pinned in ``pyproject.toml``
 and checked by ``tests/test_compat.py``): a new `datasets` release that moves one of these is caught here.
 
-- the logical rows of a dataset as one arrow table (``ds._indices``: 100x faster than ``with_format("arrow")``);
+- the logical rows of a dataset as one arrow table (``ds._indices``: 100x faster than ``with_format("arrow")``),
+  and a dataset over an arrow table (``InMemoryTable``);
 - a dataset's fingerprint (``ds._fingerprint``), to derive cache keys from it;
 - the split-name rule (``datasets.splits._split_re``), the config-name rule (``datasets.naming``) and the size
   estimate ``push_to_hub`` shards by;
@@ -67,6 +68,13 @@ def logical_table(ds: Dataset, columns: Sequence[str] | None = None) -> pa.Table
     if indices is not None:
         table = table.take(indices.column(0))
     return table
+
+
+def dataset_from_arrow(table: pa.Table) -> Dataset:
+    """A `Dataset` over an in-memory arrow table (rankings): `datasets` has no public constructor from arrow."""
+    from datasets.table import InMemoryTable
+
+    return Dataset(InMemoryTable(table))
 
 
 def fingerprint(ds: Dataset) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from hf_select.config import field_names
+from hf_select.errors import ConfigError
 from hf_select.models import ScoringModel
 from hf_select.reference import naive_global, naive_local, naive_rank_surprisal
 from hf_select.scores import cli_aliases
@@ -238,7 +239,7 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
     aliases = {alias: cls for alias, cls in cli_aliases().items() if "model" in cls.model_roles}
     for name in scores:
         if name not in aliases:
-            raise ValueError(f"bench: unknown score {name!r}; choose from {sorted(aliases)}")
+            raise ConfigError(f"bench: unknown score {name!r}; choose from {sorted(aliases)}")
         cls = aliases[name]
         scorer = cls(model, window=window) if "window" in field_names(cls.Params) else cls(model)
         column = cls.columns[0].name
@@ -357,7 +358,7 @@ def run_ranking_bench(rows: int = 10_000, teachers: int = 8, resamples: int = 10
     values = rng.normal(size=rows) + teacher * 0.01 + rng.normal(size=prompts)[prompt]
     ds = Dataset.from_dict({"prompt": prompt, "teacher": [f"t{t}" for t in teacher], "score": values})
     start = time.perf_counter()
-    ranked = rank_teachers(ds, by="score", bootstrap=resamples, seed=seed)
+    ranked = rank_teachers(ds, by="score", bootstrap=resamples, seed=seed, higher_is_better=True)
     whole = time.perf_counter() - start
     table = TeacherTable.build(prompt, teacher, values, prompts, teachers)
     start = time.perf_counter()

@@ -61,6 +61,7 @@ class CardContext:
     training: dict[str, Any] = field(default_factory=dict)  # {"columns", "layout"}: what the split trains on
     incomplete: int | None = None  # responses left out as cut off (None: not checked)
     folded: bool = False  # rows folded back to one per prompt (lists of replies)
+    directions: dict[str, bool] = field(default_factory=dict)  # which way each ranked column is better
 
 
 def public_path(path: str | None) -> str:
@@ -373,7 +374,9 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
         size_categories=[size_category(len(curated))],
         pretty_name=title,
     )
-    rankings = [{"by": column, "rows": rows, "higher_is_better": higher_is_better(scored, column),
+    rankings = [{"by": column, "rows": rows,
+                 "higher_is_better": ctx.directions.get(column, None) if column in ctx.directions
+                 else higher_is_better(scored, column),
                  "has_accuracy": bool(rows) and rows[0].get("accuracy") is not None,
                  "has_intervals": bool(rows) and rows[0].get("score_low") is not None,
                  "few_prompts": rows[0]["prompts"] if rows and (rows[0].get("prompts") or FEW_PROMPTS) < FEW_PROMPTS

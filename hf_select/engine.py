@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from hf_select.errors import ModelNotSupportedError
+from hf_select.errors import ModelNotSupportedError, ScoringInputError
 from hf_select.models import ScoringModel
 from hf_select.rope import RopeSwitch, rope_switch
 
@@ -110,7 +110,8 @@ class ScoringEngine:
         ``on_done(indices)`` is called after each forward pass with the requests it finished (progress)."""
         for i, request in enumerate(requests):
             if not request.context or not request.target:
-                raise ValueError(f"request {i} has an empty context or target; contexts hold at least one token")
+                raise ScoringInputError(None, f"request {i} has an empty context or target; contexts hold at least "
+                                              "one token")
         _check_head(self.model)
         results: list[TokenScores | None] = [None] * len(requests)
         for batch in self._batches(requests):

@@ -72,6 +72,10 @@ class MissingColumnError(HfSelectError, KeyError, ValueError):
     __str__ = HfSelectError.__str__
 
 
+class WrongTypeError(HfSelectError, TypeError):
+    """An argument of the wrong kind: a stream where a whole split is needed, something else than a score."""
+
+
 class ColumnTypeError(HfSelectError, TypeError):
     """A column holds values of a type the step cannot use (text where a score is compared, ...)."""
 

@@ -221,37 +221,43 @@ def _commit(api: HfApi, repo_id: str, splits: list[_SplitFiles], sections: list[
             images: dict[str, bytes], branch: str | None) -> str:
     """One commit with the splits' files, the updated README and the images, on top of the revision the README
     was read from (retried when another commit landed in between). Returns the commit URL."""
-    additions = [CommitOperationAdd(repo_path, str(local)) for s in splits for repo_path, local in s.files.items()]
-    names = ", ".join(f"{s.split}" + (f" ({s.config_name})" if s.config_name != DEFAULT_CONFIG else "")
-                      for s in splits)
-    for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+    attempt = 1
+    while True:
         head = api.repo_info(repo_id, repo_type="dataset", revision=branch).sha
-        card = _hub_card(api, repo_id, head)
-        present = {f.path: f.size for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=head,
-                                                              recursive=True) if hasattr(f, "size")}
-        deletions = []
-        for s in splits:
-            prefix = f"{data_dir(s.config_name)}/{s.split}-"
-            stale = [path for path in present if path.startswith(prefix)]
-            deletions += [path for path in stale if path not in s.files]
-            card = updated_data_card(card, s.config_name, s.info, s.features, s.uploaded,
-                                     sum(present[path] for path in stale))
-        for section, key in sections:
-            card = merge_card(card, section, key)
-        readme = str(card).replace(REPO_PLACEHOLDER, repo_id).encode("utf-8")
-        operations = [*additions, CommitOperationAdd(README, readme),
-                      *(CommitOperationAdd(path, content) for path, content in images.items()),
-                      *(CommitOperationDelete(path) for path in deletions)]
         try:
-            return api.create_commit(repo_id, repo_type="dataset", operations=operations, revision=branch,
-                                     commit_message=f"Publish curated split(s) {names} with hf_select",
-                                     parent_commit=head).commit_url
+            return api.create_commit(repo_id, repo_type="dataset", revision=branch, parent_commit=head,
+                                     operations=_operations(api, repo_id, head, splits, sections, images),
+                                     commit_message="Publish curated split(s) " + ", ".join(
+                                         s.split + (f" ({s.config_name})" if s.config_name != DEFAULT_CONFIG else "")
+                                         for s in splits) + " with hf_select").commit_url
         except HfHubHTTPError as err:
             status = err.response.status_code if err.response is not None else None
-            if status in (409, 412) and attempt < _COMMIT_ATTEMPTS:
-                continue  # a commit landed since we read the README: merge again on top of it
-            raise
-    raise AssertionError("unreachable")
+            if status not in (409, 412) or attempt == _COMMIT_ATTEMPTS:
+                raise
+            attempt += 1  # a commit landed since we read the README: merge again on top of it
+
+
+def _operations(api: HfApi, repo_id: str, head: str, splits: list[_SplitFiles],
+                sections: list[tuple[DatasetCard, str]], images: dict[str, bytes]) -> list:
+    """What the commit adds and deletes, given the repo at ``head``: the splits' files, their stale shards
+    removed, the README with ``configs``/``dataset_info`` and the card sections merged in, the images."""
+    card = _hub_card(api, repo_id, head)
+    present = {f.path: f.size for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=head,
+                                                          recursive=True) if hasattr(f, "size")}
+    deletions = []
+    for s in splits:
+        prefix = f"{data_dir(s.config_name)}/{s.split}-"
+        stale = [path for path in present if path.startswith(prefix)]
+        deletions += [path for path in stale if path not in s.files]
+        card = updated_data_card(card, s.config_name, s.info, s.features, s.uploaded,
+                                 sum(present[path] for path in stale))
+    for section, key in sections:
+        card = merge_card(card, section, key)
+    readme = str(card).replace(REPO_PLACEHOLDER, repo_id).encode("utf-8")
+    return [*(CommitOperationAdd(repo_path, str(local)) for s in splits for repo_path, local in s.files.items()),
+            CommitOperationAdd(README, readme),
+            *(CommitOperationAdd(path, content) for path, content in images.items()),
+            *(CommitOperationDelete(path) for path in deletions)]
 
 
 @contextmanager

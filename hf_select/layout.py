@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from typing import Literal
 
+from hf_select.errors import ConfigError, ModelNotSupportedError
+
 Layout = Literal["auto", "plain", "chat"]
 PLAIN_SEPARATOR = "\n\n"
 
 
 def check_layout(layout: str) -> Layout:
     if layout not in ("auto", "plain", "chat"):
-        raise ValueError(f"layout must be 'auto', 'plain' or 'chat', not {layout!r}")
+        raise ConfigError(f"layout must be 'auto', 'plain' or 'chat', not {layout!r}")
     return layout  # type: ignore[return-value]
 
 
@@ -29,7 +31,7 @@ def resolve_layout(tokenizer, layout: Layout) -> Literal["plain", "chat"]:
     if check_layout(layout) == "auto":
         return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
     if layout == "chat" and not getattr(tokenizer, "chat_template", None):
-        raise ValueError("layout='chat' needs a tokenizer with a chat template; use layout='plain'")
+        raise ConfigError("layout='chat' needs a tokenizer with a chat template; use layout='plain'")
     return layout
 
 
@@ -47,7 +49,7 @@ def prompt_prefix(tokenizer, prompt: str | list[dict[str, str]], layout: Layout)
 def prefix_token(tokenizer) -> int:
     token = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     if token is None:
-        raise ValueError("The tokenizer has neither a BOS nor an EOS token to stand for an empty context")
+        raise ModelNotSupportedError("The tokenizer has neither a BOS nor an EOS token to stand for an empty context")
     return int(token)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from datasets import Dataset
 
 from hf_select.columns import IS_CORRECT, known_aggregate, known_direction
+from hf_select.errors import ConfigError
 
 CORRECT = IS_CORRECT.name
 
@@ -54,12 +55,17 @@ def record_score(ds: Dataset, name: str, config: dict[str, Any], columns: dict[s
 
 
 def higher_is_better(ds: Dataset, column: str) -> bool:
-    """The direction of a score column: from the dataset's metadata, else from the columns hf_select knows."""
+    """The direction of a score column: from the dataset's metadata, else from the columns hf_select knows; a
+    column of neither (a score from elsewhere, read back without its metadata) is an error, never a guess."""
     recorded = read_metadata(ds)["columns"].get(column, {})
     if recorded.get("higher_is_better") is not None:
         return bool(recorded["higher_is_better"])
     known = known_direction(column)
-    return True if known is None else known
+    if known is None:
+        raise ConfigError(f"which way is better for {column!r} is unknown: the data carries no hf_select metadata for "
+                          "it and it is not a score hf_select knows. Say it: higher_is_better=True or False "
+                          "(`select.higher_is_better:` or `rank_teachers.higher_is_better:` in a recipe)")
+    return known
 
 
 def aggregate_of(ds: Dataset, column: str) -> tuple[str, str] | None:

@@ -191,6 +191,8 @@ class SelectConfig:
     among: str | None = _help("best: only rows where this boolean column is true are candidates (e.g. is_correct).",
                               None)
     top_k: int | None = _help("best: responses kept per group (default 1); divergence: rows kept overall.", None)
+    higher_is_better: bool | None = _help("best: which way `by` is better, for a score without hf_select metadata "
+                                          "(default: the score's recorded direction).", None)
     quantile: float | None = _help("divergence: keep rows at or above this quantile of prov_divergence.", None)
     min_teacher_fraction: float | None = _help("divergence: keep rows with at least this teacher-originated share.",
                                                None)
@@ -200,7 +202,8 @@ class SelectConfig:
             raise _Invalid("top_k", f"must be at least 1, got {self.top_k}")
         _fraction("quantile", self.quantile)
         _fraction("min_teacher_fraction", self.min_teacher_fraction)
-        only = {"best": ("by", "group", "among"), "divergence": ("quantile", "min_teacher_fraction")}
+        only = {"best": ("by", "group", "among", "higher_is_better"),
+                "divergence": ("quantile", "min_teacher_fraction")}
         for method, keys in only.items():
             for key in keys:
                 if getattr(self, key) is not None and self.method != method:
@@ -221,6 +224,8 @@ class RankingConfig:
                           "several students also gets a teacher x student table).",
                           default_factory=lambda: ["local_naturalness"])
     teacher: str = _help("Column naming the teacher of each response.", "teacher")
+    higher_is_better: bool | None = _help("Which way the columns are better, for scores without hf_select metadata "
+                                          "(default: each score's recorded direction).", None)
     bootstrap: int = _help("Prompt resamples for 95% intervals, rank ranges, P(first) and paired comparisons "
                            "(0: none; 1000 is plenty).", 0)
     seed: int | None = _help("Seed of the bootstrap (results are deterministic for a seed); default 0.", None)

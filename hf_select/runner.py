@@ -172,7 +172,7 @@ def _card_context(recipe: Recipe, log: RunLog, command: str | None, scored: Data
         license=out.license or source_license(source.path), title=out.title or recipe.name,
         teacher_column=teacher, correct_column=correctness_column(scored), config_name=out.config,
         repo_id=out.repo_id, description=recipe.description, data_format=source.format,
-        training=log.training, incomplete=log.incomplete, folded=out.fold)
+        training=log.training, incomplete=log.incomplete, folded=out.fold, directions=log.directions)
 
 
 def run_recipe_file(recipe: str, overrides: list[str] | None = None, *, push: bool = True,

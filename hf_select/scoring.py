@@ -29,7 +29,7 @@ from hf_select._compat import fingerprint as dataset_fingerprint
 from hf_select._compat import is_batch
 from hf_select.columns import ERROR_COLUMN, Column, Field
 from hf_select.config import check_fields, field_names, option
-from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError
+from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError, WrongTypeError
 from hf_select.formats import Shape
 from hf_select.metadata import record_score
 from hf_select.progress import ScoreProgress
@@ -334,7 +334,7 @@ def score(
                          for split, part in ds.items()})
     for item in scores:
         if not isinstance(item, MapPass):
-            raise TypeError(f"score() takes hf_select scores (MapPass), not {type(item).__name__}")
+            raise WrongTypeError(f"score() takes hf_select scores (MapPass), not {type(item).__name__}")
     passes = [map_pass for item in scores for map_pass in item.passes()]
     if completeness:
         passes += _completeness(passes)

@@ -33,11 +33,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict
-from datasets.table import InMemoryTable
 
+from hf_select._compat import dataset_from_arrow
 from hf_select._compat import logical_table as _table
 from hf_select.columns import COMPLETE, PROV_TEACHER_FRACTION
-from hf_select.errors import ColumnTypeError, ConfigError, MissingColumnError
+from hf_select.errors import ColumnTypeError, ConfigError, MissingColumnError, WrongTypeError
 from hf_select.metadata import aggregate_of, model_of, read_metadata
 from hf_select.metadata import higher_is_better as recorded_direction
 from hf_select.stats import TeacherTable, uncertainty_columns
@@ -131,10 +131,10 @@ def per_split(fn: Callable) -> Callable:
         if isinstance(ds, DatasetDict):
             return DatasetDict({split: fn(part, *args, **kwargs) for split, part in ds.items()})
         if isinstance(ds, (IterableDataset, IterableDatasetDict)):
-            raise TypeError(f"{fn.__name__} needs a whole split, not a stream: materialise it first, e.g. "
+            raise WrongTypeError(f"{fn.__name__} needs a whole split, not a stream: materialise it first, e.g. "
                             "Dataset.from_list(list(stream.take(n))) or load_dataset(..., streaming=False)")
         if not isinstance(ds, Dataset):
-            raise TypeError(f"{fn.__name__} takes a Dataset or a DatasetDict, not {type(ds).__name__}")
+            raise WrongTypeError(f"{fn.__name__} takes a Dataset or a DatasetDict, not {type(ds).__name__}")
         return fn(ds, *args, **kwargs)
 
     return wrapper
@@ -185,7 +185,6 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
     if among is not None and not isinstance(among, str) and not callable(among):
         raise ColumnTypeError(f"{where}: among must be a column name or a callable, got {type(among).__name__}")
     _require(ds, [by, group, among if isinstance(among, str) else None], where)
-    up = _direction(ds, by, higher_is_better)
 
     columns = [by, group] + ([among] if isinstance(among, str) else []) + ([complete] if complete else [])
     table = _table(ds, columns)
@@ -193,6 +192,7 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
     if n == 0:
         return ds.select([])
     score = _numeric(table.column(by), by, where)
+    up = _direction(ds, by, higher_is_better)
     ids, total = _dense_ids(table.column(group))  # null is a group of its own
     gid = pa.array(ids)
 
@@ -263,37 +263,74 @@ def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", te
     metadata) and the columns above.
     """
     if not isinstance(by, str):
-        tables = []
-        for column in by:
-            table = rank_teachers(ds, column, teacher, correct, higher_is_better, bootstrap=bootstrap, seed=seed,
-                                  group=group, confidence=confidence).data.table
-            model = model_of(read_metadata(ds), column)
-            tables.append(table.add_column(0, "model", pa.array([model] * table.num_rows, pa.string()))
-                          .add_column(0, "column", pa.array([column] * table.num_rows, pa.string())))
-        return Dataset(InMemoryTable(pa.concat_tables(tables, promote_options="default")))
+        return _teacher_student_table(ds, list(by), teacher, correct, higher_is_better, bootstrap=bootstrap,
+                                      seed=seed, group=group, confidence=confidence)
     where = "rank_teachers"
     _require(ds, [by, teacher], where)
     if bootstrap:
         group = group or ("prompt_id" if "prompt_id" in ds.column_names else "prompt")
         _require(ds, [group], f"{where} (bootstrap resamples prompts; pass group= to name their column)")
-    up = _direction(ds, by, higher_is_better)
-    aggregate = aggregate_of(ds, by)
-    if aggregate and not set(aggregate) <= set(ds.column_names):
-        aggregate = None  # the parts were dropped: fall back to the mean of the ratios
+    aggregate = _ratio_parts(ds, by)
     with_accuracy = correct is not None and correct in ds.column_names
     table = _table(ds, [teacher, by, *(aggregate or ()), *([correct] if with_accuracy else []),
                         *([group] if bootstrap else [])])
-    score = _numeric(table.column(by), by, where)
     names = pc.unique(table.column(teacher))
-    n = len(names)
-    gid = pc.index_in(table.column(teacher), value_set=names)
-    valid = _present(score)
+    teacher_ids = pc.index_in(table.column(teacher), value_set=names).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = _as_float(_numeric(table.column(by), by, where))
+    up = _direction(ds, by, higher_is_better)
+    prompt_ids, n_prompts = _dense_ids(table.column(group)) if bootstrap else (np.zeros(len(values), np.int64), 1)
+    parts = [_as_float(_numeric(table.column(c), c, where)) for c in aggregate] if aggregate else None
+    point = TeacherTable.build(prompt_ids, teacher_ids, np.where(np.isnan(values), np.nan, parts[0]) if parts
+                               else values, n_prompts, len(names), parts[1] if parts else None)
+    columns = {"teacher": names, **_teacher_statistics(teacher_ids, values, len(names))}
+    if parts:  # a ratio aggregates its parts over the same rows as the score itself
+        columns["score"] = point.scores(np.ones((1, n_prompts)))[0]
+    if with_accuracy:
+        flags = _as_float(pc.cast(_boolean(table.column(correct), correct, where), pa.float64()))
+        columns["accuracy"] = _teacher_statistics(teacher_ids, flags, len(names))["mean"]
+    order = _ranking_order(columns["score"], names.to_pylist(), up)
+    if bootstrap:
+        columns.update(uncertainty_columns(point, TeacherTable.build(prompt_ids, teacher_ids, values, n_prompts,
+                                                                     len(names)),
+                                           order, names.to_pylist(), n_resamples=bootstrap, seed=seed,
+                                           higher_is_better=up, confidence=confidence))
+        columns["prompts"] = np.full(len(names), n_prompts, dtype=np.int64)  # what the intervals rest on
+    result = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in columns.items()})
+    result = result.take(pa.array(order.astype(np.int64)))
+    return dataset_from_arrow(result.add_column(0, "rank", pa.array(np.arange(1, len(names) + 1, dtype=np.int64))))
 
-    per_row = pa.table({"gid": gid, "score": pc.cast(score, pa.float64())})
-    scored = per_row.filter(valid)
-    stats = scored.group_by("gid").aggregate([("score", "count"), ("score", "mean"),
-                                              ("score", "stddev", pc.VarianceOptions(ddof=1)),
-                                              ("score", "min"), ("score", "max")])
+
+def _teacher_student_table(ds: Dataset, columns: list[str], teacher: str, correct: str | None,
+                           higher_is_better: bool | None, **options: Any) -> Dataset:
+    """One ranking per column, stacked, with the column and the model that scored it (a teacher x student table)."""
+    tables = []
+    for column in columns:
+        table = rank_teachers(ds, column, teacher, correct, higher_is_better, **options).data.table
+        model = model_of(read_metadata(ds), column)
+        tables.append(table.add_column(0, "model", pa.array([model] * table.num_rows, pa.string()))
+                      .add_column(0, "column", pa.array([column] * table.num_rows, pa.string())))
+    return dataset_from_arrow(pa.concat_tables(tables, promote_options="default"))
+
+
+def _ratio_parts(ds: Dataset, by: str) -> tuple[str, str] | None:
+    """The (numerator, denominator) columns of a score whose teacher-level value is a ratio of means (RSR), which
+    must both be there: a mean of per-response ratios is another statistic, never a silent substitute."""
+    aggregate = aggregate_of(ds, by)
+    missing = [c for c in aggregate or () if c not in ds.column_names]
+    if missing:
+        raise MissingColumnError(f"rank_teachers: a teacher's {by!r} is the mean of {aggregate[0]!r} over the mean "
+                                 f"of {aggregate[1]!r} (a ratio of means), but the data has no {missing[0]!r}; keep "
+                                 "that column (it is added with the score) to rank by it")
+    return aggregate
+
+
+def _teacher_statistics(teacher_ids: np.ndarray, values: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """count, n_missing, score (= mean), mean, median (exact), std (ddof=1), min and max of each teacher's values;
+    NaN values are missing and left out; undefined statistics are NaN."""
+    valid = ~np.isnan(values)
+    table = pa.table({"gid": pa.array(teacher_ids[valid]), "v": pa.array(values[valid])})
+    stats = table.group_by("gid").aggregate([("v", "count"), ("v", "mean"), ("v", "stddev", pc.VarianceOptions(ddof=1)),
+                                             ("v", "min"), ("v", "max"), ("v", "approximate_median")])
     at = stats.column("gid").to_numpy()
 
     def scatter(column: str, fill: float = math.nan) -> np.ndarray:
@@ -301,46 +338,14 @@ def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", te
         out[at] = _as_float(stats.column(column))
         return out
 
-    count = scatter("score_count", 0).astype(np.int64)
-    rows_per_teacher = np.bincount(gid.to_numpy(), minlength=n).astype(np.int64) if n else np.zeros(0, np.int64)
-
-    # exact median: sort each teacher's scores, read the middle one(s)
-    ordered = scored.take(pc.sort_indices(scored, sort_keys=[("gid", "ascending"), ("score", "ascending")]))
-    values = ordered.column("score").to_numpy()
-    offsets = np.r_[0, np.cumsum(count)[:-1]] if n else np.zeros(0, np.int64)
-    has = count > 0
-    median = np.full(n, math.nan)
-    median[has] = (values[(offsets + (count - 1) // 2)[has]] + values[(offsets + count // 2)[has]]) / 2
-
-    teacher_ids = gid.to_numpy(zero_copy_only=False).astype(np.int64)
-    by_values = _as_float(score)
-    parts = [_as_float(_numeric(table.column(c), c, where)) for c in aggregate] if aggregate else None
-    prompt_ids, n_prompts = _dense_ids(table.column(group)) if bootstrap else (np.zeros(len(by_values), np.int64), 1)
-    missing = np.isnan(by_values)  # a ratio aggregates its parts over the same rows as the score itself
-    point = TeacherTable.build(prompt_ids, teacher_ids, np.where(missing, np.nan, parts[0]) if parts else by_values,
-                               n_prompts, n, parts[1] if parts else None)
-    columns: dict[str, Any] = {
-        "teacher": names, "count": count, "n_missing": rows_per_teacher - count,
-        "score": point.scores(np.ones((1, n_prompts)))[0] if parts else scatter("score_mean"),
-        "mean": scatter("score_mean"), "median": median,
-        "std": scatter("score_stddev"), "min": scatter("score_min"), "max": scatter("score_max"),
-    }
-    if with_accuracy:
-        flags = pc.cast(_boolean(table.column(correct), correct, where), pa.float64())
-        accuracy = pa.table({"gid": gid, "ok": flags}).group_by("gid").aggregate([("ok", "mean")])
-        columns["accuracy"] = np.full(n, math.nan)
-        columns["accuracy"][accuracy.column("gid").to_numpy()] = _as_float(accuracy.column("ok_mean"))
-    order = _ranking_order(columns["score"], names.to_pylist(), up)
-    if bootstrap:
-        columns.update(uncertainty_columns(point, TeacherTable.build(prompt_ids, teacher_ids, by_values, n_prompts, n),
-                                           order, names.to_pylist(), n_resamples=bootstrap, seed=seed,
-                                           higher_is_better=up, confidence=confidence))
-        columns["prompts"] = np.full(n, n_prompts, dtype=np.int64)  # how many prompts the intervals rest on
-
-    result = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in columns.items()})
-    result = result.take(pa.array(order.astype(np.int64)))
-    result = result.add_column(0, "rank", pa.array(np.arange(1, n + 1, dtype=np.int64)))
-    return Dataset(InMemoryTable(result))
+    count = scatter("v_count", 0).astype(np.int64)
+    median = np.full(n, math.nan)  # exact: sort each teacher's values, read the middle one(s)
+    order = np.lexsort((values[valid], teacher_ids[valid]))
+    ordered, offsets, has = values[valid][order], np.r_[0, np.cumsum(count)[:-1]], count > 0
+    median[has] = (ordered[(offsets + (count - 1) // 2)[has]] + ordered[(offsets + count // 2)[has]]) / 2
+    return {"count": count, "n_missing": np.bincount(teacher_ids, minlength=n).astype(np.int64) - count,
+            "score": scatter("v_mean"), "mean": scatter("v_mean"), "median": median, "std": scatter("v_stddev"),
+            "min": scatter("v_min"), "max": scatter("v_max")}
 
 
 def _ranking_order(scores: np.ndarray, names: list, up: bool) -> np.ndarray:

@@ -41,6 +41,7 @@ class RunLog:
     matrix: Dataset | None = None  # one score under several students
     selection: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
     training: dict[str, Any] = field(default_factory=dict)  # the SFT-ready columns, for the card
+    directions: dict[str, bool] = field(default_factory=dict)  # which way each ranked or selected column is better
     incomplete: int | None = None  # responses left out as incomplete (None: not checked)
 
     def add(self, label: str, ds: Dataset) -> Dataset:
@@ -97,9 +98,10 @@ class RankTeachers(Stage):
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         cfg = self.config
         options = {"teacher": cfg.teacher, "correct": correctness_column(ds), "bootstrap": cfg.bootstrap,
-                   "seed": cfg.seed or 0, "group": cfg.group}
+                   "seed": cfg.seed or 0, "group": cfg.group, "higher_is_better": cfg.higher_is_better}
         for column in cfg.by:
             log.rankings[column] = rank_teachers(ds, by=column, **options)
+            log.directions[column] = direction(ds, column, cfg.higher_is_better)
         students = student_columns(ds, cfg.by)
         if students:
             log.matrix = rank_teachers(ds, by=students, **options)
@@ -148,9 +150,10 @@ class SelectBest(Stage):
         sel = self.config
         top_k = sel.top_k or 1
         picked = select_best(ds, by=sel.by, group=sel.group, among=sel.among, top_k=top_k,
-                             incomplete=self.incomplete)
+                             higher_is_better=sel.higher_is_better, incomplete=self.incomplete)
+        up = log.directions[sel.by] = direction(ds, sel.by, sel.higher_is_better)
         log.selection = {"method": "best", "by": sel.by, "group": sel.group, "among": sel.among, "top_k": top_k,
-                         "higher_is_better": higher_is_better(ds, sel.by)}
+                         "higher_is_better": up}
         among = f" among `{sel.among}`" if sel.among else ""
         return log.add(f"select: best `{sel.by}` per `{sel.group}`{among}", picked)
 
@@ -212,6 +215,11 @@ def recipe_stages(recipe: Recipe, layout: Literal["chat", "plain"] = "chat") -> 
     if recipe.output.fold:
         stages.append(Fold())
     return stages
+
+
+def direction(ds: Dataset, column: str, given: bool | None) -> bool:
+    """Which way ``column`` is better: as the recipe says, else as the data's metadata records."""
+    return higher_is_better(ds, column) if given is None else given
 
 
 def student_columns(ds: Dataset, columns: list[str]) -> list[str]:

@@ -4,6 +4,7 @@ added from outside the library that runs through a recipe, the CLI and a card wi
 from __future__ import annotations
 
 import ast
+import builtins
 import subprocess
 import sys
 import textwrap
@@ -180,3 +181,22 @@ def test_every_parameter_is_in_the_cache_key(llama):
         Extended(llama, extr=1)
     with pytest.raises(ConfigError, match="extra must be an int, not '1'"):
         Extended(llama, extra="1")
+
+
+BUILTIN_ERRORS = {name for name, value in vars(builtins).items()  # but AttributeError: a module's __getattr__
+                  if isinstance(value, type) and issubclass(value, BaseException) and name != "AttributeError"}
+
+
+def test_every_error_raised_on_purpose_is_an_hf_select_error():
+    """A `raise ValueError(...)` (or any builtin exception) in the library is a user's mistake reported as a
+    traceback; hf_select's own errors print one line. (The `evaluate` module under answers/ is loaded by evaluate
+    itself, outside the package, and keeps its own errors.)"""
+    bare = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "answer_accuracy" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name) \
+                    and node.exc.func.id in BUILTIN_ERRORS:
+                bare.append(f"{path.relative_to(PACKAGE)}:{node.lineno} raise {node.exc.func.id}")
+    assert bare == []

@@ -56,16 +56,24 @@ def test_score_flags_every_response_and_selection_leaves_cut_off_traces_out(llam
     assert scored["complete"] == [g.count("</think>") == 1 for row in openr1_math() for g in row["generations"]]
     # a score under which every cut-off trace wins: best-of-N without the flag would pick each of them
     rigged = scored.map(lambda r: {"rigged": 1.0 if not r["complete"] else 0.0})
-    kept = select_best(rigged, by="rigged", group="prompt_id")
+    kept = select_best(rigged, by="rigged", group="prompt_id", higher_is_better=True)
     assert all(kept["complete"]) and len(kept) == 4
-    assert not any(select_best(rigged, by="rigged", group="prompt_id", incomplete="keep")["complete"])
+    kept_all = select_best(rigged, by="rigged", group="prompt_id", higher_is_better=True, incomplete="keep")
+    assert not any(kept_all["complete"])
     with pytest.raises(ConfigError, match="incomplete must be 'exclude' or 'keep'"):
-        select_best(rigged, by="rigged", group="prompt_id", incomplete="drop")
+        select_best(rigged, by="rigged", group="prompt_id", higher_is_better=True, incomplete="drop")
     assert "complete" not in score(long, LocalNaturalness(llama), completeness=False).column_names
+
+
+def test_a_column_without_a_recorded_direction_is_not_guessed():
+    ds = Dataset.from_dict({"prompt": ["a", "a"], "loss": [0.1, 0.9]})  # e.g. read back from parquet
+    with pytest.raises(ConfigError, match="which way is better for 'loss' is unknown"):
+        select_best(ds, by="loss")
+    assert select_best(ds, by="loss", higher_is_better=False)["loss"] == [0.1]
 
 
 def test_grouping_by_a_conversation_is_by_value():
     rows = llama_nemotron() + llama_nemotron()[:2]
     ds = Dataset.from_list([{**r, "s": float(i)} for i, r in enumerate(rows)])
-    best = select_best(ds, by="s", group="input")  # `input` holds a list of messages
+    best = select_best(ds, by="s", group="input", higher_is_better=True)  # `input` holds a list of messages
     assert best["s"] == [2.0, 3.0, 4.0, 5.0]

@@ -157,6 +157,7 @@ def test_explode_a_list_of_generations_and_fold_it_back():
     assert long["correctness_math_verify"][:3] == [True, False, False] and long[4]["problem"] == PROBLEMS[1][0]
     assert long[0]["response"] == openr1_math()[0]["generations"][0] and "generations" not in long.column_names
     best = select_best(long.map(lambda r: {"score": -len(r["response"])}), by="score", group="prompt_id",
+                       higher_is_better=True,
                        among="correctness_math_verify", top_k=1)
     assert best["generation_index"] == [0, 0, 0, 0]
     folded = fold(long, by="prompt_id", columns=["response", "generation_index"])

@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 import pytest
 from datasets import Dataset
 
+from hf_select.errors import MissingColumnError
 from hf_select.metadata import read_metadata, record_score
 from hf_select.select import (
     filter_equals,
@@ -25,7 +26,14 @@ RSR_COLUMNS = {"rsr": {"score": "rsr", "higher_is_better": False, "definition": 
 
 
 def make(**columns) -> Dataset:
-    return Dataset.from_dict(columns)
+    """Rows whose score columns (``s``, ``score``) say, as a score's metadata does, that higher is better."""
+    return as_scores(Dataset.from_dict(columns))
+
+
+def as_scores(ds: Dataset, higher_is_better: bool = True) -> Dataset:
+    columns = {c: {"score": "test", "higher_is_better": higher_is_better, "definition": "a test score"}
+               for c in ("s", "score") if c in ds.column_names}
+    return record_score(ds, "test", {"score": "test"}, columns) if columns else ds
 
 
 def ids(ds: Dataset) -> list:
@@ -295,10 +303,17 @@ def test_rank_teachers_order_and_direction(teachers):
 
 
 def test_rank_teachers_lower_is_better_from_metadata_and_ties_by_name():
+    ds = make(teacher=["b", "a", "c", "b", "a"], loss=[1.0, 2.0, 1.5, 3.0, 2.0])
+    record_score(ds, "loss", {"score": "loss"}, {"loss": {**RSR_COLUMNS["rsr"], "aggregate": None}})
+    # means: a 2.0, b 2.0 (tie -> by name), c 1.5 (lowest = best)
+    assert rank_teachers(ds, by="loss")["teacher"][:] == ["c", "a", "b"]
+
+
+def test_a_ratio_score_without_its_parts_is_an_error_not_a_mean_of_ratios():
     ds = make(teacher=["b", "a", "c", "b", "a"], rsr=[1.0, 2.0, 1.5, 3.0, 2.0])
     record_score(ds, "rsr", {"score": "rsr"}, RSR_COLUMNS)
-    # means: a 2.0, b 2.0 (tie -> by name), c 1.5 (lowest = best)
-    assert rank_teachers(ds, by="rsr")["teacher"][:] == ["c", "a", "b"]
+    with pytest.raises(MissingColumnError, match="a ratio of means.*no 'rsr_mean_rank'"):
+        rank_teachers(ds, by="rsr")
 
 
 def test_rank_teachers_without_correct_column(teachers):

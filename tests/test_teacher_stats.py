@@ -88,7 +88,7 @@ def _ranked(seed=0, resamples=500, **kwargs):
     prompt, teacher, values = _synthetic(np.random.default_rng(3), **kwargs)
     ds = Dataset.from_dict({"prompt": [f"p{p}" for p in prompt], "teacher": [f"t{t}" for t in teacher],
                             "s": values})
-    return rank_teachers(ds, by="s", bootstrap=resamples, seed=seed)
+    return rank_teachers(ds, by="s", bootstrap=resamples, seed=seed, higher_is_better=True)
 
 
 def test_bootstrap_is_deterministic_for_a_seed():

@@ -40,11 +40,11 @@ def register_score(cls: type[MapPass]) -> type[MapPass]:
 
 
 def score_class(name: str) -> type[MapPass]:
-    """The registered score of recipe type ``name`` (KeyError listing the known ones)."""
+    """The registered score of recipe type ``name`` (`ConfigError` listing the known ones)."""
     try:
         return SCORES[name]
     except KeyError:
-        raise KeyError(f"unknown score type {name!r}; known: {sorted(SCORES)}") from None
+        raise ConfigError(f"unknown score type {name!r}; known: {sorted(SCORES)}") from None
 
 
 def score_options(cls: type[MapPass]) -> dict[str, dataclasses.Field]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -68,15 +69,15 @@ class Scorer(MapPass):
         self.progress = None
 
     # -- what a score defines -----------------------------------------------------------------------------
+    @abstractmethod
     def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
         """The engine requests one row needs. Raise `ScoringInputError` for bad input."""
-        raise NotImplementedError(f"{type(self).__name__} must say which requests a row needs")
 
+    @abstractmethod
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
                     results: list[TokenScores]) -> dict[str, Any]:
         """The row's output columns from its requests and their results (tokens left unscored by
         ``on_overflow="truncate_left"`` are NaN)."""
-        raise NotImplementedError(f"{type(self).__name__} must say how results become columns")
 
     def output_features(self) -> dict[str, Any]:
         """The columns this score adds, as `datasets` feature types: its `columns` (float64) and its `fields`."""
