@@ -1,17 +1,22 @@
-"""Everything hf_select takes from `datasets` beyond its public API, in one place.
+"""Everything hf_select takes from `datasets` beyond its public API, in one place, each with why no public API
+serves.
 
 `SUPPORTED_DATASETS` is the range this module is written and tested against (pinned in ``pyproject.toml``
-and checked by ``tests/test_compat.py``): a new `datasets` release that moves one of these is caught here.
+and checked by ``tests/test_compat.py``, which exercises each item below): a new `datasets` release that moves
+one of these fails there, loudly, not in a user's run.
 
-- the logical rows of a dataset as one arrow table (``ds._indices``: 100x faster than ``with_format("arrow")``),
-  and a dataset over an arrow table (``InMemoryTable``);
-- a dataset's fingerprint (``ds._fingerprint``), to derive cache keys from it;
-- the split-name rule (``datasets.splits._split_re``), the config-name rule (``datasets.naming``) and the size
-  estimate ``push_to_hub`` shards by;
-- telling a batch from a row inside ``Dataset.map`` (``LazyBatch`` / ``LazyRow``);
-- the exact files ``Dataset.push_to_hub`` writes (parquet shards, then ``configs``/``dataset_info`` in the
-  README; mirrors ``datasets.arrow_dataset._get_updated_dataset_card``), so that a local folder and a Hub
-  repo written by hf_select are byte for byte what `datasets` itself would have written.
+- the logical rows of a dataset as one arrow table (``ds._indices``): ``with_format("arrow")[:]`` gives the same
+  rows but gathers an indices mapping into one chunk per row (100x slower for selections);
+- a dataset over an in-memory arrow table (``InMemoryTable``): `Dataset` has no public constructor from arrow;
+- a dataset's fingerprint (``ds._fingerprint``), and `datasets`' hash of a callable (``Hasher``): cache keys must
+  be derived exactly as `datasets` derives its own, and neither is exposed;
+- the split-name rule (``datasets.splits._split_re``) and the config-name rule (``datasets.naming``), so names
+  `datasets` would refuse later are refused first;
+- telling a batch from a row inside ``Dataset.map`` (``LazyBatch`` / ``LazyRow``): ``map`` does not say which;
+- the exact files ``Dataset.push_to_hub`` writes (its shard size estimate, writer batch size and media
+  embedding, then ``configs``/``dataset_info`` in the README, as ``_get_updated_dataset_card`` writes them) and
+  the parsers of that README metadata (``DatasetInfosDict``, ``MetadataConfigs``): ``push_to_hub`` cannot publish
+  data, card and images in one commit, and a local folder must be byte for byte what it would have written.
 """
 
 from __future__ import annotations
@@ -68,6 +73,27 @@ def logical_table(ds: Dataset, columns: Sequence[str] | None = None) -> pa.Table
     if indices is not None:
         table = table.take(indices.column(0))
     return table
+
+
+def hash_callable(fn: Any) -> str:
+    """What `datasets` keys a ``map`` function's cache on: a hash of its code, closure and the globals it uses."""
+    from datasets.fingerprint import Hasher
+
+    return Hasher.hash(fn)
+
+
+def card_splits(card: DatasetCard) -> list[tuple[str, str, list[str], SplitInfo | None, Features | None]]:
+    """(config, split, file patterns, split info, features) of every split a README's ``configs``/``dataset_info``
+    describe: the parsers `datasets` uses for them have no public API."""
+    infos = DatasetInfosDict.from_dataset_card_data(card.data)
+    out = []
+    for config_name, entry in MetadataConfigs.from_dataset_card_data(card.data).items():
+        info = infos.get(config_name)
+        for item in entry.get("data_files", []):
+            patterns = [item["path"]] if isinstance(item["path"], str) else list(item["path"])
+            split_info = (info.splits or {}).get(item["split"]) if info is not None else None
+            out.append((config_name, item["split"], patterns, split_info, info.features if info else None))
+    return out
 
 
 def dataset_from_arrow(table: pa.Table) -> Dataset:

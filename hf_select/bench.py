@@ -223,15 +223,14 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
     memory comes from the first round: RSS never shrinks after a peak)."""
     model.model  # noqa: B018 - load before timing
     device = str(model.input_device)
-    reference_model = float32_copy(model)  # the naive side is fp32, whatever the engine runs in
     report: dict[str, Any] = {
         "model": model.name, "device": device, "dtype": str(model.dtype).removeprefix("torch."),
         "threads": torch.get_num_threads(), "rows": len(rows),
         "hardware": torch.cuda.get_device_name() if device.startswith("cuda") else _cpu_name(),
         "matmul_flops": matmul_flops(device, model.dtype), "repeat": repeat, "scores": {},
     }
-    # The naive side of each score that has one (scores without a reference are measured engine-only).
-    references = {
+    reference_model = float32_copy(model)  # the naive side is fp32, whatever the engine runs in
+    references = {  # the naive side of each score that has one (the others are measured engine-only)
         "global_naturalness": lambda r: naive_global(reference_model, r["prompt"], r["response"]),
         "local_naturalness": lambda r: naive_local(reference_model, r["response"], window=window),
         "rank_surprisal": lambda r: naive_rank_surprisal(reference_model, r["prompt"], r["response"]),
@@ -242,67 +241,68 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
             raise ConfigError(f"bench: unknown score {name!r}; choose from {sorted(aliases)}")
         cls = aliases[name]
         scorer = cls(model, window=window) if "window" in field_names(cls.Params) else cls(model)
-        column = cls.columns[0].name
-        reference = references.get(cls.name)
         if token_budget:
             scorer.engine.token_budget = token_budget
-        requests = [req for r in rows for req in scorer.requests_for(r)]
-        scored = sum(len(r.target) for r in requests)
-        batch = {"prompt": [r["prompt"] for r in rows], "response": [r["response"] for r in rows]}
-
-        warm_up = build_workload(model.tokenizer, 1, min_tokens=50, max_tokens=100)
-        scorer({"prompt": [warm_up[0]["prompt"]], "response": [warm_up[0]["response"]]})
-        skipped = None
-        if naive and naive_logits_bytes(model, rows) > 0.7 * _available_memory():
+        reference = references.get(cls.name) if naive else None
+        if reference is not None and naive_logits_bytes(model, rows) > 0.7 * _available_memory():
             need = naive_logits_bytes(model, rows) / 2**30
-            skipped = f"naive reference skipped: its full logits would need {need:.1f} GiB, more than is free"
-            if progress:
-                print(f"[bench] {name}: {skipped}", flush=True)
-        run_naive = naive and not skipped and reference is not None
-        if run_naive:
-            reference(warm_up[0])
-        before = asdict(scorer.engine.stats)
-        engine_side = naive_side = expected = None
-        for round_ in range(repeat):  # alternate the sides, so that a change in machine load hits both
-            if progress:
-                print(f"[bench] {name}: engine (round {round_ + 1}/{repeat})...", flush=True)
-            seconds, got, peak = _timed(device, scorer, batch)
-            engine_side = _best(engine_side, SideResult(seconds, scored, peak))
-            if run_naive:
-                if progress:
-                    print(f"[bench] {name}: naive reference on {len(rows)} rows ({scored} scored tokens)...",
-                          flush=True)
-                seconds, expected, peak = _timed(device, list, map(reference, rows))  # lazy: runs inside the timer
-                naive_side = _best(naive_side, SideResult(seconds, scored, peak))
-        stats = scorer.engine.stats
-        padded = stats.padded_tokens - before["padded_tokens"]  # every round feeds the same batches
-        fed = stats.tokens - before["tokens"]
-        lengths = [len(r) for r in requests]
-        flops = engine_flops(model, lengths, scored)
-        naive_flops = engine_flops(model, lengths, sum(lengths))
-        report["scores"][name] = {
-            "scored_tokens": scored,
-            "naive_tokens_per_s": naive_side.tokens_per_s if naive_side else None,
-            "engine_tokens_per_s": engine_side.tokens_per_s,
-            "speedup": naive_side.seconds / engine_side.seconds if naive_side else None,
-            "naive_peak_memory_mb": naive_side.peak_memory_mb if naive_side else None,
-            "engine_peak_memory_mb": engine_side.peak_memory_mb,
-            "max_abs_difference": float(np.max(np.abs(np.subtract(got[column], [e[column] for e in expected]))))
-            if expected else None,
-            "padding_waste": 1 - fed / padded if padded else 0.0,
-            "forward_calls": (stats.forward_calls - before["forward_calls"]) // repeat,
-            "engine_flops_per_s": flops / engine_side.seconds,
-            "fraction_of_matmul": flops / engine_side.seconds / report["matmul_flops"],
-            # the naive side computes logits at every position: the same body, the LM head everywhere
-            "naive_fraction_of_matmul": naive_flops / naive_side.seconds / report["matmul_flops"] if naive_side
-            else None,
-            # the speed-up the engine would reach at 100% of the matmul probe, against this naive run
-            "speedup_ceiling": naive_side.seconds * report["matmul_flops"] / flops if naive_side else None,
-            "hours_per_plan": plan_tokens / engine_side.tokens_per_s / 3600,
-            "note": skipped,
-        }
+            report["scores"][name] = {"note": f"naive reference skipped: its full logits would need {need:.1f} GiB, "
+                                              "more than is free"}
+            reference = None
+        report["scores"][name] = {**_bench_score(name, scorer, reference, rows, device, repeat, progress,
+                                                 report["matmul_flops"], plan_tokens),
+                                  "note": report["scores"].get(name, {}).get("note")}
     report["plan_tokens"] = plan_tokens
     return report
+
+
+def _bench_score(name: str, scorer: Any, reference: Any, rows: list[dict[str, str]], device: str, repeat: int,
+                 progress: bool, probe_flops: float, plan_tokens: float) -> dict[str, Any]:
+    """One score's report: both sides timed in alternating rounds (each side's fastest kept), their memory, the
+    largest difference between them, and the engine's efficiency."""
+    model, column = scorer.model, scorer.columns[0].name
+    requests = [req for r in rows for req in scorer.requests_for(r)]
+    scored = sum(len(r.target) for r in requests)
+    batch = {"prompt": [r["prompt"] for r in rows], "response": [r["response"] for r in rows]}
+    warm_up = build_workload(model.tokenizer, 1, min_tokens=50, max_tokens=100)
+    scorer({"prompt": [warm_up[0]["prompt"]], "response": [warm_up[0]["response"]]})
+    if reference is not None:
+        reference(warm_up[0])
+    before = asdict(scorer.engine.stats)
+    engine_side = naive_side = expected = None
+    for round_ in range(repeat):  # alternate the sides, so that a change in machine load hits both
+        if progress:
+            print(f"[bench] {name}: engine (round {round_ + 1}/{repeat})...", flush=True)
+        seconds, got, peak = _timed(device, scorer, batch)
+        engine_side = _best(engine_side, SideResult(seconds, scored, peak))
+        if reference is not None:
+            if progress:
+                print(f"[bench] {name}: naive reference on {len(rows)} rows ({scored} scored tokens)...", flush=True)
+            seconds, expected, peak = _timed(device, list, map(reference, rows))  # lazy: runs inside the timer
+            naive_side = _best(naive_side, SideResult(seconds, scored, peak))
+    stats = scorer.engine.stats
+    padded, fed = stats.padded_tokens - before["padded_tokens"], stats.tokens - before["tokens"]
+    lengths = [len(r) for r in requests]
+    flops, naive_flops = engine_flops(model, lengths, scored), engine_flops(model, lengths, sum(lengths))
+    return {
+        "scored_tokens": scored,
+        "naive_tokens_per_s": naive_side.tokens_per_s if naive_side else None,
+        "engine_tokens_per_s": engine_side.tokens_per_s,
+        "speedup": naive_side.seconds / engine_side.seconds if naive_side else None,
+        "naive_peak_memory_mb": naive_side.peak_memory_mb if naive_side else None,
+        "engine_peak_memory_mb": engine_side.peak_memory_mb,
+        "max_abs_difference": float(np.max(np.abs(np.subtract(got[column], [e[column] for e in expected]))))
+        if expected else None,
+        "padding_waste": 1 - fed / padded if padded else 0.0,
+        "forward_calls": (stats.forward_calls - before["forward_calls"]) // repeat,
+        "engine_flops_per_s": flops / engine_side.seconds,
+        "fraction_of_matmul": flops / engine_side.seconds / probe_flops,
+        # the naive side computes logits at every position: the same body, the LM head everywhere
+        "naive_fraction_of_matmul": naive_flops / naive_side.seconds / probe_flops if naive_side else None,
+        # the speed-up the engine would reach at 100% of the matmul probe, against this naive run
+        "speedup_ceiling": naive_side.seconds * probe_flops / flops if naive_side else None,
+        "hours_per_plan": plan_tokens / engine_side.tokens_per_s / 3600,
+    }
 
 
 def _cell(row: dict[str, Any], key: str, fmt: str, width: int, suffix: str = "") -> str:

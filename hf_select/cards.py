@@ -353,70 +353,59 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
     source = ctx.source.get("path")
     hub_id = hub_dataset_id(source) if source else None
     summary = selection_summary(scored, curated, teacher=ctx.teacher_column, correct=ctx.correct_column)
+    images, figures = card_images(scored, curated, ctx, meta)
+    title = ctx.title or (f"{Path(source).stem if source else 'data'} (curated with hf_select)")
+    card_data = DatasetCardData(license=ctx.license, tags=["hf-select", "distillation", "reasoning", *ctx.tags],
+                                source_datasets=[hub_id] if hub_id else None, task_categories=["text-generation"],
+                                size_categories=[size_category(len(curated))], pretty_name=title)
+    card = render_template(
+        card_data, title=title, source_name=public_path(source) if source else None,
+        source_link=f"https://huggingface.co/datasets/{hub_id}" if hub_id else None, split=ctx.split,
+        section=section_key(ctx.config_name, ctx.split), config_name=ctx.config_name,
+        repo_id=ctx.repo_id or REPO_PLACEHOLDER, summary=summary_text(ctx, len(curated), meta), home=project_home(),
+        data_description=data_description(scored, ctx.teacher_column),
+        training=training_text(ctx.training, ctx.folded), incomplete=ctx.incomplete,
+        description=ctx.description.strip(), students=students(meta), stages=ctx.stages, errors=error_counts(scored),
+        rankings=ranking_sections(scored, ctx), teacher_mix=summary["teacher_mix"],
+        accuracy_after=summary["accuracy_after"], provenance_mix=provenance_mix(scored, curated),
+        fields=field_table(curated, meta), scores=score_sections(meta), citations=citations(meta),
+        recipe_yaml=(ctx.recipe_yaml or "").strip() or None, command=ctx.command, version=__version__,
+        data_format=FORMAT_LABELS.get(ctx.data_format or "", None), **figures)
+    return card, images
+
+
+def card_images(scored: Dataset, curated: Dataset, ctx: CardContext,
+                meta: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The card's plots as ``{repo path: png}``, and what the template says of them: the score plot (whenever a
+    score was computed) and the teacher x student heatmap (when one score ran under several students)."""
     images: dict[str, bytes] = {}
+    stem = f"images/{image_stem(ctx.config_name, ctx.split)}"
     by = plot_column(scored, ctx, meta)
-    image = None
+    figures: dict[str, Any] = {"image": None, "image_by": by, "matrix": None, "matrix_image": None}
     if by and len(curated):
-        image = f"images/{image_stem(ctx.config_name, ctx.split)}_scores.png"
-        images[image] = score_plot(scored, curated, by, ctx.teacher_column, ctx.rankings.get(by))
-    matrix_image = matrix_score = None
+        figures["image"] = f"{stem}_scores.png"
+        images[figures["image"]] = score_plot(scored, curated, by, ctx.teacher_column, ctx.rankings.get(by))
     if ctx.matrix:
         key = meta["columns"].get(ctx.matrix[0]["column"], {}).get("score")
-        matrix_score = meta["scores"].get(key, {}).get("score")
-        matrix_image = f"images/{image_stem(ctx.config_name, ctx.split)}_teacher_student.png"
-        images[matrix_image] = matrix_plot(ctx.matrix, matrix_score)
-    title = ctx.title or (f"{Path(source).stem if source else 'data'} (curated with hf_select)")
-    card_data = DatasetCardData(
-        license=ctx.license,
-        tags=["hf-select", "distillation", "reasoning", *ctx.tags],
-        source_datasets=[hub_id] if hub_id else None,
-        task_categories=["text-generation"],
-        size_categories=[size_category(len(curated))],
-        pretty_name=title,
-    )
-    rankings = [{"by": column, "rows": rows,
-                 "higher_is_better": ctx.directions.get(column, None) if column in ctx.directions
-                 else higher_is_better(scored, column),
-                 "has_accuracy": bool(rows) and rows[0].get("accuracy") is not None,
-                 "has_intervals": bool(rows) and rows[0].get("score_low") is not None,
-                 "few_prompts": rows[0]["prompts"] if rows and (rows[0].get("prompts") or FEW_PROMPTS) < FEW_PROMPTS
-                 else None, "ratio": aggregate_of(scored, column), "comparisons": comparisons(rows)}
-                for column, rows in ctx.rankings.items()]
-    card = render_template(
-        card_data,
-        title=title,
-        source_name=public_path(source) if source else None,
-        source_link=f"https://huggingface.co/datasets/{hub_id}" if hub_id else None,
-        split=ctx.split,
-        section=section_key(ctx.config_name, ctx.split),
-        config_name=ctx.config_name,
-        repo_id=ctx.repo_id or REPO_PLACEHOLDER,
-        summary=summary_text(ctx, len(curated), meta),
-        home=project_home(),
-        data_description=data_description(scored, ctx.teacher_column),
-        training=training_text(ctx.training, ctx.folded),
-        incomplete=ctx.incomplete,
-        description=ctx.description.strip(),
-        students=students(meta),
-        stages=ctx.stages,
-        errors=error_counts(scored),
-        rankings=rankings,
-        matrix=matrix_table(ctx.matrix, matrix_score) if ctx.matrix else None,
-        matrix_image=matrix_image,
-        teacher_mix=summary["teacher_mix"],
-        accuracy_after=summary["accuracy_after"],
-        image=image,
-        image_by=by,
-        provenance_mix=provenance_mix(scored, curated),
-        fields=field_table(curated, meta),
-        scores=score_sections(meta),
-        citations=citations(meta),
-        recipe_yaml=(ctx.recipe_yaml or "").strip() or None,
-        command=ctx.command,
-        version=__version__,
-        data_format=FORMAT_LABELS.get(ctx.data_format or "", None),
-    )
-    return card, images
+        score = meta["scores"].get(key, {}).get("score")
+        figures.update(matrix=matrix_table(ctx.matrix, score), matrix_image=f"{stem}_teacher_student.png")
+        images[figures["matrix_image"]] = matrix_plot(ctx.matrix, score)
+    return images, figures
+
+
+def ranking_sections(scored: Dataset, ctx: CardContext) -> list[dict[str, Any]]:
+    """What the card says of each teacher ranking: its direction, its columns, and caveats."""
+    sections = []
+    for column, rows in ctx.rankings.items():
+        prompts = rows[0].get("prompts") if rows else None
+        sections.append({
+            "by": column, "rows": rows, "comparisons": comparisons(rows), "ratio": aggregate_of(scored, column),
+            "higher_is_better": ctx.directions[column] if column in ctx.directions else higher_is_better(scored,
+                                                                                                         column),
+            "has_accuracy": bool(rows) and rows[0].get("accuracy") is not None,
+            "has_intervals": bool(rows) and rows[0].get("score_low") is not None,
+            "few_prompts": prompts if prompts is not None and prompts < FEW_PROMPTS else None})
+    return sections
 
 
 FORMAT_LABELS = {

@@ -187,16 +187,21 @@ def cmd_push(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hf_select.recipes import shipped_recipes
-
     parser_class = _parser_class()
     parser = parser_class(prog="hf-select", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=parser_class)
+    _add_recipe_commands(sub)
+    _add_bench(sub)
+    _add_score(sub)
+    return parser
+
+
+def _add_recipe_commands(sub) -> None:
+    from hf_select.recipes import shipped_recipes
 
     demo = sub.add_parser("demo", help="score, rank and select the bundled data with a real student, offline")
     demo.add_argument("--out", default="hf_select_demo", help="folder for the curated split in Hub layout")
     demo.set_defaults(func=cmd_demo)
-
     run = sub.add_parser("run", help="run a recipe file (or a shipped recipe by name)")
     run.add_argument("recipe", help=f"path to a YAML recipe, or a shipped one: {', '.join(shipped_recipes())}")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -204,7 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="write the exact repo layout to output.dir (default out/<recipe name>) and publish nothing")
     run.set_defaults(func=cmd_run)
-
     push = sub.add_parser("push", help="publish a folder written by `run`/`demo` to the Hugging Face Hub")
     push.add_argument("folder")
     push.add_argument("repo_id")
@@ -212,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--branch", default=None)
     push.set_defaults(func=cmd_push)
 
+
+def _add_bench(sub) -> None:
     bench = sub.add_parser("bench", help="engine vs naive reference: throughput, memory, FLOP/s",
                            dataclass_types=[CliModelConfig])
     bench.add_argument("--n", type=positive, default=8, help="number of responses in the workload")
@@ -236,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--resamples", type=int, default=1000, help="--rankings: bootstrap resamples")
     bench.set_defaults(func=cmd_bench)
 
+
+def _add_score(sub) -> None:
     sc = sub.add_parser("score", help="add score columns to a dataset (works under `accelerate launch`)",
                         dataclass_types=[CliModelConfig, Shape, score_flags()])
     sc.add_argument("data", help="a data file, a save_to_disk folder, or anything load_dataset accepts")
@@ -247,7 +255,6 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--limit", type=positive, default=None, help="score only the first N rows")
     sc.add_argument("--batch-size", type=int, default=64)
     sc.set_defaults(func=cmd_score)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,17 +25,15 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from datasets import Dataset, Features, SplitInfo
-from datasets.info import DatasetInfosDict
-from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
 
 from hf_select._compat import (
     DEFAULT_CONFIG,
+    card_splits,
     check_config_name,
     check_split_name,
     data_dir,
@@ -342,18 +340,12 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = Fals
 
 def _local_splits(folder: Path, card: DatasetCard) -> list[_SplitFiles]:
     """The splits a local Hub-layout folder holds, read from its README's ``configs``/``dataset_info``."""
-    infos = DatasetInfosDict.from_dataset_card_data(card.data)
-    configs = MetadataConfigs.from_dataset_card_data(card.data)
     out = []
-    for config_name, entry in configs.items():
-        info = infos.get(config_name)
-        for item in entry.get("data_files", []):
-            patterns: Any = item["path"]
-            files = {p.relative_to(folder).as_posix(): p
-                     for pattern in ([patterns] if isinstance(patterns, str) else patterns)
-                     for p in sorted(folder.glob(pattern)) if p.is_file()}
-            if info is None or item["split"] not in (info.splits or {}) or not files:
-                raise OutputError(f"{folder / README} does not describe split {item['split']!r} of config "
-                                  f"{config_name!r} with its files; rewrite the folder with hf_select")
-            out.append(_SplitFiles(config_name, item["split"], files, info.splits[item["split"]], info.features))
+    for config_name, split, patterns, info, features in card_splits(card):
+        files = {p.relative_to(folder).as_posix(): p for pattern in patterns for p in sorted(folder.glob(pattern))
+                 if p.is_file()}
+        if info is None or not files:
+            raise OutputError(f"{folder / README} does not describe split {split!r} of config {config_name!r} with "
+                              "its files; rewrite the folder with hf_select")
+        out.append(_SplitFiles(config_name, split, files, info, features))
     return out

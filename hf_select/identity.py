@@ -20,6 +20,7 @@ Hashing a 60 GB teacher takes a while, so digests are memoised (`hf_select.diges
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -27,7 +28,6 @@ from pathlib import Path
 from hf_select.digests import file_digests
 
 _BLOB_NAME = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_SNAPSHOT = re.compile(r"models--(?P<owner_name>.+)")
 
 
 # What shapes a model's numbers: weights, configuration, tokenizer, chat templates, and custom code. A README, an
@@ -55,11 +55,21 @@ def content_identity(folder: Path, gguf_file: str | None) -> str:
     return f"dir:{folder.name}:{h.hexdigest()}"
 
 
+@functools.lru_cache(maxsize=64)
 def hub_snapshot_repo(folder: Path) -> str | None:
-    """``owner/name`` when ``folder`` sits where the Hub cache puts a snapshot, else None."""
-    parent = folder.parent
-    match = _SNAPSHOT.fullmatch(parent.parent.name) if parent.name == "snapshots" else None
-    return match.group("owner_name").replace("--", "/") if match else None
+    """``owner/name`` when ``folder`` is a snapshot of a model in a Hub cache (as huggingface_hub's
+    ``scan_cache_dir`` reads the cache), else None."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    if folder.parent.name != "snapshots" or len(folder.parents) < 3:
+        return None
+    try:
+        cache = scan_cache_dir(folder.parents[2])
+    except (CacheNotFound, OSError, ValueError):
+        return None
+    return next((repo.repo_id for repo in cache.repos if repo.repo_type == "model"
+                 for revision in repo.revisions if Path(revision.snapshot_path) == folder), None)
 
 
 def _verified_blob(path: Path, blobs: Path) -> bool:

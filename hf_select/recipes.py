@@ -32,7 +32,7 @@ from hf_select.errors import ConfigError, NotFoundError, RecipeError
 from hf_select.formats import Part, Shape, Turns
 from hf_select.models import ModelConfig, ScoringModel
 from hf_select.scores import SCORES, option_type, score_class, score_options
-from hf_select.scoring import MapPass
+from hf_select.scoring import MapPass, OnError
 
 
 class _Invalid(ConfigError):
@@ -278,7 +278,7 @@ class Recipe:
     output: OutputConfig = _help("Where the curated split goes.", default_factory=OutputConfig)
     description: str = _help("What this recipe is for (shown in the card).", "")
     batch_size: int = _help("Rows per engine call (speed only).", 64)
-    on_error: Literal["raise", "nan"] = _help("raise: stop at the first bad row; nan: NaN scores + hf_select_error "
+    on_error: OnError = _help("raise: stop at the first bad row; nan: NaN scores + hf_select_error "
                                               "(answer checks too).", "raise")
     incomplete: Literal["exclude", "keep"] = _help(
         "Responses that were cut off (an unclosed think block, finish_reason 'length', no final answer where "

@@ -40,11 +40,14 @@ CHECKPOINT_ROWS = 1000
 ERROR_DOC = "why the row's scores are NaN (on_error/on_overflow='nan'), or that its text was truncated; null if neither"
 
 
+OnError = Literal["raise", "nan"]  # the one place the choices are declared
+
+
 @dataclass(frozen=True)
 class PassParams:
     """The parameters every pass takes; a pass's own parameters subclass this (one field per option)."""
 
-    on_error: Literal["raise", "nan"] = option("raise: stop at the first row that cannot be scored, naming it; nan: "
+    on_error: OnError = option("raise: stop at the first row that cannot be scored, naming it; nan: "
                                                "NaN scores and the reason in `hf_select_error`.", "raise")
 
     def __post_init__(self) -> None:

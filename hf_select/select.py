@@ -181,53 +181,52 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
         raise ConfigError(f"{where}: top_k must be a positive integer, got {top_k!r}")
     if incomplete not in ("exclude", "keep"):
         raise ConfigError(f"{where}: incomplete must be 'exclude' or 'keep', got {incomplete!r}")
-    complete = COMPLETE if incomplete == "exclude" and COMPLETE in ds.column_names else None
     if among is not None and not isinstance(among, str) and not callable(among):
         raise ColumnTypeError(f"{where}: among must be a column name or a callable, got {type(among).__name__}")
     _require(ds, [by, group, among if isinstance(among, str) else None], where)
-
-    columns = [by, group] + ([among] if isinstance(among, str) else []) + ([complete] if complete else [])
-    table = _table(ds, columns)
-    n = table.num_rows
-    if n == 0:
+    complete = COMPLETE if incomplete == "exclude" and COMPLETE in ds.column_names else None
+    table = _table(ds, [by, group] + ([among] if isinstance(among, str) else []) + ([complete] if complete else []))
+    if table.num_rows == 0:
         return ds.select([])
     score = _numeric(table.column(by), by, where)
     up = _direction(ds, by, higher_is_better)
     ids, total = _dense_ids(table.column(group))  # null is a group of its own
-    gid = pa.array(ids)
-
-    if isinstance(among, str):
-        allowed = pc.fill_null(_boolean(table.column(among), among, where), False)
-    elif among is not None:
-        allowed = _as_mask(among(_table(ds)), n, where)
-    else:
-        allowed = None
+    allowed = _among_mask(ds, table, among, where)
     candidate = _present(score) if allowed is None else pc.and_(allowed, _present(score))
     if complete:
         candidate = pc.and_(candidate, pc.fill_null(_boolean(table.column(complete), complete, where), True))
-
-    candidates = pa.table({"gid": gid, "score": score, "row": pa.array(np.arange(n, dtype=np.int64))})
-    candidates = candidates.filter(candidate)
-    order = pc.sort_indices(candidates, sort_keys=[("gid", "ascending"),
-                                                   ("score", "descending" if up else "ascending"),
-                                                   ("row", "ascending")])
-    ranked = candidates.take(order)
-    g = ranked.column("gid").to_numpy()
-    position = np.arange(len(g))
-    starts = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, dtype=bool)
-    first_of_group = np.maximum.accumulate(np.where(starts, position, 0)) if len(g) else position
-    keep = (position - first_of_group) < top_k
-    rows = np.sort(ranked.column("row").to_numpy()[keep])
-
-    kept = int(starts.sum())
+    rows, kept = _top_k_per_group(ids, score, candidate, top_k, up)
     if kept < total:
-        no_among = 0 if allowed is None else total - len(pc.unique(pc.filter(gid, allowed)))
+        no_among = 0 if allowed is None else total - len(np.unique(ids[np.asarray(allowed, dtype=bool)]))
         label = among if isinstance(among, str) else getattr(among, "__name__", repr(among))
         why = f"{no_among} with no row passing among={label}, " if among is not None else ""
         logger.warning("select_best: dropped %d of %d `%s` groups without a candidate (%s%d with only NaN/null "
                        "`%s` scores or only incomplete responses)", total - kept, total, group, why,
                        total - kept - no_among, by)
     return ds.select(rows.astype(np.int64))
+
+
+def _among_mask(ds: Dataset, table: pa.Table, among: str | AmongFn | None, where: str) -> pa.Array | None:
+    """The rows ``among`` allows (a boolean column, or a callable on the logical rows), None when it is not given."""
+    if isinstance(among, str):
+        return pc.fill_null(_boolean(table.column(among), among, where), False)
+    return None if among is None else _as_mask(among(_table(ds)), table.num_rows, where)
+
+
+def _top_k_per_group(ids: np.ndarray, score: pa.Array, candidate: pa.Array, top_k: int,
+                     up: bool) -> tuple[np.ndarray, int]:
+    """(the sorted rows of the ``top_k`` best candidates of each group, the number of groups with a candidate):
+    best first within a group, ties to the earlier row."""
+    candidates = pa.table({"gid": pa.array(ids), "score": score,
+                           "row": pa.array(np.arange(len(ids), dtype=np.int64))}).filter(candidate)
+    ranked = candidates.take(pc.sort_indices(candidates, sort_keys=[
+        ("gid", "ascending"), ("score", "descending" if up else "ascending"), ("row", "ascending")]))
+    g = ranked.column("gid").to_numpy()
+    position = np.arange(len(g))
+    starts = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, dtype=bool)
+    first_of_group = np.maximum.accumulate(np.where(starts, position, 0)) if len(g) else position
+    keep = (position - first_of_group) < top_k
+    return np.sort(ranked.column("row").to_numpy()[keep]), int(starts.sum())
 
 
 # ---------------------------------------------------------------------------------------- rank_teachers

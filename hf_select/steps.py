@@ -190,10 +190,10 @@ def _name(fn: Callable) -> str:
 
 
 def _code_hash(fn: Callable) -> str:
-    from datasets.fingerprint import Hasher
+    from hf_select._compat import hash_callable
 
     try:
-        return Hasher.hash(fn)[:16]
+        return hash_callable(fn)[:16]
     except Exception as err:  # an unpicklable closure: no stable identity, so no caching
         import uuid
         import warnings

@@ -10,6 +10,7 @@ its row, and a null response is skipped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,71 +64,13 @@ def explode(ds: Any, responses: str | Sequence[str] | Mapping[str, Any], *, with
         return type(ds)({split: explode(part, responses, with_columns=with_columns, teachers=teachers,
                                         response_column=response_column, teacher_column=teacher_column)
                          for split, part in ds.items()})
-    list_column, per_teacher = _response_spec(responses)
     names = list(ds.column_names or next(iter(ds)).keys())  # a stream may not know its columns before reading
-    used = [list_column] if list_column else [c for spec in per_teacher.values()
-                                             for c in ([spec] if isinstance(spec, str) else spec.values())]
-    teacher_list = teachers if isinstance(teachers, str) and teachers in names else None
-    list_columns = [*used, *with_columns, *([teacher_list] if teacher_list else [])]
-    missing = [c for c in list_columns if names and c not in names]
-    if missing:
-        raise DataFormatError(f"explode: no column {missing[0]!r} in the dataset (columns: {names})")
-    if per_teacher and with_columns:
-        raise ConfigError("explode: with_columns applies to a list column of generations, not to one column per "
-                          "teacher")
-
-    def items_of(batch: dict[str, list], r: int, prompt_id: int) -> tuple[list, dict]:
-        """(index, text, teacher) of each response of row ``r``, and its aligned values."""
-        if not list_column:
-            return [(i, batch[spec][r] if isinstance(spec, str) else
-                     _join_trace(batch[spec["reasoning"]][r], batch[spec["answer"]][r]), teacher)
-                    for i, (teacher, spec) in enumerate(per_teacher.items())], {}
-        generations = batch[list_column][r]
-        if generations is None:
-            return [], {}
-        if not isinstance(generations, list):
-            raise DataFormatError(f"explode: row {prompt_id}, column {list_column!r} holds "
-                                  f"{type(generations).__name__}, not a list of generations")
-        aligned = {}
-        for c in [*with_columns, *([teacher_list] if teacher_list else [])]:
-            values = batch[c][r]
-            if values is None:
-                values = [None] * len(generations)  # unknown for every generation
-            elif not isinstance(values, list) or len(values) != len(generations):
-                count = len(values) if isinstance(values, list) else repr(values)
-                raise DataFormatError(f"explode: row {prompt_id}, column {c!r} has {count} values for "
-                                      f"{len(generations)} generations in {list_column!r}")
-            aligned[c] = values
-        names_of = aligned[teacher_list] if teacher_list else [teachers] * len(generations)
-        return [(i, text, names_of[i]) for i, text in enumerate(generations)], aligned
-
-    def batch_explode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-        out: dict[str, list] = {k: [] for k in batch if k not in list_columns}
-        out.update({response_column: [], PROMPT_ID: [], GENERATION_INDEX: []})
-        if per_teacher or teachers is not None:
-            out[teacher_column] = []
-        out.update({c: [] for c in with_columns})
-        for r, prompt_id in enumerate(indices):
-            items, aligned = items_of(batch, r, prompt_id)
-            for i, text, teacher in items:
-                if text is None:
-                    continue
-                for k in batch:
-                    if k not in list_columns:
-                        out[k].append(batch[k][r])
-                out[response_column].append(text)
-                out[PROMPT_ID].append(prompt_id)
-                out[GENERATION_INDEX].append(i)
-                if teacher_column in out:
-                    out[teacher_column].append(teacher)
-                for c in with_columns:
-                    out[c].append(aligned[c][i])
-        return out
-
-    long = ds.map(batch_explode, batched=True, with_indices=True, remove_columns=names)
+    rows = _Exploder(*_response_spec(responses), list(with_columns), teachers, names, response_column,
+                     teacher_column)
+    long = ds.map(rows, batched=True, with_indices=True, remove_columns=names)
     fields = {PROMPT_ID: "the row of the wide source this response came from",
               GENERATION_INDEX: "the response's position among its row's responses", response_column: "the response"}
-    if per_teacher or teachers is not None:
+    if rows.names_teachers:
         fields[teacher_column] = "the teacher (model) that wrote the response"
     config = {"transform": "explode", "responses": responses, "with_columns": list(with_columns),
               "teachers": teachers}
@@ -136,14 +79,88 @@ def explode(ds: Any, responses: str | Sequence[str] | Mapping[str, Any], *, with
         "fields": fields})
 
 
+@dataclass
+class _Exploder:
+    """The ``Dataset.map`` function of `explode`: a batch of wide rows in, their responses out, one per row."""
+
+    list_column: str | None
+    per_teacher: dict[str, Any] | None
+    with_columns: list[str]
+    teachers: str | None
+    names: list[str]
+    response_column: str
+    teacher_column: str
+
+    def __post_init__(self) -> None:
+        used = [self.list_column] if self.list_column else [
+            c for spec in self.per_teacher.values() for c in ([spec] if isinstance(spec, str) else spec.values())]
+        self.teacher_list = self.teachers if isinstance(self.teachers, str) and self.teachers in self.names else None
+        self.list_columns = [*used, *self.with_columns, *([self.teacher_list] if self.teacher_list else [])]
+        missing = [c for c in self.list_columns if self.names and c not in self.names]
+        if missing:
+            raise DataFormatError(f"explode: no column {missing[0]!r} in the dataset (columns: {self.names})")
+        if self.per_teacher and self.with_columns:
+            raise ConfigError("explode: with_columns applies to a list column of generations, not to one column per "
+                              "teacher")
+
+    @property
+    def names_teachers(self) -> bool:
+        return bool(self.per_teacher) or self.teachers is not None
+
+    def __call__(self, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        kept = [k for k in batch if k not in self.list_columns]
+        out: dict[str, list] = {k: [] for k in [*kept, self.response_column, PROMPT_ID, GENERATION_INDEX,
+                                                *([self.teacher_column] if self.names_teachers else []),
+                                                *self.with_columns]}
+        for r, prompt_id in enumerate(indices):
+            items, aligned = self.responses(batch, r, prompt_id)
+            for i, text, teacher in items:
+                if text is None:
+                    continue
+                for k in kept:
+                    out[k].append(batch[k][r])
+                out[self.response_column].append(text)
+                out[PROMPT_ID].append(prompt_id)
+                out[GENERATION_INDEX].append(i)
+                if self.names_teachers:
+                    out[self.teacher_column].append(teacher)
+                for c in self.with_columns:
+                    out[c].append(aligned[c][i])
+        return out
+
+    def responses(self, batch: dict[str, list], r: int, prompt_id: int) -> tuple[list, dict]:
+        """(index, text, teacher) of each response of row ``r``, and its aligned values."""
+        if not self.list_column:
+            return [(i, batch[spec][r] if isinstance(spec, str) else
+                     _join_trace(batch[spec["reasoning"]][r], batch[spec["answer"]][r]), teacher)
+                    for i, (teacher, spec) in enumerate(self.per_teacher.items())], {}
+        generations = batch[self.list_column][r]
+        if generations is None:
+            return [], {}
+        if not isinstance(generations, list):
+            raise DataFormatError(f"explode: row {prompt_id}, column {self.list_column!r} holds "
+                                  f"{type(generations).__name__}, not a list of generations")
+        aligned = {}
+        for c in [*self.with_columns, *([self.teacher_list] if self.teacher_list else [])]:
+            values = batch[c][r]
+            if values is None:
+                values = [None] * len(generations)  # unknown for every generation
+            elif not isinstance(values, list) or len(values) != len(generations):
+                count = len(values) if isinstance(values, list) else repr(values)
+                raise DataFormatError(f"explode: row {prompt_id}, column {c!r} has {count} values for "
+                                      f"{len(generations)} generations in {self.list_column!r}")
+            aligned[c] = values
+        names_of = aligned[self.teacher_list] if self.teacher_list else [self.teachers] * len(generations)
+        return [(i, text, names_of[i]) for i, text in enumerate(generations)], aligned
+
+
 def fold(ds: Any, by: str = PROMPT_ID, columns: Sequence[str] | None = None) -> Any:
     """Fold long rows back to one row per ``by`` (the inverse of `explode`): ``columns`` (default: every column
     whose value differs within a group) become lists, in row order; the others keep their single value. Groups
     come out in the order of their first row. Columnar: a group-by in arrow, no loop over rows."""
-    from datasets import Dataset, DatasetDict
-    from datasets.table import InMemoryTable
+    from datasets import DatasetDict
 
-    from hf_select._compat import logical_table
+    from hf_select._compat import dataset_from_arrow, logical_table
 
     if isinstance(ds, DatasetDict):
         return DatasetDict({split: fold(part, by, columns) for split, part in ds.items()})
@@ -166,7 +183,7 @@ def fold(ds: Any, by: str = PROMPT_ID, columns: Sequence[str] | None = None) -> 
                 else pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
         else:
             out[name] = column.take(pa.array(first))
-    folded = Dataset(InMemoryTable(pa.table(out)))
+    folded = dataset_from_arrow(pa.table(out))
     folded.info.description = ds.info.description
     return folded
 

@@ -32,6 +32,10 @@ def test_private_api_is_where_it_is_expected():
     Dataset.from_dict({"x": [1, 2]}).map(lambda b: seen.append(_compat.is_batch(b, ["x"])) or {}, batched=True)
     Dataset.from_dict({"x": [[1, 2]]}).map(lambda r: seen.append(_compat.is_batch(r, ["x"])) or {})
     assert seen == [True, False]
+    assert _compat.dataset_from_arrow(_compat.logical_table(ds)).to_dict() == ds.flatten_indices().to_dict()
+    assert _compat.hash_callable(len) == _compat.hash_callable(len) != _compat.hash_callable(sorted)
+    with pytest.raises(Exception, match="Invalid config name"):
+        _compat.check_config_name("data")
 
 
 @pytest.mark.usefixtures("strict_hub")
@@ -57,5 +61,7 @@ def test_the_layout_is_what_push_to_hub_writes(hub, hub_repo_id, tmp_path):
         assert remote == {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*.parquet")}
         hub_card = DatasetCard(files["README.md"].content.decode())
         assert card.data.to_dict() == hub_card.data.to_dict()
+        described = {(c, s): patterns for c, s, patterns, _, _ in _compat.card_splits(hub_card)}
+        assert described[("default", split)] == [f"data/{split}-*"]
     loaded = datasets.load_dataset(hub_repo_id, download_mode=DownloadMode.FORCE_REDOWNLOAD)
     assert loaded["train"]["q"] == ["e"] and loaded["test"]["q"] == ["d"]

@@ -85,7 +85,13 @@ def workspace(tmp_path, monkeypatch, strict_hub):
     monkeypatch.setattr(hf_select.runner, "load_source", first_rows)
     for cls in (AutoModelForCausalLM, AutoTokenizer):
         monkeypatch.setattr(cls, "from_pretrained", functools.cache(cls.from_pretrained))
-    return tmp_path
+    from hf_select import columns, scores
+
+    registered, known = dict(scores.SCORES), dict(columns._KNOWN)
+    yield tmp_path
+    for registry, before in ((scores.SCORES, registered), (columns._KNOWN, known)):  # a README score is registered
+        registry.clear()
+        registry.update(before)
 
 
 @pytest.mark.slow
