@@ -45,7 +45,7 @@ from hf_select.card_sections import check_markers, merge_card, section_key
 from hf_select.cards import REPO_PLACEHOLDER, CardContext, build_card, image_stem
 from hf_select.errors import CardError, HfSelectError, NotFoundError, OutputError, PublishError
 from hf_select.outputs import check_output, manifest_of, output_folder, resolve_output
-from hf_select.sources import hub_dataset_id
+from hf_select.sources import hub_dataset_id, refuse_publishing_over
 
 __all__ = ["check_write_local", "merge_card", "push", "push_folder", "write_local"]
 
@@ -101,9 +101,7 @@ def _refuse_source(repo_id: str, sources: Iterable[str], card: DatasetCard | Non
     if card is not None:
         declared = card.data.get("source_datasets")
         listed += [declared] if isinstance(declared, str) else list(declared or [])
-    if repo_id.lower() in {hub_dataset_id(s) for s in listed if isinstance(s, str)}:
-        raise PublishError(f"refusing to publish to {repo_id!r}: it is the source dataset of this curation. "
-                           "Publish the curated subset to a new repo id.")
+    refuse_publishing_over(repo_id, listed)
 
 
 # ---------------------------------------------------------------------------------------------- local layout

@@ -20,11 +20,11 @@ from datasets import Dataset
 from hf_select import report
 from hf_select.cards import CardContext, build_card, public_command, public_path
 from hf_select.completeness import Completeness
-from hf_select.errors import DataFormatError, MissingColumnError, PublishError
+from hf_select.errors import DataFormatError, MissingColumnError
 from hf_select.metadata import correctness_column
 from hf_select.recipes import Recipe, load_recipe, recipe_yaml
-from hf_select.scoring import MapPass, score
-from hf_select.sources import hub_repo_ids, load_source, local_paths, source_license
+from hf_select.scoring import MapPass, check_passes, score
+from hf_select.sources import hub_repo_ids, load_source, local_paths, refuse_publishing_over, source_license
 from hf_select.stages import RunLog, Stage, recipe_stages
 from hf_select.wide import PROMPT_ID, explode
 
@@ -70,17 +70,9 @@ def training_layout(scores: list[MapPass]) -> Literal["chat", "plain"]:
 
 def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], stages: list[Stage]) -> None:
     """Everything that would fail after scoring, checked before it (see the module docstring)."""
-    available = set(ds.column_names)
-    for i, item in enumerate(scores):
-        for map_pass in item.passes():
-            missing = [c for c in map_pass.input_columns() if c not in available]
-            if missing:
-                raise MissingColumnError(f"scores.{i} ({item.key}) reads column {missing[0]!r}, which the data "
-                                         f"does not have (columns: {sorted(available)}); map yours with "
-                                         "dataset.columns or name it in `dataset:` (prompt_column, ...)")
-            available |= set(map_pass.features())
+    available = check_passes([p for item in scores for p in item.passes()], ds.column_names)
     for stage in stages:
-        for key, column in stage.reads():
+        for key, column in stage.reads(available):
             if column not in available:
                 raise MissingColumnError(f"`{key}` is {column!r}, which is neither a column of the data nor made "
                                          f"by a score (available: {sorted(available)})")
@@ -102,10 +94,7 @@ def check_target(recipe: Recipe, *, push: bool) -> None:
     """Refuse to publish over the source, however it was named, before even reading it."""
     out = recipe.output
     if push and out.repo_id:
-        target = out.repo_id.strip().removeprefix("datasets/").lower()
-        if target in hub_repo_ids(recipe.dataset.path, recipe.dataset.data_files):
-            raise PublishError(f"refusing to publish to {out.repo_id!r}: it is the source dataset of this curation "
-                               "(output.repo_id). Publish the curated subset to a new repo id.")
+        refuse_publishing_over(out.repo_id, hub_repo_ids(recipe.dataset.path, recipe.dataset.data_files))
 
 
 def _no_nulls(ds: Dataset, column: str, key: str) -> None:

@@ -242,6 +242,16 @@ def configure(cls: type[MapPass], params: Any, shape: Shape | None, options: dic
     return shape, params if params is not None else cls.Params(**param_options)
 
 
+def check_passes(passes: Sequence[MapPass], columns: Collection[str]) -> set[str]:
+    """Check that every pass finds its input columns, in the data (``columns``) or made by a pass before it; return
+    the columns there will be after them. `MissingColumnError` names the first missing one and the fix."""
+    available = set(columns)
+    for map_pass in passes:
+        map_pass.check_columns(available)
+        available |= set(map_pass.features())
+    return available
+
+
 def fingerprint(ds: Dataset, map_pass: MapPass) -> str:
     """The cache key of ``map_pass`` applied to ``ds``: independent of batch size, call order and num_proc."""
     payload = json.dumps({"input": dataset_fingerprint(ds), "pass": map_pass.config()}, sort_keys=True)
@@ -341,10 +351,8 @@ def score(
     passes = [map_pass for item in scores for map_pass in item.passes()]
     if completeness:
         passes += _completeness(passes)
-    available = set(ds.column_names or ())
-    for map_pass in passes if available else ():  # a missing column fails before any model loads
-        map_pass.check_columns(available)
-        available |= set(map_pass.features())
+    if ds.column_names:  # a missing column fails before any model loads (a stream may not know its columns)
+        check_passes(passes, ds.column_names)
     if isinstance(ds, IterableDataset):
         for map_pass in passes:
             features = Features({**ds.features, **map_pass.features()}) if ds.features else None

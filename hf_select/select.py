@@ -267,7 +267,7 @@ def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", te
     where = "rank_teachers"
     _require(ds, [by, teacher], where)
     if bootstrap:
-        group = group or ("prompt_id" if "prompt_id" in ds.column_names else "prompt")
+        group = prompt_group(ds.column_names, group)
         _require(ds, [group], f"{where} (bootstrap resamples prompts; pass group= to name their column)")
     aggregate = _ratio_parts(ds, by)
     with_accuracy = correct is not None and correct in ds.column_names
@@ -297,6 +297,12 @@ def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", te
     result = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in columns.items()})
     result = result.take(pa.array(order.astype(np.int64)))
     return dataset_from_arrow(result.add_column(0, "rank", pa.array(np.arange(1, len(names) + 1, dtype=np.int64))))
+
+
+def prompt_group(columns: Sequence[str], group: str | None) -> str:
+    """The column a bootstrap resamples as prompts: ``group``, else ``prompt_id`` (wide data made long), else
+    ``prompt``."""
+    return group or ("prompt_id" if "prompt_id" in columns else "prompt")
 
 
 def _teacher_student_table(ds: Dataset, columns: list[str], teacher: str, correct: str | None,

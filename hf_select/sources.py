@@ -19,7 +19,7 @@ from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict,
 
 from hf_select.cache import cache_dir
 from hf_select.digests import file_digests
-from hf_select.errors import ConfigError, DataFormatError, HubError, NotFoundError
+from hf_select.errors import ConfigError, DataFormatError, HubError, NotFoundError, PublishError
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
 _REPO_ID = r"[\w.-]+/[\w.-]+"
@@ -73,6 +73,15 @@ def _as_list(data_files: str | list | dict | None) -> list[str]:
 def hub_repo_ids(path: str, data_files: str | list | dict | None = None) -> set[str]:
     """Every Hub dataset the source reads from: its path and its ``data_files`` URLs."""
     return {repo for item in [path, *_as_list(data_files)] if (repo := hub_dataset_id(item))}
+
+
+def refuse_publishing_over(repo_id: str, sources: Iterable[Any]) -> None:
+    """Never publish over a dataset the curation read from (a curated subset would replace the source's splits),
+    however either was spelled: ``owner/name``, ``datasets/owner/name``, ``hf://`` or Hub URLs, ``data_files``."""
+    target = repo_id.strip().removeprefix("https://huggingface.co/").removeprefix("datasets/").strip("/").lower()
+    if target in {hub_dataset_id(s) for s in sources if isinstance(s, str)}:
+        raise PublishError(f"refusing to publish to {repo_id!r}: it is the source dataset of this curation. "
+                           "Publish the curated subset to a new repo id.")
 
 
 def local_paths(path: str, data_files: str | list | dict | None = None) -> list[Path]:

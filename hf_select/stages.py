@@ -9,6 +9,7 @@ its table. `recipe_stages` turns a recipe into its stages; `hf_select.runner` ru
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from hf_select.select import (
     filter_equals,
     filter_quantile,
     filter_threshold,
+    prompt_group,
     rank_teachers,
     select_best,
     select_by_divergence,
@@ -52,8 +54,9 @@ class RunLog:
 class Stage(ABC):
     """One step after scoring: the data in, the data out, its columns declared."""
 
-    def reads(self) -> list[Need]:
-        """The columns this stage reads, with the recipe key naming each (checked before scoring)."""
+    def reads(self, columns: Iterable[str] = ()) -> list[Need]:
+        """The columns this stage reads, with the recipe key naming each (checked before scoring, against the
+        ``columns`` there will be then)."""
         return []
 
     def non_null(self) -> list[Need]:
@@ -69,7 +72,7 @@ class Stage(ABC):
 class KeepComplete(Stage):
     """Leave out responses that were cut off (``complete`` false): they often score well and teach nothing."""
 
-    def reads(self) -> list[Need]:
+    def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         return [("incomplete", COMPLETE)]
 
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
@@ -85,11 +88,11 @@ class RankTeachers(Stage):
 
     config: RankingConfig
 
-    def reads(self) -> list[Need]:
+    def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         cfg = self.config
         needs = [("rank_teachers.teacher", cfg.teacher), *((f"rank_teachers.by.{i}", c) for i, c in enumerate(cfg.by))]
-        if cfg.group:
-            needs.append(("rank_teachers.group", cfg.group))
+        if cfg.bootstrap:  # the prompts it resamples: named, or found the way rank_teachers finds them
+            needs.append(("rank_teachers.group", prompt_group(list(columns), cfg.group)))
         return needs
 
     def non_null(self) -> list[Need]:
@@ -115,7 +118,7 @@ class Filter(Stage):
     config: FilterConfig
     index: int
 
-    def reads(self) -> list[Need]:
+    def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         return [(f"filters.{self.index}.column", self.config.column)]
 
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
@@ -141,7 +144,7 @@ class SelectBest(Stage):
     config: SelectConfig
     incomplete: Literal["exclude", "keep"]
 
-    def reads(self) -> list[Need]:
+    def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         sel = self.config
         return [("select.by", sel.by), ("select.group", sel.group), *([("select.among", sel.among)]
                                                                       if sel.among else [])]
@@ -164,7 +167,7 @@ class SelectByDivergence(Stage):
 
     config: SelectConfig
 
-    def reads(self) -> list[Need]:
+    def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         return [("select (divergence)", PROV_DIVERGENCE.name)]
 
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
@@ -183,7 +186,7 @@ class TrainingColumns(Stage):
     shape: Shape
     layout: Literal["chat", "plain"]
 
-    def reads(self) -> list[Need]:
+    def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         return [(f"dataset.{key}", column) for key, column in
                 zip(("response_column", "prompt_column"), self.shape.columns(with_prompt=True), strict=False)]
 
