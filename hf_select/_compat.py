@@ -13,6 +13,8 @@ one of these fails there, loudly, not in a user's run.
 - the split-name rule (``datasets.splits._split_re``) and the config-name rule (``datasets.naming``), so names
   `datasets` would refuse later are refused first;
 - telling a batch from a row inside ``Dataset.map`` (``LazyBatch`` / ``LazyRow``): ``map`` does not say which;
+  and whether a ``map`` would be served from the cache (``_get_cache_file_path``), so that scores computed
+  together run only for what is missing;
 - the exact files ``Dataset.push_to_hub`` writes (its shard size estimate, writer batch size and media
   embedding, then ``configs``/``dataset_info`` in the README, as ``_get_updated_dataset_card`` writes them) and
   the parsers of that README metadata (``DatasetInfosDict``, ``MetadataConfigs``): ``push_to_hub`` cannot publish
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from datasets import Dataset, DatasetInfo, Features, SplitDict, SplitInfo, config
+from datasets import Dataset, DatasetInfo, Features, SplitDict, SplitInfo, config, is_caching_enabled
 from datasets.data_files import sanitize_patterns
 from datasets.features.features import require_decoding
 from datasets.formatting.formatting import LazyBatch, LazyRow
@@ -96,11 +98,21 @@ def card_splits(card: DatasetCard) -> list[tuple[str, str, list[str], SplitInfo 
     return out
 
 
-def dataset_from_arrow(table: pa.Table) -> Dataset:
-    """A `Dataset` over an in-memory arrow table (rankings): `datasets` has no public constructor from arrow."""
+def is_cached(ds: Dataset, fingerprint: str) -> bool:
+    """Whether ``ds.map(..., new_fingerprint=fingerprint)`` would load its result from `datasets`' cache (a map run
+    with ``num_proc`` leaves one file per worker): `datasets` decides it inside ``map`` and does not say."""
+    if not ds.cache_files or not is_caching_enabled():
+        return False
+    path = Path(ds._get_cache_file_path(fingerprint))
+    return path.exists() or any(path.parent.glob(f"{path.stem}_*_of_*{path.suffix}"))
+
+
+def dataset_from_arrow(table: pa.Table, fingerprint: str | None = None) -> Dataset:
+    """A `Dataset` over an in-memory arrow table (rankings, joined columns): `datasets` has no public constructor
+    from arrow. A ``fingerprint`` derived from the inputs keeps what follows cacheable."""
     from datasets.table import InMemoryTable
 
-    return Dataset(InMemoryTable(table))
+    return Dataset(InMemoryTable(table), fingerprint=fingerprint)
 
 
 def fingerprint(ds: Dataset) -> str:

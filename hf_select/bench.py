@@ -9,6 +9,7 @@ sides. The naive side is `hf_select.reference`, exactly what the tests use.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import threading
@@ -337,6 +338,71 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"{name}: {s['note']}")
         lines.append(f"planning: {report['plan_tokens']:.3g} scored tokens of {name} naturalness take about "
                      f"{s['hours_per_plan']:.1f} h on this machine with the engine")
+    return "\n".join(lines)
+
+
+# -- shared passes -------------------------------------------------------------------------------------------------
+SHARED = ("global_naturalness", "rank_surprisal", "ifd_conditional", "aslec")  # one forward pass per row between them
+
+
+def _shared_scores(model: ScoringModel, names: tuple[str, ...]) -> list:
+    from hf_select.scores import Aslec, GlobalNaturalness, RankSurprisal
+    from hf_select.scores.ifd import IfdConditional
+
+    make = {"global_naturalness": GlobalNaturalness, "rank_surprisal": RankSurprisal,
+            "ifd_conditional": IfdConditional, "aslec": Aslec}
+    return [make[name](model) for name in names]
+
+
+def run_shared_bench(model: ScoringModel, rows: list[dict[str, str]], *, repeat: int = 1,
+                     progress: bool = True) -> dict[str, Any]:
+    """Global naturalness alone, the scores that share its forward pass (`SHARED`) asked together, and the same
+    scores one at a time, in alternating rounds in this process on the same rows (each side's fastest kept):
+    seconds, tokens fed to the model and the ratios to global alone."""
+    import datasets
+    from datasets import Dataset
+
+    from hf_select.scores import Scorer
+    from hf_select.scoring import score
+
+    model.model  # noqa: B018 - load before timing
+    ds = Dataset.from_list(rows)
+    sides = {"global alone": [("global_naturalness",)], "together": [SHARED],
+             "one at a time": [(name,) for name in SHARED]}
+    best: dict[str, float] = {}
+    fed: dict[str, int] = {}
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        score(ds.select([0]), *_shared_scores(model, SHARED), completeness=False)  # warm-up
+        for round_ in range(repeat):
+            for side, runs in sides.items():
+                if progress:
+                    print(f"[bench] shared passes: {side} (round {round_ + 1}/{repeat})...", flush=True)
+                made = [_shared_scores(model, names) for names in runs]
+                start = time.perf_counter()
+                for scores in made:
+                    score(ds, *scores, completeness=False)
+                best[side] = min(best.get(side, math.inf), time.perf_counter() - start)
+                fed[side] = sum(p.engine.stats.tokens for scores in made for item in scores for p in item.passes()
+                                if isinstance(p, Scorer))
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+    alone = best["global alone"]
+    return {"model": model.name, "device": str(model.input_device), "rows": len(rows), "repeat": repeat,
+            "scores": list(SHARED), "seconds": best, "tokens_fed": fed,
+            "ratio_together": best["together"] / alone, "ratio_one_at_a_time": best["one at a time"] / alone}
+
+
+def format_shared_report(report: dict[str, Any]) -> str:
+    lines = [f"shared forward passes: {', '.join(report['scores'])} on {report['rows']} rows, model "
+             f"{report['model']} on {report['device']}" + (f", best of {report['repeat']} rounds"
+                                                             if report["repeat"] > 1 else ""), "",
+             f"{'':<16}{'seconds':>9}{'tokens fed':>12}{'x global alone':>16}"]
+    alone = report["seconds"]["global alone"]
+    for side, seconds in report["seconds"].items():
+        lines.append(f"{side:<16}{seconds:>9.2f}{report['tokens_fed'][side]:>12}{seconds / alone:>15.2f}x")
     return "\n".join(lines)
 
 

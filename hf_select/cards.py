@@ -22,6 +22,7 @@ import numpy as np
 from datasets import Dataset
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from hf_select import report
 from hf_select.card_sections import section_key
 from hf_select.columns import ERROR_COLUMN, TRUNCATED
 from hf_select.digests import file_digests
@@ -47,6 +48,7 @@ class CardContext:
     selection: dict[str, Any] = field(default_factory=dict)  # {"method": "best", "by", "group", "among", ...}
     rankings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # {score column: rank_teachers rows}
     matrix: list[dict[str, Any]] | None = None  # rank_teachers rows over one score under several students
+    comparison: dict[str, Any] | None = None  # `hf_select.compare.Comparison.to_dict`, when scores were compared
     recipe_yaml: str | None = None
     command: str = ""
     license: str | None = None
@@ -306,6 +308,42 @@ def matrix_plot(matrix: list[dict[str, Any]], score: str | None = None) -> bytes
     return _png(fig)
 
 
+def comparison_plot(report: dict[str, Any]) -> bytes:
+    """Left: each score's rank of each teacher (a heatmap; 1 = the teacher it ranks first). Right, with labels:
+    the accuracy of each score's picks with its interval, beside the best single teacher and a random pick."""
+    plt = _pyplot()
+    scores, teachers, base = [r["score"] for r in report["scores"]], report["teachers"], report["baselines"]
+    ranks = np.array([report["teacher_ranks"][s] for s in scores], dtype=float)
+    panels = 2 if base else 1
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 + 1.1 * len(teachers) + 4 * (panels - 1),
+                                                 1.4 + 0.45 * len(scores)), squeeze=False)
+    heat = axes[0][0]
+    heat.imshow(ranks, cmap="RdYlGn_r", vmin=1, vmax=max(len(teachers), 2), aspect="auto")
+    for i in range(len(scores)):
+        for j in range(len(teachers)):
+            heat.text(j, i, f"{int(ranks[i, j])}", ha="center", va="center", fontsize=9)
+    heat.set_xticks(range(len(teachers)), teachers, rotation=20)
+    heat.set_yticks(range(len(scores)), scores)
+    heat.set_title("each score's teacher ranking (1 = first)", fontsize=10)
+    if base:
+        bars = axes[0][1]
+        rows = report["scores"]
+        y = np.arange(len(rows))
+        value = np.array([r["picked_accuracy"] for r in rows], dtype=float)
+        low = np.array([r["picked_accuracy_low"] for r in rows], dtype=float)
+        high = np.array([r["picked_accuracy_high"] for r in rows], dtype=float)
+        bars.errorbar(value, y, xerr=[value - low, high - value], fmt="o", color="tab:blue", capsize=4)
+        bars.axvline(base["best_teacher_accuracy"], color="tab:green", linestyle="--",
+                     label=f"best teacher ({base['best_teacher']})")
+        bars.axvline(base["random_pick_accuracy"], color="tab:gray", linestyle=":", label="random pick")
+        bars.set_yticks(y, scores)
+        bars.invert_yaxis()
+        bars.set_xlabel(f"share of prompts whose pick is correct ({report['confidence']:.0%} CI)")
+        bars.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    return _png(fig)
+
+
 def matrix_table(matrix: list[dict[str, Any]], score: str | None = None) -> dict[str, Any]:
     """The rows of a multi-column `rank_teachers` as {teachers (best on average first), students, cells}."""
     students = list(dict.fromkeys(r["model"] or r["column"] for r in matrix))
@@ -338,6 +376,7 @@ def render_template(card_data: DatasetCardData, **values: Any) -> DatasetCard:
 
     text = resources.files("hf_select.card_templates").joinpath(TEMPLATE).read_text(encoding="utf-8")
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(pct=report.percent_interval, signed=report.signed_interval)
     return DatasetCard(env.from_string(text).render(card_data=card_data.to_yaml(), **values))
 
 
@@ -377,11 +416,13 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
 def card_images(scored: Dataset, curated: Dataset, ctx: CardContext,
                 meta: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The card's plots as ``{repo path: png}``, and what the template says of them: the score plot (whenever a
-    score was computed) and the teacher x student heatmap (when one score ran under several students)."""
+    score was computed), the teacher x student heatmap (when one score ran under several students) and the score
+    comparison (when the run compared scores)."""
     images: dict[str, bytes] = {}
     stem = f"images/{image_stem(ctx.config_name, ctx.split)}"
     by = plot_column(scored, ctx, meta)
-    figures: dict[str, Any] = {"image": None, "image_by": by, "matrix": None, "matrix_image": None}
+    figures: dict[str, Any] = {"image": None, "image_by": by, "matrix": None, "matrix_image": None,
+                               "comparison": ctx.comparison, "comparison_image": None}
     if by and len(curated):
         figures["image"] = f"{stem}_scores.png"
         images[figures["image"]] = score_plot(scored, curated, by, ctx.teacher_column, ctx.rankings.get(by))
@@ -390,6 +431,9 @@ def card_images(scored: Dataset, curated: Dataset, ctx: CardContext,
         score = meta["scores"].get(key, {}).get("score")
         figures.update(matrix=matrix_table(ctx.matrix, score), matrix_image=f"{stem}_teacher_student.png")
         images[figures["matrix_image"]] = matrix_plot(ctx.matrix, score)
+    if ctx.comparison:
+        figures["comparison_image"] = f"{stem}_score_comparison.png"
+        images[figures["comparison_image"]] = comparison_plot(ctx.comparison)
     return images, figures
 
 

@@ -30,3 +30,26 @@ RANK_SURPRISAL = """@misc{yang2026rsr,
   archivePrefix = {arXiv},
   url           = {https://arxiv.org/abs/2601.14249}
 }"""
+
+IFD = """@inproceedings{li2024cherry,
+  title         = {From Quantity to Quality: Boosting {LLM} Performance with Self-Guided Data Selection for Instruction
+                   Tuning},
+  author        = {Ming Li and Yong Zhang and Zhitao Li and Jiuhai Chen and Lichang Chen and Ning Cheng and Jianzong
+                   Wang and Tianyi Zhou and Jing Xiao},
+  booktitle     = {Proceedings of NAACL},
+  year          = {2024},
+  eprint        = {2308.12032},
+  archivePrefix = {arXiv},
+  url           = {https://arxiv.org/abs/2308.12032}
+}"""
+
+ASLEC = """@inproceedings{wang2026steplength,
+  title         = {On the Step Length Confounding in {LLM} Reasoning Data Selection},
+  author        = {Bing Wang and Rui Miao and Chen Shen and Shaotian Yan and Kaiyuan Liu and Ximing Li and
+                   Xiaosong Yuan and Sinan Fan and Jun Zhang and Jieping Ye},
+  booktitle     = {Proceedings of ACL},
+  year          = {2026},
+  eprint        = {2604.06834},
+  archivePrefix = {arXiv},
+  url           = {https://arxiv.org/abs/2604.06834}
+}"""

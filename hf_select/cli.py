@@ -89,6 +89,8 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
 def cmd_bench(args) -> int:
     from hf_select.bench import build_workload, format_ranking_report, format_report, load_rows, run_bench
 
+    if args.rankings and args.shared:
+        raise ConfigError("--rankings and --shared are two benches: run one at a time")
     if args.rankings:
         from hf_select.bench import run_ranking_bench
 
@@ -101,6 +103,12 @@ def cmd_bench(args) -> int:
     else:
         rows = build_workload(model.tokenizer, args.n, min_tokens=args.min_tokens, max_tokens=args.max_tokens,
                               seed=args.seed)
+    if args.shared:
+        from hf_select.bench import format_shared_report, run_shared_bench
+
+        report = run_shared_bench(model, rows, repeat=args.repeat, progress=not args.json)
+        print(json.dumps(report, indent=2) if args.json else format_shared_report(report))
+        return 0
     report = run_bench(model, rows, window=args.window, plan_tokens=args.plan_tokens,
                        scores=tuple(args.scores.split(",")), naive=not args.no_naive, repeat=args.repeat,
                        progress=not args.json)
@@ -237,6 +245,9 @@ def _add_bench(sub) -> None:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--rankings", action="store_true",
                        help="bench the teacher-ranking bootstrap instead (no model): vectorised vs a loop")
+    bench.add_argument("--shared", action="store_true",
+                       help="bench the scores that share one forward pass (global, RSR, IFD's conditional half, "
+                            "ASLEC) together against global naturalness alone, and one at a time")
     bench.add_argument("--rows", type=int, default=10_000, help="--rankings: rows of synthetic scores")
     bench.add_argument("--teachers", type=int, default=8, help="--rankings: teachers")
     bench.add_argument("--resamples", type=int, default=1000, help="--rankings: bootstrap resamples")

@@ -65,6 +65,18 @@ PROV_DIVERGENCE = Column(
 PROV_TEACHER_FRACTION = Column(
     "prov_frac_teacher_originated", True,
     "share of the response's sentences that the teacher finds likelier than the student by more than the margin")
+IFD = Column(
+    "ifd", True,
+    "Instruction-Following Difficulty: the response's mean token loss given the prompt over its mean loss alone; "
+    "near 1, the prompt hardly helps the student (the paper keeps the highest; low-IFD selection the lowest)")
+ASLEC_DROP = Column(
+    "aslec_drop", True,
+    "mean log-probability of the response's tokens under the student given the prompt, leaving out the first "
+    "token(s) of every reasoning step, whose low probability otherwise favours long steps")
+ASLEC_CASL = Column(
+    "aslec_casl", True,
+    "mean token log-probability of the response minus the effect of its share of step-initial tokens, fitted by a "
+    "regression over the whole pool (causal debiasing of step length)")
 IS_CORRECT = Column("is_correct", True, "whether the response's final answer equals the reference (math-verify)",
                     correctness=True)
 
@@ -87,4 +99,5 @@ def known_aggregate(name: str) -> tuple[str, str] | None:
     return _KNOWN[name].aggregate if name in _KNOWN else None
 
 
-register(GLOBAL_NATURALNESS, LOCAL_NATURALNESS, RSR, PROV_DIVERGENCE, PROV_TEACHER_FRACTION, IS_CORRECT)
+register(GLOBAL_NATURALNESS, LOCAL_NATURALNESS, RSR, PROV_DIVERGENCE, PROV_TEACHER_FRACTION, IFD, ASLEC_DROP,
+         ASLEC_CASL, IS_CORRECT)

@@ -1,8 +1,9 @@
 """`hf-select demo`: the whole story on a real student, offline, in a few minutes on a laptop CPU.
 
-Scores the bundled multi-teacher math data with SmolLM2-135M-Instruct (global and local naturalness,
-answer checks), ranks the teachers, compares what each score would select, and writes the curated split
-with its card and plot in Hub layout, ready for `hf-select push`. A second run is served from the cache.
+Scores the bundled multi-teacher math data with SmolLM2-135M-Instruct (global and local naturalness, RSR, IFD,
+ASLEC, answer checks), ranks the teachers, reports which score tracks correctness on this data
+(`hf_select.compare`), and writes the curated split with its card and plots in Hub layout, ready for
+`hf-select push`. A second run is served from the cache.
 """
 
 from __future__ import annotations
@@ -13,20 +14,6 @@ from hf_select.errors import ModelNotFoundError
 from hf_select.models import BUILTIN_MODELS, resolve_builtin
 from hf_select.report import format_ranking
 from hf_select.runner import RunResult, run_recipe
-from hf_select.select import select_best, selection_summary
-
-
-def compare_selections(result: RunResult, columns: tuple[str, ...] = ("local_naturalness", "global_naturalness"),
-                       ) -> str:
-    """For each score, pick the best response per prompt among ALL responses (no correctness filter) and
-    report the share of correct picks and the teacher mix: which score tracks quality?"""
-    lines = [f"{'selection (best per prompt, all responses)':<46}{'correct':>9}   teachers of the picks"]
-    for column in columns:
-        picked = select_best(result.scored, by=column, group="prompt")
-        summary = selection_summary(result.scored, picked)
-        mix = ", ".join(f"{t} {n}" for t, n in sorted(summary["teacher_mix"].items(), key=lambda kv: -kv[1]))
-        lines.append(f"{'by ' + column:<46}{summary['accuracy_after']:>9.1%}   {mix}")
-    return "\n".join(lines)
 
 
 def run_demo(out_dir: str = "hf_select_demo") -> RunResult:
@@ -43,7 +30,7 @@ def run_demo(out_dir: str = "hf_select_demo") -> RunResult:
     print("\nTeacher ranking (mean score over all 40 prompts; accuracy = share of correct final answers)")
     for column, table in result.rankings.items():
         print(f"\nby {column}:\n{format_ranking(table)}")
-    print("\n" + compare_selections(result))
+    print("\n" + result.comparison.format())
     print(f"\ncurated split: {len(result.curated)} rows (best correct response per prompt by local naturalness)")
     print(f"written in Hub layout to {out_dir}/ (data/, README.md card, images/); publish with:")
     print(f"    hf-select push {out_dir} <your-user>/<repo-name>")

@@ -2,7 +2,9 @@
 process joins the shards in rank order and writes the result once.
 
 Scores are per row and independent of batching, so the joined dataset equals a single-process run (up to
-float rounding, ~1e-7). ``out_dir`` must be visible to every rank (a shared filesystem across nodes).
+float rounding, ~1e-7). A pass fitted over the whole split (`MapPass.pooled`, e.g. ASLEC-CASL's regression) runs
+once, on the main process, over the joined split. ``out_dir`` must be visible to every rank (a shared filesystem
+across nodes).
 """
 
 from __future__ import annotations
@@ -48,12 +50,15 @@ def score_to_disk(ds: Dataset | DatasetDict, *scores: MapPass, out_dir: str | Pa
     shards = out_dir.with_name(f".{out_dir.name}.hf_select-shards")
     splits = dict(ds) if isinstance(ds, DatasetDict) else {"": ds}
     rank = f"{state.process_index:05d}-of-{state.num_processes:05d}"
+    passes = [map_pass for item in scores for map_pass in item.passes()]
+    by_row, pooled = [p for p in passes if not p.pooled], [p for p in passes if p.pooled]
     for split, part in splits.items():
         shard = split_dataset_by_node(part, rank=state.process_index, world_size=state.num_processes)
-        score(shard, *scores, batch_size=batch_size).save_to_disk(str(shards / split / rank))
+        score(shard, *by_row, batch_size=batch_size).save_to_disk(str(shards / split / rank))
     state.wait_for_everyone()
-    if state.is_main_process:
-        joined = {split: _join(shards / split, state.num_processes) for split in splits}
+    if state.is_main_process:  # a pass fitted over the whole split runs once, on all of it
+        joined = {split: score(_join(shards / split, state.num_processes), *pooled, completeness=False)
+                  for split in splits}
         result = DatasetDict(joined) if isinstance(ds, DatasetDict) else joined[""]
         save_to_disk(result, out_dir, overwrite=overwrite, sources=sources)
         shutil.rmtree(shards, ignore_errors=True)

@@ -13,7 +13,10 @@ reproduce the numbers.
 
 from __future__ import annotations
 
+import bisect
 from typing import Literal
+
+import numpy as np
 
 from hf_select.errors import ConfigError, ModelNotSupportedError
 
@@ -60,3 +63,15 @@ def encode_context(tokenizer, text: str, add_special_tokens: bool = True) -> lis
 
 def encode_target(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def token_owners(text: str, offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> np.ndarray:
+    """The span (sentence, reasoning step) each token of ``text`` belongs to: the one holding the token's first
+    non-whitespace character (a whitespace-only token: its first character). Non-decreasing along the text."""
+    starts = [start for start, _ in spans]
+    owners = np.empty(len(offsets), dtype=np.int64)
+    for i, (start, end) in enumerate(offsets):
+        piece = text[start:end]
+        anchor = start + (len(piece) - len(piece.lstrip())) if piece.strip() else start
+        owners[i] = max(0, bisect.bisect_right(starts, min(anchor, len(text) - 1)) - 1)
+    return owners

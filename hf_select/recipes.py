@@ -243,6 +243,27 @@ class RankingConfig:
 
 
 @dataclass
+class CompareConfig:
+    by: list[str] = _help("Score columns to compare: agreement, length confound and, with correctness labels, the "
+                          "accuracy of each one's picks (see hf_select.compare).", default_factory=list)
+    teacher: str = _help("Column naming the teacher of each response.", "teacher")
+    group: str | None = _help("Column naming the prompt (default: prompt_id, else prompt).", None)
+    bootstrap: int = _help("Prompt resamples for the 95% intervals (at least 100).", 1000)
+    seed: int = _help("Seed of the bootstrap (results are deterministic for a seed).", 0)
+    correct: str | None = _help("Correctness column (default: the answer checks' column, else is_correct).", None)
+    families: dict[str, str] | None = _help("Each teacher's model family, to flag a score whose top teacher shares "
+                                            "the student's.", None)
+    student_family: str | None = _help("The student's model family (with `families`).", None)
+
+    def __post_init__(self) -> None:
+        from hf_select.compare import option_problem
+
+        problem = option_problem(self.by, self.bootstrap, self.families, self.student_family)
+        if problem:
+            raise _Invalid(*problem)
+
+
+@dataclass
 class OutputConfig:
     dir: str | None = _help("Folder for the curated split in Hub layout (data/*.parquet, README.md, images/).", None)
     repo_id: str | None = _help("Publish to this Hub dataset repo (never the source repo).", None)
@@ -275,6 +296,7 @@ class Recipe:
     filters: list[FilterConfig] = _help("Filters applied after scoring, in order.", default_factory=list)
     select: SelectConfig = _help("How curated rows are chosen.", default_factory=SelectConfig)
     rank_teachers: RankingConfig | None = _help("Rank teachers (when the data has a teacher column).", None)
+    compare: CompareConfig | None = _help("Compare scores: which one to trust on this data (a card section).", None)
     output: OutputConfig = _help("Where the curated split goes.", default_factory=OutputConfig)
     description: str = _help("What this recipe is for (shown in the card).", "")
     batch_size: int = _help("Rows per engine call (speed only).", 64)

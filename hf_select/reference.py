@@ -95,6 +95,45 @@ def naive_teacher_rsr(responses: list[tuple[str, float, float]]) -> dict[str, fl
     return out
 
 
+def naive_ifd(model: ScoringModel, prompt: str | list[dict], response: str, layout: str = "auto") -> dict:
+    """IFD as published: the mean token loss of the response given the prompt, over its mean loss alone (after the
+    BOS token, EOS without one)."""
+    conditional = -naive_global(model, prompt, response, layout)["global_naturalness"]
+    tok = model.tokenizer
+    target = tok(response, add_special_tokens=False)["input_ids"]
+    alone, _ = naive_token_scores(model, _context_ids(tok, "", True), target)
+    unconditional = -float(alone.astype(np.float64).mean())
+    return {"ifd": conditional / unconditional, "ifd_conditional_loss": conditional,
+            "ifd_unconditional_loss": unconditional}
+
+
+def naive_aslec(model: ScoringModel, prompt: str | list[dict], response: str, *, splitter="sentence",
+                skip_tokens: int = 1, layout: str = "auto") -> dict:
+    """ASLEC's parts from the response's token log-probabilities given the prompt: each token goes to the step
+    holding its first non-space character; the first ``skip_tokens`` tokens of each step are step-initial."""
+    logprobs = naive_global(model, prompt, response, layout)["logprobs"].astype(np.float64)
+    encoded = model.tokenizer(response, add_special_tokens=False, return_offsets_mapping=True)
+    steps = split_steps(response, splitter)
+    owner = []
+    for start, end in encoded["offset_mapping"]:
+        first_char = next((i for i in range(start, end) if not response[i].isspace()), start)
+        owner.append(max(k for k, (s, _) in enumerate(steps) if s <= min(first_char, len(response) - 1)))
+    initial = [i - owner.index(owner[i]) < skip_tokens for i in range(len(owner))]
+    first = [lp for lp, x in zip(logprobs, initial, strict=True) if x]
+    rest = [lp for lp, x in zip(logprobs, initial, strict=True) if not x]
+    return {"aslec_drop": float(np.mean(rest)), "aslec_mean": float(logprobs.mean()),
+            "aslec_rest_mean": float(np.mean(rest)), "aslec_first_mean": float(np.mean(first)),
+            "aslec_first_share": len(first) / len(logprobs), "aslec_num_steps": len(set(owner))}
+
+
+def naive_casl(rows: list[dict]) -> list[float]:
+    """ASLEC-CASL over a pool of `naive_aslec` results: regress the mean on (rest mean, first mean, first share, 1)
+    by least squares, and subtract gamma * first share from each row's mean."""
+    design = np.array([[r["aslec_rest_mean"], r["aslec_first_mean"], r["aslec_first_share"], 1.0] for r in rows])
+    coef = np.linalg.lstsq(design, np.array([r["aslec_mean"] for r in rows]), rcond=None)[0]
+    return [r["aslec_mean"] - coef[2] * r["aslec_first_share"] for r in rows]
+
+
 def naive_sentence_logprobs(model: ScoringModel, prompt: str, response: str, spans, layout: str = "auto") -> list:
     """Each sentence scored on its own: context = the prompt as laid out, then all previous response text
     re-encoded from scratch; target = the sentence's own tokens."""

@@ -39,15 +39,64 @@ def format_ranking(table: Dataset) -> str:
 
 
 def format_summary(stages: list[tuple[str, int]], rankings: dict[str, Dataset], *, rows_out: int,
-                   output_dir: str | None, pushed: str | None, seconds: float) -> str:
+                   output_dir: str | None, pushed: str | None, seconds: float, comparison: Any = None) -> str:
     width = max(len(name) for name, _ in stages) + 2
     lines = ["", f"{'stage':<{width}}{'rows':>6}"]
     lines += [f"{name:<{width}}{rows:>6}" for name, rows in stages]
     for column, table in rankings.items():
         lines += ["", f"teacher ranking by {column}:", format_ranking(table)]
+    if comparison is not None:
+        lines += ["", comparison.format()]
     if output_dir:
         lines.append(f"\nwrote {rows_out} rows + card to {output_dir}")
     if pushed:
         lines.append(f"published: {pushed}")
     lines.append(f"done in {seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def percent_interval(value: float | None, low: float | None = None, high: float | None = None) -> str:
+    """``72% [60%, 85%]``; ``-`` for a missing value (the card's and the summary's way to write a share)."""
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:.0%}" + ("" if low is None or math.isnan(low) else f" [{low:.0%}, {high:.0%}]")
+
+
+def signed_interval(value: float | None, low: float | None = None, high: float | None = None) -> str:
+    """``+0.42 [+0.10, +0.70]``; ``-`` for a missing value (a correlation, with its interval)."""
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:+.2f}" + ("" if low is None or math.isnan(low) else f" [{low:+.2f}, {high:+.2f}]")
+
+
+def _ci(row: dict[str, Any], name: str, show) -> str:
+    """``row[name]`` with its interval (``name_low``, ``name_high``), written by ``show``."""
+    return show(row[name], row.get(f"{name}_low"), row.get(f"{name}_high"))
+
+
+def format_comparison(report: dict[str, Any]) -> str:
+    """A `Comparison` (as `Comparison.to_dict`): one line per score, the length confound, the baselines, then each
+    pair of scores."""
+    pct, sig = percent_interval, signed_interval
+    lines = [f"Which score to trust on this data: {report['responses']} responses to {report['prompts']} prompts "
+             f"from {len(report['teachers'])} teachers; {report['confidence']:.0%} intervals from "
+             f"{report['resamples']} prompt resamples", "",
+             f"{'score':<24}{'picks correct':<22}{'ranking ~ accuracy':<24}top teacher"]
+    for r in report["scores"]:
+        family = " (the student's family)" if r["top_teacher_is_student_family"] else ""
+        picked, follows = _ci(r, "picked_accuracy", pct), _ci(r, "ranking_vs_accuracy", sig)
+        lines.append(f"{r['score']:<24}{picked:<22}{follows:<24}{r['top_teacher']}{family}")
+    lines += ["", f"{'length confound':<24}{'rho with tokens':<24}rho with steps   (within prompts; > 0: prefers "
+                  "longer)"]
+    lines += [f"{r['score']:<24}{_ci(r, 'length_tokens_rho', sig):<24}{_ci(r, 'length_steps_rho', sig)}"
+              for r in report["scores"]]
+    base = report["baselines"]
+    if base:
+        lines += ["", f"best single teacher ({base['best_teacher']}): {_ci(base, 'best_teacher_accuracy', pct)} "
+                      f"correct; a response drawn at random: {_ci(base, 'random_pick_accuracy', pct)}"]
+    if report["agreement"]:
+        lines += ["", f"{'agreement':<48}{'teacher rankings (tau)':<24}same pick"]
+        lines += [f"{r['score_a'] + ' ~ ' + r['score_b']:<48}{_ci(r, 'kendall_tau', sig):<24}"
+                  f"{_ci(r, 'same_pick', pct)}" for r in report["agreement"]]
+    lines += [f"note: {note}" for note in report["notes"]]
     return "\n".join(lines)

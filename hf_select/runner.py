@@ -37,6 +37,7 @@ class RunResult:
     curated: Dataset
     stages: list[tuple[str, int]]  # rows left after each stage
     rankings: dict[str, Dataset] = field(default_factory=dict)
+    comparison: Any = None  # `hf_select.compare.Comparison`, when the recipe compares scores
     card: Any = None
     images: dict[str, bytes] = field(default_factory=dict)
     seconds: float = 0.0
@@ -125,7 +126,7 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
     for stage in stages:
         curated = stage(curated, log)
     card, images = build_card(curated, scored, _card_context(recipe, log, command, scored))
-    result = RunResult(scored, curated, log.stages, log.rankings, card, images)
+    result = RunResult(scored, curated, log.stages, log.rankings, log.comparison, card, images)
     out, source = recipe.output, recipe.dataset
     if out.dir:
         from hf_select.hub import write_local
@@ -144,7 +145,7 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
     result.seconds = time.perf_counter() - start
     if verbose:
         print(report.format_summary(log.stages, log.rankings, rows_out=len(curated), output_dir=result.output_dir,
-                                    pushed=result.pushed, seconds=result.seconds))
+                                    pushed=result.pushed, seconds=result.seconds, comparison=log.comparison))
     return result
 
 
@@ -157,6 +158,7 @@ def _card_context(recipe: Recipe, log: RunLog, command: str | None, scored: Data
         stages=log.stages, selection=log.selection,
         rankings={column: table.to_list() for column, table in log.rankings.items()},
         matrix=log.matrix.to_list() if log.matrix is not None else None,
+        comparison=log.comparison.to_dict() if log.comparison is not None else None,
         recipe_yaml=recipe_yaml(recipe, public=True), command=command or "hf-select run <recipe>",
         license=out.license or source_license(source.path), title=out.title or recipe.name,
         teacher_column=teacher, correct_column=correctness_column(scored), config_name=out.config,

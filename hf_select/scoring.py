@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import datasets
 from datasets import Dataset, DatasetDict, Features, IterableDataset, IterableDatasetDict, concatenate_datasets
 
 from hf_select._compat import fingerprint as dataset_fingerprint
-from hf_select._compat import is_batch
+from hf_select._compat import is_batch, is_cached
 from hf_select.columns import ERROR_COLUMN, Column, Field
 from hf_select.config import check_fields, field_names, option
 from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError, WrongTypeError
@@ -37,6 +38,7 @@ from hf_select.progress import ScoreProgress
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_ROWS = 1000
+CACHE_LAYOUT = "own columns"  # what a pass's cache file holds (in every key: files of another layout never match)
 ERROR_DOC = "why the row's scores are NaN (on_error/on_overflow='nan'), or that its text was truncated; null if neither"
 
 
@@ -52,6 +54,20 @@ class PassParams:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+
+@dataclass(frozen=True)
+class SuffixParams(PassParams):
+    """The parameters of a pass whose columns may carry a suffix."""
+
+    column_suffix: str | None = option("Name the score's columns `<column>_<suffix>` (one score under several "
+                                       "students).", None)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.column_suffix is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]*", self.column_suffix):
+            raise ConfigError(f"column_suffix must be a short name (letters, digits, _ . -), not "
+                              f"{self.column_suffix!r}")
 
 
 class RowLog:
@@ -107,6 +123,7 @@ class MapPass(ABC):
     model_roles: ClassVar[tuple[str, ...]] = ()  # the model arguments it takes (recipes name them)
     cli_alias: ClassVar[str | None] = None  # `hf-select score --scores <alias>`
     reads_shape: ClassVar[bool] = False  # whether it reads the data's own columns through a `Shape`
+    pooled: ClassVar[bool] = False  # numbers depend on the whole split (fitted in `prepare`): run after sharding
     params: PassParams
     shape: Shape | None = None  # how rows are read, for passes that read the data's own columns
     model: Any = None  # the model the pass runs, if any
@@ -132,9 +149,15 @@ class MapPass(ABC):
 
     # -- defaults -------------------------------------------------------------------------------------------
     @property
+    def suffix(self) -> str | None:
+        """The pass's ``column_suffix``: its columns and metadata key are ``<name>_<suffix>`` (one score under
+        several students, and the passes over its columns)."""
+        return getattr(self.params, "column_suffix", None)
+
+    @property
     def key(self) -> str:
-        """This pass's key in the dataset's metadata (`name`, unless an instance is named apart)."""
-        return self.name
+        """This pass's key in the dataset's metadata (`name`, with the suffix, unless an instance is named apart)."""
+        return f"{self.name}_{self.suffix}" if self.suffix else self.name
 
     def optional_columns(self) -> list[str]:
         """Columns read when the data has them (a system prompt column, ``finish_reasons``, ...)."""
@@ -160,13 +183,23 @@ class MapPass(ABC):
         """The ``Dataset.map`` passes `score` runs for this score: itself, unless it is composite."""
         return [self]
 
-    def column_specs(self) -> tuple[Column, ...]:
-        """The columns to rank by (`columns`, renamed when an instance renames its columns)."""
+    def prepare(self, ds: Dataset) -> None:
+        """Called by `score` with the whole split before mapping: a pass whose numbers depend on the whole pool
+        (a regression over every row) fits it here. Nothing to do for a pass that works row by row."""
+        return None
+
+    def base_column_specs(self) -> tuple[Column, ...]:
+        """The columns to rank by, under their base names (`column_specs` adds the suffix)."""
         return self.columns
 
+    def column_specs(self) -> tuple[Column, ...]:
+        """The columns to rank by, renamed when the pass has a suffix."""
+        specs = self.base_column_specs()
+        return tuple(c.suffixed(self.suffix) for c in specs) if self.suffix else specs
+
     def column(self, name: str) -> str:
-        """The name a column of this pass gets in the dataset (a score with a ``column_suffix`` renames)."""
-        return name
+        """The name a column of this pass gets in the dataset (``<name>_<suffix>`` with a suffix)."""
+        return f"{name}_{self.suffix}" if self.suffix else name
 
     def field_docs(self) -> dict[str, str]:
         """A description of every column a call returns (the card's field table)."""
@@ -217,6 +250,41 @@ class MapPass(ABC):
         return {name: [out[name] for out in outputs] for name in self.features()}
 
 
+class CompositeScore(MapPass):
+    """A score made of several passes, each its own cached ``Dataset.map`` in `score` (one per model, or a model
+    pass then a pass over its columns); called directly, it runs every pass on each batch in turn."""
+
+    parts: list[MapPass]
+
+    def passes(self) -> list[MapPass]:
+        return list(self.parts)
+
+    def config(self) -> dict[str, Any]:
+        return {p.key: p.config() for p in self.parts}
+
+    def features(self) -> dict[str, Any]:
+        return {name: feature for p in self.parts for name, feature in p.features().items()}
+
+    def input_columns(self) -> list[str]:
+        return self.parts[0].input_columns()
+
+    @property
+    def records_errors(self) -> bool:
+        return any(p.records_errors for p in self.parts)
+
+    def raises(self, error: ScoringInputError) -> bool:
+        return self.parts[0].raises(error)
+
+    def compute(self, rows: list[dict[str, Any]], log: RowLog) -> list[dict[str, Any]]:
+        """Every pass in turn on the same rows (each model's pass, then the passes over their columns)."""
+        outputs: list[dict[str, Any]] = [{} for _ in rows]
+        for map_pass in self.parts:
+            for row, out, new in zip(rows, outputs, map_pass.compute(rows, log), strict=True):
+                row.update(new)
+                out.update(new)
+        return outputs
+
+
 def configure(cls: type[MapPass], params: Any, shape: Shape | None, options: dict[str, Any],
               ) -> tuple[Shape | None, Any]:
     """A pass's (shape, parameters) from keyword options: each option goes to the `Shape` or to ``cls.Params`` by
@@ -254,7 +322,13 @@ def check_passes(passes: Sequence[MapPass], columns: Collection[str]) -> set[str
 
 def fingerprint(ds: Dataset, map_pass: MapPass) -> str:
     """The cache key of ``map_pass`` applied to ``ds``: independent of batch size, call order and num_proc."""
-    payload = json.dumps({"input": dataset_fingerprint(ds), "pass": map_pass.config()}, sort_keys=True)
+    return pass_fingerprint(dataset_fingerprint(ds), map_pass)
+
+
+def pass_fingerprint(input_fingerprint: str, map_pass: MapPass) -> str:
+    """The cache key of ``map_pass`` applied to the dataset of ``input_fingerprint``."""
+    payload = json.dumps({"input": input_fingerprint, "pass": map_pass.config(), "layout": CACHE_LAYOUT},
+                         sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
@@ -272,30 +346,106 @@ class _Offset:
         return self.map_pass(batch, indices)
 
 
-def _map_pass(ds: Dataset, map_pass: MapPass, checkpoint_rows: int | None, num_proc: int | None,
-              **kwargs: Any) -> Dataset:
-    kwargs["features"] = Features({**ds.features, **map_pass.features()})
-    chunk = checkpoint_rows or len(ds) or 1
-    pieces = []
+def _map_passes(source: Dataset, ds: Dataset, group: list[MapPass], checkpoint_rows: int | None,
+                num_proc: int | None, **kwargs: Any) -> Dataset:
+    """``ds`` with the columns of ``group`` (one pass, or several scores on one model) computed over ``source``
+    (``ds`` itself, or the data before any pass for scores that read only the data's own columns).
+
+    Each pass maps the columns it reads to the columns it adds, in chunks of ``checkpoint_rows``, each chunk cached
+    under a key made of the input's fingerprint and the pass's configuration alone: adding, removing or reordering
+    other scores never recomputes it, and its cache file holds its own columns only. In a chunk where several passes
+    are not cached yet, a `SharedPass` computes them together (their common requests once) and each pass's map
+    takes its columns from it. The new columns are then joined to ``ds`` (no copy)."""
+    from hf_select.scores.base import SharedPass, TakeColumns
+
+    chunk = checkpoint_rows or len(source) or 1
+    reuse = kwargs.get("load_from_cache_file") is not False
+    kwargs = {k: v for k, v in kwargs.items() if k != "features"}
+    added: list[list[Dataset]] = [[] for _ in group]
     bars_were_on = datasets.is_progress_bar_enabled()
     own_bar = num_proc is None or num_proc <= 1  # worker processes cannot move a bar in this one
     if own_bar:
         datasets.disable_progress_bars()  # one bar for the whole pass, moving as rows finish
+    describe = ", ".join(p.describe() for p in group)
     try:
-        with ScoreProgress(len(ds), map_pass.describe(), enabled=own_bar and bars_were_on) as progress:
-            map_pass.progress = progress
-            for start in range(0, max(len(ds), 1), chunk):
-                piece = ds if chunk >= len(ds) else ds.select(range(start, min(start + chunk, len(ds))))
-                step = map_pass if piece is ds else _Offset(map_pass, start)
-                mapped = piece.map(step, new_fingerprint=fingerprint(piece, map_pass), num_proc=num_proc,
-                                   desc=map_pass.describe(), **kwargs)
+        with ScoreProgress(len(source), describe, enabled=own_bar and bars_were_on) as progress:
+            for start in range(0, max(len(source), 1), chunk):
+                piece = source if chunk >= len(source) else source.select(range(start, min(start + chunk, len(source))))
+                keys = [pass_fingerprint(dataset_fingerprint(piece), map_pass) for map_pass in group]
+                missing = [i for i, key in enumerate(keys) if not (reuse and is_cached(piece, key))]
+                shared = None
+                if len(missing) > 1:
+                    together = SharedPass([group[i] for i in missing])
+                    together.progress = progress
+                    shared = piece.map(together if piece is source else _Offset(together, start), keep_in_memory=True,
+                                       features=Features(together.features()), remove_columns=piece.column_names,
+                                       new_fingerprint=pass_fingerprint(keys[missing[0]], together), desc=describe,
+                                       num_proc=num_proc, **kwargs)
+                for i, (map_pass, key) in enumerate(zip(group, keys, strict=True)):
+                    taking = shared is not None and i in missing
+                    map_pass.progress = progress if not taking else None
+                    step = TakeColumns(map_pass, missing.index(i), shared) if taking else (
+                        map_pass if piece is source else _Offset(map_pass, start))
+                    reads = piece.select_columns(_reads(map_pass, piece.column_names))
+                    added[i].append(reads.map(step, new_fingerprint=key, features=Features(map_pass.features()),
+                                              remove_columns=reads.column_names, desc=map_pass.describe(),
+                                              num_proc=None if taking else num_proc, **kwargs))
                 progress.finish_chunk(start + len(piece))
-                pieces.append(mapped)
     finally:
-        map_pass.progress = None
+        for map_pass in group:
+            map_pass.progress = None
         if own_bar and bars_were_on:
             datasets.enable_progress_bars()
-    return pieces[0] if len(pieces) == 1 else concatenate_datasets(pieces)
+    return _join(ds, [concatenate_datasets(pieces) if len(pieces) > 1 else pieces[0] for pieces in added])
+
+
+def _reads(map_pass: MapPass, columns: Sequence[str]) -> list[str]:
+    """The columns a pass's map is given: what it reads, not the messages of the passes before it."""
+    wanted = set(map_pass.input_columns()) | set(map_pass.optional_columns())
+    return [c for c in columns if c in wanted and c != ERROR_COLUMN]
+
+
+def _join(ds: Dataset, added: list[Dataset]) -> Dataset:
+    """``ds`` with the columns of each of ``added`` (same rows; the last made of a name wins), their messages
+    appended to ``hf_select_error``."""
+    import pyarrow as pa
+
+    from hf_select._compat import dataset_from_arrow
+
+    messages = [part.with_format("arrow")[ERROR_COLUMN] for part in [ds, *added] if ERROR_COLUMN in part.column_names]
+    parts, claimed = [], {ERROR_COLUMN}
+    for part in reversed([ds, *added]):  # a column made again replaces the one before (as a map would)
+        parts.insert(0, part.remove_columns([c for c in part.column_names if c in claimed]))
+        claimed |= set(part.column_names)
+    parts = [part for part in parts if part.column_names]  # `datasets` counts no rows in a table of no columns
+    if messages:
+        joined = ["; ".join(m for m in row if m) or None
+                  for row in zip(*(column.to_pylist() for column in messages), strict=True)]
+        key = hashlib.sha256("".join(dataset_fingerprint(p) for p in parts).encode() + b"messages").hexdigest()[:32]
+        parts.append(dataset_from_arrow(pa.table({ERROR_COLUMN: pa.array(joined, pa.string())}), fingerprint=key))
+    if len(parts) == 1:
+        return parts[0]
+    joined = concatenate_datasets(parts, axis=1)
+    joined.info.description = ds.info.description  # the scores' metadata: `datasets` would join every part's
+    return joined
+
+
+def _groups(passes: list[MapPass]) -> list[list[MapPass]]:
+    """The model-backed scores of each model as one group (computed together), where the first of them stands, and
+    every other pass alone, in order. A model-backed score reads only the data's own columns, so running it
+    earlier changes nothing; a pass that reads its columns still comes after it."""
+    from hf_select.scores.base import Scorer
+
+    groups: list[list[MapPass]] = []
+    of_model: dict[int, list[MapPass]] = {}
+    for map_pass in passes:
+        if isinstance(map_pass, Scorer) and id(map_pass.model) in of_model:
+            of_model[id(map_pass.model)].append(map_pass)
+            continue
+        groups.append([map_pass])
+        if isinstance(map_pass, Scorer):
+            of_model[id(map_pass.model)] = groups[-1]
+    return groups
 
 
 def _completeness(passes: list[MapPass]) -> list[MapPass]:
@@ -355,17 +505,23 @@ def score(
         check_passes(passes, ds.column_names)
     if isinstance(ds, IterableDataset):
         for map_pass in passes:
+            map_pass.prepare(ds)
             features = Features({**ds.features, **map_pass.features()}) if ds.features else None
             ds = ds.map(map_pass, batched=True, batch_size=batch_size, with_indices=True, features=features)
             _record(ds, map_pass)
         return ds
     loaded_before = [p.model for p in passes if p.model is not None and p.model.loaded]
-    for i, map_pass in enumerate(passes):
-        ds = _map_pass(ds, map_pass, checkpoint_rows, num_proc, batched=True, batch_size=batch_size,
-                       with_indices=True, load_from_cache_file=load_from_cache_file)
-        _record(ds, map_pass)
-        model = map_pass.model
+    groups, source = _groups(passes), ds
+    for k, group in enumerate(groups):
+        for map_pass in group:
+            map_pass.prepare(ds)
+        reads_source = all(set(p.input_columns()) <= set(source.column_names) for p in group)
+        ds = _map_passes(source if reads_source else ds, ds, group, checkpoint_rows, num_proc, batched=True,
+                         batch_size=batch_size, with_indices=True, load_from_cache_file=load_from_cache_file)
+        for map_pass in group:
+            _record(ds, map_pass)
+        model = group[0].model
         if model is not None and not any(model is m for m in loaded_before) \
-                and all(later.model is not model for later in passes[i + 1:]):
+                and all(later.model is not model for rest in groups[k + 1:] for later in rest):
             model.release()  # loaded for these passes only: free it before the next model loads
     return ds

@@ -18,7 +18,7 @@ from datasets import Dataset
 from hf_select.columns import COMPLETE, PROV_DIVERGENCE
 from hf_select.formats import Shape
 from hf_select.metadata import correctness_column, higher_is_better, model_of, read_metadata
-from hf_select.recipes import FilterConfig, RankingConfig, Recipe, SelectConfig
+from hf_select.recipes import CompareConfig, FilterConfig, RankingConfig, Recipe, SelectConfig
 from hf_select.select import (
     filter_equals,
     filter_quantile,
@@ -45,6 +45,7 @@ class RunLog:
     training: dict[str, Any] = field(default_factory=dict)  # the SFT-ready columns, for the card
     directions: dict[str, bool] = field(default_factory=dict)  # which way each ranked or selected column is better
     incomplete: int | None = None  # responses left out as incomplete (None: not checked)
+    comparison: Any = None  # the `hf_select.compare.Comparison` of the scores, when the recipe asks for one
 
     def add(self, label: str, ds: Dataset) -> Dataset:
         self.stages.append((label, len(ds)))
@@ -108,6 +109,31 @@ class RankTeachers(Stage):
         students = student_columns(ds, cfg.by)
         if students:
             log.matrix = rank_teachers(ds, by=students, **options)
+        return ds
+
+
+@dataclass
+class Compare(Stage):
+    """Compare scores on the scored pool (before filters and selection): which one to trust on this data."""
+
+    config: CompareConfig
+
+    def reads(self, columns: Iterable[str] = ()) -> list[Need]:
+        cfg = self.config
+        needs = [("compare.teacher", cfg.teacher), ("compare.group", prompt_group(list(columns), cfg.group)),
+                 *((f"compare.by.{i}", c) for i, c in enumerate(cfg.by))]
+        return needs + ([("compare.correct", cfg.correct)] if cfg.correct else [])
+
+    def non_null(self) -> list[Need]:
+        return [("compare.teacher", self.config.teacher)]
+
+    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+        from hf_select.compare import compare_scores
+
+        cfg = self.config
+        log.comparison = compare_scores(ds, cfg.by, cfg.teacher, cfg.group, bootstrap=cfg.bootstrap, seed=cfg.seed,
+                                        correct=cfg.correct, families=cfg.families,
+                                        student_family=cfg.student_family)
         return ds
 
 
@@ -208,6 +234,8 @@ def recipe_stages(recipe: Recipe, layout: Literal["chat", "plain"] = "chat") -> 
     stages: list[Stage] = [KeepComplete()] if recipe.incomplete == "exclude" else []
     if recipe.rank_teachers:
         stages.append(RankTeachers(recipe.rank_teachers))
+    if recipe.compare:
+        stages.append(Compare(recipe.compare))
     stages += [Filter(f, i) for i, f in enumerate(recipe.filters)]
     sel = recipe.select
     if sel.method == "best":

@@ -34,7 +34,7 @@ LAYERS = [
     ("engine", {"identity", "models", "rope", "engine", "reference"}),
     ("columns", {"scoring", "progress", "scores", "answers", "completeness"}),
     ("selection", {"select", "stats", "sft"}),
-    ("card", {"cards", "card_sections", "report"}),
+    ("card", {"cards", "card_sections", "report", "compare"}),
     ("hub", {"hub"}),
     ("entry points", {"recipes", "stages", "runner", "distributed", "bench", "demo", "cli", "__init__"}),
 ]
@@ -79,7 +79,8 @@ def test_layers_only_look_down():
 
 
 def test_selection_and_cards_do_not_import_torch():
-    code = "import sys, hf_select.select, hf_select.cards, hf_select.card_sections; print('torch' in sys.modules)"
+    code = ("import sys, hf_select.select, hf_select.cards, hf_select.card_sections, hf_select.compare; "
+            "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"

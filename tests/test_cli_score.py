@@ -22,17 +22,18 @@ def test_score_cli_single_and_two_process_accelerate_agree(tiny_root, tmp_path):
     data = tmp_path / "rows.jsonl"
     Dataset.from_list(ROWS * 3).to_json(data)
     model = str(tiny_root / "llama")
-    assert main(["score", str(data), "--model", model, "--out", str(tmp_path / "one")]) == 0
+    scores = ["--scores", "global,local,aslec"]  # ASLEC-CASL: a regression over the whole split, not a shard
+    assert main(["score", str(data), "--model", model, "--out", str(tmp_path / "one"), *scores]) == 0
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
               "-m", "hf_select.cli", "score", str(data), "--model", model, "--out", str(tmp_path / "two"),
-              "--batch-size", "4"]
+              "--batch-size", "4", *scores]
     done = subprocess.run(launch, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     one, two = load_from_disk(str(tmp_path / "one")), load_from_disk(str(tmp_path / "two"))
     assert "(2 process(es))" in done.stdout  # both ranks took part
     assert two["response"] == one["response"]  # same rows, same order
-    for col in ("global_naturalness", "local_naturalness"):
+    for col in ("global_naturalness", "local_naturalness", "aslec_drop", "aslec_casl"):
         np.testing.assert_allclose(two[col], one[col], atol=1e-6, rtol=0)
     assert two.info.description == one.info.description  # the score definitions travel too
     assert not list(tmp_path.glob(".*"))  # shards and temporary folders are cleaned up
@@ -99,3 +100,17 @@ def test_bench_rankings_measures_the_bootstrap_against_a_loop(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["prompts"] == 200 and report["max_abs_difference"] < 1e-9 and report["speedup"] > 1
     assert sum(report["p_first"].values()) == pytest.approx(1.0)
+
+
+def test_bench_shared_feeds_the_model_once_for_the_scores_that_share_a_pass(tiny_root, capsys):
+    assert main(["bench", "--shared", "--model", str(tiny_root / "llama"), "--device", "cpu", "--n", "3",
+                 "--min-tokens", "30", "--max-tokens", "80", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    fed = report["tokens_fed"]
+    assert fed["together"] == fed["global alone"] > 0  # one forward pass for four scores
+    assert fed["one at a time"] == 4 * fed["global alone"]
+    assert report["scores"] == ["global_naturalness", "rank_surprisal", "ifd_conditional", "aslec"]
+    assert report["ratio_together"] > 0 and set(report["seconds"]) == set(fed)
+    assert main(["bench", "--shared", "--model", str(tiny_root / "llama"), "--n", "2", "--min-tokens", "30",
+                 "--max-tokens", "60"]) == 0
+    assert "x global alone" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import pytest
 from datasets import Dataset
 
 from hf_select import GlobalNaturalness, Provenance, load_model, score
+from hf_select.layout import token_owners as attribute_tokens
 from hf_select.metadata import read_metadata
 from hf_select.reference import naive_sentence_logprobs
 from hf_select.scores.provenance import (
@@ -16,7 +17,6 @@ from hf_select.scores.provenance import (
     TEACHER,
     ProvenanceCategories,
     SentenceLogprobs,
-    attribute_tokens,
     categorize,
 )
 from hf_select.steps import split_steps

@@ -100,3 +100,22 @@ def test_smollm2_rsr_and_global_from_one_forward_pass_per_row(smollm2, example_r
         expected = naive_rank_surprisal(smollm2, row["prompt"], row["response"])
         assert row["rsr"] == pytest.approx(expected["rsr"], rel=1e-4)
         assert row["rsr_mean_rank"] == pytest.approx(expected["rsr_mean_rank"], rel=1e-4)
+
+
+def test_smollm2_ifd_and_aslec_match_the_reference(smollm2, example_rows):
+    """IFD and ASLEC on the real student, from one shared pass, against their one-row references; eight rows (two
+    prompts, four teachers) so that the ASLEC-CASL regression has a pool to fit."""
+    from hf_select import Aslec, Ifd
+    from hf_select.reference import naive_aslec, naive_casl, naive_ifd
+
+    rows = Dataset.from_list([json.loads(line) for line in DATA.read_text().splitlines()][:8])
+    out = score(rows, Ifd(smollm2), Aslec(smollm2), batch_size=3)
+    aslec = [naive_aslec(smollm2, r["prompt"], r["response"]) for r in rows]
+    worst = 0.0
+    for row, expected in zip(out, aslec, strict=True):
+        ifd = naive_ifd(smollm2, row["prompt"], row["response"])
+        worst = max(worst, *(abs(row[k] - v) for k, v in {**ifd, **expected}.items()))
+    worst = max(worst, *np.abs(np.subtract(out["aslec_casl"], naive_casl(aslec))))
+    print(f"max |fast - reference| for IFD and ASLEC on SmolLM2: {worst:.2e}")
+    assert worst < TOL
+    assert 0.3 < np.mean(out["ifd"]) < 1.2 and min(out["aslec_num_steps"]) >= 2

@@ -17,7 +17,7 @@ from hf_select.runner import run_recipe_file
 from hf_select.sources import builtin_data_path
 
 SHIPPED = ["local_response_selection", "global_response_selection", "teacher_ranking", "provenance_selection",
-           "demo"]
+           "demo", "proxy_comparison"]
 
 
 def _tiny(tiny_root, out, limit=24, extra=()):
@@ -111,7 +111,9 @@ def test_every_shipped_recipe_runs_end_to_end(name, tiny_root, llama, tmp_path, 
     if recipe.select.method == "best":
         assert len({p[-1]["content"] for p in curated["prompt"]}) == len(curated) > 0  # one row per prompt
         assert all(curated["is_correct"])  # among: is_correct
-        assert "| rank | teacher |" in card.text and (out / "images" / f"{split}_scores.png").stat().st_size > 1000
+        assert (out / "images" / f"{split}_scores.png").stat().st_size > 1000
+        assert ("| rank | teacher |" in card.text) == (recipe.rank_teachers is not None)
+        assert ("### Which score to trust" in card.text) == (recipe.compare is not None)
     elif recipe.select.method == "divergence":
         assert 0 < len(curated) < 24 and "Provenance: category mix" in card.text
         assert "Teachers ranked by their score on `prov_divergence`" in card.text

@@ -20,7 +20,9 @@ from hf_select.completeness import Completeness
 from hf_select.config import hints
 from hf_select.errors import ConfigError, ScoringInputError
 from hf_select.formats import Shape
+from hf_select.scores.aslec import Aslec
 from hf_select.scores.base import Scorer
+from hf_select.scores.ifd import Ifd
 from hf_select.scores.naturalness import GlobalNaturalness, LocalNaturalness
 from hf_select.scores.provenance import Provenance, ProvenanceCategories, SentenceLogprobs
 from hf_select.scores.rank_surprisal import RankSurprisal
@@ -66,9 +68,10 @@ def cli_aliases() -> dict[str, type[MapPass]]:
             if getattr(cls, "cli_alias", None) and getattr(cls, "model_roles", ()) in (("model",), ())}
 
 
-for _score in (GlobalNaturalness, LocalNaturalness, RankSurprisal, Provenance, CheckAnswers, Completeness):
+for _score in (GlobalNaturalness, LocalNaturalness, RankSurprisal, Ifd, Aslec, Provenance, CheckAnswers, Completeness):
     register_score(_score)
 
-__all__ = ["ERROR_COLUMN", "SCORES", "CheckAnswers", "Completeness", "GlobalNaturalness", "LocalNaturalness", "MapPass",
-           "Provenance", "ProvenanceCategories", "RankSurprisal", "Scorer", "ScoringInputError", "SentenceLogprobs",
-           "cli_aliases", "option_type", "register_score", "score_class", "score_options"]
+__all__ = ["ERROR_COLUMN", "SCORES", "Aslec", "CheckAnswers", "Completeness", "GlobalNaturalness", "Ifd",
+           "LocalNaturalness", "MapPass", "Provenance", "ProvenanceCategories", "RankSurprisal", "Scorer",
+           "ScoringInputError", "SentenceLogprobs", "cli_aliases", "option_type", "register_score", "score_class",
+           "score_options"]

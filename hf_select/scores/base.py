@@ -10,7 +10,6 @@ progress, and the configuration that keys the cache and is written into dataset 
 from __future__ import annotations
 
 import math
-import re
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,31 +18,23 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from datasets import Value
 
-from hf_select.columns import ERROR_COLUMN, TRUNCATED, Column
+from hf_select.columns import ERROR_COLUMN, TRUNCATED
 from hf_select.config import as_config, option
 from hf_select.engine import ScoringEngine, ScoringRequest, TokenScores
-from hf_select.errors import Arg, ConfigError, ScoringInputError
+from hf_select.errors import Arg, ScoringInputError
 from hf_select.formats import Shape, require_text  # noqa: F401 - require_text: for scores written on this base
 from hf_select.models import ScoringModel
-from hf_select.scoring import MapPass, PassParams, RowLog, configure
+from hf_select.scoring import MapPass, PassParams, RowLog, SuffixParams, configure
 from hf_select.version import __version__
 
 
 @dataclass(frozen=True)
-class ScoreParams(PassParams):
+class ScoreParams(SuffixParams):
     """The parameters every model-backed score takes; a score's own parameters subclass this."""
 
     on_overflow: Literal["error", "truncate_left", "nan"] = option(
         "A row longer than the model accepts: error; truncate_left (drop the oldest tokens, which are not scored, "
         "and say so in `hf_select_error`); nan.", "error")
-    column_suffix: str | None = option("Name the score's columns `<column>_<suffix>` (one score under several "
-                                       "students).", None)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.column_suffix is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]*", self.column_suffix):
-            raise ConfigError(f"column_suffix must be a short name (letters, digits, _ . -), not "
-                              f"{self.column_suffix!r}")
 
 
 class Scorer(MapPass):
@@ -94,11 +85,6 @@ class Scorer(MapPass):
             self._engine = ScoringEngine(self.model, **self.model.engine_options)
         return self._engine
 
-    @property
-    def key(self) -> str:
-        suffix = self.params.column_suffix  # one score under several students: its metadata carries the suffix
-        return f"{self.name}_{suffix}" if suffix else self.name
-
     def config(self) -> dict[str, Any]:
         return {"score": self.name, "model": self.model.name, "model_hub_id": self.model.hub_id,
                 "model_identity": self.model.identity, **as_config(self.shape), **as_config(self.params),
@@ -116,18 +102,6 @@ class Scorer(MapPass):
             return False
         return self.params.on_error == "raise"
 
-    def column(self, name: str) -> str:
-        suffix = self.params.column_suffix
-        return f"{name}_{suffix}" if suffix else name
-
-    def base_column_specs(self) -> tuple[Column, ...]:
-        """The columns to rank by, under their base names (`column_specs` adds the suffix)."""
-        return self.columns
-
-    def column_specs(self) -> tuple[Column, ...]:
-        suffix = self.params.column_suffix
-        specs = self.base_column_specs()
-        return tuple(c.suffixed(suffix) for c in specs) if suffix else specs
 
     def features(self) -> dict[str, Any]:
         features = {self.column(name): feature for name, feature in self.output_features().items()}
@@ -140,53 +114,40 @@ class Scorer(MapPass):
 
     def compute(self, rows: list[dict[str, Any]], log: RowLog) -> list[dict[str, Any]]:
         """Plan every row's requests, run them through the engine together, and turn results into columns."""
+        return run_together([self], rows, [log], self.progress)[0]
+
+    def plan_rows(self, rows: list[dict[str, Any]], log: RowLog) -> list[list[tuple[Any, Any, int]] | None]:
+        """Each row's requests as (asked, fitted to the model's length, target tokens dropped), None for a row that
+        cannot be scored (`log` raised or recorded why); truncations are noted in `log`."""
         limit = 0  # the model's length limit, read once a row has requests (a batch of bad rows loads nothing)
 
-        def plan(row: dict[str, Any]) -> list[tuple[ScoringRequest, ScoringRequest, int]]:  # (asked, fitted, dropped)
+        def plan(row: dict[str, Any]) -> list[tuple[ScoringRequest, ScoringRequest, int]]:
             nonlocal limit
             requests = self.requests_for(row)
             limit = limit or self.model.max_length
             return [(request, *self._fit(request, limit)) for request in requests]
 
         plans = [log.attempt(i, lambda row=row: plan(row)) for i, row in enumerate(rows)]
-        for i, plan in enumerate(plans):
-            dropped = sum(d for _, _, d in plan or [])
+        for i, planned in enumerate(plans):
+            dropped = sum(d for _, _, d in planned or [])
             if dropped:
-                total = sum(len(asked.target) for asked, _, _ in plan)
+                total = sum(len(asked.target) for asked, _, _ in planned)
                 log.note(i, f"{self.key}: {log.label(i)}, column {self._overflow_column()!r}: {TRUNCATED} {limit} "
                             f"tokens; {dropped} of {total} scored tokens were dropped (on_overflow='truncate_left')")
-        flat, owner = [], []
-        for i, plan in enumerate(plans):
-            for _, fitted, _ in plan or []:
-                flat.append(fitted)
-                owner.append(i)
-        results = iter(self.engine.score(flat, ranks=self.with_ranks, on_done=self._reporter(owner, flat, plans))
-                       if flat else ())
+        return plans
+
+    def columns_of(self, rows: list[dict[str, Any]], plans: list, results: list[list[TokenScores]]) -> list[dict]:
+        """The output columns of each row from its plan and its requests' results (NaN/null where unscorable)."""
         outputs = []
-        for row, plan in zip(rows, plans, strict=True):
-            if plan is None:
+        for row, planned, scores in zip(rows, plans, results, strict=True):
+            if planned is None:
                 out = {name: _unscored(feature) for name, feature in self.output_features().items()}
             else:
-                out = self.columns_for(row, [asked for asked, _, _ in plan],
-                                       [_unfit(next(results), dropped) for _, _, dropped in plan])
+                out = self.columns_for(row, [asked for asked, _, _ in planned],
+                                       [_unfit(result, dropped) for (_, _, dropped), result in zip(planned, scores,
+                                                                                                  strict=True)])
             outputs.append({self.column(name): value for name, value in out.items()})
-        if self.progress is not None:  # rows without requests (unscorable) are done too
-            self.progress.advance(sum(1 for plan in plans if not plan))
         return outputs
-
-    def _reporter(self, owner: list[int], flat: list[ScoringRequest], plans: list):
-        """A callback for the engine that moves the progress bar as requests finish (each request is its
-        row's share)."""
-        if self.progress is None:
-            return None
-        progress = self.progress
-        share = [1 / len(plans[i]) for i in owner]
-        progress.plan(sum(1 for plan in plans if plan), sum(len(r.target) for r in flat))
-
-        def done(request_indices: Sequence[int]) -> None:
-            progress.advance(sum(share[r] for r in request_indices), sum(len(flat[r].target) for r in request_indices))
-
-        return done
 
     def _fit(self, request: ScoringRequest, limit: int) -> tuple[ScoringRequest, int]:
         """Apply ``on_overflow`` to a request longer than the model accepts; return it and the dropped targets."""
@@ -205,6 +166,123 @@ class Scorer(MapPass):
 
     def _overflow_column(self) -> str:
         return self.input_columns()[0]
+
+
+def run_together(scores: Sequence[Scorer], rows: list[dict[str, Any]], logs: Sequence[RowLog],
+                 progress: Any = None) -> list[list[dict[str, Any]]]:
+    """The columns of several scores on one model for the same rows, from one engine run over the distinct
+    requests of all of them: global naturalness, RSR, IFD's conditional half and ASLEC all ask for the prompt +
+    response, which runs once. Results are each score's own, exactly as if it ran alone."""
+    plans = [score.plan_rows(rows, log) for score, log in zip(scores, logs, strict=True)]
+    index: dict[tuple, int] = {}
+    requests: list[ScoringRequest] = []
+    owner: list[int] = []  # the row of each distinct request
+    slots = []  # per score, per row: the positions of its requests among the distinct ones
+    for planned_rows in plans:
+        slots.append([])
+        for row, planned in enumerate(planned_rows):
+            positions = []
+            for _, fitted, _ in planned or []:
+                key = (tuple(fitted.context), tuple(fitted.target))
+                if key not in index:
+                    index[key] = len(requests)
+                    requests.append(fitted)
+                    owner.append(row)
+                positions.append(index[key])
+            slots[-1].append(positions)
+    ranks = any(score.with_ranks for score in scores)
+    results = scores[0].engine.score(requests, ranks=ranks, on_done=_reporter(progress, owner, requests, len(rows))) \
+        if requests else []
+    outputs = [score.columns_of(rows, planned_rows, [[results[p] for p in positions] for positions in score_slots])
+               for score, planned_rows, score_slots in zip(scores, plans, slots, strict=True)]
+    if progress is not None:  # rows without requests (unscorable) are done too
+        progress.advance(len(rows) - len(set(owner)))
+    return outputs
+
+
+class OverColumns(MapPass):
+    """A model-free pass over a score's columns (IFD's ratio, ASLEC-CASL), named with that score's suffix. A row
+    the model pass could not score is NaN here, its message already in ``hf_select_error``."""
+
+    Params = SuffixParams
+    params: SuffixParams
+
+    def __init__(self, params: SuffixParams | None = None, **options: Any) -> None:
+        _, self.params = configure(type(self), params, None, options)
+
+    @property
+    def records_errors(self) -> bool:
+        return False
+
+
+class SharedPass(MapPass):
+    """Several scores on one model as one ``Dataset.map``: each row's requests of all of them go to the engine once
+    (`run_together`). Its columns are each member's own, under ``<i>:<column>``, so that each member's own map (and
+    cache) takes them from here (`TakeColumns`); a member's ``hf_select_error`` holds only its own messages."""
+
+    name = "shared"
+
+    def __init__(self, members: list[Scorer]) -> None:
+        self.members, self.model = members, members[0].model
+        self.params = PassParams()
+
+    @property
+    def key(self) -> str:
+        return "+".join(member.key for member in self.members)
+
+    def describe(self) -> str:
+        return f"{', '.join(member.key for member in self.members)} ({self.model.name})"
+
+    def input_columns(self) -> list[str]:
+        return list(dict.fromkeys(c for member in self.members for c in member.input_columns()))
+
+    def optional_columns(self) -> list[str]:
+        return list(dict.fromkeys(c for member in self.members for c in member.optional_columns()))
+
+    def features(self) -> dict[str, Any]:
+        return {f"{i}:{name}": feature for i, member in enumerate(self.members)
+                for name, feature in member.features().items()}
+
+    def config(self) -> dict[str, Any]:
+        return {"score": self.name, "members": [member.config() for member in self.members]}
+
+    def compute(self, rows: list[dict[str, Any]], log: RowLog) -> list[dict[str, Any]]:
+        logs = [RowLog(member, log.indices, log.batched, len(rows)) for member in self.members]
+        outputs: list[dict[str, Any]] = [{} for _ in rows]
+        for i, (member, member_log, columns) in enumerate(zip(self.members, logs, run_together(
+                self.members, rows, logs, self.progress), strict=True)):
+            for out, new, error in zip(outputs, columns, member_log.errors, strict=True):
+                out.update({f"{i}:{name}": value for name, value in new.items()})
+                if member.records_errors:
+                    out[f"{i}:{ERROR_COLUMN}"] = error
+        return outputs
+
+
+class TakeColumns:
+    """A member's map over the rows a `SharedPass` scored: its columns (and messages), read back by row, exactly
+    what its own pass would have returned."""
+
+    def __init__(self, member: Scorer, slot: int, shared: Any) -> None:
+        self.member, self.slot, self.shared = member, slot, shared
+
+    def __call__(self, batch: dict[str, Any], indices: list[int]) -> dict[str, Any]:
+        taken = self.shared.select(indices).to_dict()
+        return {name: taken[f"{self.slot}:{name}"] for name in self.member.features()}
+
+
+def _reporter(progress: Any, owner: list[int], requests: list[ScoringRequest], rows: int):
+    """A callback for the engine that moves the progress bar as requests finish (each request is its row's
+    share)."""
+    if progress is None:
+        return None
+    per_row = np.bincount(owner, minlength=rows)
+    share = [1 / per_row[row] for row in owner]
+    progress.plan(int((per_row > 0).sum()), sum(len(r.target) for r in requests))
+
+    def done(request_indices: Sequence[int]) -> None:
+        progress.advance(sum(share[r] for r in request_indices), sum(len(requests[r].target) for r in request_indices))
+
+    return done
 
 
 def _unfit(scores: TokenScores, dropped: int) -> TokenScores:

@@ -14,7 +14,6 @@ not comparable across vocabularies; per-character ones are, which is what the ca
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,11 +28,11 @@ from hf_select.config import as_config, option
 from hf_select.engine import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
 from hf_select.formats import Shape
-from hf_select.layout import Layout, encode_context, prompt_prefix
+from hf_select.layout import Layout, encode_context, prompt_prefix, token_owners
 from hf_select.models import ScoringModel
 from hf_select.scores.base import ScoreParams, Scorer
 from hf_select.scores.naturalness import LAYOUT_HELP
-from hf_select.scoring import MapPass, PassParams, RowLog, configure
+from hf_select.scoring import CompositeScore, MapPass, PassParams, RowLog, configure
 from hf_select.steps import describe_splitter, split_steps, splitter_name
 from hf_select.version import __version__
 
@@ -52,17 +51,6 @@ class AttributedRequest(ScoringRequest):
 
     spans: list[tuple[int, int]] = field(default_factory=list)
     sentence_of_token: np.ndarray | None = None
-
-
-def attribute_tokens(text: str, offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> np.ndarray:
-    """Sentence index of each token: the sentence holding the token's first non-whitespace character."""
-    starts = [start for start, _ in spans]
-    owners = np.empty(len(offsets), dtype=np.int64)
-    for i, (start, end) in enumerate(offsets):
-        piece = text[start:end]
-        anchor = start + (len(piece) - len(piece.lstrip())) if piece.strip() else start
-        owners[i] = max(0, bisect.bisect_right(starts, min(anchor, len(text) - 1)) - 1)
-    return owners
 
 
 def _margin() -> Any:
@@ -141,7 +129,7 @@ class SentenceLogprobs(Scorer):
         prefix, special = prompt_prefix(tokenizer, turn.context, self.params.layout)
         encoded = tokenizer(turn.text, add_special_tokens=False, return_offsets_mapping=True)
         spans = split_steps(turn.text, self.params.splitter)
-        owners = attribute_tokens(turn.text, encoded["offset_mapping"], spans)
+        owners = token_owners(turn.text, encoded["offset_mapping"], spans)
         context = encode_context(tokenizer, prefix + turn.before, special)
         return [AttributedRequest(context, list(encoded["input_ids"]), spans, owners)]
 
@@ -256,7 +244,7 @@ class ProvenanceCategories(MapPass):
                    for c in self.categories}}
 
 
-class Provenance(MapPass):
+class Provenance(CompositeScore):
     """Provenance columns for ``ds.map(Provenance(teacher=..., student=...), batched=True)``.
 
     ``hf_select.score(ds, Provenance(...))`` runs each model's pass as its own cached map, one model at a
@@ -282,31 +270,4 @@ class Provenance(MapPass):
         models = {"teacher": teacher, "student": student, **({"distilled": distilled} if distilled else {})}
         self.model_passes = [SentenceLogprobs(model, role=role, **common) for role, model in models.items()]
         self.categories = ProvenanceCategories(margin=p.margin, with_distilled=distilled is not None)
-
-    def passes(self) -> list[MapPass]:
-        return [*self.model_passes, self.categories]
-
-    def config(self) -> dict[str, Any]:
-        return {p.key: p.config() for p in self.passes()}
-
-    def features(self) -> dict[str, Any]:
-        return {name: feature for p in self.passes() for name, feature in p.features().items()}
-
-    def input_columns(self) -> list[str]:
-        return self.model_passes[0].input_columns()
-
-    @property
-    def records_errors(self) -> bool:
-        return self.model_passes[0].records_errors
-
-    def raises(self, error) -> bool:
-        return self.model_passes[0].raises(error)
-
-    def compute(self, rows: list[dict[str, Any]], log: RowLog) -> list[dict[str, Any]]:
-        """Every pass in turn on the same rows (each model's pass, then the categories)."""
-        outputs: list[dict[str, Any]] = [{} for _ in rows]
-        for map_pass in self.passes():
-            for row, out, new in zip(rows, outputs, map_pass.compute(rows, log), strict=True):
-                row.update(new)
-                out.update(new)
-        return outputs
+        self.parts = [*self.model_passes, self.categories]

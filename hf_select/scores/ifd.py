@@ -1,0 +1,122 @@
+"""Instruction-Following Difficulty (Cherry LLM, Li et al., arXiv 2308.12032).
+
+IFD(prompt, response) = s(response | prompt) / s(response): the student's mean token loss (negative log-probability)
+on the response given the prompt, over its mean loss on the response alone (after the BOS token, no prompt). Near 1:
+the prompt hardly helps the student produce the response; low: the prompt makes the response easy. The paper keeps
+the samples with the *highest* IFD (the instructions the student finds hardest to follow, excluding IFD > 1, where
+the prompt makes the response less likely); the column records that direction, and selection can take either end
+(``higher_is_better=False``), as later work (Superfiltering, low-IFD filtering) does.
+
+Three passes: the conditional loss (the same request as global naturalness: computed once with it when both run),
+the unconditional loss (its own requests), and the ratio, from their columns.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from datasets import Value
+
+from hf_select import citations
+from hf_select.columns import IFD, Field
+from hf_select.config import as_config
+from hf_select.engine import ScoringRequest, TokenScores
+from hf_select.formats import Shape
+from hf_select.layout import encode_target, prefix_token
+from hf_select.models import ScoringModel
+from hf_select.scores.base import OverColumns, mean_logprob
+from hf_select.scores.naturalness import GlobalNaturalness, GlobalNaturalnessParams
+from hf_select.scoring import CompositeScore, RowLog, configure
+from hf_select.version import __version__
+
+EXPLANATION = (
+    "Instruction-Following Difficulty (arXiv 2308.12032): the student's mean token loss on the response given the "
+    "prompt, divided by its mean loss on the response alone. Near 1: the prompt hardly helps; low: the prompt makes "
+    "the response easy. The paper keeps the highest IFD (below 1); low-IFD selection takes the other end.")
+
+
+class IfdConditional(GlobalNaturalness):
+    """The response's mean token loss given the prompt (the request global naturalness makes)."""
+
+    name = "ifd_conditional"
+    columns = ()
+    fields = {"ifd_conditional_loss": Field(Value("float64"), "mean token loss (negative log-probability) of the "
+                                                                "response given the prompt")}
+
+    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
+                    results: list[TokenScores]) -> dict[str, Any]:
+        return {"ifd_conditional_loss": -mean_logprob(np.concatenate([r.logprobs for r in results]))[0]}
+
+
+class IfdUnconditional(GlobalNaturalness):
+    """The response's mean token loss with no prompt: after the BOS token (EOS without one), as IFD defines it."""
+
+    name = "ifd_unconditional"
+    columns = ()
+    fields = {"ifd_unconditional_loss": Field(Value("float64"), "mean token loss of the response alone, with no "
+                                                                  "prompt")}
+
+    def input_columns(self) -> list[str]:
+        return self.shape.columns(with_prompt=False)
+
+    def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
+        tokenizer = self.model.tokenizer
+        return [ScoringRequest([prefix_token(tokenizer)], encode_target(tokenizer, turn.text))
+                for turn in self.shape.read(row, with_prompt=False)]
+
+    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
+                    results: list[TokenScores]) -> dict[str, Any]:
+        return {"ifd_unconditional_loss": -mean_logprob(np.concatenate([r.logprobs for r in results]))[0]}
+
+
+class IfdRatio(OverColumns):
+    """``ifd`` from the two loss columns (NaN where either is)."""
+
+    name = "ifd"
+    columns = (IFD,)
+    explanation = EXPLANATION
+    citation = citations.IFD
+
+    def input_columns(self) -> list[str]:
+        return [self.column("ifd_conditional_loss"), self.column("ifd_unconditional_loss")]
+
+    def features(self) -> dict[str, Any]:
+        return {self.column("ifd"): Value("float64")}
+
+    def config(self) -> dict[str, Any]:
+        return {"score": self.name, **as_config(self.params),
+                "definition": "ifd_conditional_loss / ifd_unconditional_loss", "hf_select_version": __version__}
+
+    def compute(self, rows: list[dict[str, Any]], log: RowLog) -> list[dict[str, Any]]:
+        out = []
+        conditional_column, unconditional_column = self.input_columns()
+        for row in rows:
+            conditional, unconditional = row[conditional_column], row[unconditional_column]
+            ok = all(v is not None and math.isfinite(v) for v in (conditional, unconditional)) and unconditional > 0
+            out.append({self.column("ifd"): conditional / unconditional if ok else math.nan})
+        return out
+
+
+class Ifd(CompositeScore):
+    """Adds ``ifd``, ``ifd_conditional_loss`` and ``ifd_unconditional_loss`` (see the module docstring)."""
+
+    name = "ifd"
+    cli_alias = "ifd"
+    Params = GlobalNaturalnessParams  # the parameters of the request global naturalness makes
+    model_roles = ("model",)
+    reads_shape = True
+    columns = (IFD,)
+    explanation = EXPLANATION
+    citation = citations.IFD
+    params: GlobalNaturalnessParams
+
+    def __init__(self, model: ScoringModel, params: GlobalNaturalnessParams | None = None, *,
+                 shape: Shape | None = None, **options: Any) -> None:
+        self.shape, self.params = configure(type(self), params, shape, options)
+        self.model = model
+        common = {"shape": self.shape, **{f: getattr(self.params, f) for f in ("layout", "on_error", "on_overflow",
+                                                                             "column_suffix")}}
+        self.parts = [IfdConditional(model, **common), IfdUnconditional(model, **common),
+                      IfdRatio(column_suffix=self.params.column_suffix)]

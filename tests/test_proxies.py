@@ -1,0 +1,163 @@
+"""IFD and ASLEC against their slow references; scores that share a forward pass run it once; each keeps its cache."""
+
+import math
+
+import numpy as np
+import pytest
+from datasets import Dataset, IterableDataset, load_from_disk
+from test_naturalness import ROWS
+from test_sft import SHAPES
+
+from hf_select import Aslec, GlobalNaturalness, Ifd, LocalNaturalness, RankSurprisal, score, select_best
+from hf_select.engine import ScoringEngine
+from hf_select.errors import ConfigError, WrongTypeError
+from hf_select.metadata import higher_is_better, read_metadata
+from hf_select.reference import naive_aslec, naive_casl, naive_global, naive_ifd
+from hf_select.scores.aslec import PARTS, casl_fit
+
+TOL = 1e-4
+POOL = ROWS + [{**row, "teacher": "d", "response": row["response"] + " Done. We are sure."} for row in ROWS]
+
+
+@pytest.fixture
+def engine_calls(monkeypatch):
+    """The requests each engine call gets: [(context, target), ...] per call."""
+    calls = []
+    original = ScoringEngine.score
+    monkeypatch.setattr(ScoringEngine, "score", lambda self, requests, **kw: calls.append(
+        [(tuple(r.context), tuple(r.target)) for r in requests]) or original(self, requests, **kw))
+    return calls
+
+
+@pytest.mark.parametrize("model_name", ["llama", "nobos"])  # BOS before the response alone, or EOS without one
+def test_ifd_matches_the_reference(model_name, request):
+    model = request.getfixturevalue(model_name)
+    out = score(Dataset.from_list(ROWS), Ifd(model), batch_size=2)
+    for row in out:
+        expected = naive_ifd(model, row["prompt"], row["response"])
+        for key, value in expected.items():
+            assert row[key] == pytest.approx(value, abs=TOL), key
+    assert 0.5 < np.mean(out["ifd"]) < 2  # a ratio of two mean losses of the same text
+    assert read_metadata(out)["columns"]["ifd"]["higher_is_better"] is True  # the paper keeps the highest
+
+
+@pytest.mark.parametrize(("splitter", "skip_tokens"), [("sentence", 1), ("sentence", 2), ("paragraph", 1)])
+def test_aslec_matches_the_reference(llama, splitter, skip_tokens):
+    out = score(Dataset.from_list(POOL), Aslec(llama, splitter=splitter, skip_tokens=skip_tokens), batch_size=3)
+    expected = [naive_aslec(llama, r["prompt"], r["response"], splitter=splitter, skip_tokens=skip_tokens)
+                for r in POOL]
+    for row, ref in zip(out, expected, strict=True):
+        for key, value in ref.items():
+            assert row[key] == pytest.approx(value, abs=TOL), key
+    np.testing.assert_allclose(out["aslec_casl"], naive_casl(expected), atol=TOL, rtol=0)
+    assert max(out["aslec_num_steps"]) >= 3 and min(out["aslec_first_share"]) > 0
+    first, rest = np.array(out["aslec_first_mean"]), np.array(out["aslec_rest_mean"])
+    assert not np.allclose(first, rest)  # the step-initial tokens are told apart from the rest
+    fit = read_metadata(out)["scores"]["aslec"]["fit"]
+    assert fit["rows"] == len(POOL) and math.isfinite(fit["gamma"])
+
+
+def test_new_scores_do_not_depend_on_batch_size_or_row_order(llama):
+    rows = Dataset.from_list(POOL)
+    one = score(rows, Ifd(llama), Aslec(llama), batch_size=1)
+    order = list(np.random.default_rng(0).permutation(len(POOL)))
+    many = score(rows.select(order), Ifd(llama), Aslec(llama), batch_size=64)
+    back = np.argsort(order)
+    for column in ("ifd", "aslec_drop", "aslec_casl", "ifd_unconditional_loss"):
+        np.testing.assert_allclose(np.array(many[column])[back], one[column], atol=1e-6, rtol=0, err_msg=column)
+
+
+def test_the_casl_regression_is_the_same_to_the_last_bit_in_any_row_order():
+    parts = np.random.default_rng(1).normal(size=(40, len(PARTS)))
+    parts[3, 1] = np.nan  # a row the model could not score is left out of the fit
+    fits = [casl_fit(parts[np.random.default_rng(seed).permutation(40)]) for seed in range(5)]
+    assert all(fit == fits[0] for fit in fits) and fits[0]["rows"] == 39
+
+
+def test_casl_needs_the_whole_split(llama):
+    few = score(Dataset.from_list(ROWS[:3]), Aslec(llama))
+    assert all(math.isnan(v) for v in few["aslec_casl"])  # 3 rows cannot fit 4 coefficients: NaN, not a guess
+    assert not any(math.isnan(v) for v in few["aslec_drop"])
+    stream = IterableDataset.from_generator(lambda: iter(ROWS))
+    with pytest.raises(WrongTypeError, match="whole split.*materialise"):
+        list(score(stream, Aslec(llama)))
+    with pytest.raises(ConfigError, match="whole split"):
+        Dataset.from_list(ROWS).map(Aslec(llama), batched=True)
+
+
+def test_shared_scores_run_their_common_forward_pass_once(llama, engine_calls):
+    rows = Dataset.from_list(POOL)
+    together = score(rows, GlobalNaturalness(llama), RankSurprisal(llama), Ifd(llama), Aslec(llama))
+    requests = [r for call in engine_calls for r in call]
+    with_prompt = [r for r in requests if len(r[0]) > 1]
+    assert len(with_prompt) == len(POOL) == len(set(with_prompt))  # prompt + response: once per row
+    assert len(requests) == 2 * len(POOL)  # and IFD's response alone: its own request
+    for alone in (GlobalNaturalness(llama), RankSurprisal(llama), Ifd(llama), Aslec(llama)):
+        separate = score(rows, alone, completeness=False)
+        for column in alone.features():
+            if column != "hf_select_error" and isinstance(separate[0][column], float):
+                np.testing.assert_allclose(together[column], separate[column], atol=1e-6, err_msg=column)
+    np.testing.assert_allclose(together["aslec_mean"], together["global_naturalness"], atol=1e-9)
+    np.testing.assert_allclose(together["ifd_conditional_loss"], -np.array(together["global_naturalness"]),
+                               atol=1e-9)
+
+
+def test_adding_a_score_later_computes_only_what_is_missing(llama, tmp_path, engine_calls):
+    Dataset.from_list(POOL).save_to_disk(tmp_path / "data")
+    rows = load_from_disk(str(tmp_path / "data"))  # on disk, so that maps are cached
+    first = score(rows, GlobalNaturalness(llama), LocalNaturalness(llama))
+    engine_calls.clear()
+    later = score(rows, Ifd(llama), GlobalNaturalness(llama), LocalNaturalness(llama))  # added before them
+    requests = [r for call in engine_calls for r in call]
+    assert len(requests) == 2 * len(POOL)  # IFD's two requests per row; global and local come from the cache
+    for column in ("global_naturalness", "local_naturalness"):
+        assert later[column] == first[column]
+    engine_calls.clear()
+    again = score(rows, GlobalNaturalness(llama), Ifd(llama), LocalNaturalness(llama))
+    assert engine_calls == [] and again["ifd"] == later["ifd"]
+
+
+def test_a_scores_cache_file_holds_its_own_columns(llama, tmp_path):
+    Dataset.from_list(POOL).save_to_disk(tmp_path / "data")
+    rows = load_from_disk(str(tmp_path / "data"))
+    scored = score(rows, Ifd(llama), checkpoint_rows=None)
+    own = [f for f in scored.cache_files if "data" in f["filename"] and "cache-" in f["filename"]]
+    assert own  # the scores were written once, next to the data
+    for file in own:
+        columns = Dataset.from_file(file["filename"]).column_names
+        assert "response" not in columns and "prompt" not in columns
+
+
+def test_ifd_selection_takes_either_end(llama):
+    scored = score(Dataset.from_list(POOL).map(lambda r, i: {"prompt_id": i % len(ROWS)}, with_indices=True),
+                   Ifd(llama))
+    assert higher_is_better(scored, "ifd") is True
+    high = select_best(scored, by="ifd", group="prompt_id")
+    low = select_best(scored, by="ifd", group="prompt_id", higher_is_better=False)
+    by_prompt = {}
+    for row in scored:
+        by_prompt.setdefault(row["prompt_id"], []).append(row["ifd"])
+    assert dict(zip(high["prompt_id"], high["ifd"], strict=True)) == {p: max(v) for p, v in by_prompt.items()}
+    assert dict(zip(low["prompt_id"], low["ifd"], strict=True)) == {p: min(v) for p, v in by_prompt.items()}
+
+
+@pytest.mark.parametrize(("rows", "shape"), SHAPES)
+def test_new_scores_read_every_shape_as_global_naturalness_does(rows, shape, llama):
+    ds = Dataset.from_list(rows())
+    out = score(ds, GlobalNaturalness(llama, shape=shape), Ifd(llama, shape=shape), Aslec(llama, shape=shape))
+    np.testing.assert_allclose(out["aslec_mean"], out["global_naturalness"], atol=1e-9)
+    np.testing.assert_allclose(out["ifd_conditional_loss"], -np.array(out["global_naturalness"]), atol=1e-9)
+    tokenizer = llama.tokenizer
+    for row in out:
+        reply = shape.reply(row)
+        alone = naive_global(llama, [], reply, layout="plain")  # the reply after the BOS token alone
+        assert row["ifd_unconditional_loss"] == pytest.approx(-alone["global_naturalness"], abs=TOL)
+        assert row["aslec_num_tokens"] == len(tokenizer(reply, add_special_tokens=False)["input_ids"])
+
+
+def test_scoring_scored_data_again_keeps_every_scores_metadata(llama):
+    once = score(Dataset.from_list(POOL), GlobalNaturalness(llama))
+    twice = score(once, Ifd(llama), LocalNaturalness(llama))
+    meta = read_metadata(twice)
+    assert {"global_naturalness", "ifd", "local_naturalness", "completeness"} <= set(meta["scores"])
+    assert twice.info.description.count('hf_select: {"about"') == 1  # one metadata block, not one per part
