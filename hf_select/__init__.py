@@ -48,6 +48,8 @@ _EXPORTS = {
     "selection_summary": "hf_select.select",
     "split_steps": "hf_select.steps",
     "to_sft": "hf_select.sft",
+    "view": "hf_select.viewer",
+    "viewer_files": "hf_select.viewer",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -262,7 +262,7 @@ def _bench_score(name: str, scorer: Any, reference: Any, rows: list[dict[str, st
     """One score's report: both sides timed in alternating rounds (each side's fastest kept), their memory, the
     largest difference between them, and the engine's efficiency."""
     model, column = scorer.model, scorer.columns[0].name
-    requests = [req for r in rows for req in scorer.requests_for(r)]
+    requests = [req for row in scorer.tokenise([scorer.requests_for(r) for r in rows]) for req in row]
     scored = sum(len(r.target) for r in requests)
     batch = {"prompt": [r["prompt"] for r in rows], "response": [r["response"] for r in rows]}
     warm_up = build_workload(model.tokenizer, 1, min_tokens=50, max_tokens=100)

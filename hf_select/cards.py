@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 from datasets import Dataset
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from hf_select import report
+from hf_select._compat import logical_table
 from hf_select.card_sections import section_key
 from hf_select.columns import ERROR_COLUMN, TRUNCATED
 from hf_select.digests import file_digests
@@ -64,6 +66,7 @@ class CardContext:
     incomplete: int | None = None  # responses left out as cut off (None: not checked)
     folded: bool = False  # rows folded back to one per prompt (lists of replies)
     directions: dict[str, bool] = field(default_factory=dict)  # which way each ranked column is better
+    viewer: bool = False  # the split's viewer is published beside the card (`hf_select.viewer`)
 
 
 def public_path(path: str | None) -> str:
@@ -119,7 +122,7 @@ def data_description(scored: Dataset, teacher: str) -> str:
     """What the rows are, as they are: traces from several teachers, from one generator, or just responses."""
     if teacher not in scored.column_names:
         return "responses"
-    count = len({t for t in scored.unique(teacher) if t is not None})
+    count = len(pc.unique(logical_table(scored, [teacher]).column(teacher)).drop_null())
     return f"reasoning traces from {count} teachers" if count > 1 else "responses from one generator"
 
 
@@ -208,8 +211,9 @@ def error_counts(scored: Dataset) -> dict[str, int] | None:
     """Rows of the scored data whose ``hf_select_error`` says they were truncated, or unscorable."""
     if ERROR_COLUMN not in scored.column_names:
         return None
-    messages = [m for m in scored[ERROR_COLUMN] if m]
-    truncated = sum(TRUNCATED in m for m in messages)
+    messages = logical_table(scored, [ERROR_COLUMN]).column(ERROR_COLUMN).drop_null()
+    messages = messages.filter(pc.not_equal(messages, ""))
+    truncated = pc.sum(pc.match_substring(messages, TRUNCATED)).as_py() or 0
     return {"truncated": truncated, "unscored": len(messages) - truncated}
 
 
@@ -217,12 +221,18 @@ def provenance_mix(scored: Dataset, curated: Dataset) -> list[tuple[str, float, 
     columns = [c for c in curated.column_names if c.startswith("prov_frac_")]
     if not columns:
         return None
-    return [(c.removeprefix("prov_frac_"), _nanmean(scored[c]), _nanmean(curated[c])) for c in columns]
+    return [(c.removeprefix("prov_frac_"), _nanmean(scored, c), _nanmean(curated, c)) for c in columns]
 
 
-def _nanmean(values: list[float | None]) -> float:
-    kept = [v for v in values if v is not None and not math.isnan(v)]
-    return sum(kept) / len(kept) if kept else math.nan
+def _values(ds: Dataset, column: str) -> np.ndarray:
+    """A numeric column's known values (nulls and NaN left out), read as arrow, not row by row."""
+    values = np.asarray(logical_table(ds, [column]).column(column).to_numpy(zero_copy_only=False), dtype=float)
+    return values[~np.isnan(values)]
+
+
+def _nanmean(ds: Dataset, column: str) -> float:
+    values = _values(ds, column)
+    return float(values.mean()) if len(values) else math.nan
 
 
 def _pyplot():
@@ -249,7 +259,7 @@ def score_plot(scored: Dataset, curated: Dataset, by: str, teacher: str,
     plt = _pyplot()
     if teacher not in scored.column_names or teacher not in curated.column_names:
         return _distribution_plot(scored, curated, by)
-    table = scored.select_columns([by, teacher]).to_pandas().dropna()
+    table = logical_table(scored, [by, teacher]).to_pandas().dropna()
     teachers = sorted(table[teacher].unique())
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]})
     left.boxplot([table.loc[table[teacher] == t, by] for t in teachers], showmeans=True)
@@ -264,7 +274,7 @@ def score_plot(scored: Dataset, curated: Dataset, by: str, teacher: str,
         errors = [[r["score"] - r["score_low"] for r in shown], [r["score_high"] - r["score"] for r in shown]]
         left.errorbar(at, scores, yerr=errors, fmt="o", color="tab:red", capsize=4, label="teacher score, 95% CI")
         left.legend(loc="best", fontsize="small")
-    counts = curated.select_columns([teacher]).to_pandas()[teacher].value_counts()
+    counts = logical_table(curated, [teacher]).to_pandas()[teacher].value_counts()
     right.bar(teachers, [int(counts.get(t, 0)) for t in teachers], color="tab:green")
     right.set_title("teachers of the selected rows")
     right.tick_params(axis="x", rotation=20)
@@ -275,9 +285,9 @@ def score_plot(scored: Dataset, curated: Dataset, by: str, teacher: str,
 def _distribution_plot(scored: Dataset, curated: Dataset, by: str) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    every = [v for v in scored[by] if v is not None and not math.isnan(v)]
-    kept = [v for v in (curated[by] if by in curated.column_names else []) if v is not None and not math.isnan(v)]
-    bins = np.histogram_bin_edges(every or [0.0], bins=30)
+    every = _values(scored, by)
+    kept = _values(curated, by) if by in curated.column_names else np.zeros(0)
+    bins = np.histogram_bin_edges(every if len(every) else [0.0], bins=30)
     ax.hist(every, bins=bins, color="tab:gray", alpha=0.6, label=f"all scored rows ({len(every)})")
     ax.hist(kept, bins=bins, color="tab:green", alpha=0.8, label=f"selected rows ({len(kept)})")
     ax.set_xlabel(by)
@@ -409,7 +419,9 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
         accuracy_after=summary["accuracy_after"], provenance_mix=provenance_mix(scored, curated),
         fields=field_table(curated, meta), scores=score_sections(meta), citations=citations(meta),
         recipe_yaml=(ctx.recipe_yaml or "").strip() or None, command=ctx.command, version=__version__,
-        data_format=FORMAT_LABELS.get(ctx.data_format or "", None), **figures)
+        data_format=FORMAT_LABELS.get(ctx.data_format or "", None), **figures,
+        viewer_folder=viewer_folder(ctx.config_name, ctx.split) if ctx.viewer else None,
+        viewer=f"{viewer_folder(ctx.config_name, ctx.split)}/index.html" if ctx.viewer else None)
     return card, images
 
 
@@ -460,6 +472,11 @@ FORMAT_LABELS = {
     "wide": "wide (several responses per row), made long: one row per response, with `prompt_id` (its source row) "
             "and `generation_index`",
 }
+
+
+def viewer_folder(config_name: str, split: str) -> str:
+    """Where a split's viewer lives in the repo: its own folder, so two splits' viewers never mix."""
+    return f"viewer/{image_stem(config_name, split)}"
 
 
 def image_stem(config_name: str, split: str) -> str:

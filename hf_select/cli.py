@@ -4,6 +4,7 @@
     hf-select run RECIPE.yaml [--set k=v ...]    run a curation recipe (score, filter, select, card, push)
     hf-select score DATA --model M --out DIR     add score columns to a dataset
     hf-select push DIR REPO_ID                   publish a folder written by `run`/`demo` to the Hub
+    hf-select view DATA [--out DIR]              a static step viewer of scored data (open DIR/index.html)
     hf-select bench [--model M] [--json]         engine vs naive reference, throughput and memory
 
 Every mistake in what the user gave (a missing file, a bad recipe, a row that cannot be scored, a refused
@@ -87,33 +88,53 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
 
 
 def cmd_bench(args) -> int:
-    from hf_select.bench import build_workload, format_ranking_report, format_report, load_rows, run_bench
+    report, text = (_bench_rankings if args.rankings else _bench_pipeline if args.pipeline else _bench_model)(args)
+    print(json.dumps(report, indent=2) if args.json else text(report))
+    return 0
 
-    if args.rankings and args.shared:
-        raise ConfigError("--rankings and --shared are two benches: run one at a time")
-    if args.rankings:
-        from hf_select.bench import run_ranking_bench
 
-        report = run_ranking_bench(args.rows, args.teachers, args.resamples, args.seed, naive=not args.no_naive)
-        print(json.dumps(report, indent=2) if args.json else format_ranking_report(report))
-        return 0
+def _bench_rankings(args) -> tuple[dict, Any]:
+    from hf_select.bench import format_ranking_report, run_ranking_bench
+
+    return run_ranking_bench(args.rows, args.teachers, args.resamples, args.seed,
+                             naive=not args.no_naive), format_ranking_report
+
+
+def _bench_pipeline(args) -> tuple[dict, Any]:
+    from hf_select.bench_pipeline import format_pipeline_report, peak_rss, post_scoring, run_pipeline_bench
+
+    low, high = args.min_tokens or 500, args.max_tokens or 4000
+    scores = tuple(args.scores.split(",")) if args.scores else ("global", "local", "provenance")
+    report = run_pipeline_bench(args.rows, low, high, scores=scores, num_proc=args.num_proc, seed=args.seed,
+                                progress=not args.json)
+    memory_low, memory_high = (int(t) for t in args.memory_tokens.split(","))
+    report["memory"] = [peak_rss(int(n), memory_low, memory_high) for n in args.memory_rows.split(",") if n]
+    report["post_rows"] = args.post_rows
+    report["post_scoring"] = post_scoring(args.post_rows, args.resamples) if args.post_rows else {}
+    return report, format_pipeline_report
+
+
+def _bench_model(args) -> tuple[dict, Any]:
+    from hf_select.bench import (
+        build_workload,
+        format_report,
+        format_shared_report,
+        load_rows,
+        run_bench,
+        run_shared_bench,
+    )
+
     model = _model_config(args).load()
     if args.dataset:
         rows = load_rows(args.dataset, args.n, args.prompt_column, args.response_column)
     else:
-        rows = build_workload(model.tokenizer, args.n, min_tokens=args.min_tokens, max_tokens=args.max_tokens,
-                              seed=args.seed)
+        rows = build_workload(model.tokenizer, args.n, min_tokens=args.min_tokens or 200,
+                              max_tokens=args.max_tokens or 2000, seed=args.seed)
     if args.shared:
-        from hf_select.bench import format_shared_report, run_shared_bench
-
-        report = run_shared_bench(model, rows, repeat=args.repeat, progress=not args.json)
-        print(json.dumps(report, indent=2) if args.json else format_shared_report(report))
-        return 0
-    report = run_bench(model, rows, window=args.window, plan_tokens=args.plan_tokens,
-                       scores=tuple(args.scores.split(",")), naive=not args.no_naive, repeat=args.repeat,
-                       progress=not args.json)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
-    return 0
+        return run_shared_bench(model, rows, repeat=args.repeat, progress=not args.json), format_shared_report
+    scores = tuple((args.scores or "global,local").split(","))
+    return run_bench(model, rows, window=args.window, plan_tokens=args.plan_tokens, scores=scores,
+                     naive=not args.no_naive, repeat=args.repeat, progress=not args.json), format_report
 
 
 def build_scores(args: argparse.Namespace, model: Any) -> list:
@@ -194,6 +215,16 @@ def cmd_push(args) -> int:
     return 0
 
 
+def cmd_view(args) -> int:
+    from hf_select.viewer import view
+
+    shape = Shape(**{name: getattr(args, name) for name in field_names(Shape)})
+    folder = view(args.data, args.out, split=args.split, shape=None if shape == Shape() else shape,
+                  teacher_column=args.teacher_column, title=args.title, overwrite=args.overwrite)
+    print(f"wrote the viewer of {args.data} to {folder}; open {folder / 'index.html'} in a browser")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser_class = _parser_class()
     parser = parser_class(prog="hf-select", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -201,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recipe_commands(sub)
     _add_bench(sub)
     _add_score(sub)
+    _add_view(sub)
     return parser
 
 
@@ -228,11 +260,20 @@ def _add_recipe_commands(sub) -> None:
 def _add_bench(sub) -> None:
     bench = sub.add_parser("bench", help="engine vs naive reference: throughput, memory, FLOP/s",
                            dataclass_types=[CliModelConfig])
+    which = bench.add_mutually_exclusive_group()
+    which.add_argument("--shared", action="store_true",
+                       help="the scores that share one forward pass (global, RSR, IFD's conditional half, ASLEC) "
+                            "together, against global naturalness alone and one at a time")
+    which.add_argument("--rankings", action="store_true",
+                       help="the teacher-ranking bootstrap (no model): vectorised vs a loop")
+    which.add_argument("--pipeline", action="store_true",
+                       help="everything around the model (tiny random model, chat rows): rows/s, stage shares, the "
+                            "tokenizer-alone rate, peak memory, and the work after scoring on --post-rows rows")
     bench.add_argument("--n", type=positive, default=8, help="number of responses in the workload")
-    bench.add_argument("--min-tokens", type=int, default=200)
-    bench.add_argument("--max-tokens", type=int, default=2000)
+    bench.add_argument("--min-tokens", type=int, default=None, help="default 200 (--pipeline: 500)")
+    bench.add_argument("--max-tokens", type=int, default=None, help="default 2000 (--pipeline: 4000)")
     bench.add_argument("--window", type=int, default=2)
-    bench.add_argument("--scores", default="global,local")
+    bench.add_argument("--scores", default=None, help="default global,local (--pipeline: global,local,provenance)")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--dataset", default=None, help="bench on your own data instead (file, folder or Hub id)")
     bench.add_argument("--prompt-column", default="prompt")
@@ -243,14 +284,15 @@ def _add_bench(sub) -> None:
     bench.add_argument("--repeat", type=int, default=1,
                        help="run each side this many times, alternating, and keep each side's fastest round")
     bench.add_argument("--json", action="store_true")
-    bench.add_argument("--rankings", action="store_true",
-                       help="bench the teacher-ranking bootstrap instead (no model): vectorised vs a loop")
-    bench.add_argument("--shared", action="store_true",
-                       help="bench the scores that share one forward pass (global, RSR, IFD's conditional half, "
-                            "ASLEC) together against global naturalness alone, and one at a time")
-    bench.add_argument("--rows", type=int, default=10_000, help="--rankings: rows of synthetic scores")
+    bench.add_argument("--rows", type=positive, default=10_000, help="--rankings, --pipeline: rows")
     bench.add_argument("--teachers", type=int, default=8, help="--rankings: teachers")
-    bench.add_argument("--resamples", type=int, default=1000, help="--rankings: bootstrap resamples")
+    bench.add_argument("--resamples", type=int, default=1000, help="--rankings, --pipeline: bootstrap resamples")
+    bench.add_argument("--num-proc", type=positive, default=2, help="--pipeline: workers for the num_proc run")
+    bench.add_argument("--memory-rows", default="10000,100000",
+                       help="--pipeline: row counts whose peak memory is measured, each in a fresh process")
+    bench.add_argument("--memory-tokens", default="100,400", help="--pipeline: response tokens of those rows")
+    bench.add_argument("--post-rows", type=int, default=1_000_000,
+                       help="--pipeline: rows of the scored split timed after scoring (0: skip)")
     bench.set_defaults(func=cmd_bench)
 
 
@@ -266,6 +308,19 @@ def _add_score(sub) -> None:
     sc.add_argument("--limit", type=positive, default=None, help="score only the first N rows")
     sc.add_argument("--batch-size", type=int, default=64)
     sc.set_defaults(func=cmd_score)
+
+
+def _add_view(sub) -> None:
+    view = sub.add_parser("view", help="write a static viewer of scored data: responses side by side, steps shaded",
+                          dataclass_types=[Shape])
+    view.add_argument("data", help="scored data: a run's output folder, a save_to_disk folder or a data file")
+    view.add_argument("--out", default="viewer", help="folder for the viewer (open its index.html)")
+    view.add_argument("--split", default=None, help="the split to show (needed when the data has several)")
+    view.add_argument("--teacher-column", default="teacher", help="the column naming each response's teacher")
+    view.add_argument("--title", default=None)
+    view.add_argument("--overwrite", action="store_true",
+                      help="allow --out to be a non-empty folder hf_select did not create (its other files are kept)")
+    view.set_defaults(func=cmd_view)
 
 
 def main(argv: list[str] | None = None) -> int:

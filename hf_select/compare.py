@@ -23,7 +23,6 @@ Picks follow `select_best`: NaN scores never win, ties go to the earlier row, in
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -49,7 +48,7 @@ from hf_select.select import (
     _require,
     prompt_group,
 )
-from hf_select.stats import TeacherTable, resample_weights
+from hf_select.stats import TeacherTable, resampled
 
 TOKEN_COLUMNS = ("global_num_tokens", "aslec_num_tokens")  # response length in tokens, as the scores count it
 STEP_COLUMNS = ("local_num_steps", "aslec_num_steps")  # response length in reasoning steps
@@ -143,21 +142,13 @@ def compare_scores(ds: Dataset, by: list[str], teacher: str = "teacher", group: 
     unknown = [t for t in rows.names if families is not None and t not in families]
     if unknown:
         raise ConfigError(f"{WHERE}: `families` has no family for teacher {unknown[0]!r} (teachers: {rows.names})")
-    weights = np.vstack([np.ones(rows.n_prompts), resample_weights(rows.n_prompts, bootstrap,
-                                                                   np.random.default_rng(seed))])
     ups = {c: _direction(ds, c, (higher_is_better or {}).get(c)) for c in by}
-    oriented = {c: _as_float(rows.table.column(c)) * (1 if ups[c] else -1) for c in by}
-    teacher_scores = {c: _teacher_scores(ds, rows, c, weights) * (1 if ups[c] else -1) for c in by}
-    picks = {c: _picks(rows, oriented[c]) for c in by}
     notes: list[str] = []
-    flags = _correct_flags(rows, correct, notes)
-    teacher_accuracy = None if flags is None else TeacherTable.build(
-        rows.prompt, rows.teacher, flags, rows.n_prompts, len(rows.names)).scores(weights)
+    inputs = _inputs(ds, rows, by, ups, lengths, _correct_flags(rows, correct, notes))
+    samples = resampled(inputs.statistics, rows.n_prompts, bootstrap, seed)
     tail = (1 - confidence) / 2 * 100
-    per_score = [_score_row(c, ups[c], teacher_scores[c], picks[c], flags, teacher_accuracy, rows, oriented[c],
-                            lengths, weights, tail, families, student_family) for c in by]
-    pairs = [_pair_row(a, b, teacher_scores[a], teacher_scores[b], picks[a], picks[b], weights, tail)
-             for a, b in combinations(by, 2)]
+    per_score = [_score_row(c, ups[c], samples, rows, lengths, tail, families, student_family) for c in by]
+    pairs = [_pair_row(a, b, samples, tail) for a, b in combinations(by, 2)]
     for kind, column in lengths.items():
         if column is None:
             notes.append(f"no response length in {kind} (none of {TOKEN_COLUMNS if kind == 'tokens' else STEP_COLUMNS} "
@@ -165,9 +156,9 @@ def compare_scores(ds: Dataset, by: list[str], teacher: str = "teacher", group: 
     return Comparison(
         scores=dataset_from_arrow(pa.Table.from_pylist(per_score)),
         agreement=dataset_from_arrow(pa.Table.from_pylist(pairs, schema=_PAIR_SCHEMA)),
-        teachers=rows.names, teacher_ranks={c: _ranks(teacher_scores[c][0]).tolist() for c in by},
+        teachers=rows.names, teacher_ranks={c: _ranks(samples[f"teachers {c}"][0]).tolist() for c in by},
         prompts=rows.n_prompts, responses=rows.table.num_rows, resamples=bootstrap, confidence=confidence,
-        baselines=_baselines(rows, flags, teacher_accuracy, weights, tail), length_columns=lengths, notes=notes)
+        baselines=_baselines(rows, samples, tail), length_columns=lengths, notes=notes)
 
 
 _PAIR_SCHEMA = pa.schema([("score_a", pa.string()), ("score_b", pa.string()), ("kendall_tau", pa.float64()),
@@ -220,18 +211,74 @@ def _read(ds: Dataset, by: list[str], teacher: str, group: str, correct: str | N
     return _Rows(prompt, teacher_ids.to_numpy(zero_copy_only=False).astype(np.int64), teachers, n_prompts, table)
 
 
-def _teacher_scores(ds: Dataset, rows: _Rows, column: str, weights: np.ndarray) -> np.ndarray:
-    """Each teacher's score (as `rank_teachers` computes it: a mean, or a ratio of means) under each row of
-    ``weights``: [resamples + 1, teachers], the first row the whole data."""
+@dataclass
+class _Inputs:
+    """What each statistic needs, per prompt or per teacher, computed once; `statistics` turns it into every
+    statistic under a matrix of prompt weights (the whole data, or a block of resamples)."""
+
+    tables: dict[str, TeacherTable]  # each score's teacher table (oriented: higher is better)
+    signs: dict[str, int]
+    picked: dict[str, np.ndarray]  # per prompt: whether the score's pick is correct (NaN: no pick, or no label)
+    same: dict[tuple[str, str], np.ndarray]  # per prompt: whether two scores pick the same response
+    lengths: dict[tuple[str, str], np.ndarray]  # (score, kind) -> per prompt: centred-rank sums xy, xx, yy
+    accuracy: TeacherTable | None  # the teachers' correctness
+    random_pick: np.ndarray | None  # per prompt: the share of correct responses
+
+    def statistics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        teachers = {c: table.scores(weights) * self.signs[c] for c, table in self.tables.items()}
+        out = {f"teachers {c}": scores for c, scores in teachers.items()}
+        accuracy = self.accuracy.scores(weights) if self.accuracy is not None else None
+        for c, scores in teachers.items():
+            out[f"picked {c}"] = _mean_over_prompts(self.picked[c], weights)
+            out[f"follows {c}"] = _spearman(scores, accuracy) if accuracy is not None else np.full(len(weights),
+                                                                                                     np.nan)
+        for (c, kind), sums in self.lengths.items():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                xy, xx, yy = (weights @ sums).T
+                out[f"length {kind} {c}"] = xy / np.sqrt(xx * yy)
+        for (a, b), same in self.same.items():
+            out[f"tau {a} {b}"] = _kendall(teachers[a], teachers[b])
+            out[f"same {a} {b}"] = _mean_over_prompts(same, weights)
+        if accuracy is not None:
+            out["teacher accuracy"] = accuracy
+            out["random pick"] = _mean_over_prompts(self.random_pick, weights)
+        return out
+
+
+def _inputs(ds: Dataset, rows: _Rows, by: list[str], ups: dict[str, bool], lengths: dict[str, str | None],
+            flags: np.ndarray | None) -> _Inputs:
+    signs = {c: 1 if ups[c] else -1 for c in by}
+    oriented = {c: _as_float(rows.table.column(c)) * signs[c] for c in by}
+    picks = {c: _picks(rows, oriented[c]) for c in by}
+    picked = {}
+    for c, rows_picked in picks.items():
+        picked[c] = np.full(rows.n_prompts, np.nan)
+        if flags is not None:
+            picked[c][rows_picked >= 0] = flags[rows_picked[rows_picked >= 0]]
+    same = {(a, b): np.where((picks[a] >= 0) & (picks[b] >= 0), (picks[a] == picks[b]).astype(np.float64), np.nan)
+            for a, b in combinations(by, 2)}
+    length_sums = {(c, kind): _centred_rank_sums(rows, oriented[c], _as_float(rows.table.column(column)))
+                   for c in by for kind, column in lengths.items() if column}
+    accuracy = random_pick = None
+    if flags is not None:
+        accuracy = TeacherTable.build(rows.prompt, rows.teacher, flags, rows.n_prompts, len(rows.names))
+        per_prompt = TeacherTable.build(rows.prompt, np.zeros_like(rows.teacher), flags, rows.n_prompts, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            random_pick = (per_prompt.sums / per_prompt.counts)[:, 0]
+    tables = {c: _teacher_table(ds, rows, c) for c in by}
+    return _Inputs(tables, signs, picked, same, length_sums, accuracy, random_pick)
+
+
+def _teacher_table(ds: Dataset, rows: _Rows, column: str) -> TeacherTable:
+    """The per-prompt sums of each teacher's ``column`` (as `rank_teachers` aggregates it: a mean, or a ratio of
+    means)."""
     values = _as_float(rows.table.column(column))
     parts = _ratio_parts(ds, column)
     if parts:
         numerator, denominator = (_as_float(rows.table.column(p)) for p in parts)
-        table = TeacherTable.build(rows.prompt, rows.teacher, np.where(np.isnan(values), np.nan, numerator),
-                                   rows.n_prompts, len(rows.names), denominator)
-    else:
-        table = TeacherTable.build(rows.prompt, rows.teacher, values, rows.n_prompts, len(rows.names))
-    return table.scores(weights)
+        return TeacherTable.build(rows.prompt, rows.teacher, np.where(np.isnan(values), np.nan, numerator),
+                                  rows.n_prompts, len(rows.names), denominator)
+    return TeacherTable.build(rows.prompt, rows.teacher, values, rows.n_prompts, len(rows.names))
 
 
 def _picks(rows: _Rows, oriented: np.ndarray) -> np.ndarray:
@@ -272,37 +319,22 @@ def _interval(samples: np.ndarray, tail: float) -> tuple[float, float, float]:
     return float(samples[0]), float(low), float(high)
 
 
-def _score_row(column: str, up: bool, teacher_scores: np.ndarray, picks: np.ndarray, flags: np.ndarray | None,
-               teacher_accuracy: np.ndarray | None, rows: _Rows, oriented: np.ndarray,
-               lengths: dict[str, str | None], weights: np.ndarray, tail: float,
-               families: dict[str, str] | None, student_family: str | None) -> dict[str, Any]:
-    top = rows.names[int(np.argmin(_ranks(teacher_scores[0])))]
+def _score_row(column: str, up: bool, samples: dict[str, np.ndarray], rows: _Rows, lengths: dict[str, str | None],
+               tail: float, families: dict[str, str] | None, student_family: str | None) -> dict[str, Any]:
+    top = rows.names[int(np.argmin(_ranks(samples[f"teachers {column}"][0])))]
     out: dict[str, Any] = {"score": column, "higher_is_better": up, "top_teacher": top,
                            "top_teacher_is_student_family": None if families is None
                            else families.get(top) == student_family}
-    picked = np.full(rows.n_prompts, np.nan)
-    if flags is not None:
-        picked[picks >= 0] = flags[picks[picks >= 0]]
-    accuracy = _interval(_mean_over_prompts(picked, weights), tail) if flags is not None else (math.nan,) * 3
-    follows = _interval(_spearman(teacher_scores, teacher_accuracy), tail) if teacher_accuracy is not None \
-        else (math.nan,) * 3
-    out.update(zip(("picked_accuracy", "picked_accuracy_low", "picked_accuracy_high"), accuracy, strict=True))
-    out.update(zip(("ranking_vs_accuracy", "ranking_vs_accuracy_low", "ranking_vs_accuracy_high"), follows,
-                   strict=True))
-    for kind, length in lengths.items():
-        rho = _within_prompt_rho(rows, oriented, _as_float(rows.table.column(length)), weights) if length \
-            else np.full(len(weights), np.nan)
-        out.update(zip((f"length_{kind}_rho", f"length_{kind}_rho_low", f"length_{kind}_rho_high"),
-                       _interval(rho, tail), strict=True))
+    for name, key in (("picked_accuracy", f"picked {column}"), ("ranking_vs_accuracy", f"follows {column}"),
+                      *((f"length_{kind}_rho", f"length {kind} {column}") for kind in lengths)):
+        value = _interval(samples[key], tail) if key in samples else (math.nan,) * 3
+        out.update(zip((name, f"{name}_low", f"{name}_high"), value, strict=True))
     return out
 
 
-def _pair_row(a: str, b: str, scores_a: np.ndarray, scores_b: np.ndarray, picks_a: np.ndarray,
-              picks_b: np.ndarray, weights: np.ndarray, tail: float) -> dict[str, Any]:
-    both = (picks_a >= 0) & (picks_b >= 0)
-    same = np.where(both, (picks_a == picks_b).astype(np.float64), np.nan)
-    tau, tau_low, tau_high = _interval(_kendall(scores_a, scores_b), tail)
-    share, low, high = _interval(_mean_over_prompts(same, weights), tail)
+def _pair_row(a: str, b: str, samples: dict[str, np.ndarray], tail: float) -> dict[str, Any]:
+    tau, tau_low, tau_high = _interval(samples[f"tau {a} {b}"], tail)
+    share, low, high = _interval(samples[f"same {a} {b}"], tail)
     return {"score_a": a, "score_b": b, "kendall_tau": tau, "kendall_tau_low": tau_low,
             "kendall_tau_high": tau_high, "same_pick": share, "same_pick_low": low, "same_pick_high": high}
 
@@ -337,46 +369,36 @@ def _average_ranks(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Spearman's rho between the rows of ``a`` and ``b`` ([samples, teachers]) over teachers valid in both."""
     valid = ~np.isnan(a) & ~np.isnan(b)
-    return _pearson_rows(_average_ranks(a, valid), _average_ranks(b, valid), valid)
-
-
-def _pearson_rows(x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    n = valid.sum(1)
+    x, y, n = _average_ranks(a, valid), _average_ranks(b, valid), valid.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         xc = np.where(valid, x - (x * valid).sum(1, keepdims=True) / n[:, None], 0.0)
         yc = np.where(valid, y - (y * valid).sum(1, keepdims=True) / n[:, None], 0.0)
         return (xc * yc).sum(1) / np.sqrt((xc * xc).sum(1) * (yc * yc).sum(1))
 
 
-def _within_prompt_rho(rows: _Rows, x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Pooled within-prompt rank correlation of ``x`` and ``y`` under each row of ``weights``: both ranked within
-    each prompt (rows where both are known), ranks centred on the prompt's mean, then one correlation over all."""
+def _centred_rank_sums(rows: _Rows, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per prompt, the sums of products of ``x``'s and ``y``'s within-prompt ranks, each centred on the prompt's
+    mean rank ([prompts, 3]: xy, xx, yy; rows where either is unknown left out): their weighted sums give the
+    pooled within-prompt rank correlation under any resample of the prompts."""
     import pandas as pd
 
     keep = ~np.isnan(x) & ~np.isnan(y)
     frame = pd.DataFrame({"p": rows.prompt[keep], "x": x[keep], "y": y[keep]})
     ranked = frame.groupby("p")[["x", "y"]].rank(method="average")
     centred = ranked - ranked.groupby(frame["p"]).transform("mean")
-    per_prompt = pd.DataFrame({"xy": centred["x"] * centred["y"], "xx": centred["x"] ** 2, "yy": centred["y"] ** 2,
-                               "p": frame["p"]}).groupby("p").sum().reindex(range(rows.n_prompts), fill_value=0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (weights @ per_prompt["xy"].to_numpy()) / np.sqrt((weights @ per_prompt["xx"].to_numpy())
-                                                                 * (weights @ per_prompt["yy"].to_numpy()))
+    sums = pd.DataFrame({"xy": centred["x"] * centred["y"], "xx": centred["x"] ** 2, "yy": centred["y"] ** 2,
+                         "p": frame["p"]}).groupby("p").sum().reindex(range(rows.n_prompts), fill_value=0.0)
+    return sums[["xy", "xx", "yy"]].to_numpy()
 
 
-def _baselines(rows: _Rows, flags: np.ndarray | None, teacher_accuracy: np.ndarray | None, weights: np.ndarray,
-               tail: float) -> dict[str, Any]:
+def _baselines(rows: _Rows, samples: dict[str, np.ndarray], tail: float) -> dict[str, Any]:
     """What a score's picks should beat: always the best single teacher, and a response drawn at random."""
-    if flags is None or teacher_accuracy is None:
+    if "teacher accuracy" not in samples:
         return {}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Mean of empty slice")
-        best = int(np.nanargmax(teacher_accuracy[0]))
-    per_prompt = TeacherTable.build(rows.prompt, np.zeros_like(rows.teacher), flags, rows.n_prompts, 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        random_pick = (per_prompt.sums / per_prompt.counts)[:, 0]
-    accuracy, low, high = _interval(teacher_accuracy[:, best], tail)
-    rand, rand_low, rand_high = _interval(_mean_over_prompts(random_pick, weights), tail)
-    return {"best_teacher": rows.names[best], "best_teacher_accuracy": accuracy, "best_teacher_accuracy_low": low,
+    accuracy = samples["teacher accuracy"]
+    best = int(np.nanargmax(accuracy[0]))
+    value, low, high = _interval(accuracy[:, best], tail)
+    rand, rand_low, rand_high = _interval(samples["random pick"], tail)
+    return {"best_teacher": rows.names[best], "best_teacher_accuracy": value, "best_teacher_accuracy_low": low,
             "best_teacher_accuracy_high": high, "random_pick_accuracy": rand, "random_pick_accuracy_low": rand_low,
             "random_pick_accuracy_high": rand_high}

@@ -16,7 +16,7 @@ from hf_select.report import format_ranking
 from hf_select.runner import RunResult, run_recipe
 
 
-def run_demo(out_dir: str = "hf_select_demo") -> RunResult:
+def run_demo(out_dir: str = "hf_select_demo") -> RunResult | None:
     try:
         resolve_builtin("smollm2-135m-instruct")
     except ModelNotFoundError:
@@ -27,12 +27,15 @@ def run_demo(out_dir: str = "hf_select_demo") -> RunResult:
     start = time.perf_counter()
     recipe = load_recipe("demo", [f"output.dir={out_dir}"])
     result = run_recipe(recipe, command=f"hf-select demo --out {out_dir}", push=False, verbose=False)
+    if result is None:
+        return None  # another rank of an `accelerate launch`: the main process reports
     print("\nTeacher ranking (mean score over all 40 prompts; accuracy = share of correct final answers)")
     for column, table in result.rankings.items():
         print(f"\nby {column}:\n{format_ranking(table)}")
     print("\n" + result.comparison.format())
     print(f"\ncurated split: {len(result.curated)} rows (best correct response per prompt by local naturalness)")
-    print(f"written in Hub layout to {out_dir}/ (data/, README.md card, images/); publish with:")
+    print(f"written in Hub layout to {out_dir}/ (data/, README.md card, images/, viewer/); publish with:")
     print(f"    hf-select push {out_dir} <your-user>/<repo-name>")
+    print(f"look at every response, steps shaded by score: open {out_dir}/viewer/train/index.html in a browser")
     print(f"done in {time.perf_counter() - start:.1f} s (a rerun is served from the datasets cache)")
     return result

@@ -1,23 +1,34 @@
-"""Scoring beyond one process with `accelerate launch`: each rank scores a contiguous shard, the main
-process joins the shards in rank order and writes the result once.
+"""Scoring beyond one process with `accelerate launch`: each rank scores a contiguous shard, and the main process
+joins the shards in rank order, then writes (and, for a recipe, selects and publishes) once.
 
-Scores are per row and independent of batching, so the joined dataset equals a single-process run (up to
-float rounding, ~1e-7). A pass fitted over the whole split (`MapPass.pooled`, e.g. ASLEC-CASL's regression) runs
-once, on the main process, over the joined split. ``out_dir`` must be visible to every rank (a shared filesystem
-across nodes).
+Ranks share their work through the `datasets` cache, not through files of their own: every rank's chunks of
+every pass are cached where `hf_select.score` always caches them (beside the data's Arrow files), and the main
+process reads each rank's shard back from that cache (no model runs; a chunk that is not there is an error naming
+it, never a silent recomputation). So a rank killed mid-run loses at most the chunk it was scoring, and rerunning
+the same command reuses every finished chunk of every rank. Across machines the data's cache must be on a
+filesystem every machine sees (and ``HF_DATASETS_CACHE`` with it); only the main process writes the output.
+
+Scores are per row and independent of batching, so the joined dataset equals a single-process run (up to float
+rounding, ~1e-7). A pass fitted over the whole split (`MapPass.pooled`, e.g. ASLEC-CASL's regression) runs once,
+on the main process, over the joined split.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
+from datasets import Dataset, DatasetDict, concatenate_datasets, is_caching_enabled, load_from_disk
 from datasets.distributed import split_dataset_by_node
 
+from hf_select.errors import ConfigError, HfSelectError
 from hf_select.outputs import check_output, save_to_disk
-from hf_select.scoring import MapPass, score
+from hf_select.scoring import CHECKPOINT_ROWS, MapPass, score, uncached
+
+# Ranks meet at a barrier once their shards are scored: the fastest waits for the slowest, which on shards of
+# hours can be more than the 30 minutes torch.distributed allows by default.
+BARRIER_TIMEOUT = timedelta(days=7)
 
 
 def process_state():
@@ -26,15 +37,39 @@ def process_state():
     import torch
     from accelerate import PartialState
 
-    return PartialState(cpu=not torch.cuda.is_available())
+    return PartialState(cpu=not torch.cuda.is_available(), timeout=BARRIER_TIMEOUT)
 
 
-def _join(folder: Path, world_size: int) -> Dataset:
-    """The ranks' shards of one split, in rank order, with the score metadata (the same on every rank)."""
-    parts = [load_from_disk(str(folder / f"{rank:05d}-of-{world_size:05d}")) for rank in range(world_size)]
-    joined = concatenate_datasets(parts)
-    joined.info.description = parts[0].info.description
-    return joined
+def score_split(ds: Dataset, *scores: MapPass, batch_size: int = 64,
+                checkpoint_rows: int | None = CHECKPOINT_ROWS) -> Dataset | None:
+    """``hf_select.score`` across the processes of an ``accelerate launch`` (or alone): the scored split on the
+    main process, None on the others (once every rank has scored its shard)."""
+    state = process_state()
+    options = {"batch_size": batch_size, "checkpoint_rows": checkpoint_rows}
+    if state.num_processes == 1:
+        return score(ds, *scores, **options)
+    if not ds.cache_files or not is_caching_enabled():
+        raise ConfigError("scoring across processes shares the work through the datasets cache: the data must be on "
+                          "disk (load_dataset, or save_to_disk then load_from_disk) and caching enabled")
+    passes = [map_pass for item in scores for map_pass in item.passes()]
+    by_row, pooled = [p for p in passes if not p.pooled], [p for p in passes if p.pooled]
+    n = state.num_processes
+    score(split_dataset_by_node(ds, rank=state.process_index, world_size=n), *by_row, **options)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return None
+    shards = []
+    for rank in range(n):
+        shard = split_dataset_by_node(ds, rank=rank, world_size=n)
+        missing = uncached(shard, *by_row, checkpoint_rows=checkpoint_rows)
+        if missing:
+            raise HfSelectError(f"rank {rank}'s scores are not in this process's datasets cache ({missing[0]}, "
+                                f"{len(missing)} chunk(s) in all): across machines, the data and HF_DATASETS_CACHE "
+                                "must be on a filesystem every machine shares")
+        shards.append(score(shard, *by_row, **options))
+    joined = concatenate_datasets(shards)
+    joined.info.description = shards[0].info.description  # the scores' metadata, the same on every rank
+    return score(joined, *pooled, completeness=False, **options)
 
 
 def score_to_disk(ds: Dataset | DatasetDict, *scores: MapPass, out_dir: str | Path, batch_size: int = 64,
@@ -44,23 +79,10 @@ def score_to_disk(ds: Dataset | DatasetDict, *scores: MapPass, out_dir: str | Pa
     scoring). A `DatasetDict` is scored split by split. Every rank returns the saved dataset."""
     state = process_state()
     out_dir = check_output(out_dir, overwrite=overwrite, sources=sources)
-    if state.num_processes == 1:
-        save_to_disk(score(ds, *scores, batch_size=batch_size), out_dir, overwrite=overwrite, sources=sources)
-        return load_from_disk(str(out_dir))
-    shards = out_dir.with_name(f".{out_dir.name}.hf_select-shards")
     splits = dict(ds) if isinstance(ds, DatasetDict) else {"": ds}
-    rank = f"{state.process_index:05d}-of-{state.num_processes:05d}"
-    passes = [map_pass for item in scores for map_pass in item.passes()]
-    by_row, pooled = [p for p in passes if not p.pooled], [p for p in passes if p.pooled]
-    for split, part in splits.items():
-        shard = split_dataset_by_node(part, rank=state.process_index, world_size=state.num_processes)
-        score(shard, *by_row, batch_size=batch_size).save_to_disk(str(shards / split / rank))
-    state.wait_for_everyone()
-    if state.is_main_process:  # a pass fitted over the whole split runs once, on all of it
-        joined = {split: score(_join(shards / split, state.num_processes), *pooled, completeness=False)
-                  for split in splits}
-        result = DatasetDict(joined) if isinstance(ds, DatasetDict) else joined[""]
-        save_to_disk(result, out_dir, overwrite=overwrite, sources=sources)
-        shutil.rmtree(shards, ignore_errors=True)
+    scored = {split: score_split(part, *scores, batch_size=batch_size) for split, part in splits.items()}
+    if state.is_main_process:
+        save_to_disk(DatasetDict(scored) if isinstance(ds, DatasetDict) else scored[""], out_dir,
+                     overwrite=overwrite, sources=sources)
     state.wait_for_everyone()
     return load_from_disk(str(out_dir))

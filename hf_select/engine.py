@@ -166,20 +166,22 @@ class ScoringEngine:
         fed = [self._fed(request) for request in batch]
         width = max(len(sequence) for sequence in fed)
         pad = batch[0].context[0]  # any real id: padded positions are never read
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        rows, positions, targets = [], [], []
-        for b, (request, sequence) in enumerate(zip(batch, fed, strict=True)):
-            ids[b, : len(sequence)] = torch.tensor(sequence)
-            start = len(request.context) - 1  # the position whose output predicts the first target token
-            rows.append(torch.full((len(request.target),), b))
-            positions.append(torch.arange(start, start + len(request.target)))
-            targets.extend(request.target)
-        hidden = self._body(ids.to(device))
-        scored = hidden[torch.cat(rows).to(hidden.device), torch.cat(positions).to(hidden.device)]
-        logprobs, token_ranks = self._head(scored, torch.tensor(targets), ranks)
+        ids = np.full((len(batch), width), pad, dtype=np.int64)  # built in numpy: torch.tensor(list) is 5x slower
+        for b, sequence in enumerate(fed):
+            ids[b, : len(sequence)] = sequence
+        lengths = np.array([len(request.target) for request in batch])
+        rows = np.repeat(np.arange(len(batch)), lengths)
+        # the position whose output predicts each target token: its request's context length - 1, onwards
+        starts = np.repeat(np.array([len(request.context) - 1 for request in batch]) - np.cumsum(lengths) + lengths,
+                           lengths)
+        positions = starts + np.arange(len(rows))
+        targets = np.concatenate([np.asarray(request.target, dtype=np.int64) for request in batch])
+        hidden = self._body(torch.from_numpy(ids).to(device))
+        scored = hidden[torch.from_numpy(rows).to(hidden.device), torch.from_numpy(positions).to(hidden.device)]
+        logprobs, token_ranks = self._head(scored, torch.from_numpy(targets), ranks)
         self.stats.forward_calls += 1
         self.stats.tokens += sum(len(sequence) for sequence in fed)
-        self.stats.padded_tokens += ids.numel()
+        self.stats.padded_tokens += ids.size
         return _split(batch, logprobs, token_ranks)
 
     def _score_long(self, request: ScoringRequest, ranks: bool) -> TokenScores:

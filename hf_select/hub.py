@@ -42,7 +42,7 @@ from hf_select._compat import (
     write_parquet_shards,
 )
 from hf_select.card_sections import check_markers, merge_card, section_key
-from hf_select.cards import REPO_PLACEHOLDER, CardContext, build_card, image_stem
+from hf_select.cards import REPO_PLACEHOLDER, CardContext, build_card, image_stem, viewer_folder
 from hf_select.errors import CardError, HfSelectError, NotFoundError, OutputError, PublishError
 from hf_select.outputs import check_output, manifest_of, output_folder, resolve_output
 from hf_select.sources import hub_dataset_id, refuse_publishing_over
@@ -50,6 +50,7 @@ from hf_select.sources import hub_dataset_id, refuse_publishing_over
 __all__ = ["check_write_local", "merge_card", "push", "push_folder", "write_local"]
 
 IMAGES_DIR = "images"  # card images live here, so push_folder knows which files to publish
+VIEWER_DIR = "viewer"  # each split's viewer (hf_select.viewer) lives in its own folder here (cards.viewer_folder)
 README = "README.md"
 _COMMIT_ATTEMPTS = 5
 
@@ -70,13 +71,15 @@ class _SplitFiles:
 
 
 def _check_images(images: dict[str, bytes] | None) -> dict[str, bytes]:
-    """Image paths are repo paths under ``images/``: relative, no ``..``, never the README or data files."""
+    """Image and viewer paths are repo paths under ``images/`` or ``viewer/``: relative, no ``..``, never the
+    README or data files."""
     checked: dict[str, bytes] = {}
     for path, content in (images or {}).items():
         parts = path.split("/") if isinstance(path, str) else []
-        if (not parts or parts[0] != IMAGES_DIR or len(parts) < 2 or any(p in ("", ".", "..") for p in parts)
-                or "\\" in path):
-            raise CardError(f"Image path {path!r} must be a relative path under {IMAGES_DIR}/ (no '..')")
+        if (not parts or parts[0] not in (IMAGES_DIR, VIEWER_DIR) or len(parts) < 2
+                or any(p in ("", ".", "..") for p in parts) or "\\" in path):
+            raise CardError(f"Image path {path!r} must be a relative path under {IMAGES_DIR}/ or {VIEWER_DIR}/ "
+                            "(no '..')")
         if not isinstance(content, (bytes, bytearray)):
             raise CardError(f"Image {path!r} must be bytes, not {type(content).__name__}")
         checked[path] = bytes(content)
@@ -84,14 +87,18 @@ def _check_images(images: dict[str, bytes] | None) -> dict[str, bytes]:
 
 
 def _card_for(ds: Dataset, split: str, card: DatasetCard | None, images: dict[str, bytes] | None,
-              config_name: str = DEFAULT_CONFIG) -> tuple[DatasetCard, dict[str, bytes]]:
-    """The card to publish with ``ds``: the one given, or one built from the dataset's own metadata."""
+              config_name: str = DEFAULT_CONFIG,
+              viewer: dict[str, bytes] | None = None) -> tuple[DatasetCard, dict[str, bytes]]:
+    """The card to publish with ``ds`` (the one given, or one built from the dataset's own metadata), and every
+    file beside it: the images and the viewer's files in the split's viewer folder."""
     if card is None:
         card, built = build_card(ds, ds, CardContext(split=split, stages=[("published", len(ds))],
                                                      config_name=config_name))
         images = {**built, **(images or {})}
     merge_card(None, card, section_key(config_name, split))  # a card without this split's section fails here
-    return card, _check_images(images)
+    where = viewer_folder(config_name, split)
+    return card, _check_images({**(images or {}), **{f"{where}/{path}": content for path, content in
+                                                     (viewer or {}).items()}})
 
 
 def _refuse_source(repo_id: str, sources: Iterable[str], card: DatasetCard | None) -> None:
@@ -109,7 +116,7 @@ def _refuse_source(repo_id: str, sources: Iterable[str], card: DatasetCard | Non
 
 def write_local(ds: Dataset, folder: str | os.PathLike, *, split: str, card: DatasetCard | None = None,
                 images: dict[str, bytes] | None = None, config_name: str = DEFAULT_CONFIG, overwrite: bool = False,
-                sources: Iterable[str | os.PathLike] = ()) -> Path:
+                sources: Iterable[str | os.PathLike] = (), viewer: dict[str, bytes] | None = None) -> Path:
     """Write into ``folder`` what the Hub repo holds after ``push(ds, repo_id, split=split, card=card,
     images=images)``: a dry run to inspect, ``load_dataset(folder)``, and publish later with `push_folder`.
 
@@ -118,17 +125,19 @@ def write_local(ds: Dataset, folder: str | os.PathLike, *, split: str, card: Dat
         folder/README.md                                      # configs + dataset_info + merged card
         folder/data/<split>-00000-of-00001.parquet            # more shards above 500MB, as push_to_hub
         folder/images/...                                     # the card's images
+        folder/viewer/<split>/index.html, ...                 # `viewer` (hf_select.viewer.viewer_files), if given
 
     Splits written before are kept (their data, ``configs`` entry and card section); rewriting a split
     replaces all of its ``data/<split>-*`` files and brings its new features. Without ``card`` one is built
     from the dataset's metadata. Only folders hf_select wrote (or empty ones) are written unless
     ``overwrite=True``, each file in place with one rename, and nothing it did not write is ever deleted (see
     `hf_select.outputs`). ``sources`` (local paths, Hub ids or URLs the data came from) are recorded in the
-    folder's manifest, so `push_folder` refuses to publish it over its own source. Returns the folder.
+    folder's manifest, so `push_folder` refuses to publish it over its own source. A rewritten split's old
+    viewer files go (the viewer shows the data it was written with). Returns the folder.
     """
     check_split_name(split)
     check_config_name(config_name)
-    card, images = _card_for(ds, split, card, images, config_name)
+    card, images = _card_for(ds, split, card, images, config_name, viewer)
     sources = [str(s) for s in sources]
     local = [s for s in sources if not hub_dataset_id(s)]
     record = {"sources": sorted({repo for s in sources if (repo := hub_dataset_id(s))})}
@@ -137,6 +146,9 @@ def write_local(ds: Dataset, folder: str | os.PathLike, *, split: str, card: Dat
         deleted = sum((staging.folder / path).stat().st_size for path in stale)
         for path in stale:
             staging.remove(path)
+        for path in staging.existing(f"{viewer_folder(config_name, split)}/**/*"):
+            if path in staging.owned and path not in images:
+                staging.remove(path)
         with staging.incoming() as fresh:
             _, uploaded = write_parquet_shards(ds, fresh, config_name, split)
         existing = staging.read_bytes(README)
@@ -245,6 +257,8 @@ def _operations(api: HfApi, repo_id: str, head: str, splits: list[_SplitFiles],
         prefix = f"{data_dir(s.config_name)}/{s.split}-"
         stale = [path for path in present if path.startswith(prefix)]
         deletions += [path for path in stale if path not in s.files]
+        viewer = f"{viewer_folder(s.config_name, s.split)}/"
+        deletions += [path for path in present if path.startswith(viewer) and path not in images]
         card = updated_data_card(card, s.config_name, s.info, s.features, s.uploaded,
                                  sum(present[path] for path in stale))
     for section, key in sections:
@@ -280,13 +294,15 @@ def _hub_failure(err: Exception) -> bool:
 
 def push(ds: Dataset, repo_id: str, *, split: str, card: DatasetCard | None = None,
          images: dict[str, bytes] | None = None, config_name: str = DEFAULT_CONFIG, private: bool = False,
-         branch: str | None = None, token: str | None = None, sources: Iterable[str] = ()) -> str:
+         branch: str | None = None, token: str | None = None, sources: Iterable[str] = (),
+         viewer: dict[str, bytes] | None = None) -> str:
     """Publish one curated split, its card section and images to the dataset repo ``repo_id``, in one commit.
 
     The data files are exactly those ``ds.push_to_hub(repo_id, split=split)`` writes; other splits, their
     card sections and anything a person wrote in the README outside hf_select's markers are kept. Without
     ``card`` one is built from the dataset's metadata. On ``branch`` (created from ``main`` if missing) when
-    given. Returns the commit URL.
+    given. ``viewer``: the split's viewer files (`hf_select.viewer.viewer_files`), published under
+    ``viewer/<split>/`` (an earlier viewer of the split is replaced). Returns the commit URL.
 
     Refuses (`PublishError`, before anything is sent): ``sources`` or the card's ``source_datasets`` naming
     ``repo_id``; ``private=True`` on an existing public repo; a split whose columns differ from the other
@@ -294,7 +310,7 @@ def push(ds: Dataset, repo_id: str, *, split: str, card: DatasetCard | None = No
     """
     check_split_name(split)
     check_config_name(config_name)
-    card, images = _card_for(ds, split, card, images, config_name)
+    card, images = _card_for(ds, split, card, images, config_name, viewer)
     api = HfApi(token=token)
     with _publishing(repo_id):
         repo_id = _full_repo_id(api, repo_id)
@@ -310,8 +326,8 @@ def push(ds: Dataset, repo_id: str, *, split: str, card: DatasetCard | None = No
 def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = False, branch: str | None = None,
                 token: str | None = None, sources: Iterable[str] = ()) -> str:
     """Publish a folder written by `write_local`: every split in it, its card sections and every file under
-    ``images/``, in one commit, with the same guarantees as `push`. Splits already on the Hub but not in the
-    folder are kept. Only folders hf_select wrote (its manifest) are published, never over a source their
+    ``images/`` and ``viewer/``, in one commit, with the same guarantees as `push`. Splits already on the Hub but
+    not in the folder are kept. Only folders hf_select wrote (its manifest) are published, never over a source their
     manifest records. Returns the commit URL."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -325,8 +341,8 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = Fals
     splits = _local_splits(folder, local_card)
     for s in splits:
         merge_card(None, local_card, section_key(s.config_name, s.split))  # every section, checked before sending
-    images = _check_images({p.relative_to(folder).as_posix(): p.read_bytes()
-                            for p in sorted((folder / IMAGES_DIR).rglob("*")) if p.is_file()})
+    images = _check_images({p.relative_to(folder).as_posix(): p.read_bytes() for where in (IMAGES_DIR, VIEWER_DIR)
+                            for p in sorted((folder / where).rglob("*")) if p.is_file()})
     api = HfApi(token=token)
     with _publishing(repo_id):
         repo_id = _full_repo_id(api, repo_id)

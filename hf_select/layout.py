@@ -14,6 +14,9 @@ reproduce the numbers.
 from __future__ import annotations
 
 import bisect
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -63,6 +66,57 @@ def encode_context(tokenizer, text: str, add_special_tokens: bool = True) -> lis
 
 def encode_target(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@dataclass(frozen=True)
+class TextRequest:
+    """A request as text (a score's `requests_for` may return these): the context, whether the tokenizer adds its
+    special tokens to it, and the target. A batch's text requests are tokenised together (`encode_requests`)."""
+
+    context: str
+    special: bool
+    target: str
+
+
+def encode_requests(tokenizer, requests: Sequence[TextRequest]) -> list[tuple[list[int], list[int]]]:
+    """(context ids, target ids) of each text request, exactly as `encode_context` and `encode_target` give them,
+    from one tokenizer call per kind over the distinct texts: a fast tokenizer spreads a batch over its threads,
+    where one call per text runs on one."""
+    def encoded(texts: Iterable[str], special: bool) -> dict[str, list[int]]:
+        distinct = [t for t in dict.fromkeys(texts) if t]
+        return dict(zip(distinct, batch_ids(tokenizer, distinct, special), strict=True)) if distinct else {}
+
+    contexts = {flag: encoded((r.context for r in requests if r.special == flag), flag) for flag in (True, False)}
+    targets = encoded((r.target for r in requests), False)
+    prefix = [prefix_token(tokenizer)] if any(not contexts[r.special].get(r.context) for r in requests) else []
+    return [(contexts[r.special].get(r.context) or prefix, targets.get(r.target, [])) for r in requests]
+
+
+def batch_ids(tokenizer, texts: list[str], special: bool) -> list[list[int]]:
+    """The token ids of each text, as ``tokenizer(text, add_special_tokens=special)`` gives them: through the fast
+    tokenizer's own batch encoder (half the time of the `transformers` call, which builds what scoring never reads)
+    once a probe has shown the two agree for this tokenizer, else through the `transformers` call."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and _backend_agrees(tokenizer):
+        return [encoding.ids for encoding in backend.encode_batch_fast(texts, add_special_tokens=special)]
+    return [list(ids) for ids in tokenizer(texts, add_special_tokens=special)["input_ids"]]
+
+
+PROBE_TEXTS = ["Hello world.", " leading space", "a\n\nb  c\t", "x = 3.5 \\frac{1}{2}, $42$", "<s></s><|user|> x",
+               "ünïcödé 日本語 🙂", "  "]
+_AGREES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _backend_agrees(tokenizer) -> bool:
+    """Whether the backend's batch encoder gives this tokenizer's ids on probe texts, with and without special
+    tokens (checked once per tokenizer)."""
+    if tokenizer not in _AGREES:
+        backend = tokenizer.backend_tokenizer
+        _AGREES[tokenizer] = all(
+            [e.ids for e in backend.encode_batch_fast(PROBE_TEXTS, add_special_tokens=special)]
+            == [list(ids) for ids in tokenizer(PROBE_TEXTS, add_special_tokens=special)["input_ids"]]
+            for special in (True, False))
+    return _AGREES[tokenizer]
 
 
 def token_owners(text: str, offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> np.ndarray:

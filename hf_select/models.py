@@ -75,6 +75,10 @@ class ModelConfig:
             check_device(self.device)
             if self.device_map is not None:
                 raise ConfigError("give device or device_map, not both (device_map places the model itself)")
+        if self.device_map is not None and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:
+            raise ConfigError("device_map spreads one model over every GPU of the machine, and this launch runs "
+                              f"{os.environ['LOCAL_WORLD_SIZE']} processes on it: launch one process per machine "
+                              "(accelerate launch --num_processes <machines>) for a model that needs several GPUs")
 
     def load(self, *, lazy: bool = False) -> ScoringModel:
         """The model (weights read now, or on first use with ``lazy=True``)."""
@@ -132,8 +136,11 @@ def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
 
 
 def default_device() -> str:
+    """CUDA, then MPS, then the CPU. Under a launcher (``accelerate launch``, torchrun), each process on a machine
+    takes its own GPU (``LOCAL_RANK``), not all of them the first."""
     if torch.cuda.is_available():
-        return "cuda"
+        local_rank = os.environ.get("LOCAL_RANK")
+        return f"cuda:{int(local_rank) % torch.cuda.device_count()}" if local_rank else "cuda"
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"

@@ -276,6 +276,8 @@ class OutputConfig:
     overwrite: bool = _help("Allow writing into a non-empty folder hf_select did not create (its other files are "
                             "kept).", False)
     fold: bool = _help("wide data: fold the selected rows back to one row per prompt (lists of responses).", False)
+    viewer: bool = _help("Write the step viewer (every scored response side by side, steps shaded by score) next "
+                         "to the card, and publish it with the split.", False)
 
     def __post_init__(self) -> None:
         for key, check in (("split", check_split_name), ("config", check_config_name)):
@@ -300,6 +302,8 @@ class Recipe:
     output: OutputConfig = _help("Where the curated split goes.", default_factory=OutputConfig)
     description: str = _help("What this recipe is for (shown in the card).", "")
     batch_size: int = _help("Rows per engine call (speed only).", 64)
+    checkpoint_rows: int = _help("Rows per separately cached chunk: an interrupted run (or a lost rank) resumes from "
+                                 "the last finished chunk.", 1000)
     on_error: OnError = _help("raise: stop at the first bad row; nan: NaN scores + hf_select_error "
                                               "(answer checks too).", "raise")
     incomplete: Literal["exclude", "keep"] = _help(
@@ -307,8 +311,9 @@ class Recipe:
         "answers are checked): exclude them from rankings, filters and selection, or keep them.", "exclude")
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise _Invalid("batch_size", f"must be at least 1, got {self.batch_size}")
+        for key in ("batch_size", "checkpoint_rows"):
+            if getattr(self, key) < 1:
+                raise _Invalid(key, f"must be at least 1, got {getattr(self, key)}")
         if self.output.fold and self.dataset.format != "wide":
             raise _Invalid("output", "`output.fold` folds wide data back; this recipe's data is not wide")
 

@@ -39,7 +39,8 @@ def format_ranking(table: Dataset) -> str:
 
 
 def format_summary(stages: list[tuple[str, int]], rankings: dict[str, Dataset], *, rows_out: int,
-                   output_dir: str | None, pushed: str | None, seconds: float, comparison: Any = None) -> str:
+                   output_dir: str | None, pushed: str | None, seconds: float, comparison: Any = None,
+                   viewer: str | None = None) -> str:
     width = max(len(name) for name, _ in stages) + 2
     lines = ["", f"{'stage':<{width}}{'rows':>6}"]
     lines += [f"{name:<{width}}{rows:>6}" for name, rows in stages]
@@ -49,6 +50,8 @@ def format_summary(stages: list[tuple[str, int]], rankings: dict[str, Dataset], 
         lines += ["", comparison.format()]
     if output_dir:
         lines.append(f"\nwrote {rows_out} rows + card to {output_dir}")
+        if viewer:
+            lines.append(f"viewer: open {output_dir}/{viewer}/index.html in a browser")
     if pushed:
         lines.append(f"published: {pushed}")
     lines.append(f"done in {seconds:.1f} s")

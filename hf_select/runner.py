@@ -1,12 +1,13 @@
 """Running a recipe: check, load, score (cached), run the stages, write the card and data, publish.
 
-Before anything is scored, `check_run` verifies everything a run depends on that a load of the recipe could
-not: every column a score or a stage reads exists in the data or comes from a score, the columns whose nulls are
+Before anything is scored, `check_run` verifies everything a run depends on that a load of the recipe could not:
+every column a score or a stage reads exists in the data or comes from a score, the columns whose nulls are
 mistakes hold none, the output folder may be written and the Hub repo is not the source. A mistake found after
 an hour of scoring is a bug. Every score goes through `hf_select.score`, so rerunning a recipe on the same data
 is served from the `datasets` cache without loading a model, and changing only filters or the selection reuses
-all scores. After scoring, the recipe's stages (`hf_select.stages`) run in order; the runner knows no score by
-name. Outputs go through `hf_select.outputs`; the source data is only ever read.
+all scores. Under ``accelerate launch`` every rank scores its shard and the main process joins them, then runs
+the rest once (`hf_select.distributed`). After scoring, the recipe's stages (`hf_select.stages`) run in order;
+the runner knows no score by name. Outputs go through `hf_select.outputs`; the source data is only ever read.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 from datasets import Dataset
 
 from hf_select import report
-from hf_select.cards import CardContext, build_card, public_command, public_path
+from hf_select.cards import CardContext, build_card, public_command, public_path, viewer_folder
 from hf_select.completeness import Completeness
+from hf_select.distributed import score_split
 from hf_select.errors import DataFormatError, MissingColumnError
 from hf_select.metadata import correctness_column
 from hf_select.recipes import Recipe, load_recipe, recipe_yaml
-from hf_select.scoring import MapPass, check_passes, score
+from hf_select.scoring import MapPass, check_passes
 from hf_select.sources import hub_repo_ids, load_source, local_paths, refuse_publishing_over, source_license
-from hf_select.stages import RunLog, Stage, recipe_stages
+from hf_select.stages import ROW_ID, RunLog, Stage, recipe_stages
 from hf_select.wide import PROMPT_ID, explode
 
 
@@ -40,6 +43,7 @@ class RunResult:
     comparison: Any = None  # `hf_select.compare.Comparison`, when the recipe compares scores
     card: Any = None
     images: dict[str, bytes] = field(default_factory=dict)
+    viewer: dict[str, bytes] = field(default_factory=dict)  # the step viewer's files, with ``output.viewer``
     seconds: float = 0.0
     output_dir: str | None = None
     pushed: str | None = None
@@ -108,8 +112,11 @@ def _no_nulls(ds: Dataset, column: str, key: str) -> None:
                               "drop those rows (Dataset.filter), or set `on_error: nan` to score them anyway.")
 
 
-def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True, verbose: bool = True) -> RunResult:
-    """Run a validated recipe end to end. ``push=False`` writes the local folder only."""
+def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
+               verbose: bool = True) -> RunResult | None:
+    """Run a validated recipe end to end. ``push=False`` writes the local folder only. Under ``accelerate launch``
+    every rank scores its shard and the main process does the rest (`hf_select.distributed`): it returns the
+    result, the other ranks None."""
     start = time.perf_counter()
     check_target(recipe, push=push)
     scores = [*recipe.build_scores(recipe.build_models()), Completeness(shape=recipe.dataset.shape)]
@@ -121,37 +128,60 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
     if recipe.dataset.format == "wide":
         log.stages[-1] = (log.stages[-1][0], len(set(ds[PROMPT_ID])))
         log.add("one row per response (wide data made long)", ds)
-    scored = score(ds, *scores, batch_size=recipe.batch_size, completeness=False)
-    curated = scored
+    scored = score_split(ds, *scores, batch_size=recipe.batch_size, checkpoint_rows=recipe.checkpoint_rows)
+    if scored is None:
+        return None  # another rank of an `accelerate launch`: its shard is scored; the main process does the rest
+    curated = scored.add_column(ROW_ID, np.arange(len(scored)))
     for stage in stages:
         curated = stage(curated, log)
     card, images = build_card(curated, scored, _card_context(recipe, log, command, scored))
     result = RunResult(scored, curated, log.stages, log.rankings, log.comparison, card, images)
+    if recipe.output.viewer:
+        result.viewer = _viewer(recipe, log, scored)
     out, source = recipe.output, recipe.dataset
     if out.dir:
         from hf_select.hub import write_local
 
-        write_local(curated, out.dir, split=out.split, card=card, images=images, config_name=out.config,
-                    overwrite=out.overwrite, sources=[*map(str, local_paths(recipe.dataset.path, source.data_files)),
-                                                      *hub_repo_ids(recipe.dataset.path, source.data_files)])
+        write_local(curated, out.dir, split=out.split, card=card, images=images, viewer=result.viewer,
+                    config_name=out.config, overwrite=out.overwrite,
+                    sources=[*map(str, local_paths(source.path, source.data_files)),
+                             *hub_repo_ids(source.path, source.data_files)])
         result.output_dir = out.dir
     if push and out.repo_id:
         from hf_select.hub import push as push_to_hub
 
         result.pushed = push_to_hub(curated, out.repo_id, split=out.split, card=card, images=images,
+                                    viewer=result.viewer,
                                     config_name=out.config, private=out.private, branch=out.branch,
                                     sources=[recipe.dataset.path, *sorted(hub_repo_ids(recipe.dataset.path,
                                                                                        recipe.dataset.data_files))])
     result.seconds = time.perf_counter() - start
     if verbose:
         print(report.format_summary(log.stages, log.rankings, rows_out=len(curated), output_dir=result.output_dir,
-                                    pushed=result.pushed, seconds=result.seconds, comparison=log.comparison))
+                                    pushed=result.pushed, seconds=result.seconds, comparison=log.comparison,
+                                    viewer=viewer_folder(out.config, out.split) if out.viewer else None))
     return result
+
+
+def _viewer(recipe: Recipe, log: RunLog, scored: Dataset) -> dict[str, bytes]:
+    """The step viewer of every scored response, the split's rows marked picked, with the run's rankings."""
+    from hf_select.viewer import ViewerData, viewer_files
+
+    selection = next((label.removeprefix("select: ") for label, _ in log.stages if label.startswith("select")), None)
+    about = ViewerData(title=recipe.output.title or recipe.name, teacher_column=_teacher_column(recipe),
+                       picked=log.kept, rankings={c: table.to_list() for c, table in log.rankings.items()},
+                       comparison=log.comparison.format() if log.comparison is not None else None,
+                       selection=selection)
+    return viewer_files(scored, about, recipe.dataset.shape)
+
+
+def _teacher_column(recipe: Recipe) -> str:
+    return recipe.rank_teachers.teacher if recipe.rank_teachers else "teacher"
 
 
 def _card_context(recipe: Recipe, log: RunLog, command: str | None, scored: Dataset) -> CardContext:
     out, source = recipe.output, recipe.dataset
-    teacher = recipe.rank_teachers.teacher if recipe.rank_teachers else "teacher"
+    teacher = _teacher_column(recipe)
     return CardContext(
         split=out.split, source={"path": source.path, "name": source.name, "split": source.split,
                                  "revision": source.revision},
@@ -163,11 +193,12 @@ def _card_context(recipe: Recipe, log: RunLog, command: str | None, scored: Data
         license=out.license or source_license(source.path), title=out.title or recipe.name,
         teacher_column=teacher, correct_column=correctness_column(scored), config_name=out.config,
         repo_id=out.repo_id, description=recipe.description, data_format=source.format,
-        training=log.training, incomplete=log.incomplete, folded=out.fold, directions=log.directions)
+        training=log.training, incomplete=log.incomplete, folded=out.fold, directions=log.directions,
+        viewer=out.viewer)
 
 
 def run_recipe_file(recipe: str, overrides: list[str] | None = None, *, push: bool = True,
-                    dry_run: bool = False) -> RunResult:
+                    dry_run: bool = False) -> RunResult | None:
     """`hf-select run RECIPE [--set key=value ...] [--dry-run]`."""
     parsed = load_recipe(recipe, overrides)
     if dry_run and not parsed.output.dir:

@@ -19,7 +19,7 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -358,7 +358,6 @@ def _map_passes(source: Dataset, ds: Dataset, group: list[MapPass], checkpoint_r
     takes its columns from it. The new columns are then joined to ``ds`` (no copy)."""
     from hf_select.scores.base import SharedPass, TakeColumns
 
-    chunk = checkpoint_rows or len(source) or 1
     reuse = kwargs.get("load_from_cache_file") is not False
     kwargs = {k: v for k, v in kwargs.items() if k != "features"}
     added: list[list[Dataset]] = [[] for _ in group]
@@ -369,8 +368,7 @@ def _map_passes(source: Dataset, ds: Dataset, group: list[MapPass], checkpoint_r
     describe = ", ".join(p.describe() for p in group)
     try:
         with ScoreProgress(len(source), describe, enabled=own_bar and bars_were_on) as progress:
-            for start in range(0, max(len(source), 1), chunk):
-                piece = source if chunk >= len(source) else source.select(range(start, min(start + chunk, len(source))))
+            for start, piece in _chunks(source, checkpoint_rows):
                 keys = [pass_fingerprint(dataset_fingerprint(piece), map_pass) for map_pass in group]
                 missing = [i for i, key in enumerate(keys) if not (reuse and is_cached(piece, key))]
                 shared = None
@@ -397,6 +395,26 @@ def _map_passes(source: Dataset, ds: Dataset, group: list[MapPass], checkpoint_r
         if own_bar and bars_were_on:
             datasets.enable_progress_bars()
     return _join(ds, [concatenate_datasets(pieces) if len(pieces) > 1 else pieces[0] for pieces in added])
+
+
+def _chunks(source: Dataset, checkpoint_rows: int | None) -> Iterator[tuple[int, Dataset]]:
+    """(first row, rows) of each separately cached chunk of ``source``."""
+    chunk = checkpoint_rows or len(source) or 1
+    for start in range(0, max(len(source), 1), chunk):
+        yield start, source if chunk >= len(source) else source.select(range(start, min(start + chunk, len(source))))
+
+
+def uncached(ds: Dataset, *scores: MapPass, checkpoint_rows: int | None = CHECKPOINT_ROWS) -> list[str]:
+    """The model-backed passes and chunks of ``scores`` over ``ds`` that `score` would have to compute (not in
+    the `datasets` cache), as "<pass>: rows a-b". Distributed runs check that what other ranks scored is here."""
+    from hf_select.scores.base import Scorer
+
+    missing = []
+    for map_pass in (p for item in scores for p in item.passes() if isinstance(p, Scorer)):
+        for start, piece in _chunks(ds, checkpoint_rows):
+            if not is_cached(piece, pass_fingerprint(dataset_fingerprint(piece), map_pass)):
+                missing.append(f"{map_pass.key}: rows {start}-{start + len(piece) - 1}")
+    return missing
 
 
 def _reads(map_pass: MapPass, columns: Sequence[str]) -> list[str]:
@@ -501,6 +519,7 @@ def score(
     passes = [map_pass for item in scores for map_pass in item.passes()]
     if completeness:
         passes += _completeness(passes)
+    passes = [p for p in passes if not p.pooled] + [p for p in passes if p.pooled]  # as across processes: last
     if ds.column_names:  # a missing column fails before any model loads (a stream may not know its columns)
         check_passes(passes, ds.column_names)
     if isinstance(ds, IterableDataset):

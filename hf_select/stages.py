@@ -32,6 +32,7 @@ from hf_select.sft import sft_columns, to_sft
 from hf_select.wide import PROMPT_ID, fold
 
 Need = tuple[str, str]  # (the recipe key that names a column, the column)
+ROW_ID = "__hf_select_row"  # the scored row each row comes from, while the stages run (see `Kept`)
 
 
 @dataclass
@@ -46,6 +47,7 @@ class RunLog:
     directions: dict[str, bool] = field(default_factory=dict)  # which way each ranked or selected column is better
     incomplete: int | None = None  # responses left out as incomplete (None: not checked)
     comparison: Any = None  # the `hf_select.compare.Comparison` of the scores, when the recipe asks for one
+    kept: set[int] | None = None  # the scored rows the curated split holds (the viewer marks them picked)
 
     def add(self, label: str, ds: Dataset) -> Dataset:
         self.stages.append((label, len(ds)))
@@ -205,6 +207,16 @@ class SelectByDivergence(Stage):
         return log.add("select: teacher-guided (prov_divergence)", kept)
 
 
+class Kept(Stage):
+    """Note which scored rows the split keeps (by their `ROW_ID`, which the runner adds) and drop that column."""
+
+    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+        if ROW_ID not in ds.column_names:
+            return ds
+        log.kept = set(ds[ROW_ID])
+        return ds.remove_columns(ROW_ID)
+
+
 @dataclass
 class TrainingColumns(Stage):
     """Write the picked replies as TRL training examples, in the context they were scored in (`hf_select.sft`)."""
@@ -242,7 +254,7 @@ def recipe_stages(recipe: Recipe, layout: Literal["chat", "plain"] = "chat") -> 
         stages.append(SelectBest(sel, recipe.incomplete))
     elif sel.method == "divergence":
         stages.append(SelectByDivergence(sel))
-    stages.append(TrainingColumns(recipe.dataset.shape, layout))
+    stages += [Kept(), TrainingColumns(recipe.dataset.shape, layout)]
     if recipe.output.fold:
         stages.append(Fold())
     return stages

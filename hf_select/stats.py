@@ -15,9 +15,12 @@ the mean per-prompt difference, with a percentile interval from resampling those
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+BLOCK_BYTES = 2**27  # weights of the resamples drawn at once (128 MiB)
 
 
 @dataclass
@@ -64,8 +67,24 @@ def ranks_of(scores: np.ndarray, higher_is_better: bool) -> np.ndarray:
 def resample_weights(n_prompts: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """``C[b, p]``: how many times resample ``b`` drew prompt ``p`` (``n_prompts`` draws with replacement)."""
     draws = rng.integers(0, n_prompts, size=(n_resamples, n_prompts))
-    flat = (draws + np.arange(n_resamples)[:, None] * n_prompts).ravel()
-    return np.bincount(flat, minlength=n_resamples * n_prompts).reshape(n_resamples, n_prompts).astype(np.float64)
+    weights = np.empty((n_resamples, n_prompts))
+    for row, drawn in zip(weights, draws, strict=True):  # a count per row, straight into floats: 2x one flat count
+        row[:] = np.bincount(drawn, minlength=n_prompts)
+    return weights
+
+
+def resampled(statistics: Callable[[np.ndarray], dict[str, np.ndarray]], n_prompts: int, n_resamples: int,
+              seed: int, block_bytes: int = BLOCK_BYTES) -> dict[str, np.ndarray]:
+    """``statistics(C)`` for the whole data (row 0: every prompt once) and ``n_resamples`` resamples, each
+    statistic stacked over them. Resamples are drawn in blocks of at most ``block_bytes`` of weights (a million
+    rows x 1,000 resamples would be gigabytes at once); the draws, and so the results, are those of one
+    `resample_weights` call with ``default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    rows = max(1, block_bytes // (8 * max(n_prompts, 1)))
+    blocks = [statistics(np.ones((1, n_prompts)))]
+    for start in range(0, n_resamples, rows):
+        blocks.append(statistics(resample_weights(n_prompts, min(rows, n_resamples - start), rng)))
+    return {name: np.concatenate([block[name] for block in blocks]) for name in blocks[0]}
 
 
 @dataclass
@@ -83,9 +102,12 @@ def bootstrap_teachers(table: TeacherTable, *, n_resamples: int, seed: int, high
                        confidence: float = 0.95) -> Bootstrap:
     """Percentile intervals of every teacher's score and rank, and P(first), from ``n_resamples`` resamples of
     the prompts (deterministic for a given ``seed``)."""
-    rng = np.random.default_rng(seed)
-    weights = resample_weights(table.sums.shape[0], n_resamples, rng)
-    scores = table.scores(weights)
+    scores = resampled(lambda weights: {"scores": table.scores(weights)}, table.sums.shape[0], n_resamples,
+                       seed)["scores"][1:]
+    return _bootstrap(scores, higher_is_better, confidence)
+
+
+def _bootstrap(scores: np.ndarray, higher_is_better: bool, confidence: float) -> Bootstrap:
     ranks = ranks_of(scores, higher_is_better)
     tail = (1 - confidence) / 2 * 100
     with warnings.catch_warnings():  # a teacher without any value: its interval is NaN, which is the answer
@@ -113,35 +135,53 @@ def paired_difference(a: np.ndarray, b: np.ndarray, *, n_resamples: int, seed: i
                       confidence: float = 0.95) -> Paired:
     """``a`` and ``b``: per-prompt scores of two teachers (NaN where a teacher did not answer). The mean of the
     differences on shared prompts, oriented so that a positive value means ``a`` is better, with a percentile
-    interval from resampling the shared prompts."""
+    interval from resampling those prompts."""
     shared = ~(np.isnan(a) | np.isnan(b))
     diff = (a[shared] - b[shared]) * (1 if higher_is_better else -1)
     if not len(diff):
         return Paired(float("nan"), float("nan"), float("nan"), 0)
-    rng = np.random.default_rng(seed)
-    weights = resample_weights(len(diff), n_resamples, rng)
-    means = weights @ diff / len(diff)
+    means = resampled(lambda weights: {"mean": weights @ diff / len(diff)}, len(diff), n_resamples, seed)["mean"]
+    return _paired(means, confidence, len(diff))
+
+
+def _paired(means: np.ndarray, confidence: float, prompts: int) -> Paired:
+    """A `Paired` from the mean difference on the whole data (``means[0]``) and on each resample."""
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return Paired(float(diff.mean()), float(low), float(high), int(len(diff)))
+    low, high = np.percentile(means[1:], [tail, 100 - tail])
+    return Paired(float(means[0]), float(low), float(high), prompts)
 
 
 def uncertainty_columns(point: TeacherTable, per_prompt: TeacherTable, order: np.ndarray, names: list, *,
                         n_resamples: int, seed: int, higher_is_better: bool, confidence: float = 0.95) -> dict:
     """The bootstrap columns of a ranking (indexed by teacher): score and rank intervals, P(first), and each
-    teacher's paired comparison with the next one in ``order`` on ``per_prompt``'s values."""
-    boot = bootstrap_teachers(point, n_resamples=n_resamples, seed=seed, higher_is_better=higher_is_better,
-                              confidence=confidence)
-    n = len(names)
+    teacher's paired comparison with the next one in ``order`` on ``per_prompt``'s values. Neighbours that share
+    every prompt are resampled with the teachers, in the same pass (the same draws a pass of their own would make);
+    the others resample the prompts they share."""
+    n, sign = len(names), 1 if higher_is_better else -1
     with np.errstate(invalid="ignore", divide="ignore"):
         means = per_prompt.sums / per_prompt.counts  # [prompts, teachers], NaN where a teacher did not answer
+    pairs = list(zip(order[:-1], order[1:], strict=True))
+    complete = [k for k, (u, v) in enumerate(pairs) if not np.isnan(means[:, [u, v]]).any()]
+
+    def statistics(weights: np.ndarray) -> dict[str, np.ndarray]:
+        out = {"scores": point.scores(weights)}
+        for k in complete:
+            u, v = pairs[k]
+            out[f"pair {k}"] = weights @ ((means[:, u] - means[:, v]) * sign) / len(means)
+        return out
+
+    samples = resampled(statistics, point.sums.shape[0], n_resamples, seed)
+    boot = _bootstrap(samples["scores"][1:], higher_is_better, confidence)
     out = {"score_low": boot.score_low, "score_high": boot.score_high, "rank_low": boot.rank_low,
            "rank_high": boot.rank_high, "p_first": boot.p_first, "next_teacher": [None] * n,
            "vs_next": np.full(n, np.nan), "vs_next_low": np.full(n, np.nan), "vs_next_high": np.full(n, np.nan),
            "vs_next_prompts": np.zeros(n, np.int64)}
-    for upper, lower in zip(order[:-1], order[1:], strict=True):
-        paired = paired_difference(means[:, upper], means[:, lower], n_resamples=n_resamples, seed=seed,
-                                   higher_is_better=higher_is_better, confidence=confidence)
+    for k, (upper, lower) in enumerate(pairs):
+        if k in complete:
+            paired = _paired(samples[f"pair {k}"], confidence, len(means))
+        else:
+            paired = paired_difference(means[:, upper], means[:, lower], n_resamples=n_resamples, seed=seed,
+                                       higher_is_better=higher_is_better, confidence=confidence)
         out["next_teacher"][upper] = names[lower]
         out["vs_next"][upper], out["vs_next_low"][upper] = paired.difference, paired.low
         out["vs_next_high"][upper], out["vs_next_prompts"][upper] = paired.high, paired.prompts

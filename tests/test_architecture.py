@@ -34,9 +34,10 @@ LAYERS = [
     ("engine", {"identity", "models", "rope", "engine", "reference"}),
     ("columns", {"scoring", "progress", "scores", "answers", "completeness"}),
     ("selection", {"select", "stats", "sft"}),
-    ("card", {"cards", "card_sections", "report", "compare"}),
+    ("card", {"cards", "card_sections", "report", "compare", "viewer"}),
     ("hub", {"hub"}),
-    ("entry points", {"recipes", "stages", "runner", "distributed", "bench", "demo", "cli", "__init__"}),
+    ("entry points", {"recipes", "stages", "runner", "distributed", "bench", "bench_pipeline", "demo", "cli",
+                      "__init__"}),
 ]
 LAYER_OF = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
 

@@ -114,3 +114,21 @@ def test_bench_shared_feeds_the_model_once_for_the_scores_that_share_a_pass(tiny
     assert main(["bench", "--shared", "--model", str(tiny_root / "llama"), "--n", "2", "--min-tokens", "30",
                  "--max-tokens", "60"]) == 0
     assert "x global alone" in capsys.readouterr().out
+
+
+def test_bench_pipeline_reports_rates_stages_memory_and_the_work_after_scoring(capsys):
+    assert main(["bench", "--pipeline", "--rows", "12", "--min-tokens", "60", "--max-tokens", "150",
+                 "--memory-rows", "8,16", "--memory-tokens", "40,80", "--post-rows", "4000", "--resamples", "100",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows"] == 12 and report["response_tokens"] > 12 * 40 and report["tokenizer_alone_tokens_per_s"] > 0
+    assert set(report["scores"]) == {"global", "local", "provenance", "global (num_proc=2)"}
+    for name in ("global", "local", "provenance"):
+        side = report["scores"][name]
+        assert side["rows_per_s"] > 0 and side["around_model_tokens_per_s"] >= side["tokens_per_s"]
+        assert sum(side["stage_shares"].values()) == pytest.approx(1.0, abs=0.05)
+        assert side["stage_shares"]["model (tiny)"] > 0 and side["stage_shares"]["tokenising"] > 0
+    assert report["scores"]["local"]["stage_shares"]["splitting"] > 0
+    assert [m["rows"] for m in report["memory"]] == [8, 16] and all(m["peak_rss_mb"] > 100 for m in report["memory"])
+    assert {"select_best (one per prompt)", "rank_teachers (100 resamples)", "fold (one row per prompt)",
+            "card (with its plots)", "run summary"} <= set(report["post_scoring"])

@@ -28,7 +28,7 @@ def blocks() -> list[tuple[str, str, str | None]]:
     for match in FENCE.finditer(text):
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         why = NOT_RUN.search(before)
-        ci = "ci:commands" in before
+        ci = "ci:commands" in before or "ci:browser" in before
         out.append((match.group(1), match.group(2), "the quick start: .ci/run runs it" if ci else
                     (why.group(1) if why else None)))
     return out

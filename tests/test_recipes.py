@@ -213,6 +213,12 @@ def test_push_command_publishes_a_demo_folder(strict_hub, hub_repo_id, tiny_root
     assert main(["push", str(tmp_path / "out"), hub_repo_id]) == 0
     assert len(load_dataset(hub_repo_id, split="train", download_mode="force_redownload")) > 0
     assert f"published {tmp_path / 'out'}" in capsys.readouterr().out
+    files = strict_hub.repo(hub_repo_id).head().files
+    assert {"viewer/train/index.html", "viewer/train/data/index.js", "viewer/train/data/page-00000.js"} <= set(files)
+    # republished without its viewer, the split's old viewer goes (it showed the data it was written with)
+    run_recipe_file("demo", [*_tiny(tiny_root, tmp_path / "again"), f"output.repo_id={hub_repo_id}",
+                             "output.viewer=false"])
+    assert not [f for f in strict_hub.repo(hub_repo_id).head().files if f.startswith("viewer/")]
 
 
 def test_license_and_source_are_carried_from_a_hub_dataset(strict_hub, hub_repo_id, tiny_root, tmp_path):

@@ -148,3 +148,14 @@ def test_one_score_under_two_students_gives_a_teacher_by_student_table(llama, gp
         assert sorted(mine["rank"]) == [1, 2, 3]
         alone = rank_teachers(scored, by=column, bootstrap=200).to_pandas()
         assert mine.remove_columns(["column", "model"]).to_pandas().equals(alone)
+
+
+def test_resamples_drawn_in_blocks_are_those_of_one_draw():
+    from hf_select.stats import resampled
+
+    values = np.random.default_rng(0).normal(size=37)
+    whole = resample_weights(37, 250, np.random.default_rng(5)) @ values
+    for block_bytes in (8 * 37, 8 * 37 * 7, 2**27):  # one resample at a time, seven, all at once
+        got = resampled(lambda w: {"v": w @ values}, 37, 250, seed=5, block_bytes=block_bytes)["v"]
+        assert got[0] == pytest.approx(values.sum()) and len(got) == 251
+        np.testing.assert_allclose(got[1:], whole, rtol=0, atol=1e-12)

@@ -23,6 +23,7 @@ from hf_select.config import as_config, option
 from hf_select.engine import ScoringEngine, ScoringRequest, TokenScores
 from hf_select.errors import Arg, ScoringInputError
 from hf_select.formats import Shape, require_text  # noqa: F401 - require_text: for scores written on this base
+from hf_select.layout import TextRequest, encode_requests
 from hf_select.models import ScoringModel
 from hf_select.scoring import MapPass, PassParams, RowLog, SuffixParams, configure
 from hf_select.version import __version__
@@ -61,8 +62,9 @@ class Scorer(MapPass):
 
     # -- what a score defines -----------------------------------------------------------------------------
     @abstractmethod
-    def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
-        """The engine requests one row needs. Raise `ScoringInputError` for bad input."""
+    def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest | TextRequest]:
+        """The engine requests one row needs, as token ids or as text (a batch's text requests are tokenised
+        together, which a fast tokenizer spreads over its threads). Raise `ScoringInputError` for bad input."""
 
     @abstractmethod
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
@@ -121,13 +123,13 @@ class Scorer(MapPass):
         cannot be scored (`log` raised or recorded why); truncations are noted in `log`."""
         limit = 0  # the model's length limit, read once a row has requests (a batch of bad rows loads nothing)
 
-        def plan(row: dict[str, Any]) -> list[tuple[ScoringRequest, ScoringRequest, int]]:
+        def plan(requests: list[ScoringRequest]) -> list[tuple[ScoringRequest, ScoringRequest, int]]:
             nonlocal limit
-            requests = self.requests_for(row)
             limit = limit or self.model.max_length
             return [(request, *self._fit(request, limit)) for request in requests]
 
-        plans = [log.attempt(i, lambda row=row: plan(row)) for i, row in enumerate(rows)]
+        asked = self.tokenise([log.attempt(i, lambda row=row: self.requests_for(row)) for i, row in enumerate(rows)])
+        plans = [None if a is None else log.attempt(i, lambda a=a: plan(a)) for i, a in enumerate(asked)]
         for i, planned in enumerate(plans):
             dropped = sum(d for _, _, d in planned or [])
             if dropped:
@@ -135,6 +137,15 @@ class Scorer(MapPass):
                 log.note(i, f"{self.key}: {log.label(i)}, column {self._overflow_column()!r}: {TRUNCATED} {limit} "
                             f"tokens; {dropped} of {total} scored tokens were dropped (on_overflow='truncate_left')")
         return plans
+
+    def tokenise(self, asked: list[list | None]) -> list[list[ScoringRequest] | None]:
+        """Each row's requests with every `TextRequest` of the batch tokenised in one call (`encode_requests`)."""
+        texts = [r for requests in asked if requests for r in requests if isinstance(r, TextRequest)]
+        if not texts:
+            return asked
+        encoded = iter(encode_requests(self.model.tokenizer, texts))
+        return [None if requests is None else [ScoringRequest(*next(encoded)) if isinstance(r, TextRequest) else r
+                                               for r in requests] for requests in asked]
 
     def columns_of(self, rows: list[dict[str, Any]], plans: list, results: list[list[TokenScores]]) -> list[dict]:
         """The output columns of each row from its plan and its requests' results (NaN/null where unscorable)."""
@@ -183,7 +194,8 @@ def run_together(scores: Sequence[Scorer], rows: list[dict[str, Any]], logs: Seq
         for row, planned in enumerate(planned_rows):
             positions = []
             for _, fitted, _ in planned or []:
-                key = (tuple(fitted.context), tuple(fitted.target))
+                # one score asks each request once: only several scores need the (costly) key that finds repeats
+                key = (tuple(fitted.context), tuple(fitted.target)) if len(scores) > 1 else len(requests)
                 if key not in index:
                     index[key] = len(requests)
                     requests.append(fitted)

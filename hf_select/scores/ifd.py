@@ -24,7 +24,7 @@ from hf_select.columns import IFD, Field
 from hf_select.config import as_config
 from hf_select.engine import ScoringRequest, TokenScores
 from hf_select.formats import Shape
-from hf_select.layout import encode_target, prefix_token
+from hf_select.layout import TextRequest
 from hf_select.models import ScoringModel
 from hf_select.scores.base import OverColumns, mean_logprob
 from hf_select.scores.naturalness import GlobalNaturalness, GlobalNaturalnessParams
@@ -61,10 +61,8 @@ class IfdUnconditional(GlobalNaturalness):
     def input_columns(self) -> list[str]:
         return self.shape.columns(with_prompt=False)
 
-    def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
-        tokenizer = self.model.tokenizer
-        return [ScoringRequest([prefix_token(tokenizer)], encode_target(tokenizer, turn.text))
-                for turn in self.shape.read(row, with_prompt=False)]
+    def requests_for(self, row: dict[str, Any]) -> list[TextRequest]:
+        return [TextRequest("", True, turn.text) for turn in self.shape.read(row, with_prompt=False)]
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
                     results: list[TokenScores]) -> dict[str, Any]:

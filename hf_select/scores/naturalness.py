@@ -21,7 +21,7 @@ from hf_select.columns import GLOBAL_NATURALNESS, LOCAL_NATURALNESS, Field
 from hf_select.config import option
 from hf_select.engine import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
-from hf_select.layout import Layout, encode_context, encode_target, prompt_prefix
+from hf_select.layout import Layout, TextRequest, prompt_prefix
 from hf_select.scores.base import ScoreParams, Scorer, mean_logprob
 from hf_select.steps import describe_splitter, split_steps, splitter_name
 
@@ -51,13 +51,12 @@ class GlobalNaturalness(Scorer):
               "global_num_tokens": Field(Value("int64"), "number of response tokens scored")}
     params: GlobalNaturalnessParams
 
-    def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
+    def requests_for(self, row: dict[str, Any]) -> list[TextRequest]:
         tokenizer = self.model.tokenizer
         requests = []
         for turn in self.shape.read(row):
             prefix, special = prompt_prefix(tokenizer, turn.context, self.params.layout)
-            requests.append(ScoringRequest(encode_context(tokenizer, prefix + turn.before, special),
-                                           encode_target(tokenizer, turn.text)))
+            requests.append(TextRequest(prefix + turn.before, special, turn.text))
         return requests
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
@@ -123,7 +122,7 @@ class LocalNaturalness(Scorer):
         p = self.params
         return [text[s:e] for s, e in split_steps(text, p.splitter, max_step_tokens=p.max_step_tokens or 80)]
 
-    def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
+    def requests_for(self, row: dict[str, Any]) -> list[TextRequest]:
         """Each step of each scored turn, given only the ``window`` steps before it in that turn (and the prompt
         with ``include_prompt``)."""
         tokenizer, p = self.model.tokenizer, self.params
@@ -131,8 +130,7 @@ class LocalNaturalness(Scorer):
         for turn in self.shape.read(row, with_prompt=p.include_prompt):
             prefix, special = prompt_prefix(tokenizer, turn.context, p.layout) if p.include_prompt else ("", True)
             steps = self.steps(turn.text)
-            requests += [ScoringRequest(encode_context(tokenizer, prefix + "".join(steps[max(0, i - p.window):i]),
-                                                       special), encode_target(tokenizer, step))
+            requests += [TextRequest(prefix + "".join(steps[max(0, i - p.window):i]), special, step)
                          for i, step in enumerate(steps)]
         return requests
 

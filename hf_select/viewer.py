@@ -1,0 +1,364 @@
+"""A static, offline viewer of scored responses: every teacher's answer to a prompt side by side, each
+reasoning step (local naturalness) or sentence (provenance) shaded by its score.
+
+Why: a ranking says "teacher B is most natural to the student"; the viewer shows where. It is plain
+HTML/CSS/JS (``viewer_assets/``) that opens from the file system with no network. The data is written as small
+scripts, because browsers refuse ``fetch()`` on ``file://`` pages: ``data/overview.js`` (rankings, the score
+comparison, colour scales), ``data/index.js`` (one short entry per prompt, for search, filters and sorting) and
+``data/page-NNNNN.js`` (``page_prompts`` prompts each, loaded only when one of them is opened), so 10,000
+prompts x 8 teachers stay responsive.
+
+Step boundaries are not stored with the scores: they are recomputed here with the splitter the score recorded
+in the dataset's metadata (`hf_select.steps.split_steps`), and a response whose recomputed steps do not match
+its ``local_step_scores`` is shown unshaded with a note, never shaded wrongly. Provenance sentences come with
+their recorded spans.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import Dataset, DatasetDict
+from datasets.utils.tqdm import tqdm
+
+from hf_select.columns import COMPLETE, ERROR_COLUMN, known_direction
+from hf_select.errors import ConfigError, HfSelectError, MissingColumnError
+from hf_select.formats import Shape
+from hf_select.metadata import correctness_column, read_metadata
+from hf_select.steps import split_steps
+from hf_select.traces import parse_trace
+from hf_select.wide import PROMPT_ID
+
+ASSETS = ("index.html", "viewer.js", "viewer.css")
+PAGE_PROMPTS = 50  # prompts per data page: one page is what opening a prompt loads
+SEARCH_CHARS = 1000  # search covers the first this many characters of each prompt
+STEP_SCORES, PROV_SPANS, PROV_CHARS = "local_step_scores", "prov_sentence_spans", "prov_sentence_chars"
+PROV_TEACHER, PROV_STUDENT, PROV_CATEGORY = "prov_logprob_teacher", "prov_logprob_student", "prov_category"
+
+
+@dataclass
+class ViewerData:
+    """What a viewer shows beyond the rows: a run's rankings, comparison and picks."""
+
+    title: str = "hf_select viewer"
+    teacher_column: str = "teacher"
+    picked: set[int] | None = None  # rows of the scored data that the run selected
+    rankings: dict[str, list[dict[str, Any]]] | None = None  # {score column: rank_teachers rows}
+    comparison: str | None = None  # the comparison report as text (`hf_select.report.format_comparison`)
+    selection: str | None = None  # how rows were picked, in words
+    notes: list[str] = field(default_factory=list)
+
+
+def view(data: Dataset | DatasetDict | str | os.PathLike, out: str | os.PathLike = "viewer", *,
+         split: str | None = None, shape: Shape | None = None, teacher_column: str = "teacher",
+         title: str | None = None, overwrite: bool = False) -> Path:
+    """Write the viewer of ``data`` (a scored `Dataset`, or any path hf_select reads: a run's output folder, a
+    ``save_to_disk`` folder, a data file) into ``out``; open ``out/index.html`` in a browser. ``shape`` is the
+    data's shape (default: the one its scores recorded). Only files hf_select wrote are ever replaced (see
+    `hf_select.outputs`). Returns the folder."""
+    from hf_select.outputs import check_output, output_folder
+    from hf_select.sources import load_source, local_paths
+
+    sources = local_paths(str(data)) if isinstance(data, (str, os.PathLike)) else []
+    check_output(out, overwrite=overwrite, sources=sources)
+    ds = load_source(str(data), split=split) if isinstance(data, (str, os.PathLike)) else data
+    if isinstance(ds, DatasetDict):
+        if split is None and len(ds) > 1:
+            raise ConfigError(f"{data} has splits {list(ds)}: say which to view (--split)")
+        ds = ds[split or next(iter(ds))]
+    files = viewer_files(ds, ViewerData(title=title or "hf_select viewer", teacher_column=teacher_column), shape)
+    with output_folder(out, overwrite=overwrite, sources=sources) as staging:
+        for stale in staging.existing("data/page-*.js"):
+            if stale not in files:
+                staging.remove(stale)
+        for path, content in files.items():
+            staging.write_bytes(path, content)
+    return Path(out)
+
+
+def viewer_files(ds: Dataset, about: ViewerData | None = None, shape: Shape | None = None) -> dict[str, bytes]:
+    """Every file of the viewer of ``ds``, by path relative to the viewer's folder."""
+    about = about or ViewerData()
+    layout = _Layout.of(ds, about, shape)
+    prompts = _prompts(ds, layout, about.picked)
+    rankings = _rankings(ds, layout, about)
+    files = {name: resources.files("hf_select").joinpath("viewer_assets", name).read_bytes() for name in ASSETS}
+    pages = [prompts[i:i + PAGE_PROMPTS] for i in range(0, len(prompts), PAGE_PROMPTS)]
+    for number, page in enumerate(pages):
+        files[f"data/page-{number:05d}.js"] = _script(f"hfView.page({number}, ", page, ");")
+    files["data/index.js"] = _script("hfView.index(", [_index_entry(p, layout) for p in prompts], ");")
+    overview = {"title": about.title, "prompts": len(prompts), "responses": len(ds), "pages": len(pages),
+                "teachers": layout.teachers, "scores": [{"name": c, "higher": layout.higher[c]} for c in layout.scores],
+                "layers": {k: v for k, v in _scales(prompts).items() if v}, "rankings": rankings,
+                "comparison": about.comparison, "selection": about.selection, "notes": [*about.notes, *layout.notes]}
+    files["data/overview.js"] = _script("hfView.overview(", overview, ");")
+    return files
+
+
+@dataclass
+class _Layout:
+    """Which columns the viewer reads, and how the rows are grouped into prompts."""
+
+    shape: Shape
+    teacher: str | None
+    teachers: list[str]
+    scores: list[str]
+    higher: dict[str, bool | None]
+    correct: str | None
+    steps: Shape | None  # the shape local naturalness read, when its step scores are there to shade
+    sentences: Shape | None  # the shape provenance read, when its sentence scores are there
+    splitter: dict[str, Any]  # {"mode", "max_step_tokens"} of local naturalness
+    notes: list[str]
+
+    @classmethod
+    def of(cls, ds: Dataset, about: ViewerData, shape: Shape | None) -> _Layout:
+        meta = read_metadata(ds)
+        local, provenance = _config_of(meta, "local_naturalness"), _config_of(meta, "provenance")
+        shape = shape or _shape_of(ds.column_names, _recorded_shape(local) or _recorded_shape(provenance))
+        missing = [c for c in shape.columns(with_prompt=True) if c not in ds.column_names]
+        if missing:
+            raise MissingColumnError(f"view: the data has no {missing[0]!r} column (columns: {ds.column_names}); give "
+                                     "its shape (--format, --response-column, --prompt-column)")
+        teacher = about.teacher_column if about.teacher_column in ds.column_names else None
+        teachers = sorted({str(t) for t in ds[teacher]}) if teacher else ["response"]
+        scores = [c for c in ds.column_names if _is_score(ds, c, meta)]
+        higher = {c: meta["columns"].get(c, {}).get("higher_is_better", known_direction(c)) for c in scores}
+        splitter = {"mode": local.get("splitter", "paragraph"), "max_step_tokens": local.get("max_step_tokens") or 80}
+        steps, notes = None, []
+        if STEP_SCORES in ds.column_names:
+            if splitter["mode"] not in ("paragraph", "sentence", "line"):
+                notes.append(f"Steps are not shaded: they were split by a function ({splitter['mode']}) the viewer "
+                             "cannot call again.")
+            else:
+                steps = _recorded_shape(local) or shape
+            if not local:
+                notes.append("Steps were split with the default splitter (paragraphs, 80 tokens): the data does not "
+                             "record how its local naturalness was computed.")
+        sentences = (_recorded_shape(provenance) or shape) if PROV_SPANS in ds.column_names else None
+        return cls(shape, teacher, teachers, scores, higher, correctness_column(ds), steps, sentences, splitter, notes)
+
+
+def _config_of(meta: Mapping[str, Any], score: str) -> dict[str, Any]:
+    """The recorded configuration of the first score of a kind ({} when the data records none)."""
+    return next((config for key, config in meta["scores"].items()
+                 if config.get("score", key) == score or key.startswith(score)), {})
+
+
+def _shape_of(columns: list[str], recorded: Shape | None) -> Shape:
+    """The shape the scores recorded, else the first format whose default columns the data has (a curated split
+    holds TRL's ``prompt``/``completion`` or ``messages`` in place of the columns it was scored from)."""
+    if recorded is not None and all(c in columns for c in recorded.columns(with_prompt=True)):
+        return recorded
+    for format in ("prompt_completion", "messages", "sharegpt", "text"):
+        shape = Shape(format=format)
+        if all(c in columns for c in shape.columns(with_prompt=True)):
+            return shape
+    return recorded or Shape()
+
+
+def _recorded_shape(config: Mapping[str, Any]) -> Shape | None:
+    """The shape a score recorded with its configuration (every score records the shape it read)."""
+    names = [f.name for f in fields(Shape)]
+    return Shape(**{name: config[name] for name in names}) if all(name in config for name in names) else None
+
+
+def _is_score(ds: Dataset, column: str, meta: Mapping[str, Any]) -> bool:
+    """A numeric score column: one the metadata describes with a direction, or one hf_select knows."""
+    dtype = getattr(ds.features[column], "dtype", None)
+    if dtype not in ("float16", "float32", "float64", "int32", "int64"):
+        return False
+    recorded = meta["columns"].get(column, {})
+    return recorded.get("higher_is_better") is not None or known_direction(column) is not None
+
+
+def _prompts(ds: Dataset, layout: _Layout, picked: set[int] | None) -> list[dict[str, Any]]:
+    """Rows grouped by prompt (``prompt_id``, else the prompt's conversation), in order of first appearance."""
+    groups: dict[Any, dict[str, Any]] = {}
+    for row_id, row in tqdm(enumerate(_rows(ds, layout)), total=len(ds), desc="Writing the viewer", unit=" rows"):
+        context, response = _response(row, row_id, layout, picked)
+        key = row[PROMPT_ID] if PROMPT_ID in row else json.dumps(context)
+        if key not in groups:
+            groups[key] = {"id": len(groups), "context": context, "responses": []}
+        groups[key]["responses"].append(response)
+    return list(groups.values())
+
+
+def _rows(ds: Dataset, layout: _Layout) -> Iterator[dict[str, Any]]:
+    read = [c for c in ds.column_names if c in _needed(ds, layout)]
+    for batch in ds.select_columns(read).iter(batch_size=1000):
+        for i in range(len(batch[read[0]])):
+            yield {c: batch[c][i] for c in read}
+
+
+def _needed(ds: Dataset, layout: _Layout) -> set[str]:
+    shape = layout.shape
+    return {*shape.columns(with_prompt=True), *shape.optional_columns(), *layout.scores, PROMPT_ID,
+            *(c for c in (layout.teacher, layout.correct, COMPLETE, ERROR_COLUMN) if c), STEP_SCORES, PROV_SPANS,
+            PROV_CHARS, PROV_TEACHER, PROV_STUDENT, PROV_CATEGORY}
+
+
+def _response(row: dict[str, Any], row_id: int, layout: _Layout,
+              picked: set[int] | None) -> tuple[list[list[str]], dict[str, Any]]:
+    """(the prompt's context as [role, text] pairs, the response as the page script holds it)."""
+    shape = layout.shape
+    try:
+        messages = shape.conversation(row)
+        scored = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+        first = scored[0] if shape.turns == "all" else scored[-1]
+    except (HfSelectError, IndexError):  # a row that could not be scored: shown as it is, with its error
+        messages, first = [{"role": "assistant", "content": str(row.get(shape.response_column))}], 0
+    context = [[m["role"], _plain(m["content"])] for m in messages[:first]]
+    turns = [{"role": m["role"], "text": _plain(m["content"])} for m in messages[first:]]
+    for turn in turns:
+        trace = parse_trace(turn["text"]) if turn["role"] == "assistant" else None
+        if trace and trace.has_reasoning and trace.reasoning_end > trace.reasoning_start:
+            turn["think"] = [trace.reasoning_start, trace.reasoning_end]
+    _add_steps(row, turns, layout)
+    _add_sentences(row, turns, layout)
+    teacher = str(row[layout.teacher]) if layout.teacher else "response"
+    correct = row.get(layout.correct) if layout.correct else None
+    return context, {"t": layout.teachers.index(teacher), "row": row_id, "s": [_number(row[c]) for c in layout.scores],
+                     "picked": picked is not None and row_id in picked,
+                     "correct": None if correct is None else bool(correct), "cut": row.get(COMPLETE) is False,
+                     "error": row.get(ERROR_COLUMN), "turns": turns}
+
+
+def _plain(content: Any) -> str:
+    return content if isinstance(content, str) else json.dumps(content)
+
+
+def _add_steps(row: dict[str, Any], turns: list[dict[str, Any]], layout: _Layout) -> None:
+    """Shade each scored turn's steps, when the recomputed steps match the recorded step scores."""
+    scores = row.get(STEP_SCORES)
+    if layout.steps is None or not scores:
+        return
+    located = _located(row, turns, layout.steps)
+    mode, limit = layout.splitter["mode"], layout.splitter["max_step_tokens"]
+    spans = [[(offset + a, offset + b) for a, b in split_steps(text, mode, max_step_tokens=limit)]
+             for _, offset, text in located]
+    if not located or any(offset < 0 for _, offset, _ in located) or sum(map(len, spans)) != len(scores):
+        return
+    values = iter(scores)
+    for (turn, _, _), turn_spans in zip(located, spans, strict=True):
+        turn["steps"] = [[a, b, _number(next(values))] for a, b in turn_spans]
+
+
+def _add_sentences(row: dict[str, Any], turns: list[dict[str, Any]], layout: _Layout) -> None:
+    """Shade the reply's sentences by the teacher's minus the student's log-probability per character."""
+    spans, chars = row.get(PROV_SPANS), row.get(PROV_CHARS)
+    teacher, student = row.get(PROV_TEACHER), row.get(PROV_STUDENT)
+    if layout.sentences is None or not spans or teacher is None or student is None:
+        return
+    located = _located(row, turns, layout.sentences)
+    reply, offset, _ = located[-1] if located else (None, -1, None)
+    if offset < 0:
+        return
+    categories = row.get(PROV_CATEGORY) or [None] * len(spans)
+    reply["sents"] = [[offset + a, offset + b, _per_char(t, s, n), c]
+                      for (a, b), t, s, n, c in zip(spans, teacher, student, chars, categories, strict=True)]
+
+
+def _located(row: dict[str, Any], turns: list[dict[str, Any]],
+             shape: Shape) -> list[tuple[dict[str, Any], int, str]]:
+    """Each scored turn, the offset of its scored text (its ``part``) in the shown message (-1 if not found) and
+    that text; empty when the row cannot be read in ``shape``."""
+    try:
+        texts = [turn.text for turn in shape.read(row, with_prompt=False)]
+    except HfSelectError:
+        return []
+    assistant = [t for t in turns if t["role"] == "assistant"][-len(texts):]
+    return [(turn, turn["text"].find(text), text) for turn, text in zip(assistant, texts, strict=False)]
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def _per_char(teacher: float | None, student: float | None, chars: int) -> float | None:
+    if teacher is None or student is None or not chars:
+        return None
+    return _number((teacher - student) / chars)
+
+
+def _script(prefix: str, data: Any, suffix: str) -> bytes:
+    """A data file: JSON inside a call (JSON with ``</`` escaped is valid JavaScript that a page can load)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    return f"{prefix}{text}{suffix}\n".encode()
+
+
+def _index_entry(prompt: dict[str, Any], layout: _Layout) -> list[Any]:
+    """[title, search text, page, teachers, picked teachers, any correct (1/0/-1), gap per score]: what the
+    list, search, filters and sorting read without loading pages."""
+    text = " ".join(t for _, t in prompt["context"] if t) or prompt["responses"][0]["turns"][0]["text"]
+    responses = prompt["responses"]
+    known = [r["correct"] for r in responses if r["correct"] is not None]
+    return [" ".join(text.split())[:160], text[:SEARCH_CHARS].lower(), prompt["id"] // PAGE_PROMPTS,
+            sorted({r["t"] for r in responses}), sorted({r["t"] for r in responses if r["picked"]}),
+            (1 if any(known) else 0) if known else -1,
+            [_gap([r["s"][k] for r in responses], layout.higher[c]) for k, c in enumerate(layout.scores)]]
+
+
+def _gap(values: list[float | None], higher: bool | None) -> float | None:
+    """How far the best response is ahead of the mean of the others (in the score's better direction)."""
+    known = sorted(v for v in values if v is not None)
+    if len(known) < 2:
+        return None
+    if higher is False:
+        known = [-v for v in reversed(known)]
+    return _number(known[-1] - float(np.mean(known[:-1])))
+
+
+def _scales(prompts: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """One colour scale per layer over the whole data (5th to 95th percentile; sentences symmetric around 0)."""
+    steps = [s[2] for p in prompts for r in p["responses"] for t in r["turns"] for s in t.get("steps", ())
+             if s[2] is not None]
+    sentences = [s[2] for p in prompts for r in p["responses"] for t in r["turns"] for s in t.get("sents", ())
+                 if s[2] is not None]
+    scales: dict[str, dict[str, Any] | None] = {"steps": None, "sentences": None}
+    if steps:
+        low, high = np.percentile(steps, [5, 95])
+        scales["steps"] = {"lo": float(low), "hi": float(high) if high > low else float(low) + 1,
+                           "label": "local naturalness of each step (mean token log-prob; red: unnatural)",
+                           "missing": "No step scores here: the steps recomputed from the text do not match them, "
+                                      "or the response could not be scored."}
+    if sentences:
+        bound = float(np.percentile(np.abs(sentences), 95)) or 1.0
+        scales["sentences"] = {"lo": -bound, "hi": bound,
+                               "label": "provenance: teacher minus student log-prob per character (orange: "
+                                        "teacher-originated, blue: the student's own)",
+                               "missing": "No provenance scores for this response."}
+    return scales
+
+
+def _rankings(ds: Dataset, layout: _Layout, about: ViewerData) -> list[dict[str, Any]]:
+    """The teacher ranking of every score: the run's own, else `rank_teachers` over the viewed rows."""
+    from hf_select.select import prompt_group, rank_teachers
+
+    if about.rankings is not None:
+        return [{"score": c, "higher": layout.higher.get(c), "rows": _json_safe(rows)}
+                for c, rows in about.rankings.items()]
+    if layout.teacher is None or len(layout.teachers) < 2:
+        return []
+    group = prompt_group(ds.column_names, None)
+    bootstrap = 200 if group in ds.column_names else 0
+    out = []
+    for column in layout.scores:
+        try:
+            table = rank_teachers(ds, column, layout.teacher, layout.correct, bootstrap=bootstrap)
+        except HfSelectError as err:
+            layout.notes.append(f"No ranking by {column}: {err}")
+            continue
+        out.append({"score": column, "higher": layout.higher[column], "rows": _json_safe(table.to_list())})
+    return out
+
+
+def _json_safe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()} for row in rows]

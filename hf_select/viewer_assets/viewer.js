@@ -1,0 +1,314 @@
+// hf_select viewer: plain JavaScript, no network. Data files are scripts (data/*.js) that call hfView.*,
+// because browsers refuse fetch() on file:// pages; prompt pages are loaded only when one is opened.
+"use strict";
+
+const hfView = (() => {
+  const waiting = {};
+  const pages = {};
+  const state = {overview: null, index: [], shown: [], limit: 200, current: null, shade: "steps"};
+  const $ = (id) => document.getElementById(id);
+
+  function load(name) {
+    return new Promise((resolve, reject) => {
+      waiting[name] = resolve;
+      const script = document.createElement("script");
+      script.src = `data/${name}.js`;
+      script.onerror = () => reject(new Error(`could not read data/${name}.js`));
+      document.head.appendChild(script);
+    });
+  }
+  const pageName = (n) => `page-${String(n).padStart(5, "0")}`;
+  function loadPage(n) {
+    if (!pages[n]) pages[n] = load(pageName(n));
+    return pages[n];
+  }
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "text") node.textContent = value;
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children) if (child !== null && child !== undefined) node.append(child);
+    return node;
+  }
+  const fmt = (v, digits = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(digits));
+
+  // -- colour scales: one per layer, fixed over the whole data so pages compare --------------------------------
+  function mix(a, b, t) { return a.map((x, i) => Math.round(x + (b[i] - x) * t)); }
+  const LOW = [215, 48, 39], MID = [254, 224, 139], HIGH = [26, 152, 80];
+  const STUDENT = [69, 117, 180], NEUTRAL = [247, 247, 247], TEACHER = [230, 97, 1];
+  function colour(layer, value) {
+    if (value === null || value === undefined || Number.isNaN(value)) return "transparent";
+    const scale = state.overview.layers[layer];
+    let t = (value - scale.lo) / (scale.hi - scale.lo || 1);
+    t = Math.max(0, Math.min(1, t));
+    const rgb = layer === "steps" ? (t < 0.5 ? mix(LOW, MID, t * 2) : mix(MID, HIGH, t * 2 - 1))
+      : (t < 0.5 ? mix(STUDENT, NEUTRAL, t * 2) : mix(NEUTRAL, TEACHER, t * 2 - 1));
+    return `rgba(${rgb.join(",")},0.55)`;
+  }
+  function legend(layer) {
+    const scale = state.overview.layers[layer];
+    const stops = [0, 0.25, 0.5, 0.75, 1].map((t) => colour(layer, scale.lo + t * (scale.hi - scale.lo)));
+    return el("div", {class: "legend", "data-layer": layer},
+      el("span", {text: fmt(scale.lo, 2)}),
+      el("span", {class: "bar", style: `background: linear-gradient(to right, ${stops.join(",")})`}),
+      el("span", {text: fmt(scale.hi, 2)}),
+      el("span", {class: "legend-label", text: scale.label}));
+  }
+
+  // -- overview -----------------------------------------------------------------------------------------------
+  function table(rows, columns, caption) {
+    const head = el("tr", {}, ...columns.map(([, label]) => el("th", {scope: "col", text: label})));
+    const body = rows.map((row) => el("tr", {}, ...columns.map(([key, , f]) =>
+      el("td", {text: f ? f(row[key], row) : (row[key] ?? "–")}))));
+    return el("table", {}, el("caption", {text: caption}), el("thead", {}, head), el("tbody", {}, ...body));
+  }
+  function interval(v, row) {
+    const low = row.score_low, high = row.score_high;
+    return low === undefined || low === null ? fmt(v) : `${fmt(v)} [${fmt(low)}, ${fmt(high)}]`;
+  }
+  function renderOverview() {
+    const o = state.overview, box = $("overview");
+    box.replaceChildren(el("p", {class: "summary", text:
+      `${o.prompts} prompts, ${o.responses} responses, ${o.teachers.length} teacher(s).` +
+      (o.selection ? ` Picked: ${o.selection}.` : "")}));
+    for (const ranking of o.rankings) {
+      const best = ranking.higher === false ? "lower is better" : "higher is better";
+      box.append(table(ranking.rows, [["rank", "rank"], ["teacher", "teacher"], ["score", "score [interval]", interval],
+        ["accuracy", "accuracy", (v) => fmt(v, 2)], ["count", "responses"]],
+        `Teachers ranked by ${ranking.score} (${best})`));
+    }
+    if (!o.rankings.length) box.append(el("p", {text: "No teacher ranking: the data has one teacher or no score."}));
+    if (o.comparison) {
+      box.append(el("h2", {text: "Which score to trust here"}), el("pre", {class: "comparison", text: o.comparison}));
+    }
+    for (const note of o.notes) box.append(el("p", {class: "note", text: note}));
+  }
+
+  // -- the prompt list ---------------------------------------------------------------------------------------
+  function filters() {
+    return {q: $("search").value.trim().toLowerCase(), teacher: $("filter-teacher").value,
+      picked: $("filter-picked").value, correct: $("filter-correct").value, sort: $("sort").value};
+  }
+  function applyFilters() {
+    const f = filters();
+    const teacher = f.teacher === "" ? -1 : Number(f.teacher);
+    let shown = [];
+    state.index.forEach((p, i) => {
+      const [, search, , teachers, picked, correct] = p;
+      if (f.q && !search.includes(f.q)) return;
+      if (teacher >= 0 && !teachers.includes(teacher)) return;
+      if (f.picked === "yes" && (!picked.length || (teacher >= 0 && !picked.includes(teacher)))) return;
+      if (f.picked === "no" && picked.length) return;
+      if (f.correct === "yes" && correct !== 1) return;
+      if (f.correct === "no" && correct !== 0) return;
+      shown.push(i);
+    });
+    if (f.sort !== "") {
+      const k = Number(f.sort);
+      const gap = (i) => state.index[i][6][k] ?? -Infinity;
+      shown = shown.sort((a, b) => gap(b) - gap(a) || a - b);
+    }
+    state.shown = shown;
+    state.limit = 200;
+    renderList();
+    writeHash();
+  }
+  function renderList() {
+    const list = $("prompt-list");
+    const sortKey = $("sort").value;
+    list.replaceChildren(...state.shown.slice(0, state.limit).map((i) => {
+      const [title, , , , picked, correct, gaps] = state.index[i];
+      const badges = [picked.length ? "picked" : null, correct === 1 ? "correct" : correct === 0 ? "none correct" : null];
+      const gap = sortKey !== "" ? ` · gap ${fmt(gaps[Number(sortKey)], 2)}` : "";
+      return el("li", {}, el("a", {href: hashFor("prompts", i), "data-prompt": i,
+        "aria-current": i === state.current ? "true" : null},
+        el("span", {class: "num", text: `#${i}`}), ` ${title}`,
+        el("small", {text: badges.filter(Boolean).join(" · ") + gap})));
+    }));
+    $("count").textContent = `${state.shown.length} of ${state.index.length} prompts`;
+    $("more").hidden = state.shown.length <= state.limit;
+  }
+
+  // -- one prompt: every response side by side --------------------------------------------------------------------
+  function pieces(text, turn, layer) {
+    const spans = layer === "steps" ? turn.steps : layer === "sentences" ? turn.sents : null;
+    const cuts = new Set([0, text.length]);
+    for (const s of spans || []) { cuts.add(s[0]); cuts.add(s[1]); }
+    if (turn.think) { cuts.add(turn.think[0]); cuts.add(turn.think[1]); }
+    const sorted = [...cuts].filter((c) => c >= 0 && c <= text.length).sort((a, b) => a - b);
+    const out = [];
+    let k = 0;
+    for (let i = 0; i + 1 < sorted.length; i++) {
+      const [a, b] = [sorted[i], sorted[i + 1]];
+      while (spans && k < spans.length && spans[k][1] <= a) k++;
+      const span = spans && k < spans.length && spans[k][0] <= a && b <= spans[k][1] ? spans[k] : null;
+      out.push({a, b, span, index: span ? k : -1, start: span !== null && span[0] === a,
+        think: !!turn.think && turn.think[0] <= a && b <= turn.think[1]});
+    }
+    return out;
+  }
+  function spanNode(text, piece, layer) {
+    if (!piece.span) return document.createTextNode(text.slice(piece.a, piece.b));
+    const [, , value, category] = piece.span;
+    const what = layer === "steps" ? "step" : "sentence";
+    const label = `${what} ${piece.index + 1}: ${fmt(value)}` + (category ? ` (${category})` : "");
+    return el("span", {class: `${what}${piece.start ? " start" : ""}`, tabindex: piece.start ? 0 : null,
+      title: label, "aria-label": piece.start ? label : null, "data-score": value ?? "nan",
+      style: `background-color: ${colour(layer, value)}`}, text.slice(piece.a, piece.b));
+  }
+  function turnNode(turn, layer) {
+    const body = el("div", {class: "text"});
+    let think = null;
+    for (const piece of pieces(turn.text, turn, layer)) {
+      if (piece.think && !think) {
+        think = el("details", {class: "think", open: true},
+          el("summary", {text: `reasoning (${turn.think[1] - turn.think[0]} characters)`}));
+        body.append(think);
+      }
+      (piece.think ? think : body).append(spanNode(turn.text, piece, layer));
+    }
+    return el("div", {class: `turn ${turn.role}`}, el("div", {class: "role", text: turn.role}), body);
+  }
+  function bestValues(responses) {
+    return state.overview.scores.map((score, k) => {
+      const values = responses.map((r) => r.s[k]).filter((v) => v !== null);
+      if (!values.length || score.higher === null) return null;
+      return score.higher ? Math.max(...values) : Math.min(...values);
+    });
+  }
+  function responseNode(response, layer, best) {
+    const o = state.overview;
+    const badges = el("div", {class: "badges"},
+      response.picked ? el("span", {class: "badge picked", text: "picked"}) : null,
+      response.correct === true ? el("span", {class: "badge correct", text: "correct"}) : null,
+      response.correct === false ? el("span", {class: "badge wrong", text: "incorrect"}) : null,
+      response.cut ? el("span", {class: "badge cut", text: "cut off"}) : null,
+      response.error ? el("span", {class: "badge error", text: `error: ${response.error}`}) : null);
+    const scores = el("dl", {class: "scores"}, ...o.scores.flatMap((score, k) =>
+      [el("dt", {text: score.name}), el("dd", {class: response.s[k] !== null && response.s[k] === best[k] ? "best" : null,
+        title: response.s[k] !== null && response.s[k] === best[k] ? "best of these responses" : null,
+        text: fmt(response.s[k])})]));
+    const layerMissing = layer !== "none" && !response.turns.some((t) => (layer === "steps" ? t.steps : t.sents));
+    return el("section", {class: `response${response.picked ? " is-picked" : ""}`, "data-teacher": o.teachers[response.t],
+      "aria-label": `response by ${o.teachers[response.t]}`},
+      el("h3", {text: o.teachers[response.t]}), badges, scores,
+      layerMissing ? el("p", {class: "note", text: o.layers[layer] ? o.layers[layer].missing : ""}) : null,
+      ...response.turns.map((t) => turnNode(t, layer)));
+  }
+  async function renderPrompt(i) {
+    const box = $("prompt");
+    state.current = i;
+    for (const a of document.querySelectorAll("#prompt-list a")) {
+      if (Number(a.dataset.prompt) === i) a.setAttribute("aria-current", "true"); else a.removeAttribute("aria-current");
+    }
+    if (i === null || !state.index[i]) { box.replaceChildren(el("p", {text: "Pick a prompt on the left."})); return; }
+    const pageNo = state.index[i][2];
+    const page = await loadPage(pageNo);
+    if (state.current !== i) return;  // another prompt was opened meanwhile
+    const prompt = page.find((p) => p.id === i);
+    const o = state.overview;
+    const teacher = $("filter-teacher").value;
+    const layer = state.shade in o.layers || state.shade === "none" ? state.shade
+      : (["steps", "sentences"].find((l) => l in o.layers) || "none");
+    const shadeChoice = el("label", {}, "Shade by ", el("select", {id: "shade"},
+      ...["steps", "sentences"].filter((l) => l in o.layers).map((l) =>
+        el("option", {value: l, selected: l === layer, text: o.layers[l].label})),
+      el("option", {value: "none", selected: layer === "none", text: "nothing"})));
+    shadeChoice.querySelector("select").addEventListener("change", (e) => {
+      state.shade = e.target.value; writeHash(); renderPrompt(i);
+    });
+    const context = prompt.context.map(([role, text]) => el("div", {class: `turn ${role}`},
+      el("div", {class: "role", text: role}), el("div", {class: "text", text})));
+    const responses = prompt.responses.filter((r) => teacher === "" || r.t === Number(teacher));
+    box.replaceChildren(el("h2", {text: `Prompt #${i}`}), el("div", {class: "context"}, ...context),
+      el("div", {class: "controls"}, shadeChoice, layer !== "none" ? legend(layer) : null),
+      el("div", {class: "responses", style: `--columns: ${Math.max(1, Math.min(responses.length, 4))}`},
+        ...responses.map((r) => responseNode(r, layer, bestValues(prompt.responses)))));
+  }
+
+  // -- state in the URL, keyboard ------------------------------------------------------------------------------
+  function readHash() {
+    const h = new URLSearchParams(location.hash.slice(1));
+    return {view: h.get("view") || "overview", p: h.has("p") ? Number(h.get("p")) : null, q: h.get("q") || "",
+      teacher: h.get("teacher") || "", picked: h.get("picked") || "", correct: h.get("correct") || "",
+      sort: h.get("sort") || "", shade: h.get("shade") || state.shade};
+  }
+  function hashFor(view, prompt) {
+    const f = filters();
+    const h = new URLSearchParams({view});
+    if (prompt !== null) h.set("p", prompt);
+    for (const key of ["q", "teacher", "picked", "correct", "sort"]) if (f[key]) h.set(key, f[key]);
+    if (state.shade !== "steps") h.set("shade", state.shade);
+    return `#${h}`;
+  }
+  function writeHash() {
+    const next = hashFor($("overview").hidden ? "prompts" : "overview", state.current);
+    if (location.hash !== next) history.replaceState(null, "", next);
+  }
+  function show(view) {
+    $("overview").hidden = view !== "overview";
+    $("browser").hidden = view === "overview";
+    $("tab-overview").setAttribute("aria-current", view === "overview" ? "page" : "false");
+    $("tab-prompts").setAttribute("aria-current", view === "overview" ? "false" : "page");
+  }
+  function fromHash() {
+    const h = readHash();
+    $("search").value = h.q; $("filter-teacher").value = h.teacher; $("filter-picked").value = h.picked;
+    $("filter-correct").value = h.correct; $("sort").value = h.sort; state.shade = h.shade;
+    state.current = h.p;
+    applyFilters();
+    show(h.view);
+    if (h.view !== "overview") renderPrompt(h.p ?? (state.shown.length ? state.shown[0] : null));
+  }
+  function step(delta) {
+    const at = state.shown.indexOf(state.current);
+    const next = state.shown[Math.max(0, Math.min(state.shown.length - 1, at + delta))];
+    if (next === undefined) return;
+    if (state.shown.indexOf(next) >= state.limit) { state.limit = state.shown.indexOf(next) + 1; renderList(); }
+    show("prompts");
+    renderPrompt(next).then(writeHash);
+  }
+  function onKey(event) {
+    const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
+    if (event.key === "Escape" && typing) { document.activeElement.blur(); return; }
+    if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "/") { event.preventDefault(); show("prompts"); $("search").focus(); writeHash(); }
+    else if (event.key === "j") step(1);
+    else if (event.key === "k") step(-1);
+    else if (event.key === "o") { show("overview"); writeHash(); }
+  }
+
+  async function start() {
+    try {
+      state.overview = await load("overview");
+      const o = state.overview;
+      document.title = $("title").textContent = o.title;
+      o.teachers.forEach((t, k) => $("filter-teacher").append(el("option", {value: k, text: t})));
+      o.scores.forEach((s, k) => $("sort").append(el("option", {value: k, text: `gap: ${s.name}`})));
+      renderOverview();
+      state.index = await load("index");
+      for (const id of ["search", "filter-teacher", "filter-picked", "filter-correct", "sort"]) {
+        $(id).addEventListener(id === "search" ? "input" : "change", applyFilters);
+      }
+      $("more").addEventListener("click", () => { state.limit += 200; renderList(); });
+      window.addEventListener("hashchange", fromHash);
+      document.addEventListener("keydown", onKey);
+      fromHash();
+      $("status").hidden = true;
+      document.body.dataset.ready = "true";
+    } catch (err) {
+      $("status").textContent = `Could not open the viewer: ${err.message}`;
+      throw err;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+  return {
+    overview: (data) => waiting.overview(data),
+    index: (data) => waiting.index(data),
+    page: (n, data) => waiting[pageName(n)](data),
+  };
+})();

@@ -1,0 +1,329 @@
+"""The step viewer: its data files from known scores, and the site itself in a real headless Chromium.
+
+The browser tests open the generated viewer from disk as a person would and read the DOM: which teachers,
+steps and shading are shown for known scores, what search, filters, sorting and the keyboard change, and that
+the console stays clean. Screenshots of the overview and of one prompt are kept in ``test-artifacts/viewer/``
+(look at them after a change to the viewer). A missing browser fails these tests, loudly (see `browser`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from browser import console_errors, start_chrome
+from datasets import Dataset, load_dataset
+from huggingface_hub import DatasetCard
+
+from hf_select.errors import OutputError
+from hf_select.steps import split_steps
+from hf_select.viewer import PAGE_PROMPTS, ViewerData, view, viewer_files
+
+ARTIFACTS = Path(os.environ.get("HF_SELECT_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"),
+                 "viewer")
+TEACHERS = ["alpha", "beta", "gamma"]
+
+
+def _response(prompt: int, teacher: str) -> str:
+    think = f"<think>Read problem {prompt}.\n\nTry {teacher} first.</think>\n\n" if teacher == "gamma" else ""
+    return f"{think}Start of {teacher} on {prompt}.\n\nMiddle step here.\n\nThe answer is {prompt}."
+
+
+def _rows(prompts: int = 6) -> Dataset:
+    """Three teachers per prompt with known step scores: alpha's middle step is the least natural."""
+    rows = {"prompt": [], "response": [], "teacher": [], "is_correct": [], "local_naturalness": [],
+            "local_step_scores": []}
+    for p in range(prompts):
+        for k, teacher in enumerate(TEACHERS):
+            text = _response(p, teacher)
+            steps = len(split_steps(text))
+            scores = [-1.0 - k, -6.0, -2.0] if teacher == "alpha" else [-1.0 - 0.1 * (k + i) for i in range(steps)]
+            rows["prompt"].append(f"Problem {p}: add {p} and {p}. " + ("Needle here." if p == 4 else ""))
+            rows["response"].append(text)
+            rows["teacher"].append(teacher)
+            rows["is_correct"].append(teacher != "beta" or p % 2 == 0)
+            rows["local_naturalness"].append(sum(scores) / len(scores) + (p if teacher == "beta" and p == 3 else 0))
+            rows["local_step_scores"].append(scores)
+    return Dataset.from_dict(rows)
+
+
+def _data(files: dict[str, bytes], name: str):
+    """The JSON inside a data script: ``hfView.overview(...)``, ``hfView.index(...)``, ``hfView.page(N, ...)``."""
+    text = files[f"data/{name}.js"].decode().strip()
+    start = text.index(", ") + 2 if name.startswith("page-") else text.index("(") + 1
+    return json.loads(text[start:-2])
+
+
+# -- the data files -------------------------------------------------------------------------------------------
+def test_steps_are_recomputed_and_carry_their_recorded_scores():
+    ds = _rows()
+    files = viewer_files(ds, ViewerData(picked={0, 4}))
+    page = _data(files, "page-00000")
+    alpha = page[0]["responses"][0]
+    (turn,) = alpha["turns"]
+    assert [s[2] for s in turn["steps"]] == ds[0]["local_step_scores"]
+    assert [turn["text"][a:b] for a, b, _ in turn["steps"]] == [ds[0]["response"][a:b]
+                                                               for a, b in split_steps(ds[0]["response"])]
+    assert alpha["picked"] and not page[0]["responses"][1]["picked"] and page[1]["responses"][1]["picked"]
+    gamma = page[0]["responses"][2]["turns"][0]
+    assert gamma["text"][gamma["think"][0]:gamma["think"][1]] == "Read problem 0.\n\nTry gamma first."
+    assert [r["correct"] for r in page[1]["responses"]] == [True, False, True]
+
+
+def test_a_response_whose_steps_do_not_match_its_scores_is_left_unshaded():
+    ds = _rows().map(lambda row, i: {"local_step_scores": row["local_step_scores"][:-1] if i == 1
+                                     else row["local_step_scores"]}, with_indices=True)
+    page = _data(viewer_files(ds), "page-00000")
+    assert "steps" not in page[0]["responses"][1]["turns"][0]
+    assert "steps" in page[0]["responses"][0]["turns"][0]
+
+
+def test_sentences_are_shaded_by_teacher_minus_student_log_prob_per_character():
+    text = "First sentence here. Second one."
+    ds = Dataset.from_dict({"prompt": ["p"], "response": [text], "prov_sentence_spans": [[[0, 20], [21, 32]]],
+                            "prov_sentence_chars": [[20, 11]], "prov_logprob_teacher": [[-10.0, -2.0]],
+                            "prov_logprob_student": [[-30.0, -2.0]], "prov_category": [["teacher", "pre-existing"]]})
+    files = viewer_files(ds)
+    sentences = _data(files, "page-00000")[0]["responses"][0]["turns"][0]["sents"]
+    assert sentences == [[0, 20, 1.0, "teacher"], [21, 32, 0.0, "pre-existing"]]
+    assert _data(files, "overview")["layers"]["sentences"]["hi"] == pytest.approx(0.95)
+
+
+def test_prompts_are_paged_and_the_index_says_where_each_is():
+    ds = _rows(prompts=PAGE_PROMPTS * 2 + 3)
+    files = viewer_files(ds)
+    assert sorted(p for p in files if p.startswith("data/page-")) == [f"data/page-0000{i}.js" for i in range(3)]
+    index = _data(files, "index")
+    assert [entry[2] for entry in index] == [i // PAGE_PROMPTS for i in range(len(index))]
+    assert len(_data(files, "page-00002")) == 3
+    gaps = [entry[6][0] for entry in index]  # gap on local_naturalness: beta on prompt 3 is far ahead
+    assert max(range(len(gaps)), key=gaps.__getitem__) == 3
+
+
+def test_data_files_cannot_close_their_script():
+    ds = Dataset.from_dict({"prompt": ["</script><script>alert(1)</script>"], "response": ["ok"]})
+    files = viewer_files(ds)
+    assert b"</script>" not in files["data/page-00000.js"] and b"</script>" not in files["data/index.js"]
+
+
+def test_view_writes_its_own_files_only_and_drops_stale_pages(tmp_path):
+    out = tmp_path / "viewer"
+    view(_rows(prompts=PAGE_PROMPTS + 1), out)
+    assert (out / "data/page-00001.js").is_file()
+    view(_rows(prompts=3), out)
+    assert not (out / "data/page-00001.js").exists() and (out / "data/page-00000.js").is_file()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(OutputError):
+        view(_rows(), mine)
+    assert (mine / "notes.txt").read_text() == "keep" and len(list(mine.iterdir())) == 1
+
+
+def test_the_view_command_reads_a_saved_dataset_and_names_a_missing_split(tmp_path, capsys):
+    from datasets import DatasetDict
+
+    from hf_select.cli import main
+
+    _rows().save_to_disk(str(tmp_path / "scored"))
+    assert main(["view", str(tmp_path / "scored"), "--out", str(tmp_path / "viewer"), "--title", "mine"]) == 0
+    assert "index.html" in capsys.readouterr().out
+    assert _data(_files(tmp_path / "viewer"), "overview")["title"] == "mine"
+    DatasetDict({"a": _rows(), "b": _rows()}).save_to_disk(str(tmp_path / "two"))
+    assert main(["view", str(tmp_path / "two"), "--out", str(tmp_path / "v2")]) == 2
+    assert "--split" in capsys.readouterr().err
+    assert main(["view", str(tmp_path / "two"), "--split", "b", "--out", str(tmp_path / "v2")]) == 0
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.js")}
+
+
+# -- in the browser -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser():
+    chrome = start_chrome()
+    yield chrome
+    chrome.quit()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site") / "viewer"
+    ds = _rows()
+    picked = {i for i in range(len(ds)) if ds[i]["teacher"] == "gamma"}
+    return view_with(ds, out, picked)
+
+
+def view_with(ds: Dataset, out: Path, picked: set[int]) -> Path:
+    from hf_select.outputs import output_folder
+
+    with output_folder(out) as staging:
+        for path, content in viewer_files(ds, ViewerData(title="test viewer", picked=picked)).items():
+            staging.write_bytes(path, content)
+    return out
+
+
+def _open(browser, site: Path, fragment: str = ""):
+    browser.get("about:blank")  # a fresh load, not a hash change of the page already open
+    browser.get(f"{(site / 'index.html').as_uri()}{fragment}")
+    _wait(browser, "return document.body.dataset.ready === 'true'")
+
+
+def _wait(browser, script: str, seconds: float = 10):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if browser.execute_script(script):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def _shown_prompts(browser) -> list[int]:
+    return [int(a.get_attribute("data-prompt")) for a in browser.find_elements("css selector", "#prompt-list a")]
+
+
+def test_a_prompt_shows_every_teacher_and_each_step_shaded_by_its_score(browser, site):
+    _open(browser, site, "#view=prompts&p=1")
+    _wait(browser, "return document.querySelectorAll('.response').length === 3")
+    teachers = [e.get_attribute("data-teacher") for e in browser.find_elements("css selector", ".response")]
+    assert teachers == TEACHERS
+    steps = browser.find_elements("css selector", ".response[data-teacher=alpha] .step.start")
+    assert [float(s.get_attribute("data-score")) for s in steps] == [-1.0, -6.0, -2.0]
+    assert steps[1].get_attribute("title") == "step 2: -6.000"
+    red, green, blue = (int(x) for x in re.findall(r"\d+", steps[1].value_of_css_property("background-color"))[:3])
+    assert red > 180 and green < 90  # the least natural step is red
+    assert browser.find_element("css selector", ".response[data-teacher=gamma] details.think").get_attribute("open")
+    assert browser.find_elements("css selector", ".response.is-picked")[0].get_attribute("data-teacher") == "gamma"
+    assert browser.find_element("css selector", ".response[data-teacher=beta] .badge.wrong") is not None
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "prompt.png"))
+    _open(browser, site, "#view=overview")
+    _wait(browser, "return document.querySelectorAll('#overview table').length > 0")
+    ranking = browser.find_element("css selector", "#overview table caption").text
+    assert "local_naturalness" in ranking
+    browser.save_screenshot(str(ARTIFACTS / "overview.png"))
+    assert console_errors(browser) == []
+
+
+def test_search_filters_and_sorting_change_the_list(browser, site):
+    _open(browser, site, "#view=prompts")
+    assert _shown_prompts(browser) == list(range(6))
+    search = browser.find_element("css selector", "#search")
+    search.send_keys("needle")
+    _wait(browser, "return document.querySelectorAll('#prompt-list a').length === 1")
+    assert _shown_prompts(browser) == [4] and "needle" in browser.current_url.lower()
+    search.clear()
+    search.send_keys(" ")  # an input event with an empty query
+    browser.execute_script("const s = document.getElementById('filter-correct'); s.value = 'no';"
+                           "s.dispatchEvent(new Event('change'))")
+    assert _shown_prompts(browser) == []  # alpha is right on every prompt
+    browser.execute_script("const s = document.getElementById('filter-correct'); s.value = '';"
+                           "s.dispatchEvent(new Event('change'));"
+                           "const t = document.getElementById('filter-teacher'); t.value = '1';"
+                           "const p = document.getElementById('filter-picked'); p.value = 'yes';"
+                           "p.dispatchEvent(new Event('change'))")
+    assert _shown_prompts(browser) == []  # beta is never picked
+    browser.execute_script("const t = document.getElementById('filter-teacher'); t.value = '2';"
+                           "t.dispatchEvent(new Event('change'))")
+    assert _shown_prompts(browser) == list(range(6))
+    browser.execute_script("['filter-teacher', 'filter-picked'].forEach((id) => { const s = "
+                           "document.getElementById(id); s.value = ''; s.dispatchEvent(new Event('change')); });"
+                           "const s = document.getElementById('sort'); s.value = '0';"
+                           "s.dispatchEvent(new Event('change'))")
+    assert _shown_prompts(browser)[0] == 3  # beta's local_naturalness is far ahead on prompt 3
+    assert console_errors(browser) == []
+
+
+def test_the_keyboard_moves_between_prompts_and_focuses_search(browser, site):
+    _open(browser, site, "#view=prompts&p=1")
+    _wait(browser, "return document.querySelector('#prompt h2')?.textContent === 'Prompt #1'")
+    body = browser.find_element("css selector", "body")
+    body.send_keys("j")
+    _wait(browser, "return document.querySelector('#prompt h2')?.textContent === 'Prompt #2'")
+    assert "p=2" in browser.current_url
+    body.send_keys("k")
+    _wait(browser, "return document.querySelector('#prompt h2')?.textContent === 'Prompt #1'")
+    body.send_keys("/")
+    assert browser.execute_script("return document.activeElement.id") == "search"
+    first_step = browser.find_element("css selector", ".step.start")
+    assert first_step.get_attribute("tabindex") == "0" and first_step.get_attribute("aria-label").startswith("step 1")
+    assert console_errors(browser) == []
+
+
+def test_provenance_sentences_are_shaded_when_chosen(browser, tmp_path):
+    text = "The teacher wrote this. The student knew that."
+    ds = Dataset.from_dict({"prompt": ["p"], "response": [text], "teacher": ["alpha"],
+                            "prov_sentence_spans": [[[0, 23], [24, 46]]], "prov_sentence_chars": [[23, 22]],
+                            "prov_logprob_teacher": [[-5.0, -30.0]], "prov_logprob_student": [[-40.0, -8.0]],
+                            "prov_category": [["teacher", "student"]]})
+    site = view_with(ds, tmp_path / "viewer", set())
+    _open(browser, site, "#view=prompts&p=0")
+    _wait(browser, "return document.querySelectorAll('.sentence.start').length === 2")
+    first, second = browser.find_elements("css selector", ".sentence.start")
+    assert first.get_attribute("title") == "sentence 1: 1.522 (teacher)"
+    assert float(second.get_attribute("data-score")) == pytest.approx(-1.0)
+    assert console_errors(browser) == []
+
+
+def test_ten_thousand_prompts_by_eight_teachers_stay_responsive(browser, tmp_path):
+    """The scale the issue asks for: size on disk, time to first paint and to open a prompt (printed, and kept in
+    test-artifacts/viewer/scale.json)."""
+    prompts, teachers = 10_000, 8
+    text = ("Let me set up the problem carefully and name every quantity.\n\n"
+            "Then I compute the two partial results, one after the other.\n\n"
+            "Checking the result against the question: it fits. The answer is 42.")
+    steps = len(split_steps(text))
+    ds = Dataset.from_dict({
+        "prompt_id": [p for p in range(prompts) for _ in range(teachers)],
+        "prompt": [f"Problem {p}: find the number that ..." for p in range(prompts) for _ in range(teachers)],
+        "response": [text] * (prompts * teachers),
+        "teacher": [f"teacher_{t}" for _ in range(prompts) for t in range(teachers)],
+        "local_naturalness": [-(p % 97) / 10 - t for p in range(prompts) for t in range(teachers)],
+        "local_step_scores": [[-(p % 97) / 10 - t] * steps for p in range(prompts) for t in range(teachers)]})
+    start = time.perf_counter()
+    site = view_with(ds, tmp_path / "viewer", set(range(0, len(ds), teachers)))
+    build = time.perf_counter() - start
+    size = sum(f.stat().st_size for f in site.rglob("*") if f.is_file())
+    index = (site / "data/index.js").stat().st_size
+    _open(browser, site, "#view=prompts")
+    paint = browser.execute_script("const e = performance.getEntriesByName('first-contentful-paint')[0];"
+                                   "return e ? e.startTime : null")
+    ready = browser.execute_script("return performance.now()")
+    assert len(_shown_prompts(browser)) == 200 and "10000 of 10000" in browser.find_element("id", "count").text
+    opened = time.perf_counter()
+    browser.execute_script("location.hash = '#view=prompts&p=9999'")
+    _wait(browser, "return document.querySelectorAll('.response').length === 8")
+    open_seconds = time.perf_counter() - opened
+    figures = {"prompts": prompts, "teachers": teachers, "build_seconds": round(build, 1),
+               "size_mb": round(size / 1e6, 1), "index_mb": round(index / 1e6, 2),
+               "first_paint_ms": round(paint), "ready_ms": round(ready), "open_prompt_ms": round(open_seconds * 1000)}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "scale.json").write_text(json.dumps(figures, indent=2))
+    print(figures)
+    assert not math.isnan(paint) and paint < 5000 and ready < 10_000 and open_seconds < 5
+    assert index < 5e6  # what the first paint waits for stays small: pages load on demand
+    assert console_errors(browser) == []
+
+
+# -- from a run -----------------------------------------------------------------------------------------------
+def test_a_run_writes_the_viewer_next_to_the_card_and_marks_its_picks(tiny_root, tmp_path, browser):
+    from hf_select.runner import run_recipe_file
+
+    out = tmp_path / "out"
+    result = run_recipe_file("local_response_selection", [f"models.student.name_or_path={tiny_root / 'llama'}",
+                                                          "dataset.limit=12", f"output.dir={out}",
+                                                          "output.viewer=true"], push=False)
+    site = out / "viewer/train"
+    assert (site / "index.html").is_file() and "(viewer/train/index.html)" in DatasetCard.load(out / "README.md").text
+    assert len(load_dataset(str(out), split="train")) == len(result.curated)  # the viewer does not disturb loading
+    picked = [r for p in _data(_files(site), "page-00000") for r in p["responses"] if r["picked"]]
+    assert sorted(result.scored[r["row"]]["id"] for r in picked) == sorted(result.curated["id"])
+    _open(browser, site, "#view=prompts")
+    assert len(browser.find_elements("css selector", "#prompt-list a")) == len({r["prompt"] for r in result.scored})
+    assert console_errors(browser) == []
+
