@@ -164,14 +164,14 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
 
 
 def _viewer(recipe: Recipe, log: RunLog, scored: Dataset) -> dict[str, bytes]:
-    """The step viewer of every scored response, the split's rows marked picked, with the run's rankings."""
+    """The step viewer of every scored response, with the run's rankings and, when it selected, its picks."""
     from hf_select.viewer import ViewerData, viewer_files
 
     selection = next((label.removeprefix("select: ") for label, _ in log.stages if label.startswith("select")), None)
     about = ViewerData(title=recipe.output.title or recipe.name, teacher_column=_teacher_column(recipe),
-                       picked=log.kept, rankings={c: table.to_list() for c, table in log.rankings.items()},
-                       comparison=log.comparison.format() if log.comparison is not None else None,
-                       selection=selection)
+                       picked=log.kept if selection else None, selection=selection,
+                       rankings={column: table.to_list() for column, table in log.rankings.items()},
+                       comparison=log.comparison.format() if log.comparison is not None else None)
     return viewer_files(scored, about, recipe.dataset.shape)
 
 

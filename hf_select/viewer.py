@@ -192,17 +192,15 @@ def _prompts(ds: Dataset, layout: _Layout, picked: set[int] | None) -> list[dict
 
 
 def _rows(ds: Dataset, layout: _Layout) -> Iterator[dict[str, Any]]:
-    read = [c for c in ds.column_names if c in _needed(ds, layout)]
+    """The rows, with only the columns the viewer shows, read a thousand at a time."""
+    shape = layout.shape
+    needed = {*shape.columns(with_prompt=True), *shape.optional_columns(), *layout.scores, PROMPT_ID,
+              *(c for c in (layout.teacher, layout.correct, COMPLETE, ERROR_COLUMN) if c), STEP_SCORES, PROV_SPANS,
+              PROV_CHARS, PROV_TEACHER, PROV_STUDENT, PROV_CATEGORY}
+    read = [c for c in ds.column_names if c in needed]
     for batch in ds.select_columns(read).iter(batch_size=1000):
         for i in range(len(batch[read[0]])):
             yield {c: batch[c][i] for c in read}
-
-
-def _needed(ds: Dataset, layout: _Layout) -> set[str]:
-    shape = layout.shape
-    return {*shape.columns(with_prompt=True), *shape.optional_columns(), *layout.scores, PROMPT_ID,
-            *(c for c in (layout.teacher, layout.correct, COMPLETE, ERROR_COLUMN) if c), STEP_SCORES, PROV_SPANS,
-            PROV_CHARS, PROV_TEACHER, PROV_STUDENT, PROV_CATEGORY}
 
 
 def _response(row: dict[str, Any], row_id: int, layout: _Layout,

@@ -206,6 +206,7 @@ def test_a_prompt_shows_every_teacher_and_each_step_shaded_by_its_score(browser,
     _wait(browser, "return document.querySelectorAll('#overview table').length > 0")
     ranking = browser.find_element("css selector", "#overview table caption").text
     assert "local_naturalness" in ranking
+    assert len(browser.find_elements("css selector", "#overview .ci-range")) == 3  # each teacher's interval drawn
     browser.save_screenshot(str(ARTIFACTS / "overview.png"))
     assert console_errors(browser) == []
 
@@ -327,3 +328,13 @@ def test_a_run_writes_the_viewer_next_to_the_card_and_marks_its_picks(tiny_root,
     assert len(browser.find_elements("css selector", "#prompt-list a")) == len({r["prompt"] for r in result.scored})
     assert console_errors(browser) == []
 
+
+
+def test_a_missing_browser_fails_loudly_with_the_install_command(monkeypatch):
+    import browser as browser_module
+
+    monkeypatch.delenv("CHROME_BIN", raising=False)
+    monkeypatch.delenv("CHROMEDRIVER", raising=False)
+    monkeypatch.setattr(browser_module.shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y --no-install-recommends chromium"):
+        start_chrome()

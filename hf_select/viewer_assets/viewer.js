@@ -61,13 +61,28 @@ const hfView = (() => {
   // -- overview -----------------------------------------------------------------------------------------------
   function table(rows, columns, caption) {
     const head = el("tr", {}, ...columns.map(([, label]) => el("th", {scope: "col", text: label})));
-    const body = rows.map((row) => el("tr", {}, ...columns.map(([key, , f]) =>
-      el("td", {text: f ? f(row[key], row) : (row[key] ?? "–")}))));
+    const body = rows.map((row) => el("tr", {}, ...columns.map(([key, , f]) => {
+      const value = f ? f(row[key], row) : (row[key] ?? "–");
+      return value instanceof Node ? el("td", {}, value) : el("td", {text: value});
+    })));
     return el("table", {}, el("caption", {text: caption}), el("thead", {}, head), el("tbody", {}, ...body));
   }
   function interval(v, row) {
     const low = row.score_low, high = row.score_high;
     return low === undefined || low === null ? fmt(v) : `${fmt(v)} [${fmt(low)}, ${fmt(high)}]`;
+  }
+  function intervalBar(rows) {
+    // Each teacher's score and interval drawn on one axis per ranking: overlapping bars are not told apart.
+    const ends = rows.flatMap((r) => [r.score_low ?? r.score, r.score_high ?? r.score]).filter((v) => v !== null);
+    const lo = Math.min(...ends), hi = Math.max(...ends), at = (v) => (100 * (v - lo)) / (hi - lo || 1);
+    return (v, row) => {
+      if (v === null || v === undefined) return "–";
+      const low = row.score_low ?? v, high = row.score_high ?? v;
+      return el("span", {class: "ci-cell"}, el("span", {text: interval(v, row)}),
+        el("span", {class: "ci", "aria-hidden": "true"},
+          el("span", {class: "ci-range", style: `left: ${at(low)}%; width: ${Math.max(at(high) - at(low), 0.5)}%`}),
+          el("span", {class: "ci-point", style: `left: ${at(v)}%`})));
+    };
   }
   function renderOverview() {
     const o = state.overview, box = $("overview");
@@ -76,7 +91,8 @@ const hfView = (() => {
       (o.selection ? ` Picked: ${o.selection}.` : "")}));
     for (const ranking of o.rankings) {
       const best = ranking.higher === false ? "lower is better" : "higher is better";
-      box.append(table(ranking.rows, [["rank", "rank"], ["teacher", "teacher"], ["score", "score [interval]", interval],
+      box.append(table(ranking.rows, [["rank", "rank"], ["teacher", "teacher"],
+        ["score", "score [interval]", intervalBar(ranking.rows)],
         ["accuracy", "accuracy", (v) => fmt(v, 2)], ["count", "responses"]],
         `Teachers ranked by ${ranking.score} (${best})`));
     }
