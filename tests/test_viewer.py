@@ -143,6 +143,56 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.js")}
 
 
+# -- public shapes ----------------------------------------------------------------------------------------------
+def _scored(llama, rows, **shape):
+    from hf_select import LocalNaturalness, score
+
+    return score(Dataset.from_list(rows) if isinstance(rows, list) else rows,
+                 LocalNaturalness(llama, window=1, on_error="nan", **shape))
+
+
+def test_chat_shapes_show_the_conversation_and_shade_every_scored_turn(llama):
+    from public_shapes import PROBLEMS, multi_turn_messages, openthoughts
+
+    files = viewer_files(_scored(llama, multi_turn_messages(), format="messages", turns="all"))
+    (prompt,) = _data(files, "page-00000")
+    assert prompt["context"] == [["system", "You are a careful tutor."], ["user", "What is 6 times 7?"]]
+    turns = prompt["responses"][0]["turns"]
+    assert [t["role"] for t in turns] == ["assistant", "user", "assistant"]
+    assert "steps" in turns[0] and "steps" in turns[2] and "steps" not in turns[1]  # both replies, scored in turn
+    files = viewer_files(_scored(llama, openthoughts(), format="sharegpt"))
+    page = _data(files, "page-00000")
+    assert page[0]["context"][0][0] == "system" and page[0]["context"][1][0] == "user"  # the system column, shown
+    reply = page[0]["responses"][0]["turns"][0]
+    assert reply["text"][reply["think"][0]:reply["think"][1]].strip() == PROBLEMS[0][2]
+    assert [r["cut"] for r in page[1]["responses"]] == [False, True]  # the same prompt again, its thought cut off
+
+
+def test_wide_generations_are_grouped_by_prompt_with_nulls_and_cut_off_traces(llama):
+    from public_shapes import openr1_math
+
+    from hf_select import explode
+
+    long = explode(Dataset.from_list(openr1_math()), responses="generations",
+                   with_columns=["correctness_math_verify", "finish_reasons"], teachers="DeepSeek-R1")
+    long = long.rename_columns({"problem": "prompt", "correctness_math_verify": "is_correct"})
+    files = viewer_files(_scored(llama, long), ViewerData(teacher_column="teacher"))
+    page, index = _data(files, "page-00000"), _data(files, "index")
+    assert [len(p["responses"]) for p in page] == [3 + i % 2 for i in range(len(page))]  # grouped by prompt_id
+    assert [r["cut"] for r in page[0]["responses"]] == [False, False, True]
+    assert [r["correct"] for r in page[0]["responses"]] == [True, False, False]
+    assert index[0][5] == 1
+
+
+def test_a_row_that_could_not_be_scored_is_shown_with_its_error(llama):
+    rows = [{"prompt": "Fine?", "response": "Yes.\n\nIt is."}, {"prompt": "Empty?", "response": ""}]
+    files = viewer_files(_scored(llama, rows))
+    page = _data(files, "page-00000")
+    broken = page[1]["responses"][0]
+    assert broken["error"] and "steps" not in broken["turns"][0] and broken["s"] == [None]
+    assert "steps" in page[0]["responses"][0]["turns"][0]
+
+
 # -- in the browser -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser():
