@@ -474,9 +474,12 @@ FORMAT_LABELS = {
 }
 
 
+VIEWER_DIR = "viewer"  # every split's viewer (hf_select.viewer) lives in its own folder under this one
+
+
 def viewer_folder(config_name: str, split: str) -> str:
     """Where a split's viewer lives in the repo: its own folder, so two splits' viewers never mix."""
-    return f"viewer/{image_stem(config_name, split)}"
+    return f"{VIEWER_DIR}/{image_stem(config_name, split)}"
 
 
 def image_stem(config_name: str, split: str) -> str:

@@ -42,7 +42,7 @@ from hf_select._compat import (
     write_parquet_shards,
 )
 from hf_select.card_sections import check_markers, merge_card, section_key
-from hf_select.cards import REPO_PLACEHOLDER, CardContext, build_card, image_stem, viewer_folder
+from hf_select.cards import REPO_PLACEHOLDER, VIEWER_DIR, CardContext, build_card, image_stem, viewer_folder
 from hf_select.errors import CardError, HfSelectError, NotFoundError, OutputError, PublishError
 from hf_select.outputs import check_output, manifest_of, output_folder, resolve_output
 from hf_select.sources import hub_dataset_id, refuse_publishing_over
@@ -50,7 +50,6 @@ from hf_select.sources import hub_dataset_id, refuse_publishing_over
 __all__ = ["check_write_local", "merge_card", "push", "push_folder", "write_local"]
 
 IMAGES_DIR = "images"  # card images live here, so push_folder knows which files to publish
-VIEWER_DIR = "viewer"  # each split's viewer (hf_select.viewer) lives in its own folder here (cards.viewer_folder)
 README = "README.md"
 _COMMIT_ATTEMPTS = 5
 
