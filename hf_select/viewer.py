@@ -30,7 +30,7 @@ from datasets import Dataset, DatasetDict
 from datasets.utils.tqdm import tqdm
 
 from hf_select.columns import COMPLETE, ERROR_COLUMN, known_direction
-from hf_select.errors import ConfigError, HfSelectError, MissingColumnError
+from hf_select.errors import ConfigError, DataFormatError, HfSelectError, MissingColumnError, WrongTypeError
 from hf_select.formats import Shape
 from hf_select.metadata import correctness_column, read_metadata
 from hf_select.steps import split_steps
@@ -86,6 +86,11 @@ def view(data: Dataset | DatasetDict | str | os.PathLike, out: str | os.PathLike
 
 def viewer_files(ds: Dataset, about: ViewerData | None = None, shape: Shape | None = None) -> dict[str, bytes]:
     """Every file of the viewer of ``ds``, by path relative to the viewer's folder."""
+    if not isinstance(ds, Dataset):
+        raise WrongTypeError(f"the viewer shows a Dataset, not a {type(ds).__name__}; for a stream, view a sample: "
+                             "Dataset.from_list(list(stream.take(10_000)))")
+    if not len(ds):
+        raise DataFormatError("the data has no rows: nothing to view")
     about = about or ViewerData()
     layout = _Layout.of(ds, about, shape)
     prompts = _prompts(ds, layout, about.picked)
@@ -212,7 +217,8 @@ def _response(row: dict[str, Any], row_id: int, layout: _Layout,
         scored = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
         first = scored[0] if shape.turns == "all" else scored[-1]
     except (HfSelectError, IndexError):  # a row that could not be scored: shown as it is, with its error
-        messages, first = [{"role": "assistant", "content": str(row.get(shape.response_column))}], 0
+        reply = row.get(shape.response_column)
+        messages, first = [{"role": "assistant", "content": "" if reply is None else reply}], 0
     context = [[m["role"], _plain(m["content"])] for m in messages[:first]]
     turns = [{"role": m["role"], "text": _plain(m["content"])} for m in messages[first:]]
     for turn in turns:

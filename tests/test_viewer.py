@@ -104,6 +104,15 @@ def test_prompts_are_paged_and_the_index_says_where_each_is():
     assert max(range(len(gaps)), key=gaps.__getitem__) == 3
 
 
+def test_a_stream_or_no_rows_is_a_clear_error():
+    from hf_select.errors import DataFormatError, WrongTypeError
+
+    with pytest.raises(WrongTypeError, match="view a sample"):
+        viewer_files(_rows().to_iterable_dataset())
+    with pytest.raises(DataFormatError, match="no rows"):
+        viewer_files(_rows().select([]))
+
+
 def test_data_files_cannot_close_their_script():
     ds = Dataset.from_dict({"prompt": ["</script><script>alert(1)</script>"], "response": ["ok"]})
     files = viewer_files(ds)
