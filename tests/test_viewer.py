@@ -291,6 +291,9 @@ def test_search_filters_and_sorting_change_the_list(browser, site):
     browser.execute_script("const t = document.getElementById('filter-teacher'); t.value = '2';"
                            "t.dispatchEvent(new Event('change'))")
     assert _shown_prompts(browser) == list(range(6))
+    _wait(browser, "return document.querySelectorAll('.response.is-highlighted').length === 1")
+    assert browser.find_element("css selector", ".response.is-highlighted").get_attribute("data-teacher") == "gamma"
+    assert len(browser.find_elements("css selector", ".response")) == 3  # the others stay beside it
     browser.execute_script("['filter-teacher', 'filter-picked'].forEach((id) => { const s = "
                            "document.getElementById(id); s.value = ''; s.dispatchEvent(new Event('change')); });"
                            "const s = document.getElementById('sort'); s.value = '0';"

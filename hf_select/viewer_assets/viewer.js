@@ -130,6 +130,7 @@ const hfView = (() => {
     state.shown = shown;
     state.limit = 200;
     renderList();
+    if (!$("browser").hidden && state.current !== null) renderPrompt(state.current);  // the teacher highlight
     writeHash();
   }
   function renderList() {
@@ -195,7 +196,7 @@ const hfView = (() => {
       return score.higher ? Math.max(...values) : Math.min(...values);
     });
   }
-  function responseNode(response, layer, best) {
+  function responseNode(response, layer, best, highlighted) {
     const o = state.overview;
     const badges = el("div", {class: "badges"},
       response.picked ? el("span", {class: "badge picked", text: "picked"}) : null,
@@ -208,7 +209,8 @@ const hfView = (() => {
         title: response.s[k] !== null && response.s[k] === best[k] ? "best of these responses" : null,
         text: fmt(response.s[k])})]));
     const layerMissing = layer !== "none" && !response.turns.some((t) => (layer === "steps" ? t.steps : t.sents));
-    return el("section", {class: `response${response.picked ? " is-picked" : ""}`, "data-teacher": o.teachers[response.t],
+    const classes = `response${response.picked ? " is-picked" : ""}${highlighted ? " is-highlighted" : ""}`;
+    return el("section", {class: classes, "data-teacher": o.teachers[response.t],
       "aria-label": `response by ${o.teachers[response.t]}`},
       el("h3", {text: o.teachers[response.t]}), badges, scores,
       layerMissing ? el("p", {class: "note", text: o.layers[layer] ? o.layers[layer].missing : ""}) : null,
@@ -238,11 +240,11 @@ const hfView = (() => {
     });
     const context = prompt.context.map(([role, text]) => el("div", {class: `turn ${role}`},
       el("div", {class: "role", text: role}), el("div", {class: "text", text})));
-    const responses = prompt.responses.filter((r) => teacher === "" || r.t === Number(teacher));
+    const responses = prompt.responses;  // every teacher side by side; the one filtered on is highlighted
     box.replaceChildren(el("h2", {text: `Prompt #${i}`}), el("div", {class: "context"}, ...context),
       el("div", {class: "controls"}, shadeChoice, layer !== "none" ? legend(layer) : null),
       el("div", {class: "responses", style: `--columns: ${Math.max(1, Math.min(responses.length, 4))}`},
-        ...responses.map((r) => responseNode(r, layer, bestValues(prompt.responses)))));
+        ...responses.map((r) => responseNode(r, layer, bestValues(responses), teacher !== "" && r.t === Number(teacher)))));
   }
 
   // -- state in the URL, keyboard ------------------------------------------------------------------------------
