@@ -143,11 +143,12 @@ class _Layout:
                 notes.append(f"Steps are not shaded: they were split by a function ({splitter['mode']}) the viewer "
                              "cannot call again.")
             else:
-                steps = _recorded_shape(local) or shape
+                steps = _readable(_recorded_shape(local), shape, ds.column_names)
             if not local:
                 notes.append("Steps were split with the default splitter (paragraphs, 80 tokens): the data does not "
                              "record how its local naturalness was computed.")
-        sentences = (_recorded_shape(provenance) or shape) if PROV_SPANS in ds.column_names else None
+        sentences = (_readable(_recorded_shape(provenance), shape, ds.column_names) if PROV_SPANS in ds.column_names
+                     else None)
         return cls(shape, teacher, teachers, scores, higher, correctness_column(ds), steps, sentences, splitter, notes)
 
 
@@ -167,6 +168,16 @@ def _shape_of(columns: list[str], recorded: Shape | None) -> Shape:
         if all(c in columns for c in shape.columns(with_prompt=True)):
             return shape
     return recorded or Shape()
+
+
+def _readable(recorded: Shape | None, shape: Shape, columns: list[str]) -> Shape:
+    """The shape a score read, or, where its columns are gone (a curated split holds TRL's columns instead), the
+    shape shown with the part and turns the score read."""
+    if recorded is None:
+        return shape
+    if all(c in columns for c in recorded.columns(with_prompt=True)):
+        return recorded
+    return shape.replace(part=recorded.part, turns=recorded.turns if shape.format != "text" else "last")
 
 
 def _recorded_shape(config: Mapping[str, Any]) -> Shape | None:

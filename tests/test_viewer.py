@@ -386,6 +386,8 @@ def test_a_run_writes_the_viewer_next_to_the_card_and_marks_its_picks(tiny_root,
     assert len(load_dataset(str(out), split="train")) == len(result.curated)  # the viewer does not disturb loading
     picked = [r for p in _data(_files(site), "page-00000") for r in p["responses"] if r["picked"]]
     assert sorted(result.scored[r["row"]]["id"] for r in picked) == sorted(result.curated["id"])
+    curated = _data(viewer_files(result.curated), "page-00000")  # TRL's columns now, the steps still found
+    assert all("steps" in r["turns"][-1] for p in curated for r in p["responses"])
     _open(browser, site, "#view=prompts")
     assert len(browser.find_elements("css selector", "#prompt-list a")) == len({r["prompt"] for r in result.scored})
     assert console_errors(browser) == []
