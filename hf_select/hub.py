@@ -69,7 +69,7 @@ class _SplitFiles:
         return sum(path.stat().st_size for path in self.files.values())
 
 
-def _check_images(images: dict[str, bytes] | None) -> dict[str, bytes]:
+def _check_files(images: dict[str, bytes] | None) -> dict[str, bytes]:
     """Image and viewer paths are repo paths under ``images/`` or ``viewer/``: relative, no ``..``, never the
     README or data files."""
     checked: dict[str, bytes] = {}
@@ -96,7 +96,7 @@ def _card_for(ds: Dataset, split: str, card: DatasetCard | None, images: dict[st
         images = {**built, **(images or {})}
     merge_card(None, card, section_key(config_name, split))  # a card without this split's section fails here
     where = viewer_folder(config_name, split)
-    return card, _check_images({**(images or {}), **{f"{where}/{path}": content for path, content in
+    return card, _check_files({**(images or {}), **{f"{where}/{path}": content for path, content in
                                                      (viewer or {}).items()}})
 
 
@@ -340,7 +340,7 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = Fals
     splits = _local_splits(folder, local_card)
     for s in splits:
         merge_card(None, local_card, section_key(s.config_name, s.split))  # every section, checked before sending
-    images = _check_images({p.relative_to(folder).as_posix(): p.read_bytes() for where in (IMAGES_DIR, VIEWER_DIR)
+    images = _check_files({p.relative_to(folder).as_posix(): p.read_bytes() for where in (IMAGES_DIR, VIEWER_DIR)
                             for p in sorted((folder / where).rglob("*")) if p.is_file()})
     api = HfApi(token=token)
     with _publishing(repo_id):

@@ -131,7 +131,8 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
     scored = score_split(ds, *scores, batch_size=recipe.batch_size, checkpoint_rows=recipe.checkpoint_rows)
     if scored is None:
         return None  # another rank of an `accelerate launch`: its shard is scored; the main process does the rest
-    curated = scored.add_column(ROW_ID, np.arange(len(scored)))
+    # the viewer marks the rows the split keeps: number them only then (a set of a million row numbers otherwise)
+    curated = scored.add_column(ROW_ID, np.arange(len(scored))) if recipe.output.viewer else scored
     for stage in stages:
         curated = stage(curated, log)
     card, images = build_card(curated, scored, _card_context(recipe, log, command, scored))

@@ -208,7 +208,8 @@ class SelectByDivergence(Stage):
 
 
 class Kept(Stage):
-    """Note which scored rows the split keeps (by their `ROW_ID`, which the runner adds) and drop that column."""
+    """Note which scored rows the split keeps (by their `ROW_ID`, which the runner adds when a viewer is written)
+    and drop that column."""
 
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         if ROW_ID not in ds.column_names:
