@@ -31,11 +31,11 @@ from hf_select.digests import file_digests
 from hf_select.metadata import aggregate_of, higher_is_better, model_of, read_metadata
 from hf_select.select import selection_summary
 from hf_select.sources import builtin_data_path, hub_dataset_id
+from hf_select.verdict import FEW_PROMPTS
 from hf_select.version import __version__
 
 TEMPLATE = "dataset_card.md"
 REPO_PLACEHOLDER = "<this-repo>"  # replaced by the repo id when the card is published
-FEW_PROMPTS = 20  # below this many prompts, percentile bootstrap intervals are rough (the card says so)
 _SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
           (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
 
@@ -323,7 +323,7 @@ def comparison_plot(report: dict[str, Any]) -> bytes:
     the accuracy of each score's picks with its interval, beside the best single teacher and a random pick."""
     plt = _pyplot()
     scores, teachers, base = [r["score"] for r in report["scores"]], report["teachers"], report["baselines"]
-    ranks = np.array([report["teacher_ranks"][s] for s in scores], dtype=float)
+    ranks = np.array([[np.nan if r is None else r for r in report["teacher_ranks"][s]] for s in scores], dtype=float)
     panels = 2 if base else 1
     fig, axes = plt.subplots(1, panels, figsize=(4.5 + 1.1 * len(teachers) + 4 * (panels - 1),
                                                  1.4 + 0.45 * len(scores)), squeeze=False)
@@ -331,7 +331,8 @@ def comparison_plot(report: dict[str, Any]) -> bytes:
     heat.imshow(ranks, cmap="RdYlGn_r", vmin=1, vmax=max(len(teachers), 2), aspect="auto")
     for i in range(len(scores)):
         for j in range(len(teachers)):
-            heat.text(j, i, f"{int(ranks[i, j])}", ha="center", va="center", fontsize=9)
+            heat.text(j, i, "-" if np.isnan(ranks[i, j]) else f"{int(ranks[i, j])}", ha="center", va="center",
+                      fontsize=9)
     heat.set_xticks(range(len(teachers)), teachers, rotation=20)
     heat.set_yticks(range(len(scores)), scores)
     heat.set_title("each score's teacher ranking (1 = first)", fontsize=10)
@@ -344,7 +345,7 @@ def comparison_plot(report: dict[str, Any]) -> bytes:
         high = np.array([r["picked_accuracy_high"] for r in rows], dtype=float)
         bars.errorbar(value, y, xerr=[value - low, high - value], fmt="o", color="tab:blue", capsize=4)
         bars.axvline(base["best_teacher_accuracy"], color="tab:green", linestyle="--",
-                     label=f"best teacher ({base['best_teacher']})")
+                     label=f"best teacher, chosen on held-out prompts ({base['best_teacher']} in-sample)")
         bars.axvline(base["random_pick_accuracy"], color="tab:gray", linestyle=":", label="random pick")
         bars.set_yticks(y, scores)
         bars.invert_yaxis()
@@ -386,7 +387,7 @@ def render_template(card_data: DatasetCardData, **values: Any) -> DatasetCard:
 
     text = resources.files("hf_select.card_templates").joinpath(TEMPLATE).read_text(encoding="utf-8")
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(pct=report.percent_interval, signed=report.signed_interval)
+    env.filters.update(pct=report.percent_interval, signed=report.signed_interval, points=report.points_interval)
     return DatasetCard(env.from_string(text).render(card_data=card_data.to_yaml(), **values))
 
 

@@ -21,13 +21,16 @@ class Column:
     """A score column: its name, its direction (None: not a quantity to rank by), a plain definition and, for
     a ratio, how a teacher's score aggregates: ``(numerator, denominator)`` columns whose means are divided
     (the teacher-level Rank-Surprisal Ratio is the mean rank over the mean surprisal, not a mean of ratios).
-    ``correctness``: the column says whether a response's answer is right (rankings report it as accuracy)."""
+    ``correctness``: the column says whether a response's answer is right (rankings report it as accuracy).
+    ``select_max``: selection keeps only rows at or below this value unless told otherwise (IFD: 1, where the
+    prompt makes the response *less* likely, which Cherry drops before taking the highest)."""
 
     name: str
     higher_is_better: bool | None
     definition: str
     aggregate: tuple[str, str] | None = None
     correctness: bool = False
+    select_max: float | None = None
 
     def renamed(self, name: str) -> Column:
         return dataclasses.replace(self, name=name)
@@ -68,7 +71,8 @@ PROV_TEACHER_FRACTION = Column(
 IFD = Column(
     "ifd", True,
     "Instruction-Following Difficulty: the response's mean token loss given the prompt over its mean loss alone; "
-    "near 1, the prompt hardly helps the student (the paper keeps the highest; low-IFD selection the lowest)")
+    "near 1, the prompt hardly helps the student (the paper keeps the highest at or below 1; low-IFD selection the "
+    "lowest)", select_max=1.0)
 ASLEC_DROP = Column(
     "aslec_drop", True,
     "mean log-probability of the response's tokens under the student given the prompt, leaving out the first "
@@ -97,6 +101,10 @@ def known_direction(name: str) -> bool | None:
 
 def known_aggregate(name: str) -> tuple[str, str] | None:
     return _KNOWN[name].aggregate if name in _KNOWN else None
+
+
+def known_select_max(name: str) -> float | None:
+    return _KNOWN[name].select_max if name in _KNOWN else None
 
 
 register(GLOBAL_NATURALNESS, LOCAL_NATURALNESS, RSR, PROV_DIVERGENCE, PROV_TEACHER_FRACTION, IFD, ASLEC_DROP,

@@ -1,31 +1,41 @@
 """Which score to trust on this data: `compare_scores` validates several student-fit scores against each other,
-against response length, and against correctness labels where there are any.
+against response length, and against ground truth where there is some.
 
 Proxies of how well a student fits a teacher's data (global and local naturalness, RSR, IFD, ASLEC) disagree, and
 published comparisons do not say which one tracks quality for *your* student on *your* prompts. With a labelled
-slice, this report does: for every score, how often the response it picks per prompt is correct and how well its
-teacher ranking follows the teachers' accuracy (each with a prompt-bootstrap interval, beside the best single
-teacher and a random pick); without labels, how much the scores agree and how much each one favours long
-responses, a known confound of averaged log-probabilities.
+slice, this report does, the way a reviewer reads a table: each number with a prompt-bootstrap interval, scores
+compared with each other on the same resamples (paired), and a verdict in plain words that says when the slice
+cannot tell them apart.
 
-Statistics (all prompts resampled together, `hf_select.stats`: a prompt's responses stay together):
+What it reads (all prompts resampled together, `hf_select.stats`: a prompt's responses stay together):
 
-* *agreement*: Kendall's tau-b between two scores' teacher rankings (teacher-level scores as `rank_teachers`
-  computes them), and the share of prompts where both pick the same response;
+* *picks*: the share of prompts whose response picked by the score is correct (``labelled`` prompts: a pick
+  without a label is counted as missing, never as right or wrong), beside a response drawn at random and the
+  *best single teacher chosen on held-out prompts* (`hf_select.stats.held_out_best`: choosing the best of several
+  teachers on the prompts its accuracy is reported on is optimistic; the in-sample best is kept, labelled as an
+  oracle);
+* *rankings*: how each score's teacher ranking follows the truth (the teachers' answer accuracy, or
+  ``ground_truth``: e.g. the accuracy of a student fine-tuned on each teacher's data) as Kendall's tau-b, pairwise
+  accuracy, P(top) and Spearman's rho (`hf_select.rank_agreement`), as the public teacher-ranking harness does;
+* *paired differences*: score minus score (pick accuracy, ranking tau-b) on the same resamples;
 * *length*: the within-prompt rank correlation of each score with the response's length in tokens and in steps
-  (each prompt's ranks centred, then pooled): > 0 means the score prefers longer responses;
-* *accuracy*: the share of prompts whose picked response is correct, and Spearman's rho between the teacher
-  ranking and the teachers' accuracy (> 0: the score ranks accurate teachers first).
+  (each prompt's ranks centred, then pooled; > 0: prefers longer), with the number of prompts it rests on;
+* *agreement*: tau-b between two scores' teacher rankings, and the share of prompts where both pick alike.
 
-Picks follow `select_best`: NaN scores never win, ties go to the earlier row, incomplete responses are left out.
+Prompts are *matched* by default: only prompts every teacher answered are compared (a teacher that answered only
+the easy half would otherwise look best). Picks follow `select_best`: NaN scores never win, ties go to the earlier
+row, incomplete responses are left out, and a score with a recorded bound (IFD <= 1) picks within it.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -37,18 +47,11 @@ from hf_select._compat import dataset_from_arrow
 from hf_select._compat import logical_table as _table
 from hf_select.columns import COMPLETE
 from hf_select.errors import ConfigError, WrongTypeError
-from hf_select.metadata import correctness_column
-from hf_select.select import (
-    _as_float,
-    _boolean,
-    _dense_ids,
-    _direction,
-    _numeric,
-    _ratio_parts,
-    _require,
-    prompt_group,
-)
-from hf_select.stats import TeacherTable, resampled
+from hf_select.metadata import correctness_column, selection_bound
+from hf_select.rank_agreement import kendall_tau_b, pairwise_accuracy, spearman, top_is_best
+from hf_select.select import _as_float, _boolean, _direction, _numeric, _ratio_parts, _require, prompt_group
+from hf_select.stats import TeacherTable, crossfit_folds, held_out_best, resampled
+from hf_select.verdict import verdict
 
 TOKEN_COLUMNS = ("global_num_tokens", "aslec_num_tokens")  # response length in tokens, as the scores count it
 STEP_COLUMNS = ("local_num_steps", "aslec_num_steps")  # response length in reasoning steps
@@ -57,29 +60,34 @@ WHERE = "compare_scores"
 
 @dataclass
 class Comparison:
-    """The report: tables as `Dataset` (one row per score, one per pair of scores) and what they rest on."""
+    """The report: tables as `Dataset` (one row per score, one per pair of scores), the verdict in words, and what
+    they rest on."""
 
     scores: Dataset  # one row per score
-    agreement: Dataset  # one row per pair of scores
+    agreement: Dataset  # one row per pair of scores: agreement and paired differences
     teachers: list[str]
-    teacher_ranks: dict[str, list[int]]  # score -> rank of each of `teachers` (1 = best)
-    prompts: int
+    teacher_ranks: dict[str, list[int | None]]  # score -> rank of each of `teachers` (1 = best)
+    prompts: int  # prompts compared
     responses: int
     resamples: int
     confidence: float
+    truth: str | None = None  # what the rankings are validated against (None: nothing)
+    prompts_left_out: int = 0  # prompts not every teacher answered (left out when prompts="matched")
     baselines: dict[str, Any] = field(default_factory=dict)  # best single teacher, a random pick
     length_columns: dict[str, str | None] = field(default_factory=dict)
+    verdict: list[str] = field(default_factory=list)  # what the tables say, in plain words
     notes: list[str] = field(default_factory=list)  # what could not be computed, and why
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe, for the card and the run log."""
         return {"scores": self.scores.to_list(), "agreement": self.agreement.to_list(), "teachers": self.teachers,
                 "teacher_ranks": self.teacher_ranks, "prompts": self.prompts, "responses": self.responses,
-                "resamples": self.resamples, "confidence": self.confidence, "baselines": self.baselines,
-                "length_columns": self.length_columns, "notes": self.notes}
+                "resamples": self.resamples, "confidence": self.confidence, "truth": self.truth,
+                "prompts_left_out": self.prompts_left_out, "baselines": self.baselines,
+                "length_columns": self.length_columns, "verdict": self.verdict, "notes": self.notes}
 
     def format(self) -> str:
-        """The report as a plain-text table (what a run prints)."""
+        """The report as plain text (what a run prints): the verdict first, then the tables."""
         from hf_select.report import format_comparison
 
         return format_comparison(self.to_dict())
@@ -100,15 +108,18 @@ class Comparison:
 class _Rows:
     """The columns the report reads, as arrays over the responses it compares."""
 
-    prompt: np.ndarray  # dense prompt ids
+    prompt: np.ndarray  # dense prompt ids, in the order of the prompts' values (not of the rows)
     teacher: np.ndarray  # dense teacher ids, in the order of `names`
     names: list[str]
     n_prompts: int
     table: pa.Table
+    left_out: int = 0  # prompts left out because not every teacher answered them
 
 
 def compare_scores(ds: Dataset, by: list[str], teacher: str = "teacher", group: str | None = None, *,
                    bootstrap: int = 1000, seed: int = 0, correct: str | None = None,
+                   ground_truth: dict[str, float] | str | None = None,
+                   prompts: Literal["matched", "all"] = "matched", bounded: bool = True,
                    families: dict[str, str] | None = None, student_family: str | None = None,
                    higher_is_better: dict[str, bool] | None = None, tokens: str | None = None,
                    steps: str | None = None, incomplete: Literal["exclude", "keep"] = "exclude",
@@ -122,7 +133,13 @@ def compare_scores(ds: Dataset, by: list[str], teacher: str = "teacher", group: 
             bootstrap resamples prompts.
         bootstrap: resamples for the ``confidence`` intervals (at least 100).
         correct: the correctness column (default: the one answer checks wrote, else ``is_correct``); without
-            one, the accuracy columns are NaN and a note says why.
+            one, the pick columns are empty and a note says why.
+        ground_truth: what the teacher rankings are validated against instead of the teachers' answer accuracy:
+            ``{teacher: value}`` (higher is better; e.g. the benchmark accuracy of a student fine-tuned on each
+            teacher's data), or the name of a column holding that value on each row of the teacher.
+        prompts: "matched" (default): only prompts every teacher answered; "all": every prompt, with a warning
+            when teachers answered different prompts (their means are then over different questions).
+        bounded: picks stay within a score's recorded bound (IFD <= 1, as Cherry selects); False: any row.
         families: ``{teacher: family}`` with ``student_family``: flags each score whose top teacher shares the
             student's family (proxies can favour the student's own family).
         tokens, steps: response length columns (default: the first of `TOKEN_COLUMNS` / `STEP_COLUMNS` present).
@@ -131,44 +148,69 @@ def compare_scores(ds: Dataset, by: list[str], teacher: str = "teacher", group: 
     if not isinstance(ds, Dataset):
         raise WrongTypeError(f"{WHERE} compares the scores of one split (a Dataset), not a {type(ds).__name__}: "
                              "pass ds['train'], or materialise a stream first")
-    by = _check(ds, by, families, student_family, bootstrap)
+    by = _check(ds, by, families, student_family, bootstrap, prompts, confidence)
     group = prompt_group(ds.column_names, group)
     correct = correct if correct is not None else correctness_column(ds)
     lengths = {"tokens": tokens or next((c for c in TOKEN_COLUMNS if c in ds.column_names), None),
                "steps": steps or next((c for c in STEP_COLUMNS if c in ds.column_names), None)}
-    _require(ds, [teacher, group, correct, *lengths.values(), *(p for c in by for p in _ratio_parts(ds, c) or ())],
-             WHERE)
-    rows = _read(ds, by, teacher, group, correct, lengths, incomplete)
+    truth_column = ground_truth if isinstance(ground_truth, str) else None
+    _require(ds, [teacher, group, correct, truth_column, *lengths.values(),
+                  *(p for c in by for p in _ratio_parts(ds, c) or ())], WHERE)
+    notes: list[str] = []
+    rows = _read(ds, by, teacher, group, [correct, truth_column, *lengths.values()], incomplete, prompts, notes)
     unknown = [t for t in rows.names if families is not None and t not in families]
     if unknown:
         raise ConfigError(f"{WHERE}: `families` has no family for teacher {unknown[0]!r} (teachers: {rows.names})")
+    truth_values = _ground_truth(rows, ground_truth) if ground_truth is not None else None
     ups = {c: _direction(ds, c, (higher_is_better or {}).get(c)) for c in by}
-    notes: list[str] = []
-    inputs = _inputs(ds, rows, by, ups, lengths, _correct_flags(rows, correct, notes))
+    bounds = {c: selection_bound(ds, c) if bounded else None for c in by}
+    flags = _correct_flags(rows, correct, notes)
+    inputs = _inputs(ds, rows, by, ups, bounds, lengths, flags, truth_values, seed)
     samples = resampled(inputs.statistics, rows.n_prompts, bootstrap, seed)
     tail = (1 - confidence) / 2 * 100
-    per_score = [_score_row(c, ups[c], samples, rows, lengths, tail, families, student_family) for c in by]
-    pairs = [_pair_row(a, b, samples, tail) for a, b in combinations(by, 2)]
+    per_score = [_score_row(c, ups[c], samples, inputs, rows, lengths, tail, families, student_family)
+                 for c in by]
+    pairs = [_pair_row(a, b, samples, inputs, tail, confidence) for a, b in combinations(by, 2)]
+    for row in per_score:
+        missing = rows.n_prompts - row["labelled"]
+        if flags is not None and missing:
+            notes.append(f"`{row['score']}` has no labelled pick on {missing} of {rows.n_prompts} prompts (its pick "
+                         "has no label, or it scored no response there): its pick accuracy is over the other "
+                         f"{row['labelled']}")
+        if bounds[row["score"]] is not None:
+            notes.append(f"`{row['score']}` picks only among responses with `{row['score']}` <= "
+                         f"{bounds[row['score']]:g} (the score's recorded bound; bounded=False to take any)")
     for kind, column in lengths.items():
         if column is None:
             notes.append(f"no response length in {kind} (none of {TOKEN_COLUMNS if kind == 'tokens' else STEP_COLUMNS} "
                          f"is in the data; pass {kind}= to name one)")
-    return Comparison(
+    truth = None if inputs.truth is None else (
+        f"ground truth `{truth_column}`" if truth_column else "the given ground truth" if truth_values is not None
+        else f"teacher accuracy (`{correct}`)")
+    report = Comparison(
         scores=dataset_from_arrow(pa.Table.from_pylist(per_score)),
         agreement=dataset_from_arrow(pa.Table.from_pylist(pairs, schema=_PAIR_SCHEMA)),
-        teachers=rows.names, teacher_ranks={c: _ranks(samples[f"teachers {c}"][0]).tolist() for c in by},
+        teachers=rows.names, teacher_ranks={c: _ranks(samples[f"teachers {c}"][0]) for c in by},
         prompts=rows.n_prompts, responses=rows.table.num_rows, resamples=bootstrap, confidence=confidence,
-        baselines=_baselines(rows, samples, tail), length_columns=lengths, notes=notes)
+        truth=truth, prompts_left_out=rows.left_out, baselines=_baselines(rows, samples, tail),
+        length_columns=lengths, notes=notes)
+    report.verdict = verdict(report.to_dict())
+    return report
 
 
-_PAIR_SCHEMA = pa.schema([("score_a", pa.string()), ("score_b", pa.string()), ("kendall_tau", pa.float64()),
-                          ("kendall_tau_low", pa.float64()), ("kendall_tau_high", pa.float64()),
-                          ("same_pick", pa.float64()), ("same_pick_low", pa.float64()),
-                          ("same_pick_high", pa.float64())])
+def _interval_fields(*names: str) -> list[tuple[str, pa.DataType]]:
+    return [(f"{n}{end}", pa.float64()) for n in names for end in ("", "_low", "_high")]
+
+
+_PAIR_SCHEMA = pa.schema([("score_a", pa.string()), ("score_b", pa.string()),
+                          *_interval_fields("kendall_tau", "same_pick", "picked_difference"),
+                          ("picked_difference_prompts", pa.int64()), ("prompts_to_tell_apart", pa.int64()),
+                          *_interval_fields("tau_difference")])
 
 
 def option_problem(by: list[str], bootstrap: int, families: dict[str, str] | None,
-                   student_family: str | None) -> tuple[str, str] | None:
+                   student_family: str | None, prompts: str = "matched",
+                   confidence: float = 0.95) -> tuple[str, str] | None:
     """(the option, what is wrong with it) for options that cannot work whatever the data, else None: the one
     place both `compare_scores` and a recipe's ``compare:`` check them."""
     if not by or len(set(by)) != len(by):
@@ -178,37 +220,107 @@ def option_problem(by: list[str], bootstrap: int, families: dict[str, str] | Non
     if (families is None) != (student_family is None):
         return ("families" if families is None else "student_family",
                 "`families` ({teacher: family}) and `student_family` go together")
+    if prompts not in ("matched", "all"):
+        return "prompts", f"must be 'matched' (prompts every teacher answered) or 'all', got {prompts!r}"
+    if not 0.5 <= confidence < 1:
+        return "confidence", f"must be at least 0.5 and below 1, got {confidence!r}"
     return None
 
 
 def _check(ds: Dataset, by: list[str] | str, families: dict[str, str] | None, student_family: str | None,
-           bootstrap: int) -> list[str]:
+           bootstrap: int, prompts: str, confidence: float) -> list[str]:
     by = [by] if isinstance(by, str) else list(by)
-    problem = option_problem(by, bootstrap, families, student_family)
+    problem = option_problem(by, bootstrap, families, student_family, prompts, confidence)
     if problem:
         raise ConfigError(f"{WHERE}: {problem[0]} {problem[1]}")
     _require(ds, by, WHERE)
     return by
 
 
-def _read(ds: Dataset, by: list[str], teacher: str, group: str, correct: str | None,
-          lengths: dict[str, str | None], incomplete: str) -> _Rows:
+def _sorted_ids(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+    """Dense ids of a column's values in the order of the values themselves (nested ones by their canonical JSON;
+    null last), and those values: the bootstrap then draws the same prompts for a seed whatever the row order."""
+    if pa.types.is_nested(column.type):
+        column = pa.chunked_array([pa.array([None if v is None else json.dumps(v, sort_keys=True)
+                                             for v in column.to_pylist()], pa.string())])
+    values = pc.unique(column)
+    values = values.take(pc.array_sort_indices(values, null_placement="at_end"))
+    return pc.index_in(column, value_set=values).to_numpy(zero_copy_only=False).astype(np.int64), values.to_pylist()
+
+
+def _read(ds: Dataset, by: list[str], teacher: str, group: str, extra: list[str | None], incomplete: str,
+          prompts: str, notes: list[str]) -> _Rows:
     """The columns the report reads, over the responses it compares (incomplete ones left out, as selection
-    does), with dense prompt and teacher ids."""
+    does; with ``prompts="matched"``, only prompts every teacher answered), with dense prompt and teacher ids."""
     parts = [p for c in by for p in _ratio_parts(ds, c) or ()]
     complete = COMPLETE if incomplete == "exclude" and COMPLETE in ds.column_names else None
-    names = [teacher, group, *by, *parts, *filter(None, [correct, *lengths.values(), complete])]
+    names = list(dict.fromkeys([teacher, group, *by, *parts, *filter(None, [*extra, complete])]))
     table = _table(ds, names)
-    if complete:
-        table = table.filter(pc.fill_null(_boolean(table.column(complete), complete, WHERE), True))
-    for column in [*by, *parts, *filter(None, lengths.values())]:
+    for column in [*by, *parts]:
         _numeric(table.column(column), column, WHERE)
     if table.num_rows == 0:
-        raise ConfigError(f"{WHERE}: no responses to compare (every row is incomplete, or the data is empty)")
-    prompt, n_prompts = _dense_ids(table.column(group))
-    teachers = sorted(pc.unique(table.column(teacher)).to_pylist(), key=lambda t: (t is None, str(t)))
-    teacher_ids = pc.index_in(table.column(teacher), value_set=pa.array(teachers, table.column(teacher).type))
-    return _Rows(prompt, teacher_ids.to_numpy(zero_copy_only=False).astype(np.int64), teachers, n_prompts, table)
+        raise ConfigError(f"{WHERE}: the data is empty: no responses to compare")
+    prompt, prompt_keys = _sorted_ids(table.column(group))
+    teacher_ids, teachers = _sorted_ids(table.column(teacher))
+    answered = np.zeros((len(prompt_keys), len(teachers)), dtype=bool)
+    answered[prompt, teacher_ids] = True  # a teacher answered a prompt when it has a response there, complete or not
+    every = answered.all(axis=1)
+    left_out = int((~every).sum())
+    keep = np.ones(table.num_rows, dtype=bool)
+    if left_out and prompts == "matched":
+        if not every.any():
+            raise ConfigError(f"{WHERE}: no prompt was answered by every teacher ({teachers}), so no two teachers can "
+                              "be compared on the same prompts; compare fewer teachers, or pass prompts='all' "
+                              "(`compare.prompts: all`) to compare them on different prompts")
+        notes.append(f"{left_out} of {len(prompt_keys)} prompts were left out because not every teacher answered "
+                     "them (prompts='all' keeps them)")
+        keep &= every[prompt]
+    elif left_out:
+        message = (f"{left_out} of {len(prompt_keys)} prompts were not answered by every teacher: teacher means are "
+                   "over different prompts, so an easier share of prompts can make a teacher look better")
+        warnings.warn(f"{WHERE}: {message}", stacklevel=3)
+        notes.append(message)
+    if complete:
+        keep &= np.asarray(pc.fill_null(_boolean(table.column(complete), complete, WHERE), True), dtype=bool)
+    if not keep.any():
+        raise ConfigError(f"{WHERE}: no responses to compare (every response is incomplete)")
+    table, teacher_ids = table.filter(pa.array(keep)), teacher_ids[keep]
+    prompt, prompt_keys = _sorted_ids(table.column(group))
+    return _Rows(prompt, teacher_ids, teachers, len(prompt_keys), table, left_out if prompts == "matched" else 0)
+
+
+def _ground_truth(rows: _Rows, ground_truth: dict[str, float] | str) -> np.ndarray:
+    """The truth's value of each teacher (in the order of ``rows.names``), checked: every teacher has one number,
+    and a mapping names no teacher the data does not have (a typo would otherwise pass unseen)."""
+    if isinstance(ground_truth, str):
+        values = _as_float(rows.table.column(ground_truth))
+        mapping = {}
+        for t, name in enumerate(rows.names):
+            seen = np.unique(values[(rows.teacher == t) & ~np.isnan(values)])
+            if len(seen) > 1:
+                raise ConfigError(f"{WHERE}: ground_truth column {ground_truth!r} holds {len(seen)} different values "
+                                  f"for teacher {name!r}: it must hold the teacher's one value on each of its rows")
+            if len(seen):
+                mapping[name] = float(seen[0])
+        where = f"column {ground_truth!r}"
+    elif isinstance(ground_truth, dict):
+        stray = [t for t in ground_truth if t not in rows.names]
+        if stray:
+            raise ConfigError(f"{WHERE}: ground_truth names teacher {stray[0]!r}, which the data does not have "
+                              f"(teachers: {rows.names})")
+        mapping = ground_truth
+        where = "the mapping"
+    else:
+        raise ConfigError(f"{WHERE}: ground_truth must be {{teacher: value}} or a column name, got "
+                          f"{type(ground_truth).__name__}")
+    missing = [t for t in rows.names if t not in mapping]
+    if missing:
+        raise ConfigError(f"{WHERE}: ground_truth has no value for teacher {missing[0]!r} in {where} "
+                          f"(teachers: {rows.names})")
+    out = np.array([mapping[t] for t in rows.names], dtype=object)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in out):
+        raise ConfigError(f"{WHERE}: every ground_truth value must be a finite number, got {mapping}")
+    return out.astype(np.float64)
 
 
 @dataclass
@@ -222,34 +334,51 @@ class _Inputs:
     same: dict[tuple[str, str], np.ndarray]  # per prompt: whether two scores pick the same response
     lengths: dict[tuple[str, str], np.ndarray]  # (score, kind) -> per prompt: centred-rank sums xy, xx, yy
     accuracy: TeacherTable | None  # the teachers' correctness
+    truth: TeacherTable | np.ndarray | None  # what rankings are validated against: accuracy, or fixed values
     random_pick: np.ndarray | None  # per prompt: the share of correct responses
+    folds: np.ndarray  # the held-out splits of the best-teacher baseline
 
     def statistics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         teachers = {c: table.scores(weights) * self.signs[c] for c, table in self.tables.items()}
         out = {f"teachers {c}": scores for c, scores in teachers.items()}
-        accuracy = self.accuracy.scores(weights) if self.accuracy is not None else None
+        truth = self.truth.scores(weights) if isinstance(self.truth, TeacherTable) else (
+            None if self.truth is None else np.broadcast_to(self.truth, (len(weights), len(self.truth))))
+        if self.accuracy is not None:
+            out["teacher accuracy"] = self.accuracy.scores(weights)
+            out["random pick"] = _mean_over_prompts(self.random_pick, weights)
+            out["best teacher"] = held_out_best(self.accuracy, self.folds, weights)
         for c, scores in teachers.items():
-            out[f"picked {c}"] = _mean_over_prompts(self.picked[c], weights)
-            out[f"follows {c}"] = _spearman(scores, accuracy) if accuracy is not None else np.full(len(weights),
-                                                                                                     np.nan)
+            if self.accuracy is not None:
+                out[f"picked {c}"] = _mean_over_prompts(self.picked[c], weights)
+                out[f"vs random {c}"] = _mean_over_prompts(self.picked[c] - self.random_pick, weights)
+                out[f"vs best {c}"] = out[f"picked {c}"] - out["best teacher"]
+            if truth is not None:
+                out[f"tau {c}"] = kendall_tau_b(scores, truth)
+                out[f"pairwise {c}"] = pairwise_accuracy(scores, truth)
+                out[f"top {c}"] = top_is_best(scores, truth)
+                out[f"rho {c}"] = spearman(scores, truth)
         for (c, kind), sums in self.lengths.items():
             with np.errstate(invalid="ignore", divide="ignore"):
                 xy, xx, yy = (weights @ sums).T
                 out[f"length {kind} {c}"] = xy / np.sqrt(xx * yy)
         for (a, b), same in self.same.items():
-            out[f"tau {a} {b}"] = _kendall(teachers[a], teachers[b])
+            out[f"agree {a} {b}"] = kendall_tau_b(teachers[a], teachers[b])
             out[f"same {a} {b}"] = _mean_over_prompts(same, weights)
-        if accuracy is not None:
-            out["teacher accuracy"] = accuracy
-            out["random pick"] = _mean_over_prompts(self.random_pick, weights)
+            if self.accuracy is not None:
+                out[f"picked {a} - {b}"] = _mean_over_prompts(self.picked[a] - self.picked[b], weights)
+            if truth is not None:
+                out[f"tau {a} - {b}"] = out[f"tau {a}"] - out[f"tau {b}"]
         return out
 
 
-def _inputs(ds: Dataset, rows: _Rows, by: list[str], ups: dict[str, bool], lengths: dict[str, str | None],
-            flags: np.ndarray | None) -> _Inputs:
+def _inputs(ds: Dataset, rows: _Rows, by: list[str], ups: dict[str, bool], bounds: dict[str, float | None],
+            lengths: dict[str, str | None], flags: np.ndarray | None, truth: np.ndarray | None, seed: int) -> _Inputs:
     signs = {c: 1 if ups[c] else -1 for c in by}
-    oriented = {c: _as_float(rows.table.column(c)) * signs[c] for c in by}
-    picks = {c: _picks(rows, oriented[c]) for c in by}
+    raw = {c: _as_float(rows.table.column(c)) for c in by}
+    oriented = {c: raw[c] * signs[c] for c in by}
+    candidates = {c: oriented[c] if bounds[c] is None else np.where(raw[c] <= bounds[c], oriented[c], np.nan)
+                  for c in by}
+    picks = {c: _picks(rows, candidates[c]) for c in by}
     picked = {}
     for c, rows_picked in picks.items():
         picked[c] = np.full(rows.n_prompts, np.nan)
@@ -266,7 +395,8 @@ def _inputs(ds: Dataset, rows: _Rows, by: list[str], ups: dict[str, bool], lengt
         with np.errstate(invalid="ignore", divide="ignore"):
             random_pick = (per_prompt.sums / per_prompt.counts)[:, 0]
     tables = {c: _teacher_table(ds, rows, c) for c in by}
-    return _Inputs(tables, signs, picked, same, length_sums, accuracy, random_pick)
+    return _Inputs(tables, signs, picked, same, length_sums, accuracy, truth if truth is not None else accuracy,
+                   random_pick, crossfit_folds(rows.n_prompts, seed))
 
 
 def _teacher_table(ds: Dataset, rows: _Rows, column: str) -> TeacherTable:
@@ -294,12 +424,15 @@ def _picks(rows: _Rows, oriented: np.ndarray) -> np.ndarray:
 def _correct_flags(rows: _Rows, correct: str | None, notes: list[str]) -> np.ndarray | None:
     if correct is None:
         notes.append("no correctness labels (run answer checks, or name a boolean column with correct=): the "
-                     "accuracy columns are empty")
+                     "pick columns are empty")
         return None
     flags = _as_float(pc.cast(_boolean(rows.table.column(correct), correct, WHERE), pa.float64()))
     if np.isnan(flags).all():
-        notes.append(f"every `{correct}` label is null: the accuracy columns are empty")
+        notes.append(f"every `{correct}` label is null: the pick columns are empty")
         return None
+    unlabelled = int(np.isnan(flags).sum())
+    if unlabelled:
+        notes.append(f"{unlabelled} of {len(flags)} responses have no `{correct}` label")
     return flags
 
 
@@ -319,67 +452,73 @@ def _interval(samples: np.ndarray, tail: float) -> tuple[float, float, float]:
     return float(samples[0]), float(low), float(high)
 
 
-def _score_row(column: str, up: bool, samples: dict[str, np.ndarray], rows: _Rows, lengths: dict[str, str | None],
-               tail: float, families: dict[str, str] | None, student_family: str | None) -> dict[str, Any]:
-    top = rows.names[int(np.argmin(_ranks(samples[f"teachers {column}"][0])))]
+def _with_interval(out: dict[str, Any], name: str, samples: dict[str, np.ndarray], key: str, tail: float) -> None:
+    value = _interval(samples[key], tail) if key in samples else (math.nan,) * 3
+    out.update(zip((name, f"{name}_low", f"{name}_high"), value, strict=True))
+
+
+def _score_row(column: str, up: bool, samples: dict[str, np.ndarray], inputs: _Inputs, rows: _Rows,
+               lengths: dict[str, str | None], tail: float, families: dict[str, str] | None,
+               student_family: str | None) -> dict[str, Any]:
+    teacher_scores = samples[f"teachers {column}"][0]
+    top = None if np.isnan(teacher_scores).all() else rows.names[int(np.nanargmax(teacher_scores))]
     out: dict[str, Any] = {"score": column, "higher_is_better": up, "top_teacher": top,
-                           "top_teacher_is_student_family": None if families is None
-                           else families.get(top) == student_family}
-    for name, key in (("picked_accuracy", f"picked {column}"), ("ranking_vs_accuracy", f"follows {column}"),
-                      *((f"length_{kind}_rho", f"length {kind} {column}") for kind in lengths)):
-        value = _interval(samples[key], tail) if key in samples else (math.nan,) * 3
-        out.update(zip((name, f"{name}_low", f"{name}_high"), value, strict=True))
+                           "top_teacher_is_student_family": None if families is None or top is None
+                           else families.get(top) == student_family,
+                           "labelled": int((~np.isnan(inputs.picked[column])).sum())}
+    for name, key in (("picked_accuracy", "picked"), ("vs_random", "vs random"), ("vs_best_teacher", "vs best"),
+                      ("ranking_tau", "tau"), ("ranking_pairwise", "pairwise"), ("ranking_rho", "rho")):
+        _with_interval(out, name, samples, f"{key} {column}", tail)
+    tops = samples.get(f"top {column}")
+    out["ranking_p_top"] = float(np.nanmean(tops[1:])) if tops is not None and (~np.isnan(tops[1:])).any() \
+        else math.nan
+    for kind in lengths:
+        _with_interval(out, f"length_{kind}_rho", samples, f"length {kind} {column}", tail)
+        sums = inputs.lengths.get((column, kind))
+        out[f"length_{kind}_prompts"] = int(((sums[:, 1] > 0) & (sums[:, 2] > 0)).sum()) if sums is not None else 0
     return out
 
 
-def _pair_row(a: str, b: str, samples: dict[str, np.ndarray], tail: float) -> dict[str, Any]:
-    tau, tau_low, tau_high = _interval(samples[f"tau {a} {b}"], tail)
-    share, low, high = _interval(samples[f"same {a} {b}"], tail)
-    return {"score_a": a, "score_b": b, "kendall_tau": tau, "kendall_tau_low": tau_low,
-            "kendall_tau_high": tau_high, "same_pick": share, "same_pick_low": low, "same_pick_high": high}
+def _pair_row(a: str, b: str, samples: dict[str, np.ndarray], inputs: _Inputs, tail: float,
+              confidence: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"score_a": a, "score_b": b}
+    for name, key in (("kendall_tau", "agree"), ("same_pick", "same"), ("tau_difference", "tau")):
+        _with_interval(out, name, samples, f"{key} {a} {b}" if key != "tau" else f"tau {a} - {b}", tail)
+    _with_interval(out, "picked_difference", samples, f"picked {a} - {b}", tail)
+    differences = inputs.picked[a] - inputs.picked[b]
+    differences = differences[~np.isnan(differences)]
+    out["picked_difference_prompts"] = len(differences)
+    out["prompts_to_tell_apart"] = _prompts_needed(differences, out["picked_difference_low"],
+                                                   out["picked_difference_high"], confidence)
+    return out
 
 
-def _ranks(scores: np.ndarray) -> np.ndarray:
-    """Rank of each teacher (1 = best oriented score; NaN last; ties by name, as teachers are sorted)."""
+def _prompts_needed(differences: np.ndarray, low: float, high: float, confidence: float) -> int | None:
+    """Roughly how many labelled prompts an interval of ``confidence`` needs to exclude 0 for the observed mean
+    of per-prompt ``differences`` (normal approximation: n = (z * sd / mean)^2); None when the interval already
+    excludes 0 or there is no difference to tell apart."""
+    if len(differences) < 2 or (low > 0 or high < 0) or math.isnan(low):
+        return None
+    mean, sd = float(differences.mean()), float(differences.std(ddof=1))
+    if mean == 0 or sd == 0:
+        return None
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    return math.ceil((z * sd / abs(mean)) ** 2)
+
+
+def _ranks(scores: np.ndarray) -> list[int | None]:
+    """Rank of each teacher (1 = best oriented score; ties by name, as teachers are sorted; None: no value)."""
     order = np.lexsort((np.arange(len(scores)), np.where(np.isnan(scores), np.inf, -scores)))
     ranks = np.empty(len(scores), dtype=np.int64)
     ranks[order] = np.arange(1, len(scores) + 1)
-    return ranks
-
-
-def _kendall(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b between the rows of ``a`` and ``b`` ([samples, teachers]); a teacher pair with a NaN is
-    left out; NaN where a row has no untied pair."""
-    i, j = np.triu_indices(a.shape[1], k=1)
-    sa, sb = np.nan_to_num(np.sign(a[:, i] - a[:, j])), np.nan_to_num(np.sign(b[:, i] - b[:, j]))
-    both = (~np.isnan(a[:, i] - a[:, j]) & ~np.isnan(b[:, i] - b[:, j])).astype(np.float64)
-    sa, sb = sa * both, sb * both
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (sa * sb).sum(1) / np.sqrt((sa * sa).sum(1) * (sb * sb).sum(1))
-
-
-def _average_ranks(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share the mean rank) of each row's valid entries ([samples, items])."""
-    v = np.where(valid, values, 0.0)
-    below = ((v[:, None, :] < v[:, :, None]) & valid[:, None, :]).sum(-1)
-    equal = ((v[:, None, :] == v[:, :, None]) & valid[:, None, :]).sum(-1)
-    return below + (equal + 1) / 2
-
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman's rho between the rows of ``a`` and ``b`` ([samples, teachers]) over teachers valid in both."""
-    valid = ~np.isnan(a) & ~np.isnan(b)
-    x, y, n = _average_ranks(a, valid), _average_ranks(b, valid), valid.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xc = np.where(valid, x - (x * valid).sum(1, keepdims=True) / n[:, None], 0.0)
-        yc = np.where(valid, y - (y * valid).sum(1, keepdims=True) / n[:, None], 0.0)
-        return (xc * yc).sum(1) / np.sqrt((xc * xc).sum(1) * (yc * yc).sum(1))
+    return [None if np.isnan(s) else int(r) for s, r in zip(scores, ranks, strict=True)]
 
 
 def _centred_rank_sums(rows: _Rows, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per prompt, the sums of products of ``x``'s and ``y``'s within-prompt ranks, each centred on the prompt's
     mean rank ([prompts, 3]: xy, xx, yy; rows where either is unknown left out): their weighted sums give the
-    pooled within-prompt rank correlation under any resample of the prompts."""
+    pooled within-prompt rank correlation under any resample of the prompts. A prompt whose responses all have
+    the same length (or score) has xx or yy = 0: it says nothing of the correlation."""
     import pandas as pd
 
     keep = ~np.isnan(x) & ~np.isnan(y)
@@ -392,13 +531,15 @@ def _centred_rank_sums(rows: _Rows, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _baselines(rows: _Rows, samples: dict[str, np.ndarray], tail: float) -> dict[str, Any]:
-    """What a score's picks should beat: always the best single teacher, and a response drawn at random."""
+    """What a score's picks should beat: the best single teacher chosen on held-out prompts (and, labelled as an
+    oracle, the teacher that is best on these very prompts), and a response drawn at random."""
     if "teacher accuracy" not in samples:
         return {}
     accuracy = samples["teacher accuracy"]
     best = int(np.nanargmax(accuracy[0]))
-    value, low, high = _interval(accuracy[:, best], tail)
-    rand, rand_low, rand_high = _interval(samples["random pick"], tail)
-    return {"best_teacher": rows.names[best], "best_teacher_accuracy": value, "best_teacher_accuracy_low": low,
-            "best_teacher_accuracy_high": high, "random_pick_accuracy": rand, "random_pick_accuracy_low": rand_low,
-            "random_pick_accuracy_high": rand_high}
+    out: dict[str, Any] = {"best_teacher": rows.names[best]}
+    _with_interval(out, "best_teacher_accuracy", samples, "best teacher", tail)
+    oracle = _interval(accuracy[:, best], tail)
+    out.update(zip(("oracle_accuracy", "oracle_accuracy_low", "oracle_accuracy_high"), oracle, strict=True))
+    _with_interval(out, "random_pick_accuracy", samples, "random pick", tail)
+    return out

@@ -14,7 +14,7 @@ from typing import Any
 
 from datasets import Dataset
 
-from hf_select.columns import IS_CORRECT, known_aggregate, known_direction
+from hf_select.columns import IS_CORRECT, known_aggregate, known_direction, known_select_max
 from hf_select.errors import ConfigError
 
 CORRECT = IS_CORRECT.name
@@ -75,6 +75,15 @@ def aggregate_of(ds: Dataset, column: str) -> tuple[str, str] | None:
     if "aggregate" in recorded:
         return tuple(recorded["aggregate"]) if recorded["aggregate"] else None
     return known_aggregate(column)
+
+
+def selection_bound(ds: Dataset, column: str) -> float | None:
+    """The highest value of ``column`` selection keeps by default (IFD: 1.0), None for no bound (from the dataset's
+    metadata, else from the columns hf_select knows)."""
+    recorded = read_metadata(ds)["columns"].get(column, {})
+    if "select_max" in recorded:
+        return recorded["select_max"]
+    return known_select_max(column)
 
 
 def correctness_column(ds: Dataset) -> str | None:

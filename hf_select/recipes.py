@@ -193,6 +193,8 @@ class SelectConfig:
     top_k: int | None = _help("best: responses kept per group (default 1); divergence: rows kept overall.", None)
     higher_is_better: bool | None = _help("best: which way `by` is better, for a score without hf_select metadata "
                                           "(default: the score's recorded direction).", None)
+    bounded: bool | None = _help("best: candidates stay within the score's recorded bound (IFD <= 1, as Cherry "
+                                 "selects); false: every row competes. Default true.", None)
     quantile: float | None = _help("divergence: keep rows at or above this quantile of prov_divergence.", None)
     min_teacher_fraction: float | None = _help("divergence: keep rows with at least this teacher-originated share.",
                                                None)
@@ -202,7 +204,7 @@ class SelectConfig:
             raise _Invalid("top_k", f"must be at least 1, got {self.top_k}")
         _fraction("quantile", self.quantile)
         _fraction("min_teacher_fraction", self.min_teacher_fraction)
-        only = {"best": ("by", "group", "among", "higher_is_better"),
+        only = {"best": ("by", "group", "among", "higher_is_better", "bounded"),
                 "divergence": ("quantile", "min_teacher_fraction")}
         for method, keys in only.items():
             for key in keys:
@@ -254,11 +256,17 @@ class CompareConfig:
     families: dict[str, str] | None = _help("Each teacher's model family, to flag a score whose top teacher shares "
                                             "the student's.", None)
     student_family: str | None = _help("The student's model family (with `families`).", None)
+    ground_truth: dict[str, float] | str | None = _help(
+        "Validate teacher rankings against this instead of the teachers' answer accuracy: {teacher: value} (higher "
+        "is better, e.g. each teacher's post-SFT benchmark accuracy) or a column holding each teacher's value.", None)
+    prompts: Literal["matched", "all"] = _help("matched: only prompts every teacher answered (teacher means over "
+                                               "the same questions); all: every prompt, with a warning.", "matched")
+    bounded: bool = _help("Picks stay within each score's recorded bound (IFD <= 1); false: any row.", True)
 
     def __post_init__(self) -> None:
         from hf_select.compare import option_problem
 
-        problem = option_problem(self.by, self.bootstrap, self.families, self.student_family)
+        problem = option_problem(self.by, self.bootstrap, self.families, self.student_family, self.prompts)
         if problem:
             raise _Invalid(*problem)
 

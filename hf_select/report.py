@@ -7,6 +7,8 @@ from typing import Any
 
 from datasets import Dataset
 
+from hf_select.verdict import points
+
 
 def _number(value: Any, width: int, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -78,28 +80,64 @@ def _ci(row: dict[str, Any], name: str, show) -> str:
 
 
 def format_comparison(report: dict[str, Any]) -> str:
-    """A `Comparison` (as `Comparison.to_dict`): one line per score, the length confound, the baselines, then each
-    pair of scores."""
+    """A `Comparison` (as `Comparison.to_dict`): the verdict, then one line per score (picks, then rankings),
+    the paired differences, the length confound, the baselines and the agreement between scores."""
     pct, sig = percent_interval, signed_interval
+    matched = f"; {report['prompts_left_out']} left out (not every teacher answered them)" \
+        if report["prompts_left_out"] else ""
     lines = [f"Which score to trust on this data: {report['responses']} responses to {report['prompts']} prompts "
-             f"from {len(report['teachers'])} teachers; {report['confidence']:.0%} intervals from "
-             f"{report['resamples']} prompt resamples", "",
-             f"{'score':<24}{'picks correct':<22}{'ranking ~ accuracy':<24}top teacher"]
-    for r in report["scores"]:
-        family = " (the student's family)" if r["top_teacher_is_student_family"] else ""
-        picked, follows = _ci(r, "picked_accuracy", pct), _ci(r, "ranking_vs_accuracy", sig)
-        lines.append(f"{r['score']:<24}{picked:<22}{follows:<24}{r['top_teacher']}{family}")
-    lines += ["", f"{'length confound':<24}{'rho with tokens':<24}rho with steps   (within prompts; > 0: prefers "
-                  "longer)"]
-    lines += [f"{r['score']:<24}{_ci(r, 'length_tokens_rho', sig):<24}{_ci(r, 'length_steps_rho', sig)}"
-              for r in report["scores"]]
-    base = report["baselines"]
+             f"from {len(report['teachers'])} teachers{matched}; {report['confidence']:.0%} intervals from "
+             f"{report['resamples']} prompt resamples", "", "Verdict:", *(f"- {line}" for line in report["verdict"])]
+    base, rows = report["baselines"], report["scores"]
     if base:
-        lines += ["", f"best single teacher ({base['best_teacher']}): {_ci(base, 'best_teacher_accuracy', pct)} "
-                      f"correct; a response drawn at random: {_ci(base, 'random_pick_accuracy', pct)}"]
-    if report["agreement"]:
-        lines += ["", f"{'agreement':<48}{'teacher rankings (tau)':<24}same pick"]
-        lines += [f"{r['score_a'] + ' ~ ' + r['score_b']:<48}{_ci(r, 'kendall_tau', sig):<24}"
-                  f"{_ci(r, 'same_pick', pct)}" for r in report["agreement"]]
+        lines += ["", f"{'picks':<24}{'n':>5}  {'correct':<20}{'vs random pick':<24}vs best single teacher"]
+        lines += [f"{r['score']:<24}{r['labelled']:>5}  {_ci(r, 'picked_accuracy', pct):<20}"
+                  f"{_points(r, 'vs_random'):<24}{_points(r, 'vs_best_teacher')}" for r in rows]
+        lines += [f"best single teacher, chosen on held-out prompts: {_ci(base, 'best_teacher_accuracy', pct)} "
+                  f"({base['best_teacher']} in-sample; its accuracy on the prompts it was chosen on, an oracle: "
+                  f"{_ci(base, 'oracle_accuracy', pct)}); a response drawn at random: "
+                  f"{_ci(base, 'random_pick_accuracy', pct)}"]
+    if report["truth"]:
+        lines += ["", f"ranking vs {report['truth']} ({len(report['teachers'])} teachers)",
+                  f"{'':<24}{'tau-b':<22}{'pairwise':<22}{'P(top)':<8}{'rho':<22}top teacher"]
+        for r in rows:
+            family = " (the student's family)" if r["top_teacher_is_student_family"] else ""
+            lines.append(f"{r['score']:<24}{_ci(r, 'ranking_tau', sig):<22}{_ci(r, 'ranking_pairwise', pct):<22}"
+                         f"{pct(r['ranking_p_top']):<8}{_ci(r, 'ranking_rho', sig):<22}{r['top_teacher'] or '-'}"
+                         f"{family}")
+    else:
+        lines += ["", f"{'top teacher':<24}"] + [f"{r['score']:<24}{r['top_teacher'] or '-'}" for r in rows]
+    pairs = report["agreement"]
+    if pairs and (base or report["truth"]):
+        lines += ["", f"{'paired differences (a - b)':<48}{'picks correct':<24}ranking tau-b"]
+        lines += [f"{p['score_a'] + ' - ' + p['score_b']:<48}"
+                  f"{_points(p, 'picked_difference') if base else '-':<24}{_ci(p, 'tau_difference', sig)}"
+                  for p in pairs]
+    lines += ["", f"{'length confound':<24}{'rho with tokens':<30}rho with steps   (within prompts; > 0: prefers "
+                  "longer; n: prompts whose lengths differ)"]
+    lines += [f"{r['score']:<24}{_length(r, 'tokens'):<30}{_length(r, 'steps')}" for r in rows]
+    if pairs:
+        lines += ["", f"{'agreement':<48}{'teacher rankings (tau-b)':<26}same pick"]
+        lines += [f"{p['score_a'] + ' ~ ' + p['score_b']:<48}{_ci(p, 'kendall_tau', sig):<26}"
+                  f"{_ci(p, 'same_pick', pct)}" for p in pairs]
     lines += [f"note: {note}" for note in report["notes"]]
     return "\n".join(lines)
+
+
+def points_interval(value: float | None, low: float | None = None, high: float | None = None) -> str:
+    """``+5 pts [+1, +9]``: a difference of two shares in percentage points; ``-`` for a missing value."""
+    if value is None or math.isnan(value):
+        return "-"
+    if low is None or math.isnan(low):
+        return f"{100 * value:+.0f} pts"
+    return points(value, low, high)
+
+
+def _points(row: dict[str, Any], name: str) -> str:
+    return _ci(row, name, points_interval)
+
+
+def _length(row: dict[str, Any], kind: str) -> str:
+    """A length correlation with its interval and the number of prompts it rests on."""
+    value = _ci(row, f"length_{kind}_rho", signed_interval)
+    return value if value == "-" else f"{value} n={row.get(f'length_{kind}_prompts', 0)}"

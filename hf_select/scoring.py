@@ -480,7 +480,7 @@ def _record(ds: Dataset | IterableDataset, map_pass: MapPass) -> None:
     definitions = {c.name: c for c in map_pass.column_specs()}
     columns = {name: {"score": map_pass.key, "higher_is_better": spec.higher_is_better,
                       "definition": spec.definition, "aggregate": list(spec.aggregate) if spec.aggregate else None,
-                      "correctness": spec.correctness}
+                      "correctness": spec.correctness, "select_max": spec.select_max}
                for name, spec in definitions.items()}
     about = {"explanation": map_pass.explanation, "citation": map_pass.citation, "fields": map_pass.field_docs()}
     record_score(ds, map_pass.key, map_pass.config(), columns, about)

@@ -38,7 +38,7 @@ from hf_select._compat import dataset_from_arrow
 from hf_select._compat import logical_table as _table
 from hf_select.columns import COMPLETE, PROV_TEACHER_FRACTION
 from hf_select.errors import ColumnTypeError, ConfigError, MissingColumnError, WrongTypeError
-from hf_select.metadata import aggregate_of, model_of, read_metadata
+from hf_select.metadata import aggregate_of, model_of, read_metadata, selection_bound
 from hf_select.metadata import higher_is_better as recorded_direction
 from hf_select.stats import TeacherTable, uncertainty_columns
 
@@ -147,7 +147,7 @@ def per_split(fn: Callable) -> Callable:
 def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt",
                 among: str | AmongFn | None = None, top_k: int = 1,
                 higher_is_better: bool | None = None, *,
-                incomplete: Literal["exclude", "keep"] = "exclude") -> Dataset:
+                incomplete: Literal["exclude", "keep"] = "exclude", bounded: bool = True) -> Dataset:
     """Keep the best row(s) of every group, e.g. the most natural correct response to each prompt.
 
     Why: distillation wants one (or ``top_k``) response per prompt, and the score that ranks them has a
@@ -164,6 +164,8 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
         incomplete: "exclude" (default): rows whose ``complete`` column is false are not candidates (null:
             unknown, kept); "keep": they compete like the others. Without a ``complete`` column, nothing is
             excluded.
+        bounded: True (default): only rows within the score's recorded bound compete (IFD <= 1: Cherry drops the
+            responses the prompt makes *less* likely before taking the highest); False: every row.
 
     Rules:
         * Rows whose score is NaN or null are never selected.
@@ -193,6 +195,9 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
     ids, total = _dense_ids(table.column(group))  # null is a group of its own
     allowed = _among_mask(ds, table, among, where)
     candidate = _present(score) if allowed is None else pc.and_(allowed, _present(score))
+    bound = selection_bound(ds, by) if bounded else None
+    if bound is not None:
+        candidate = pc.and_(candidate, pc.fill_null(pc.less_equal(score, bound), False))
     if complete:
         candidate = pc.and_(candidate, pc.fill_null(_boolean(table.column(complete), complete, where), True))
     rows, kept = _top_k_per_group(ids, score, candidate, top_k, up)
@@ -200,9 +205,10 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
         no_among = 0 if allowed is None else total - len(np.unique(ids[np.asarray(allowed, dtype=bool)]))
         label = among if isinstance(among, str) else getattr(among, "__name__", repr(among))
         why = f"{no_among} with no row passing among={label}, " if among is not None else ""
+        bounded_by = f", only above the bound {bound:g}," if bound is not None else ""
         logger.warning("select_best: dropped %d of %d `%s` groups without a candidate (%s%d with only NaN/null "
-                       "`%s` scores or only incomplete responses)", total - kept, total, group, why,
-                       total - kept - no_among, by)
+                       "`%s` scores%s or only incomplete responses)", total - kept, total, group, why,
+                       total - kept - no_among, by, bounded_by)
     return ds.select(rows.astype(np.int64))
 
 

@@ -17,7 +17,7 @@ from datasets import Dataset
 
 from hf_select.columns import COMPLETE, PROV_DIVERGENCE
 from hf_select.formats import Shape
-from hf_select.metadata import correctness_column, higher_is_better, model_of, read_metadata
+from hf_select.metadata import correctness_column, higher_is_better, model_of, read_metadata, selection_bound
 from hf_select.recipes import CompareConfig, FilterConfig, RankingConfig, Recipe, SelectConfig
 from hf_select.select import (
     filter_equals,
@@ -119,11 +119,13 @@ class Compare(Stage):
     """Compare scores on the scored pool (before filters and selection): which one to trust on this data."""
 
     config: CompareConfig
+    incomplete: Literal["exclude", "keep"] = "exclude"
 
     def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         cfg = self.config
         needs = [("compare.teacher", cfg.teacher), ("compare.group", prompt_group(list(columns), cfg.group)),
                  *((f"compare.by.{i}", c) for i, c in enumerate(cfg.by))]
+        needs += [("compare.ground_truth", cfg.ground_truth)] if isinstance(cfg.ground_truth, str) else []
         return needs + ([("compare.correct", cfg.correct)] if cfg.correct else [])
 
     def non_null(self) -> list[Need]:
@@ -135,7 +137,8 @@ class Compare(Stage):
         cfg = self.config
         log.comparison = compare_scores(ds, cfg.by, cfg.teacher, cfg.group, bootstrap=cfg.bootstrap, seed=cfg.seed,
                                         correct=cfg.correct, families=cfg.families,
-                                        student_family=cfg.student_family)
+                                        student_family=cfg.student_family, ground_truth=cfg.ground_truth,
+                                        prompts=cfg.prompts, bounded=cfg.bounded, incomplete=self.incomplete)
         return ds
 
 
@@ -180,12 +183,15 @@ class SelectBest(Stage):
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         sel = self.config
         top_k = sel.top_k or 1
+        bounded = sel.bounded is not False
         picked = select_best(ds, by=sel.by, group=sel.group, among=sel.among, top_k=top_k,
-                             higher_is_better=sel.higher_is_better, incomplete=self.incomplete)
+                             higher_is_better=sel.higher_is_better, incomplete=self.incomplete, bounded=bounded)
         up = log.directions[sel.by] = direction(ds, sel.by, sel.higher_is_better)
+        bound = selection_bound(ds, sel.by) if bounded else None
         log.selection = {"method": "best", "by": sel.by, "group": sel.group, "among": sel.among, "top_k": top_k,
-                         "higher_is_better": up}
+                         "higher_is_better": up, "max": bound}
         among = f" among `{sel.among}`" if sel.among else ""
+        among += f" with `{sel.by}` <= {bound:g}" if bound is not None else ""
         return log.add(f"select: best `{sel.by}` per `{sel.group}`{among}", picked)
 
 
@@ -248,7 +254,7 @@ def recipe_stages(recipe: Recipe, layout: Literal["chat", "plain"] = "chat") -> 
     if recipe.rank_teachers:
         stages.append(RankTeachers(recipe.rank_teachers))
     if recipe.compare:
-        stages.append(Compare(recipe.compare))
+        stages.append(Compare(recipe.compare, recipe.incomplete))
     stages += [Filter(f, i) for i, f in enumerate(recipe.filters)]
     sel = recipe.select
     if sel.method == "best":

@@ -186,3 +186,46 @@ def uncertainty_columns(point: TeacherTable, per_prompt: TeacherTable, order: np
         out["vs_next"][upper], out["vs_next_low"][upper] = paired.difference, paired.low
         out["vs_next_high"][upper], out["vs_next_prompts"][upper] = paired.high, paired.prompts
     return out
+
+
+def crossfit_folds(n_prompts: int, seed: int, folds: int = 5, repeats: int = 4) -> np.ndarray:
+    """``[repeats, prompts]``: the fold of each prompt in each of ``repeats`` random splits into ``folds`` folds of
+    (nearly) equal size (fewer folds when there are fewer prompts). Folds belong to prompts, not to draws, so a
+    prompt a resample draws twice is never on both sides of a split."""
+    rng = np.random.default_rng([seed, 1])  # not the bootstrap's stream: adding this leaves its draws as they were
+    k = max(1, min(folds, n_prompts))
+    return np.stack([rng.permutation(n_prompts) % k for _ in range(repeats)])
+
+
+def held_out_best(table: TeacherTable, folds: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """What choosing the best teacher on labelled prompts gives on prompts it was not chosen on, under each row
+    of prompt ``weights`` (``[resamples]``).
+
+    Choosing the teacher with the highest mean on the same prompts its mean is reported on is optimistic (four
+    teachers of equal accuracy: the best of four noisy means is above their common value). Here each fold's
+    prompts are held out in turn, the teacher is chosen on the others (a tie: the mean of the tied teachers, as a
+    coin flip would give on average), and its mean on the held-out prompts is weighted by their number; the
+    estimate is averaged over the splits of ``folds`` (`crossfit_folds`). NaN where no fold can be evaluated."""
+    estimates = []
+    for assignment in folds:
+        total, mass = np.zeros(len(weights)), np.zeros(len(weights))
+        for k in np.unique(assignment):
+            held = (assignment == k).astype(np.float64)
+            train, test = weights * (1 - held), weights * held
+            with np.errstate(invalid="ignore", divide="ignore"):
+                chosen_on = (train @ table.sums) / (train @ table.counts)
+                held_out = (test @ table.sums) / (test @ table.counts)
+            best = np.max(np.where(np.isnan(chosen_on), -np.inf, chosen_on), axis=1, keepdims=True)
+            tied = (chosen_on == best) & ~np.isnan(held_out)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = np.where(tied, held_out, 0.0).sum(1) / tied.sum(1)
+            ok = ~np.isnan(value)
+            prompts = test.sum(1)
+            total += np.where(ok, value * prompts, 0.0)
+            mass += np.where(ok, prompts, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            estimates.append(total / mass)
+    estimates = np.stack(estimates)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Mean of empty slice")
+        return np.nanmean(estimates, axis=0)

@@ -33,7 +33,7 @@ LAYERS = [
     ("requests", {"layout", "steps"}),
     ("engine", {"identity", "models", "rope", "engine", "reference"}),
     ("columns", {"scoring", "progress", "scores", "answers", "completeness"}),
-    ("selection", {"select", "stats", "sft"}),
+    ("selection", {"select", "stats", "rank_agreement", "verdict", "sft"}),
     ("card", {"cards", "card_sections", "report", "compare", "viewer"}),
     ("hub", {"hub"}),
     ("entry points", {"recipes", "stages", "runner", "distributed", "bench", "bench_pipeline", "demo", "cli",
