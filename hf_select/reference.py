@@ -95,14 +95,16 @@ def naive_teacher_rsr(responses: list[tuple[str, float, float]]) -> dict[str, fl
     return out
 
 
-def naive_ifd(model: ScoringModel, prompt: str | list[dict], response: str, layout: str = "auto") -> dict:
+def naive_ifd(model: ScoringModel, prompt: str | list[dict], response: str, layout: str = "auto",
+              max_tokens: int | None = None) -> dict:
     """IFD as published: the mean token loss of the response given the prompt, over its mean loss alone (after the
-    BOS token, EOS without one)."""
-    conditional = -naive_global(model, prompt, response, layout)["global_naturalness"]
+    BOS token, EOS without one); with ``max_tokens``, of its first ``max_tokens`` tokens in both (Cherry's cut)."""
     tok = model.tokenizer
-    target = tok(response, add_special_tokens=False)["input_ids"]
+    text, special = _prompt_text(tok, prompt, layout)
+    target = tok(response, add_special_tokens=False)["input_ids"][:max_tokens]
+    given, _ = naive_token_scores(model, _context_ids(tok, text, special), target)
     alone, _ = naive_token_scores(model, _context_ids(tok, "", True), target)
-    unconditional = -float(alone.astype(np.float64).mean())
+    conditional, unconditional = -float(given.astype(np.float64).mean()), -float(alone.astype(np.float64).mean())
     return {"ifd": conditional / unconditional, "ifd_conditional_loss": conditional,
             "ifd_unconditional_loss": unconditional}
 

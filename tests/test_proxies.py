@@ -41,6 +41,24 @@ def test_ifd_matches_the_reference(model_name, request):
     assert read_metadata(out)["columns"]["ifd"]["higher_is_better"] is True  # the paper keeps the highest
 
 
+def test_ifd_scores_the_same_response_prefix_in_both_halves(llama):
+    """Cherry's cut: the first N response tokens with and without the prompt, never a truncation that drops the
+    prompt (which made both halves identical and IFD exactly 1)."""
+    rows = Dataset.from_list(ROWS)
+    out = score(rows, Ifd(llama, max_tokens=5), batch_size=2)
+    for row in out:
+        expected = naive_ifd(llama, row["prompt"], row["response"], max_tokens=5)
+        for key, value in expected.items():
+            assert row[key] == pytest.approx(value, abs=TOL), key
+    whole = score(rows, Ifd(llama), batch_size=2)
+    assert out["ifd"] != whole["ifd"] and 1.0 not in out["ifd"]
+    assert read_metadata(out)["scores"]["ifd_conditional"]["max_tokens"] == 5  # in the cache key and the card
+    with pytest.raises(ConfigError, match="truncate_left.*IFD is exactly 1.*max_tokens=512"):
+        Ifd(llama, on_overflow="truncate_left")
+    with pytest.raises(ConfigError, match="max_tokens must be a positive integer"):
+        Ifd(llama, max_tokens=0)
+
+
 @pytest.mark.parametrize(("splitter", "skip_tokens"), [("sentence", 1), ("sentence", 2), ("paragraph", 1)])
 def test_aslec_matches_the_reference(llama, splitter, skip_tokens):
     out = score(Dataset.from_list(POOL), Aslec(llama, splitter=splitter, skip_tokens=skip_tokens), batch_size=3)
@@ -133,11 +151,14 @@ def test_ifd_selection_takes_either_end(llama):
                    Ifd(llama))
     assert higher_is_better(scored, "ifd") is True
     high = select_best(scored, by="ifd", group="prompt_id")
-    low = select_best(scored, by="ifd", group="prompt_id", higher_is_better=False)
+    low = select_best(scored, by="ifd", group="prompt_id", higher_is_better=False, bounded=False)
     by_prompt = {}
     for row in scored:
         by_prompt.setdefault(row["prompt_id"], []).append(row["ifd"])
-    assert dict(zip(high["prompt_id"], high["ifd"], strict=True)) == {p: max(v) for p, v in by_prompt.items()}
+    bounded = {p: max(x for x in v if x <= 1) for p, v in by_prompt.items() if min(v) <= 1}  # Cherry drops IFD > 1
+    assert dict(zip(high["prompt_id"], high["ifd"], strict=True)) == bounded
+    unbounded = select_best(scored, by="ifd", group="prompt_id", bounded=False)
+    assert dict(zip(unbounded["prompt_id"], unbounded["ifd"], strict=True)) == {p: max(v) for p, v in by_prompt.items()}
     assert dict(zip(low["prompt_id"], low["ifd"], strict=True)) == {p: min(v) for p, v in by_prompt.items()}
 
 
@@ -161,3 +182,27 @@ def test_scoring_scored_data_again_keeps_every_scores_metadata(llama):
     meta = read_metadata(twice)
     assert {"global_naturalness", "ifd", "local_naturalness", "completeness"} <= set(meta["scores"])
     assert twice.info.description.count('hf_select: {"about"') == 1  # one metadata block, not one per part
+
+
+def test_every_card_section_explains_its_own_score(llama):
+    """Parts of composite scores used to inherit global naturalness's text (the `aslec_steps` section explained
+    global naturalness): every section now carries its own pass's explanation, and no two sections share one
+    unless they are parts of one score (its ratio or regression pass repeats the parent's text)."""
+    from hf_select.cards import build_card
+
+    ds = Dataset.from_list(POOL)
+    scored = score(ds, GlobalNaturalness(llama), LocalNaturalness(llama), RankSurprisal(llama), Ifd(llama),
+                   Aslec(llama))
+    meta = read_metadata(scored)
+    texts = {name: about["explanation"] for name, about in meta["about"].items()}
+    family = {"ifd_conditional": "ifd", "ifd_unconditional": "ifd", "aslec_steps": "aslec"}
+    for name, text in texts.items():
+        assert text, name
+        for other, other_text in texts.items():
+            if other != name and family.get(name, name) != family.get(other, other):
+                assert text != other_text, (name, other)
+    assert texts["aslec_steps"].startswith("ASLEC's model pass") and texts["ifd_unconditional"].startswith("IFD's")
+    card = build_card(scored)[0].text
+    for name, text in texts.items():
+        section = card.split(f"### `{name}`", 1)[1].split("### ", 1)[0]
+        assert text in section, name

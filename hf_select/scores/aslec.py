@@ -77,6 +77,8 @@ class AslecSteps(GlobalNaturalness):
 
     name = "aslec_steps"
     Params = AslecParams
+    explanation = ("ASLEC's model pass: the student's log-probability of each response token given the prompt, "
+                   "averaged apart for each step's first token(s) and the rest; `aslec_drop` is the mean of the rest.")
     columns = (ASLEC_DROP,)
     fields = {"aslec_mean": Field(Value("float64"), "mean log-probability of all the response's tokens"),
               "aslec_rest_mean": Field(Value("float64"), "mean log-probability of the tokens after each step's first"),
