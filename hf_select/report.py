@@ -129,7 +129,7 @@ def points_interval(value: float | None, low: float | None = None, high: float |
     if value is None or math.isnan(value):
         return "-"
     if low is None or math.isnan(low):
-        return f"{100 * value:+.0f} pts"
+        return f"{int(round(100 * value)):+d} pts"
     return points(value, low, high)
 
 

@@ -27,7 +27,8 @@ def _told_apart(low: float | None, high: float | None) -> int:
 
 def points(value: float, low: float, high: float) -> str:
     """A difference of two shares in percentage points: ``+5 pts [+1, +9]``."""
-    return f"{100 * value:+.0f} pts [{100 * low:+.0f}, {100 * high:+.0f}]"
+    whole = [int(round(100 * v)) for v in (value, low, high)]  # whole points, never "-0"
+    return f"{whole[0]:+d} pts [{whole[1]:+d}, {whole[2]:+d}]"
 
 
 def _names(scores: list[str]) -> str:
