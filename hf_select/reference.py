@@ -109,7 +109,7 @@ def naive_ifd(model: ScoringModel, prompt: str | list[dict], response: str, layo
             "ifd_unconditional_loss": unconditional}
 
 
-def naive_aslec(model: ScoringModel, prompt: str | list[dict], response: str, *, splitter="sentence",
+def naive_aslec(model: ScoringModel, prompt: str | list[dict], response: str, *, splitter="aslec",
                 skip_tokens: int = 1, layout: str = "auto") -> dict:
     """ASLEC's parts from the response's token log-probabilities given the prompt: each token goes to the step
     holding its first non-space character; the first ``skip_tokens`` tokens of each step are step-initial."""

@@ -26,12 +26,13 @@ from hf_select.traces import CLOSING_MARKERS, MARKERS
 Span = tuple[int, int]
 Splitter = str | Callable[[str], Sequence[tuple[int, int]]]
 
-MODES = ("paragraph", "line", "sentence")
+MODES = ("paragraph", "line", "sentence", "aslec")
 
 _NON_SPACE = re.compile(r"\S")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _LINE_BREAK = re.compile(r"\n\s*")  # ends where the whitespace run holding the line break ends
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n\s*")
+_ASLEC_END = re.compile(r"[.?] \s*")  # the ASLEC authors' code splits on ". " and "? ", and on nothing else
 # A terminator run (the lookbehind anchors it at the run's start, which keeps long runs of dots linear),
 # then closing quotes/brackets/emphasis, then the whitespace the sentence owns.
 _CLOSERS = "\"'”’»)\\]*_"
@@ -71,8 +72,11 @@ def split_steps(text: str, mode: Splitter = "paragraph", *, max_step_tokens: int
 
     ``mode``: ``"paragraph"`` (blank-line separated; a paragraph over ``max_step_tokens`` by
     `approx_token_count` is split into sentences, and a sentence is never split), ``"line"`` (one step per
-    non-blank line), ``"sentence"`` (see `split_sentences`), or a callable ``f(text) -> spans`` whose output
-    is checked against the partition contract (``ValueError`` naming the problem and the span).
+    non-blank line), ``"sentence"`` (sentences *and* lines: a step ends at ``.``, ``!``, ``?`` or an ellipsis
+    before a sentence start, and at every line break outside LaTeX math; see `split_sentences`), ``"aslec"``
+    (the ASLEC authors' split, wangbing1416/ASLEC: a step ends after every ``". "`` and ``"? "`` and nowhere
+    else, not at line breaks, ``!`` or abbreviations), or a callable ``f(text) -> spans`` whose output is checked
+    against the partition contract (``ValueError`` naming the problem and the span).
     """
     _check(mode, max_step_tokens)
     if not text:
@@ -81,6 +85,8 @@ def split_steps(text: str, mode: Splitter = "paragraph", *, max_step_tokens: int
         return _join_markers(text, _spans(text, (m.end() for m in _LINE_BREAK.finditer(text))))
     if mode == "sentence":
         return _join_markers(text, split_sentences(text))
+    if mode == "aslec":
+        return _join_markers(text, _spans(text, (m.end() for m in _ASLEC_END.finditer(text))))
     if mode == "paragraph":
         steps: list[Span] = []
         for start, end in _spans(text, (m.end() for m in _BLANK_LINE.finditer(text))):

@@ -22,7 +22,8 @@ def test_score_cli_single_and_two_process_accelerate_agree(tiny_root, tmp_path):
     data = tmp_path / "rows.jsonl"
     Dataset.from_list(ROWS * 3).to_json(data)
     model = str(tiny_root / "llama")
-    scores = ["--scores", "global,local,aslec"]  # ASLEC-CASL: a regression over the whole split, not a shard
+    # ASLEC-CASL: a regression over the whole split, not a shard (pooled: 15 rows, too few per teacher)
+    scores = ["--scores", "global,local,aslec", "--gamma", "pooled"]
     assert main(["score", str(data), "--model", model, "--out", str(tmp_path / "one"), *scores]) == 0
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",

@@ -10,10 +10,11 @@ from test_sft import SHAPES
 
 from hf_select import Aslec, GlobalNaturalness, Ifd, LocalNaturalness, RankSurprisal, score, select_best
 from hf_select.engine import ScoringEngine
-from hf_select.errors import ConfigError, WrongTypeError
+from hf_select.errors import ConfigError, ScoringInputError, WrongTypeError
 from hf_select.metadata import higher_is_better, read_metadata
 from hf_select.reference import naive_aslec, naive_casl, naive_global, naive_ifd
 from hf_select.scores.aslec import PARTS, casl_fit
+from hf_select.steps import split_steps
 
 TOL = 1e-4
 POOL = ROWS + [{**row, "teacher": "d", "response": row["response"] + " Done. We are sure."} for row in ROWS]
@@ -59,9 +60,11 @@ def test_ifd_scores_the_same_response_prefix_in_both_halves(llama):
         Ifd(llama, max_tokens=0)
 
 
-@pytest.mark.parametrize(("splitter", "skip_tokens"), [("sentence", 1), ("sentence", 2), ("paragraph", 1)])
+@pytest.mark.parametrize(("splitter", "skip_tokens"), [("aslec", 1), ("sentence", 1), ("sentence", 2),
+                                                       ("paragraph", 1)])
 def test_aslec_matches_the_reference(llama, splitter, skip_tokens):
-    out = score(Dataset.from_list(POOL), Aslec(llama, splitter=splitter, skip_tokens=skip_tokens), batch_size=3)
+    out = score(Dataset.from_list(POOL), Aslec(llama, splitter=splitter, skip_tokens=skip_tokens, gamma="pooled"),
+                batch_size=3)
     expected = [naive_aslec(llama, r["prompt"], r["response"], splitter=splitter, skip_tokens=skip_tokens)
                 for r in POOL]
     for row, ref in zip(out, expected, strict=True):
@@ -71,15 +74,42 @@ def test_aslec_matches_the_reference(llama, splitter, skip_tokens):
     assert max(out["aslec_num_steps"]) >= 3 and min(out["aslec_first_share"]) > 0
     first, rest = np.array(out["aslec_first_mean"]), np.array(out["aslec_rest_mean"])
     assert not np.allclose(first, rest)  # the step-initial tokens are told apart from the rest
-    fit = read_metadata(out)["scores"]["aslec"]["fit"]
+    fit = read_metadata(out)["scores"]["aslec"]["fit"]["all rows"]
     assert fit["rows"] == len(POOL) and math.isfinite(fit["gamma"])
+
+
+def test_per_teacher_gamma_equals_a_least_squares_fit_per_teacher(llama):
+    """The authors' code fits gamma per teacher (merge_cal_limo_ours.py): each teacher's rows get its own."""
+    pool = [{**row, "teacher": "xy"[i % 2]} for i, row in enumerate(POOL + POOL)]  # 2 teachers, enough rows each
+    out = score(Dataset.from_list(pool), Aslec(llama))
+    expected = [naive_aslec(llama, r["prompt"], r["response"], splitter="aslec") for r in pool]
+    for teacher in "xy":
+        mine = [i for i, r in enumerate(pool) if r["teacher"] == teacher]
+        np.testing.assert_allclose([out[i]["aslec_casl"] for i in mine], naive_casl([expected[i] for i in mine]),
+                                   atol=TOL, rtol=0)
+    fits = read_metadata(out)["scores"]["aslec"]["fit"]
+    assert set(fits) == {"x", "y"} and fits["x"]["gamma"] != fits["y"]["gamma"]
+    assert read_metadata(out)["scores"]["aslec"]["fitted_per"] == "teacher"
+    pooled = score(Dataset.from_list(pool), Aslec(llama, gamma="pooled"))
+    np.testing.assert_allclose(pooled["aslec_casl"], naive_casl(expected), atol=TOL, rtol=0)
+    with pytest.raises(ConfigError, match="teacher_column applies to gamma='per_teacher' only"):
+        Aslec(llama, gamma="pooled", teacher_column="model")
+    with pytest.raises(ConfigError, match="gamma must be 'per_teacher' or 'pooled'"):
+        Aslec(llama, gamma="per-teacher")
+
+
+def test_the_authors_splitter_cuts_after_every_period_and_question_mark_space_and_nowhere_else():
+    text = "First, x = 2. Then y?  So\nz = 3! Done... Yes. e.g. this."
+    pieces = [text[s:e] for s, e in split_steps(text, "aslec")]
+    assert pieces == ["First, x = 2. ", "Then y?  ", "So\nz = 3! Done... ", "Yes. ", "e.g. ", "this."]
+    assert len(split_steps(text, "sentence")) > len(pieces) - 1  # sentence also cuts at the line break and "!"
 
 
 def test_new_scores_do_not_depend_on_batch_size_or_row_order(llama):
     rows = Dataset.from_list(POOL)
-    one = score(rows, Ifd(llama), Aslec(llama), batch_size=1)
+    one = score(rows, Ifd(llama), Aslec(llama, gamma="pooled"), batch_size=1)
     order = list(np.random.default_rng(0).permutation(len(POOL)))
-    many = score(rows.select(order), Ifd(llama), Aslec(llama), batch_size=64)
+    many = score(rows.select(order), Ifd(llama), Aslec(llama, gamma="pooled"), batch_size=64)
     back = np.argsort(order)
     for column in ("ifd", "aslec_drop", "aslec_casl", "ifd_unconditional_loss"):
         np.testing.assert_allclose(np.array(many[column])[back], one[column], atol=1e-6, rtol=0, err_msg=column)
@@ -93,8 +123,13 @@ def test_the_casl_regression_is_the_same_to_the_last_bit_in_any_row_order():
 
 
 def test_casl_needs_the_whole_split(llama):
-    few = score(Dataset.from_list(ROWS[:3]), Aslec(llama))
-    assert all(math.isnan(v) for v in few["aslec_casl"])  # 3 rows cannot fit 4 coefficients: NaN, not a guess
+    with pytest.raises(ScoringInputError, match="at least 5 scored rows, and teacher 'a' has 2.*gamma='pooled'"):
+        score(Dataset.from_list(ROWS[:3]), Aslec(llama))  # 2 rows cannot fit 4 coefficients: never a silent NaN
+    with pytest.raises(ScoringInputError, match="at least 5 scored rows, and the split has 3"):
+        score(Dataset.from_list(ROWS[:3]), Aslec(llama, gamma="pooled"))
+    few = score(Dataset.from_list(ROWS[:3]), Aslec(llama, on_error="nan"))
+    assert all(math.isnan(v) for v in few["aslec_casl"])  # asked for: NaN, and the reason beside it
+    assert all("could not fit gamma" in e for e in few["hf_select_error"])
     assert not any(math.isnan(v) for v in few["aslec_drop"])
     stream = IterableDataset.from_generator(lambda: iter(ROWS))
     with pytest.raises(WrongTypeError, match="whole split.*materialise"):
@@ -105,12 +140,12 @@ def test_casl_needs_the_whole_split(llama):
 
 def test_shared_scores_run_their_common_forward_pass_once(llama, engine_calls):
     rows = Dataset.from_list(POOL)
-    together = score(rows, GlobalNaturalness(llama), RankSurprisal(llama), Ifd(llama), Aslec(llama))
+    together = score(rows, GlobalNaturalness(llama), RankSurprisal(llama), Ifd(llama), Aslec(llama, gamma="pooled"))
     requests = [r for call in engine_calls for r in call]
     with_prompt = [r for r in requests if len(r[0]) > 1]
     assert len(with_prompt) == len(POOL) == len(set(with_prompt))  # prompt + response: once per row
     assert len(requests) == 2 * len(POOL)  # and IFD's response alone: its own request
-    for alone in (GlobalNaturalness(llama), RankSurprisal(llama), Ifd(llama), Aslec(llama)):
+    for alone in (GlobalNaturalness(llama), RankSurprisal(llama), Ifd(llama), Aslec(llama, gamma="pooled")):
         separate = score(rows, alone, completeness=False)
         for column in alone.features():
             if column != "hf_select_error" and isinstance(separate[0][column], float):
@@ -165,7 +200,8 @@ def test_ifd_selection_takes_either_end(llama):
 @pytest.mark.parametrize(("rows", "shape"), SHAPES)
 def test_new_scores_read_every_shape_as_global_naturalness_does(rows, shape, llama):
     ds = Dataset.from_list(rows())
-    out = score(ds, GlobalNaturalness(llama, shape=shape), Ifd(llama, shape=shape), Aslec(llama, shape=shape))
+    out = score(ds, GlobalNaturalness(llama, shape=shape), Ifd(llama, shape=shape),
+                Aslec(llama, shape=shape, gamma="pooled", on_error="nan"))  # CASL on a handful of rows: NaN
     np.testing.assert_allclose(out["aslec_mean"], out["global_naturalness"], atol=1e-9)
     np.testing.assert_allclose(out["ifd_conditional_loss"], -np.array(out["global_naturalness"]), atol=1e-9)
     tokenizer = llama.tokenizer
@@ -192,7 +228,7 @@ def test_every_card_section_explains_its_own_score(llama):
 
     ds = Dataset.from_list(POOL)
     scored = score(ds, GlobalNaturalness(llama), LocalNaturalness(llama), RankSurprisal(llama), Ifd(llama),
-                   Aslec(llama))
+                   Aslec(llama, gamma="pooled"))
     meta = read_metadata(scored)
     texts = {name: about["explanation"] for name, about in meta["about"].items()}
     family = {"ifd_conditional": "ifd", "ifd_unconditional": "ifd", "aslec_steps": "aslec"}

@@ -109,7 +109,7 @@ def test_smollm2_ifd_and_aslec_match_the_reference(smollm2, example_rows):
     from hf_select.reference import naive_aslec, naive_casl, naive_ifd
 
     rows = Dataset.from_list([json.loads(line) for line in DATA.read_text().splitlines()][:8])
-    out = score(rows, Ifd(smollm2), Aslec(smollm2), batch_size=3)
+    out = score(rows, Ifd(smollm2), Aslec(smollm2, gamma="pooled"), batch_size=3)
     aslec = [naive_aslec(smollm2, r["prompt"], r["response"]) for r in rows]
     worst = 0.0
     for row, expected in zip(out, aslec, strict=True):

@@ -70,7 +70,8 @@ class LocalNaturalnessParams(ScoreParams):
     window: int = option("Steps of context before each step (re-encoded from their own start; 0: none).", 2)
     include_prompt: bool = option("Condition every step on the prompt too (the paper: no).", False)
     splitter: str | Callable[[str], Sequence[tuple[int, int]]] = option(
-        "How a response is split into steps: paragraph, sentence, line, or a function text -> spans.", "paragraph",
+        "How a response is split into steps: paragraph, sentence (sentences and every line break), line, aslec (after "
+        "every '. ' and '? '), or a function text -> spans.", "paragraph",
         describe=splitter_name)
     max_step_tokens: int | None = option("paragraph splitter: paragraphs longer than this many (approximate) tokens "
                                          "are split into sentences; default 80.", None)
