@@ -245,8 +245,14 @@ def test_a_recipe_compares_prints_and_writes_the_card_section(tiny_root, tmp_pat
     assert main(["run", "proxy_comparison", "--dry-run", *(w for o in overrides for w in ("--set", o))]) == 0
     printed = capsys.readouterr().out
     assert "Which score to trust on this data: 40 responses to 10 prompts from 4 teachers" in printed
-    for column in ("global_naturalness", "local_naturalness", "rsr", "ifd", "aslec_drop", "aslec_casl"):
+    for column in ("global_naturalness", "local_naturalness", "local_naturalness_k1", "local_naturalness_k4",
+                   "local_naturalness_k8", "rsr", "ifd", "aslec_drop", "aslec_casl"):
         assert f"\n{column} " in printed
+    card = DatasetCard.load(out / "README.md").text
+    windows = {k: f"| `local_naturalness{'' if k == 2 else f'_k{k}'}` |" for k in (1, 2, 4, 8)}
+    assert all(row in card for row in windows.values())  # every window is compared, in the card too
+    for k in (1, 4, 8):  # and each column was scored at its own window
+        assert f"| window | `{k}` |" in card.split(f"#### `local_naturalness_k{k}`")[1].split("####")[0]
     card = DatasetCard.load(out / "README.md").text
     assert "### Which score to trust on this data" in card and "| `local_naturalness` ~ `rsr` |" in card
     assert "For reference: the best single teacher" in card
