@@ -281,6 +281,7 @@ RECIPE = """\
 @pytest.mark.parametrize(("edit", "message"), [
     ("scores.0.splitter=line|scores.0.max_step_tokens=40", "max_step_tokens applies to the paragraph splitter"),
     ("scores.0.layout=chat", "layout applies with include_prompt=True only"),
+    ("scores.0.max_step_tokens=0", "max_step_tokens must be a positive int, not 0"),  # once read as "unset"
     ("rank_teachers={by: [local_naturalness], seed: 3}", "`rank_teachers.seed` applies to the bootstrap only"),
     ("rank_teachers={by: [local_naturalness], group: prompt}", "`rank_teachers.group` applies to the bootstrap"),
     ("output.private=true", "`output.private` applies when publishing"),

@@ -89,7 +89,8 @@ class LocalNaturalnessParams(ScoreParams):
             object.__setattr__(self, "max_step_tokens", 80)
         if self.include_prompt and self.layout is None:
             object.__setattr__(self, "layout", "auto")
-        describe_splitter(self.splitter, self.max_step_tokens or 80)  # a bad splitter fails here, not on row one
+        # a bad splitter or cap fails here, not on row one (0 is a value, not "unset": `or 80` once hid it)
+        describe_splitter(self.splitter, 80 if self.max_step_tokens is None else self.max_step_tokens)
 
 
 class LocalNaturalness(Scorer):
