@@ -116,13 +116,18 @@ def load_source(path: str, *, split: str | None = "train", name: str | None = No
     local = Path(path).expanduser()
     if local.is_dir() and ((local / "dataset_info.json").exists() or (local / "dataset_dict.json").exists()):
         _nothing_to_set(path, "a save_to_disk folder", name=name, data_files=data_files, revision=revision)
-        ds = load_from_disk(str(local))
+        try:
+            ds = load_from_disk(str(local))
+        except IndexError:  # datasets concatenates the folder's arrow files, and a folder of 0 rows has none
+            raise DataFormatError(f"{path} holds no rows; nothing to curate") from None
         if split and isinstance(ds, DatasetDict):
             if split not in ds:
                 raise NotFoundError(f"{path} has no split {split!r} (splits: {sorted(ds)})")
             ds = ds[split]
         elif split not in (None, "train"):
             raise NotFoundError(f"{path} holds one dataset, not splits: leave the split unset (it has no {split!r})")
+        if all(len(part) == 0 for part in (ds.values() if isinstance(ds, DatasetDict) else [ds])):
+            raise DataFormatError(f"{path} holds no rows; nothing to curate")
         return ds.to_iterable_dataset() if streaming and isinstance(ds, Dataset) else ds
     if local.is_file():
         builder = FILE_BUILDERS.get(local.suffix)

@@ -396,3 +396,17 @@ def test_a_model_config_that_cannot_load_is_refused_at_once():
         ModelConfig("smollm2-135m-instruct", device="cpu", device_map="auto")
     with pytest.raises(ConfigError, match="revision applies to Hub models"):
         ModelConfig("smollm2-135m-instruct", revision="main")
+
+
+@pytest.mark.parametrize("empty", [{"prompt": [], "response": []}, "dict"])
+def test_an_empty_saved_dataset_is_a_one_line_error(empty, tiny_root, tmp_path, capsys, no_model_loads):
+    """A save_to_disk folder of 0 rows made `datasets` fail with an IndexError traceback (#32)."""
+    from datasets import DatasetDict
+
+    rows = Dataset.from_dict({"prompt": [], "response": []})
+    (DatasetDict({"train": rows}) if empty == "dict" else rows).save_to_disk(str(tmp_path / "saved"))
+    capsys.readouterr()
+    code = main(["score", str(tmp_path / "saved"), "--model", str(tiny_root / "llama"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "holds no rows; nothing to curate" in err
+    assert not (tmp_path / "o").exists()
