@@ -14,9 +14,11 @@ output or publication, an unreachable Hub) prints one line naming the key, file 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import json
+import logging
 import operator
 import sys
 import types
@@ -330,13 +332,43 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit:  # argparse's own mistakes (one line, see `_parser_class`) and --help
         return exit.code if isinstance(exit.code, int) else 2
-    with render_as("recipe" if args.command in ("run", "demo") else "cli"):
+    with render_as("recipe" if args.command in ("run", "demo") else "cli"), _held_library_errors() as drop:
         try:
             return args.func(args)
         except HfSelectError as err:
+            drop()
             message = " ".join(str(err).split("\n"))
             print(f"hf-select {args.command}: error: {message}", file=sys.stderr)
             return 2
+
+
+@contextlib.contextmanager
+def _held_library_errors() -> typing.Iterator[typing.Callable[[], None]]:
+    """`datasets` logs some failures (``Failed to load JSON from file ...``) before raising the exception that
+    hf_select turns into its one-line error. Its error records are held while a command runs: dropped when the
+    command ends in that one line (``drop()``), let out as they were otherwise (a bug keeps everything). Nothing is
+    held when the user asked `datasets` for more (``HF_DATASETS_VERBOSITY=info`` or ``debug``)."""
+    from datasets.utils import logging as datasets_logging
+
+    root = datasets_logging.get_logger("datasets")  # configures the library's handler if nothing has yet
+    held: list[logging.LogRecord] = []
+
+    def hold(record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            held.append(record)
+            return False
+        return True
+
+    handlers = [] if root.getEffectiveLevel() < logging.WARNING else list(root.handlers)
+    for handler in handlers:
+        handler.addFilter(hold)
+    try:
+        yield held.clear
+    finally:
+        for handler in handlers:
+            handler.removeFilter(hold)
+        for record in held:
+            logging.getLogger(record.name).handle(record)
 
 
 if __name__ == "__main__":

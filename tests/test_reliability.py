@@ -410,3 +410,37 @@ def test_an_empty_saved_dataset_is_a_one_line_error(empty, tiny_root, tmp_path, 
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "holds no rows; nothing to curate" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("ending", ["mistake", "bug", "verbose"])
+def test_what_datasets_logs_before_a_one_line_error_is_not_a_second_line(ending, monkeypatch, tmp_path):
+    """`datasets` logs some failures ("Failed to load JSON from file ...") before raising what hf-select reports in
+    one line: the CLI holds the library's error records and drops them then; a bug, or a user who asked datasets
+    for more (verbosity info), still sees them."""
+    import io
+    import logging
+
+    from datasets.utils import logging as datasets_logging
+
+    import hf_select.cli as cli
+    from hf_select.errors import DataFormatError
+
+    root = datasets_logging.get_logger("datasets")
+    stream = io.StringIO()
+    for handler in root.handlers:
+        monkeypatch.setattr(handler, "stream", stream)
+    if ending == "verbose":
+        monkeypatch.setattr(root, "level", logging.INFO)
+
+    def fails(args):
+        logging.getLogger("datasets.packaged_modules.json.json").error("Failed to load JSON from file 'x.jsonl'")
+        raise RuntimeError("a bug") if ending == "bug" else DataFormatError("cannot read x.jsonl: JSON parse error")
+
+    monkeypatch.setattr(cli, "cmd_score", fails)
+    argv = ["score", str(tmp_path / "x.jsonl"), "--model", "m", "--out", str(tmp_path / "o")]
+    if ending == "bug":
+        with pytest.raises(RuntimeError):
+            main(argv)
+    else:
+        assert main(argv) == 2
+    assert ("Failed to load JSON" in stream.getvalue()) == (ending != "mistake")
