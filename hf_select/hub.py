@@ -19,6 +19,7 @@ publish into it publicly.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -337,11 +338,12 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = Fals
                           "folders written by hf-select run or write_local")
     sources = [*sources, *manifest.get("sources", [])]
     local_card = DatasetCard.load(readme)
-    splits = _local_splits(folder, local_card)
+    written = _written_files(folder, manifest)
+    splits = _local_splits(folder, local_card, written)
     for s in splits:
         merge_card(None, local_card, section_key(s.config_name, s.split))  # every section, checked before sending
-    images = _check_files({p.relative_to(folder).as_posix(): p.read_bytes() for where in (IMAGES_DIR, VIEWER_DIR)
-                            for p in sorted((folder / where).rglob("*")) if p.is_file()})
+    images = _check_files({relative: path.read_bytes() for relative, path in sorted(written.items())
+                           if relative.split("/")[0] in (IMAGES_DIR, VIEWER_DIR)})
     api = HfApi(token=token)
     with _publishing(repo_id):
         repo_id = _full_repo_id(api, repo_id)
@@ -351,12 +353,42 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = Fals
                        images, branch)
 
 
-def _local_splits(folder: Path, card: DatasetCard) -> list[_SplitFiles]:
-    """The splits a local Hub-layout folder holds, read from its README's ``configs``/``dataset_info``."""
+def _written_files(folder: Path, manifest: dict) -> dict[str, Path]:
+    """The files of ``folder`` that hf_select wrote and nobody changed since: listed in its manifest, inside the
+    folder, reached through no link, with the content the manifest records. Only these are ever published (a
+    person's file or a link placed in ``viewer/`` stays local); a listed file that was edited is refused, before
+    anything reaches the Hub."""
+    from hf_select.digests import file_digests
+
+    files = manifest.get("files") or {}
+    out = {}
+    for relative, digest in (files.items() if isinstance(files, dict) else ()):
+        path = folder / relative
+        below = [folder.joinpath(*Path(relative).parts[:k]) for k in range(1, len(Path(relative).parts) + 1)]
+        if Path(relative).is_absolute() or ".." in Path(relative).parts or any(p.is_symlink() for p in below):
+            raise OutputError(f"{folder}: {relative} is a link or lies outside the folder; hf_select publishes only "
+                              "the files it wrote there. Rewrite the folder with hf_select")
+        if not path.is_file() or relative == README:
+            continue  # the card is merged from its own sections; a file that is gone is not published
+        if digest is not None and file_digests(path)["sha256"] != digest:
+            raise OutputError(f"{path} was changed after hf_select wrote it; only files it wrote are published. "
+                              "Rewrite the folder with hf_select (or restore the file)")
+        out[Path(relative).as_posix()] = path
+    return out
+
+
+def _local_splits(folder: Path, card: DatasetCard, written: dict[str, Path]) -> list[_SplitFiles]:
+    """The splits a local Hub-layout folder holds, read from its README's ``configs``/``dataset_info``: their
+    ``data_files`` patterns matched against the files hf_select wrote (a pattern reaching outside the folder, e.g.
+    after a person edited the README, is refused before anything reaches the Hub)."""
     out = []
     for config_name, split, patterns, info, features in card_splits(card):
-        files = {p.relative_to(folder).as_posix(): p for pattern in patterns for p in sorted(folder.glob(pattern))
-                 if p.is_file()}
+        for pattern in patterns:
+            if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+                raise OutputError(f"{folder / README}: split {split!r} of config {config_name!r} names data files "
+                                  f"outside the folder ({pattern!r}); only files inside {folder} are published")
+        files = {relative: path for relative, path in written.items()
+                 if any(fnmatch.fnmatchcase(relative, pattern) for pattern in patterns)}
         if info is None or not files:
             raise OutputError(f"{folder / README} does not describe split {split!r} of config {config_name!r} with "
                               "its files; rewrite the folder with hf_select")

@@ -16,7 +16,7 @@ from hub_server import HubServer
 from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi, hf_hub_download
 
 from hf_select import outputs
-from hf_select.errors import PublishError, SchemaError
+from hf_select.errors import OutputError, PublishError, SchemaError
 from hf_select.hub import merge_card, push, push_folder, write_local
 
 FRESH = DownloadMode.FORCE_REDOWNLOAD
@@ -432,6 +432,58 @@ def test_push_folder_round_trip(hub: HubServer, hub_repo_id: str, tmp_path: Path
     assert remote == snapshot(folder)  # what was checked locally is exactly what got published
     card = DatasetCard.load(hub_repo_id)
     assert section("train") in card.text and section("test") in card.text
+
+
+def _published_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "curated"
+    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"),
+                images={"images/train_scores.png": PNG_TRAIN, "viewer/train/index.html": b"<html></html>"})
+    return folder
+
+
+def test_push_folder_publishes_only_the_files_hf_select_wrote(hub: HubServer, hub_repo_id: str,
+                                                              tmp_path: Path) -> None:
+    """A person's file and a link to a secret placed in viewer/ stay local (#29); what hf_select wrote goes up."""
+    folder = _published_folder(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("HF_TOKEN=hf_fake_key")
+    (folder / "viewer" / "train" / "notes.txt").write_text("my own notes")
+    (folder / "viewer" / "train" / "key.js").symlink_to(secret)
+    (folder / "images" / "linked.png").symlink_to(secret)
+    push_folder(folder, hub_repo_id)
+    remote = hub.repo(hub_repo_id).head().files
+    assert "viewer/train/index.html" in remote and "images/train_scores.png" in remote
+    assert not {"viewer/train/notes.txt", "viewer/train/key.js", "images/linked.png"} & set(remote)
+    assert not any(b"hf_fake_key" in f.content for f in remote.values())
+
+
+@pytest.mark.parametrize("case", ["data outside", "edited viewer file", "linked data file", "linked folder"])
+def test_push_folder_refuses_before_the_repo_is_created(case, hub: HubServer, hub_repo_id: str,
+                                                         tmp_path: Path) -> None:
+    """Every check passes before anything reaches the Hub: no repo is created for a refused push (#32)."""
+    folder = _published_folder(tmp_path)
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "train-0.parquet").write_bytes(b"PAR1 secret rows")
+    if case == "data outside":  # a person edited the README's data_files
+        readme = folder / "README.md"
+        readme.write_text(readme.read_text().replace("path: data/train-*", "path: ../private/train-*"))
+        match = "names data files outside the folder"
+    elif case == "edited viewer file":
+        (folder / "viewer" / "train" / "index.html").write_text("<script>fetch('https://example.org')</script>")
+        match = "was changed after hf_select wrote it"
+    elif case == "linked data file":
+        data = next((folder / "data").glob("train-*"))
+        data.unlink()
+        data.symlink_to(private / "train-0.parquet")
+        match = "is a link or lies outside the folder"
+    else:
+        (folder / "viewer").rename(tmp_path / "viewer-elsewhere")
+        (folder / "viewer").symlink_to(tmp_path / "viewer-elsewhere")
+        match = "is a link or lies outside the folder"
+    with pytest.raises(OutputError, match=match):
+        push_folder(folder, hub_repo_id)
+    assert not hub.has_repo(hub_repo_id)
 
 
 # ------------------------------------------------------------------------------------------------ schemas
