@@ -170,7 +170,19 @@ def compare_scores(ds: Dataset, by: list[str], teacher: str = "teacher", group: 
     tail = (1 - confidence) / 2 * 100
     per_score = [_score_row(c, ups[c], samples, inputs, rows, lengths, tail, families, student_family)
                  for c in by]
-    pairs = [_pair_row(a, b, samples, inputs, tail, confidence) for a, b in combinations(by, 2)]
+    pairs = [_pair_row(a, b, samples, inputs, tail) for a, b in combinations(by, 2)]
+    for family, keys in (("picked_difference", [f"picked {a} - {b}" for a, b in combinations(by, 2)]),
+                         ("tau_difference", [f"tau {a} - {b}" for a, b in combinations(by, 2)])):
+        for row, side in zip(pairs, _told_apart(samples, keys, tail), strict=True):
+            row[f"{family}_told_apart"] = side
+    for row in pairs:
+        differences = inputs.picked[row["score_a"]] - inputs.picked[row["score_b"]]
+        row["prompts_to_tell_apart"] = None if row["picked_difference_told_apart"] else _prompts_needed(
+            differences[~np.isnan(differences)], confidence, len(pairs))
+    for family, key in (("vs_random", "vs random"), ("vs_best_teacher", "vs best"),
+                        ("length_tokens_rho", "length tokens")):
+        for row, side in zip(per_score, _told_apart(samples, [f"{key} {c}" for c in by], tail), strict=True):
+            row[f"{family}_told_apart"] = side
     for row in per_score:
         missing = rows.n_prompts - row["labelled"]
         if flags is not None and missing:
@@ -205,7 +217,8 @@ def _interval_fields(*names: str) -> list[tuple[str, pa.DataType]]:
 _PAIR_SCHEMA = pa.schema([("score_a", pa.string()), ("score_b", pa.string()),
                           *_interval_fields("kendall_tau", "same_pick", "picked_difference"),
                           ("picked_difference_prompts", pa.int64()), ("prompts_to_tell_apart", pa.int64()),
-                          *_interval_fields("tau_difference")])
+                          *_interval_fields("tau_difference"), ("picked_difference_told_apart", pa.int64()),
+                          ("tau_difference_told_apart", pa.int64())])
 
 
 def option_problem(by: list[str], bootstrap: int, families: dict[str, str] | None,
@@ -479,30 +492,37 @@ def _score_row(column: str, up: bool, samples: dict[str, np.ndarray], inputs: _I
     return out
 
 
-def _pair_row(a: str, b: str, samples: dict[str, np.ndarray], inputs: _Inputs, tail: float,
-              confidence: float) -> dict[str, Any]:
+def _pair_row(a: str, b: str, samples: dict[str, np.ndarray], inputs: _Inputs, tail: float) -> dict[str, Any]:
     out: dict[str, Any] = {"score_a": a, "score_b": b}
     for name, key in (("kendall_tau", "agree"), ("same_pick", "same"), ("tau_difference", "tau")):
         _with_interval(out, name, samples, f"{key} {a} {b}" if key != "tau" else f"tau {a} - {b}", tail)
     _with_interval(out, "picked_difference", samples, f"picked {a} - {b}", tail)
-    differences = inputs.picked[a] - inputs.picked[b]
-    differences = differences[~np.isnan(differences)]
-    out["picked_difference_prompts"] = len(differences)
-    out["prompts_to_tell_apart"] = _prompts_needed(differences, out["picked_difference_low"],
-                                                   out["picked_difference_high"], confidence)
+    out["picked_difference_prompts"] = int((~np.isnan(inputs.picked[a] - inputs.picked[b])).sum())
     return out
 
 
-def _prompts_needed(differences: np.ndarray, low: float, high: float, confidence: float) -> int | None:
-    """Roughly how many labelled prompts an interval of ``confidence`` needs to exclude 0 for the observed mean
-    of per-prompt ``differences`` (normal approximation: n = (z * sd / mean)^2); None when the interval already
-    excludes 0 or there is no difference to tell apart."""
-    if len(differences) < 2 or (low > 0 or high < 0) or math.isnan(low):
+def _told_apart(samples: dict[str, np.ndarray], keys: list[str], tail: float) -> list[int]:
+    """For a family of comparisons, whether each is told apart from 0 (+1 above, -1 below, 0 not) by an interval
+    Bonferroni-adjusted for the family's size: fifteen pairs at 95% each would show one difference by chance
+    in most slices; the verdict states only what holds for the family as a whole."""
+    adjusted = tail / max(1, len(keys))
+    sides = []
+    for key in keys:
+        _, low, high = _interval(samples[key], adjusted) if key in samples else (math.nan,) * 3
+        sides.append(0 if math.isnan(low) else 1 if low > 0 else -1 if high < 0 else 0)
+    return sides
+
+
+def _prompts_needed(differences: np.ndarray, confidence: float, comparisons: int) -> int | None:
+    """Roughly how many labelled prompts an interval needs to exclude 0 for the observed mean of per-prompt
+    ``differences``, adjusted as the verdict adjusts it for ``comparisons`` pairs (normal approximation:
+    n = (z * sd / mean)^2); None when there is no difference to tell apart."""
+    if len(differences) < 2:
         return None
     mean, sd = float(differences.mean()), float(differences.std(ddof=1))
     if mean == 0 or sd == 0:
         return None
-    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / (2 * comparisons))
     return math.ceil((z * sd / abs(mean)) ** 2)
 
 

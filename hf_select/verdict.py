@@ -1,14 +1,15 @@
 """What a score comparison says, in plain words: the lines atop the printed report and the card's section.
 
 Built from `hf_select.compare.Comparison.to_dict` alone, so the printed report, the card and the run log say the
-same. A statement is made only where a paired interval excludes zero; where the slice cannot tell scores apart
+same. A statement is made only where a paired interval excludes zero after a Bonferroni adjustment for its family
+of comparisons (every pair of scores; every score against a random pick; ...: the ``*_told_apart`` columns), so
+that fifteen pairs do not yield a difference by chance; where the slice cannot tell scores apart
 (every pick correct, zero-width intervals, too few teachers or prompts), the verdict says so and, for the largest
 observed difference in pick accuracy, roughly how many labelled prompts would tell it apart.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from hf_select.rank_agreement import rank_values
@@ -16,13 +17,6 @@ from hf_select.rank_agreement import rank_values
 FEW_PROMPTS = 20  # below this many prompts, percentile bootstrap intervals are rough
 FEW_TEACHERS = 5  # below this many teachers, a rank statistic takes only a handful of values
 FEW_LENGTH_PROMPTS = 10  # a length correlation over fewer prompts with different lengths is not read as a preference
-
-
-def _told_apart(low: float | None, high: float | None) -> int:
-    """+1 when an interval is above 0, -1 below, 0 when it holds 0 (or is unknown)."""
-    if low is None or high is None or math.isnan(low) or math.isnan(high):
-        return 0
-    return 1 if low > 0 else -1 if high < 0 else 0
 
 
 def points(value: float, low: float, high: float) -> str:
@@ -59,7 +53,7 @@ def _picks(rows: list[dict], pairs: list[dict], base: dict, prompts: int) -> lis
                 "prompts): this slice is too easy to tell the scores apart. Label prompts that some teachers get "
                 "wrong."]
     lines = []
-    told = [p for p in pairs if _told_apart(p["picked_difference_low"], p["picked_difference_high"])]
+    told = [p for p in pairs if p["picked_difference_told_apart"]]
     for p in told:
         better, worse, sign = (p["score_a"], p["score_b"], 1) if p["picked_difference"] > 0 else \
             (p["score_b"], p["score_a"], -1)
@@ -77,14 +71,15 @@ def _picks(rows: list[dict], pairs: list[dict], base: dict, prompts: int) -> lis
                 (largest["score_b"], largest["score_a"], -1)
             lo, hi = sorted((sign * largest["picked_difference_low"], sign * largest["picked_difference_high"]))
             need = largest["prompts_to_tell_apart"]
-            lines.append(f"No two scores are told apart by how often their pick is correct. The largest difference, "
+            lines.append(f"No two scores are told apart by how often their pick is correct (over all {len(pairs)} "
+                         "pairs at once). The largest difference, "
                          f"`{a}` over `{b}` ({points(sign * largest['picked_difference'], lo, hi)}), "
                          + (f"would need roughly {need} labelled prompts to be told apart (this slice has "
                             f"{largest['picked_difference_prompts']})." if need else "cannot be told apart here."))
     for key, what in (("vs_random", "a response drawn at random"),
                       ("vs_best_teacher", f"the best single teacher chosen on held-out prompts "
                                           f"({base['best_teacher']} in-sample)")):
-        sides = {s: [r["score"] for r in scored if _told_apart(r[f"{key}_low"], r[f"{key}_high"]) == s]
+        sides = {s: [r["score"] for r in scored if r[f"{key}_told_apart"] == s]
                  for s in (1, -1, 0)}
         parts = [f"better than {what}: {_names(sides[1])}" if sides[1] else "",
                  f"worse: {_names(sides[-1])}" if sides[-1] else "",
@@ -107,7 +102,7 @@ def _rankings(rows: list[dict], pairs: list[dict], report: dict[str, Any]) -> li
                      f"{best['ranking_tau']:+.2f}); its top teacher is the truly best in {best['ranking_p_top']:.0%} "
                      "of resamples.")
     for p in pairs:
-        side = _told_apart(p["tau_difference_low"], p["tau_difference_high"])
+        side = p["tau_difference_told_apart"]
         if side:
             better, worse = (p["score_a"], p["score_b"]) if side > 0 else (p["score_b"], p["score_a"])
             lines.append(f"`{better}`'s teacher ranking follows the truth better than `{worse}`'s (tau-b difference "
@@ -122,7 +117,7 @@ def _lengths(rows: list[dict]) -> list[str]:
     lines, thin = [], []
     for r in rows:
         prompts = r.get("length_tokens_prompts", 0)
-        side = _told_apart(r.get("length_tokens_rho_low"), r.get("length_tokens_rho_high"))
+        side = r["length_tokens_rho_told_apart"]
         if not prompts:
             continue
         if prompts < FEW_LENGTH_PROMPTS:

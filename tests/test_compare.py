@@ -430,3 +430,23 @@ def test_ifd_picks_stay_at_or_below_one_unless_told(data):
     assert max(picked["ifd"]) <= 1.0 and len(picked) == 30 - all_correct  # no candidate left: the prompt is dropped
     unbounded = select_best(ifd, by="ifd", group="prompt_id", bounded=False)["ifd"]
     assert sum(v == 1.5 for v in unbounded) == round(30 * any_correct)
+
+
+def test_the_verdict_claims_a_difference_between_noise_scores_in_at_most_5_percent_of_slices():
+    """Four scores of pure noise (6 pairs): each pair's own 95% interval excludes 0 in some slices by chance, so a
+    verdict read off unadjusted intervals would claim a difference far more often than 5% of the time; claims
+    adjusted for the family (Bonferroni) hold the family-wise rate."""
+    runs, claimed, unadjusted = 200, 0, 0
+    noise = ["n0", "n1", "n2", "n3"]
+    for r in range(runs):
+        rng = np.random.default_rng(r)
+        rows = [{"prompt_id": p, "teacher": t, "is_correct": bool(rng.random() < 0.5),
+                 **{n: float(rng.normal()) for n in noise}} for p in range(40) for t in TEACHERS]
+        report = compare_scores(Dataset.from_list(rows), noise, group="prompt_id", seed=r,
+                                higher_is_better=dict.fromkeys(noise, True))
+        claimed += any(p["picked_difference_told_apart"] for p in report.agreement)
+        unadjusted += any(p["picked_difference_low"] > 0 or p["picked_difference_high"] < 0 for p in report.agreement)
+        assert any("picks a correct response more often" in v for v in report.verdict) == bool(
+            any(p["picked_difference_told_apart"] for p in report.agreement))
+    assert claimed / runs <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / runs), claimed
+    assert unadjusted > 2 * claimed  # the test can fail: unadjusted intervals claim far more
