@@ -51,7 +51,9 @@ EXPLANATION = (
     "ASLEC (arXiv 2604.06834): naturalness corrected for step length. Averaged token log-probabilities favour long "
     "reasoning steps, because each step's first token is the least likely and long steps dilute it. `aslec_drop` "
     "averages every token but the first of each step; `aslec_casl` removes the effect of the share of step-initial "
-    "tokens with a regression fitted over the whole pool.")
+    "tokens with a least-squares fit. As in the authors' code, steps end after '. ' and '? ' (splitter `aslec`) "
+    "and the fit is made per teacher (gamma `per_teacher`; `pooled` fits one over the split); the parameters "
+    "below say which were used here.")
 PARTS = ("aslec_mean", "aslec_rest_mean", "aslec_first_mean", "aslec_first_share")  # what the regression reads
 
 
