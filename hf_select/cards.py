@@ -173,10 +173,17 @@ def score_sections(meta: dict[str, Any]) -> list[dict[str, Any]]:
     return sections
 
 
+def mixed_scores(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Scores whose rows were computed under different configurations (datasets scored apart, then concatenated):
+    the models behind each, for the card's warning."""
+    return [{"name": name, "models": list(dict.fromkeys(str(c.get("model") or "(no model)") for c in configs)),
+             "configurations": len(configs)} for name, configs in meta["mixed"].items()]
+
+
 def students(meta: dict[str, Any]) -> list[dict[str, str | None]]:
     """The models that scored the data, with their Hub ids when they have one."""
     seen: dict[str, str | None] = {}
-    for config in meta["scores"].values():
+    for config in [*meta["scores"].values(), *(c for configs in meta["mixed"].values() for c in configs)]:
         model = config.get("model")
         if model and model not in seen:
             seen[model] = config.get("model_hub_id")
@@ -415,7 +422,8 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
         repo_id=ctx.repo_id or REPO_PLACEHOLDER, summary=summary_text(ctx, len(curated), meta), home=project_home(),
         data_description=data_description(scored, ctx.teacher_column),
         training=training_text(ctx.training, ctx.folded), incomplete=ctx.incomplete,
-        description=ctx.description.strip(), students=students(meta), stages=ctx.stages, errors=error_counts(scored),
+        description=ctx.description.strip(), students=students(meta), mixed=mixed_scores(meta), stages=ctx.stages,
+        errors=error_counts(scored),
         rankings=ranking_sections(scored, ctx), teacher_mix=summary["teacher_mix"],
         accuracy_after=summary["accuracy_after"], provenance_mix=provenance_mix(scored, curated),
         fields=field_table(curated, meta), scores=score_sections(meta), citations=citations(meta),

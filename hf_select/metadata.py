@@ -22,22 +22,43 @@ CORRECT = IS_CORRECT.name
 MARKER = "hf_select: "
 
 
+def _blocks(description: str) -> list[tuple[int, dict[str, Any]]]:
+    """Every hf_select block of a description, with where it starts: one, or several once `datasets` joined the
+    descriptions of concatenated datasets (``DatasetInfo.from_merge``)."""
+    blocks, at = [], description.find(MARKER)
+    while at != -1:
+        if at == 0 or description[at - 1] == "\n":
+            block, _ = json.JSONDecoder().raw_decode(description, at + len(MARKER))
+            blocks.append((at, block))
+        at = description.find(MARKER, at + 1)
+    return blocks
+
+
 def read_metadata(ds: Dataset) -> dict[str, Any]:
     """``{"scores": {name: config}, "columns": {column: {"score", "higher_is_better", "definition"}},
-    "about": {name: {"explanation", "citation", "fields": {column: description}}}}``."""
-    description = ds.info.description or ""
-    at = description.rfind(MARKER)
-    meta: dict[str, Any] = {}
-    if at != -1 and (at == 0 or description[at - 1] == "\n"):
-        meta = json.loads(description[at + len(MARKER) :])
-    return {"scores": meta.get("scores", {}), "columns": meta.get("columns", {}), "about": meta.get("about", {})}
+    "about": {name: {"explanation", "citation", "fields": {column: description}}}, "mixed": {name: [config, ...]}}``.
+
+    ``mixed``: scores whose rows were computed under different configurations (another student, another fit),
+    as when datasets scored apart are concatenated; ``scores`` then holds the last one, and cards say so."""
+    blocks = [block for _, block in _blocks(ds.info.description or "")]
+    meta = {key: dict(blocks[-1].get(key, {})) if blocks else {} for key in ("scores", "columns", "about", "mixed")}
+    for block in blocks[:-1]:
+        for name, config in block.get("scores", {}).items():
+            mine = meta["scores"].setdefault(name, config)
+            seen = meta["mixed"].setdefault(name, [mine])
+            seen += [c for c in [config, *block.get("mixed", {}).get(name, [])] if c not in seen]
+            if len(seen) == 1:
+                del meta["mixed"][name]
+        for key in ("columns", "about"):
+            meta[key] = {**block.get(key, {}), **meta[key]}
+    return meta
 
 
 def user_description(ds: Dataset) -> str:
-    """The dataset's own description, without the hf_select block."""
+    """The dataset's own description, without the hf_select block(s)."""
     description = ds.info.description or ""
-    at = description.rfind(MARKER)
-    return description if at == -1 else description[:at].rstrip("\n")
+    blocks = _blocks(description)
+    return description[: blocks[0][0]].rstrip("\n") if blocks else description
 
 
 def record_score(ds: Dataset, name: str, config: dict[str, Any], columns: dict[str, dict[str, Any]],

@@ -151,3 +151,27 @@ def test_concurrent_writers_of_one_folder_both_land(tmp_path):
         assert sorted(loaded) == ["a", "b"], attempt
         card = DatasetCard.load(folder / "README.md").text
         assert "hf_select:split=a" in card and "hf_select:split=b" in card
+
+
+def test_rows_scored_under_different_students_and_concatenated_say_so(llama, gpt2):
+    """Two shards scored apart (one per student), concatenated as people merge runs: the metadata and the card
+    name both students and say the column's values are comparable only among rows scored alike (#32)."""
+    from datasets import concatenate_datasets
+
+    from hf_select import GlobalNaturalness, score
+    from hf_select.cards import build_card
+    from hf_select.metadata import read_metadata
+
+    rows = [{"prompt": "What is 2 + 2?", "response": "It is 4."}, {"prompt": "Name a colour.", "response": "Red."}]
+    first = score(Dataset.from_list(rows), GlobalNaturalness(llama))
+    second = score(Dataset.from_list(rows), GlobalNaturalness(gpt2))
+    merged = concatenate_datasets([first, second])
+    meta = read_metadata(merged)
+    models = {c["model"] for c in meta["mixed"]["global_naturalness"]}
+    assert models == {llama.name, gpt2.name}
+    card = build_card(merged)[0].text
+    assert "**Rows scored apart.**" in card and f"`{llama.name}`" in card and f"`{gpt2.name}`" in card
+    again = score(merged, GlobalNaturalness(llama, column_suffix="again"))  # scoring on keeps what it knew
+    assert {c["model"] for c in read_metadata(again)["mixed"]["global_naturalness"]} == models
+    assert "global_naturalness_again" not in read_metadata(again)["mixed"]
+    assert read_metadata(concatenate_datasets([first, first]))["mixed"] == {}  # scored alike: nothing to say
