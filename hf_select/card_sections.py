@@ -138,6 +138,48 @@ def _card(data: dict[str, Any], body: str) -> DatasetCard:
     return DatasetCard(f"---\n{yaml_block}\n---\n{body}")
 
 
+_TOP_KEY = re.compile(r"^([^\s#\-][^:]*):")  # a top-level field (``key:`` at column 0)
+
+
+def _yaml_blocks(text: str) -> list[tuple[str | None, list[str]]]:
+    """A YAML header's lines grouped as written: ``(field, its lines)`` for each top-level field (indented lines,
+    list items and comments inside it follow it), ``(None, lines)`` for comments and blank lines at the top."""
+    blocks: list[tuple[str | None, list[str]]] = []
+    for line in text.splitlines():
+        key = _TOP_KEY.match(line)
+        if key:
+            blocks.append((key.group(1).strip().strip("'\""), [line]))
+        elif line.startswith("#") or not line.strip() or not blocks or blocks[-1][0] is None:
+            blocks.append((None, [line]))
+        else:
+            blocks[-1][1].append(line)
+    return blocks
+
+
+def keep_layout(before: str | None, after: DatasetCard) -> str:
+    """The text of ``after`` with the YAML header written as ``before`` (the README being merged into) wrote it
+    wherever its values did not change: a person's comments, order and quoting are kept line for line; a changed
+    field is written anew in its place, a new one at the end, a removed one goes. The body is ``after``'s. Text,
+    not a `DatasetCard`: a card re-dumps its YAML (and drops comments) whenever it is turned into text."""
+    match = REGEX_YAML_BLOCK.search(before or "")
+    old = (yaml.safe_load(match.group(2)) or {}) if match else None
+    if not isinstance(old, dict):
+        return str(after)
+    new = _yaml_fields(after)
+    lines: list[str] = []
+    for key, block in _yaml_blocks(match.group(2)):
+        if key is None or (key in new and new[key] == old.get(key)):
+            lines += block
+        elif key in new:
+            lines += _dump(key, new[key])
+    lines += [line for key in new if key not in old for line in _dump(key, new[key])]
+    return "---\n" + "\n".join(lines).strip("\n") + "\n---\n" + after.text
+
+
+def _dump(key: str, value: Any) -> list[str]:
+    return DatasetCardData(**{key: copy.deepcopy(value)}).to_yaml().splitlines()
+
+
 def check_markers(card: DatasetCard) -> None:
     """A card hf_select will merge into must have balanced section markers (`CardError` otherwise)."""
     _blocks(card.text)

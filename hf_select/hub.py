@@ -42,7 +42,7 @@ from hf_select._compat import (
     updated_data_card,
     write_parquet_shards,
 )
-from hf_select.card_sections import check_markers, merge_card, section_key
+from hf_select.card_sections import check_markers, keep_layout, merge_card, section_key
 from hf_select.cards import REPO_PLACEHOLDER, VIEWER_DIR, CardContext, build_card, image_stem, viewer_folder
 from hf_select.errors import CardError, HfSelectError, NotFoundError, OutputError, PublishError
 from hf_select.outputs import check_output, manifest_of, output_folder, resolve_output
@@ -155,7 +155,9 @@ def write_local(ds: Dataset, folder: str | os.PathLike, *, split: str, card: Dat
         existing_card = _readable_card(staging.folder / README, existing) if existing is not None else None
         data_card = updated_data_card(existing_card, config_name, split_info(ds, split), ds.features, uploaded,
                                       deleted)
-        staging.write_bytes(README, str(merge_card(data_card, card, section_key(config_name, split))).encode("utf-8"))
+        merged = merge_card(data_card, card, section_key(config_name, split))
+        text = keep_layout(existing.decode("utf-8") if existing is not None else None, merged)
+        staging.write_merged(README, text.encode("utf-8"), existing)
         for path, content in images.items():
             staging.write_bytes(path, content)
     return resolve_output(folder)
@@ -171,7 +173,8 @@ def check_write_local(folder: str | os.PathLike, *, split: str, config_name: str
     files = [README, f"{data_dir(config_name)}/{split}-*", f"{data_dir(config_name)}/{split}-00000-of-00001.parquet",
              f"{IMAGES_DIR}/{image_stem(config_name, split)}_scores.png"]
     local = [s for s in map(str, sources) if not hub_dataset_id(s)]
-    folder = check_output(folder, overwrite=overwrite, sources=local, inside_of=inside_of, files=files)
+    folder = check_output(folder, overwrite=overwrite, sources=local, inside_of=inside_of, files=files,
+                          merged=[README])
     readme = folder / README
     if readme.is_file() and not readme.is_symlink():
         _readable_card(readme, readme.read_bytes())
@@ -216,13 +219,13 @@ def _prepare_repo(api: HfApi, repo_id: str, private: bool, branch: str | None) -
         api.create_branch(repo_id, branch=branch, repo_type="dataset", exist_ok=True)
 
 
-def _hub_card(api: HfApi, repo_id: str, revision: str) -> DatasetCard | None:
+def _hub_readme(api: HfApi, repo_id: str, revision: str) -> str | None:
     # DatasetCard.load has no `revision` (huggingface_hub 2.x): download the README of that exact commit.
     try:
         path = api.hf_hub_download(repo_id, README, repo_type="dataset", revision=revision)
     except EntryNotFoundError:
         return None
-    return DatasetCard.load(path)
+    return Path(path).read_text(encoding="utf-8")
 
 
 def _commit(api: HfApi, repo_id: str, splits: list[_SplitFiles], sections: list[tuple[DatasetCard, str]],
@@ -249,7 +252,8 @@ def _operations(api: HfApi, repo_id: str, head: str, splits: list[_SplitFiles],
                 sections: list[tuple[DatasetCard, str]], images: dict[str, bytes]) -> list:
     """What the commit adds and deletes, given the repo at ``head``: the splits' files, their stale shards
     removed, the README with ``configs``/``dataset_info`` and the card sections merged in, the images."""
-    card = _hub_card(api, repo_id, head)
+    before = _hub_readme(api, repo_id, head)
+    card = DatasetCard(before) if before is not None else None
     present = {f.path: f.size for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=head,
                                                           recursive=True) if hasattr(f, "size")}
     deletions = []
@@ -263,7 +267,7 @@ def _operations(api: HfApi, repo_id: str, head: str, splits: list[_SplitFiles],
                                  sum(present[path] for path in stale))
     for section, key in sections:
         card = merge_card(card, section, key)
-    readme = str(card).replace(REPO_PLACEHOLDER, repo_id).encode("utf-8")
+    readme = keep_layout(before, card).replace(REPO_PLACEHOLDER, repo_id).encode("utf-8")  # a person's lines kept
     return [*(CommitOperationAdd(repo_path, str(local)) for s in splits for repo_path, local in s.files.items()),
             CommitOperationAdd(README, readme),
             *(CommitOperationAdd(path, content) for path, content in images.items()),

@@ -12,8 +12,9 @@ Every folder hf_select writes (``save_to_disk`` output, the Hub layout of a cura
 - **Never someone else's file.** hf_select writes into a folder it created, an empty one, or one that carries its
   manifest. Any other non-empty folder is refused with one line unless ``overwrite=True`` (``--overwrite``): then
   hf_select's files are added or replaced and every other file is kept. A file hf_select wrote but a person has
-  changed since (its hash differs from the manifest) is not replaced or removed without ``overwrite=True``; a file
-  it did not write is never removed. Nothing is written through a symbolic link or into a mount point.
+  changed since (its hash differs from the manifest) is not replaced or removed without ``overwrite=True``, except
+  the card (README), which is merged into, a person's edits kept; a file it did not write is never removed.
+  Nothing is written through a symbolic link or into a mount point.
 - **Refused whatever the options.** The filesystem root, the home folder itself, system folders (``/etc``,
   ``/usr``, ...), a mount point, the current working directory (or a folder holding it), a folder that overlaps
   the data's source, and a folder inside a model's folder.
@@ -27,6 +28,7 @@ Every folder hf_select writes (``save_to_disk`` output, the Hub layout of a cura
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -71,11 +73,13 @@ def check_not_source(folder: Path, sources: Iterable[str | os.PathLike]) -> None
 
 
 def check_output(folder: str | os.PathLike, *, overwrite: bool = False, sources: Iterable[str | os.PathLike] = (),
-                 inside_of: Iterable[str | os.PathLike] = (), files: Iterable[str] = ()) -> Path:
+                 inside_of: Iterable[str | os.PathLike] = (), files: Iterable[str] = (),
+                 merged: Iterable[str] = ()) -> Path:
     """Every refusal `output_folder` would make, without writing anything (runs check it before scoring):
     the refused places, a non-empty folder hf_select did not write, ``files`` (the relative paths a run will
     write) that are someone else's or were changed by a person, file names too long for the filesystem, a folder
-    that cannot be written. ``inside_of``: folders the output may not lie in (a model's). Returns the folder."""
+    that cannot be written. ``inside_of``: folders the output may not lie in (a model's); ``merged``: files the
+    run merges into rather than replaces (the card). Returns the folder."""
     folder = _checked_path(folder, sources, inside_of)
     files = list(files)
     _check_names(folder, files)
@@ -84,7 +88,7 @@ def check_output(folder: str | os.PathLike, *, overwrite: bool = False, sources:
         for pattern in files:
             matches = [p.relative_to(folder).as_posix() for p in folder.glob(pattern)] if "*" in pattern else [pattern]
             for relative in matches:
-                _may_replace(folder, relative, owned, foreign, overwrite)
+                _may_replace(folder, relative, owned, foreign, overwrite, merged=relative in set(merged))
     _check_writable(folder)
     return folder
 
@@ -153,6 +157,7 @@ class Staging:
         self.folder, self.scratch, self.owned, self.foreign, self.overwrite = folder, scratch, owned, foreign, overwrite
         self.written: set[str] = set()
         self.removed: set[str] = set()
+        self.merged: dict[str, str | None] = {}  # a file written as a merge into its content: that content's hash
 
     def existing(self, pattern: str) -> list[str]:
         """Relative paths of the folder's current files matching a glob ``pattern`` (never through a link)."""
@@ -176,6 +181,13 @@ class Staging:
 
     def write_bytes(self, relative: str, content: bytes) -> None:
         self.path(relative).write_bytes(content)
+
+    def write_merged(self, relative: str, content: bytes, merged_into: bytes | None) -> None:
+        """Write a file whose new content was merged into ``merged_into`` (what `read_bytes` gave): it replaces the
+        file even after a person edited it (the edit is in the merge; the README is the file people edit), unless
+        the file changed again before the write ends."""
+        self.write_bytes(relative, content)
+        self.merged[relative] = None if merged_into is None else hashlib.sha256(merged_into).hexdigest()
 
     def remove(self, relative: str) -> None:
         """Remove a file hf_select wrote earlier; a file it did not write is an error, never deleted."""
@@ -227,7 +239,12 @@ def _commit(staging: Staging, record: dict) -> None:
     """Move the staged files into place, one rename each, after a manifest that lists them as pending."""
     folder, written = staging.folder, sorted(staging.written)
     for relative in [*written, *staging.removed]:
-        _may_replace(folder, relative, staging.owned, staging.foreign, staging.overwrite)
+        _may_replace(folder, relative, staging.owned, staging.foreign, staging.overwrite,
+                     merged=relative in staging.merged)
+        if relative in staging.merged and (folder / relative).is_file() and not staging.overwrite and \
+                file_digests(folder / relative)["sha256"] != staging.merged[relative]:
+            raise OutputError(f"{folder.name}/{relative} changed while hf_select was merging into it; nothing was "
+                              "replaced. Run again.")
     hashes = {relative: file_digests(staging.scratch / relative)["sha256"] for relative in written}
     kept = {relative: digest for relative, digest in staging.owned.items() if relative not in staging.removed}
     manifest = {"written_by": "hf_select", "version": __version__, **record}
@@ -276,8 +293,9 @@ def _ours_internal(relative: Path) -> bool:
 
 
 def _may_replace(folder: Path, relative: str, owned: dict[str, str | None], foreign: set[str],
-                 overwrite: bool) -> None:
-    """Refuse to replace or remove someone else's file, or one of hf_select's that a person has changed."""
+                 overwrite: bool, merged: bool = False) -> None:
+    """Refuse to replace or remove someone else's file, or one of hf_select's that a person has changed (unless the
+    new content is ``merged`` into it, as a card is)."""
     target = folder / relative
     parts = Path(relative).parts
     for i in range(1, len(parts) + 1):
@@ -290,7 +308,7 @@ def _may_replace(folder: Path, relative: str, owned: dict[str, str | None], fore
         raise OutputError(f"{folder.name}/{relative} exists and was not written by hf_select; move it away or allow "
                           "overwriting (--overwrite, overwrite=True)")
     recorded = owned.get(relative)
-    if recorded is not None and file_digests(target)["sha256"] != recorded:
+    if recorded is not None and not merged and file_digests(target)["sha256"] != recorded:
         raise OutputError(f"{folder.name}/{relative} was written by hf_select but has been changed since; it is not "
                           "replaced. Move it away, or allow overwriting (--overwrite, overwrite=True).")
 

@@ -411,6 +411,21 @@ def test_push_merges_a_concurrent_card_edit(
     assert "A hand-written note." in text and section("train") in text and section("test") in text
 
 
+def test_push_keeps_the_yaml_comments_a_person_wrote_on_the_hub(hub: HubServer, hub_repo_id: str) -> None:
+    """The card on the Hub is edited, not regenerated: a YAML comment and a gated-access field a person added
+    survive publishing another split, line for line (#32)."""
+    push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"))
+    readme = hub.repo(hub_repo_id).head().text("README.md").replace(
+        "---\n", "---\n# curated by the data team\nextra_gated_prompt: Agree first  # legal\n", 1)
+    HfApi().create_commit(hub_repo_id, repo_type="dataset", commit_message="Edit README",
+                          operations=[CommitOperationAdd("README.md", readme.encode())])
+    push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"))
+    text = hub.repo(hub_repo_id).head().text("README.md")
+    assert "# curated by the data team\nextra_gated_prompt: Agree first  # legal\n" in text
+    assert section("train") in text and section("test") in text
+    assert list(load_dataset(hub_repo_id, download_mode=FRESH)) == ["train", "test"]
+
+
 # ------------------------------------------------------------------------------------------------ push_folder
 
 

@@ -111,15 +111,30 @@ def test_writers_by_other_paths_and_caches_take_the_same_lock(tmp_path):
         assert sorted(load_dataset(by_path[0], download_mode=FRESH)) == ["a", "b"], attempt
 
 
-def test_a_file_a_person_changed_is_replaced_only_with_overwrite(tmp_path):
+def test_the_card_a_person_edited_is_merged_into_and_keeps_their_yaml_comments(tmp_path):
+    """The README is the one file people are meant to edit: a YAML comment, a gated-access field and notes outside
+    the markers survive a rewrite of the split, without --overwrite (#32); any other file hf_select wrote and a
+    person changed is still replaced only with overwrite."""
     folder = tmp_path / "out"
     _write(folder)
-    (folder / "README.md").write_text((folder / "README.md").read_text() + "\nMy own note about this split.\n")
-    with pytest.raises(OutputError, match="README.md was written by hf_select but has been changed since"):
+    readme = folder / "README.md"
+    text = readme.read_text().replace("---\n", "---\n# reviewed by the data team, do not drop\n", 1)
+    text = text.replace("---\n", "---\nextra_gated_prompt: Agree to the terms first  # legal asked\n", 1)
+    readme.write_text(text + "\nMy own note about this split.\n")
+    _write(folder)  # no overwrite needed: merged into
+    merged = readme.read_text()
+    assert "# reviewed by the data team, do not drop\n" in merged
+    assert "extra_gated_prompt: Agree to the terms first  # legal asked\n" in merged
+    assert "My own note about this split." in merged and "## train" in merged
+    assert DatasetCard(merged).data.extra_gated_prompt == "Agree to the terms first"
+    _write(folder, split="test")  # another split's section and configs entry land, the person's lines stay
+    again = readme.read_text()
+    assert "# reviewed by the data team" in again and "My own note" in again and "## test" in again
+    data = next((folder / "data").glob("train-*"))
+    data.write_bytes(data.read_bytes() + b" ")
+    with pytest.raises(OutputError, match="was written by hf_select but has been changed since"):
         _write(folder)
-    assert "My own note" in (folder / "README.md").read_text()
     _write(folder, overwrite=True)
-    assert "My own note" in (folder / "README.md").read_text()  # merged, not lost: outside hf_select's markers
 
 
 @pytest.mark.parametrize("place", ["/", "~", "/etc/hf_select_out", "/usr/local/out", "/var", "mount", "model"])
