@@ -240,7 +240,9 @@ class ScoringEngine:
         targets = targets.to(head.weight.device)
         config = self.model.model.config
         vocab = head.weight.shape[0]
-        rows = max(1, min(hidden.shape[0], self.head_chunk_bytes // (4 * vocab * (2 if ranks else 1))))
+        # sized for the rank buffer too, asked or not: a chunk's shape (and so a logit's last bit) must never depend
+        # on whether a score that wants ranks runs beside this one
+        rows = max(1, min(hidden.shape[0], self.head_chunk_bytes // (4 * vocab * 2)))
         buffer = torch.empty(rows, vocab, dtype=head.weight.dtype, device=head.weight.device)
         # ranks count larger logits as float 0/1 in a second buffer (exact below 2**24 entries): summing a bool
         # comparison instead took 4x the time of the whole softmax on CPUs

@@ -181,34 +181,33 @@ class Scorer(MapPass):
 
 def run_together(scores: Sequence[Scorer], rows: list[dict[str, Any]], logs: Sequence[RowLog],
                  progress: Any = None) -> list[list[dict[str, Any]]]:
-    """The columns of several scores on one model for the same rows, from one engine run over the distinct
-    requests of all of them: global naturalness, RSR, IFD's conditional half and ASLEC all ask for the prompt +
-    response, which runs once. Results are each score's own, exactly as if it ran alone."""
+    """The columns of several scores on one model for the same rows, each from one engine run over its requests,
+    and a run shared by the scores that ask exactly the same requests: global naturalness, RSR, IFD's conditional
+    half and ASLEC all ask for the prompt + response, which runs once.
+
+    Why not one run over the distinct requests of all of them: the engine agrees with a batch-1 forward to float
+    precision, not to the last bit, so a request batched beside another score's requests would get other bits than
+    when its score runs alone; and a resumed run (some scores of a chunk cached, others not) or a recipe with one
+    score more would then not give a clean run's numbers. Here a score's numbers depend on its own requests only."""
     plans = [score.plan_rows(rows, log) for score, log in zip(scores, logs, strict=True)]
-    index: dict[tuple, int] = {}
-    requests: list[ScoringRequest] = []
-    owner: list[int] = []  # the row of each distinct request
-    slots = []  # per score, per row: the positions of its requests among the distinct ones
-    for planned_rows in plans:
-        slots.append([])
-        for row, planned in enumerate(planned_rows):
-            positions = []
-            for _, fitted, _ in planned or []:
-                # one score asks each request once: only several scores need the (costly) key that finds repeats
-                key = (tuple(fitted.context), tuple(fitted.target)) if len(scores) > 1 else len(requests)
-                if key not in index:
-                    index[key] = len(requests)
-                    requests.append(fitted)
-                    owner.append(row)
-                positions.append(index[key])
-            slots[-1].append(positions)
-    ranks = any(score.with_ranks for score in scores)
-    results = scores[0].engine.score(requests, ranks=ranks, on_done=_reporter(progress, owner, requests, len(rows))) \
-        if requests else []
-    outputs = [score.columns_of(rows, planned_rows, [[results[p] for p in positions] for positions in score_slots])
-               for score, planned_rows, score_slots in zip(scores, plans, slots, strict=True)]
+    asked = [[[fitted for _, fitted, _ in planned or []] for planned in planned_rows] for planned_rows in plans]
+    # one score alone needs no (costly) key to find scores that ask the same
+    keys = [tuple((tuple(r.context), tuple(r.target)) for row in requests for r in row) if len(scores) > 1 else 0
+            for requests in asked]
+    distinct = list(dict.fromkeys(keys))
+    runs: dict[tuple | int, list[TokenScores]] = {}  # a list of requests -> the engine's results for it
+    outputs = []
+    for score, planned_rows, requests, key in zip(scores, plans, asked, keys, strict=True):
+        if key not in runs:
+            flat = [request for row in requests for request in row]
+            owner = [row for row, row_requests in enumerate(requests) for _ in row_requests]
+            ranks = any(other.with_ranks for other, other_key in zip(scores, keys, strict=True) if other_key == key)
+            done = _reporter(progress, owner, flat, len(rows), 1 / len(distinct), first=not runs)
+            runs[key] = score.engine.score(flat, ranks=ranks, on_done=done) if flat else []
+        results = iter(runs[key])
+        outputs.append(score.columns_of(rows, planned_rows, [[next(results) for _ in row] for row in requests]))
     if progress is not None:  # rows without requests (unscorable) are done too
-        progress.advance(len(rows) - len(set(owner)))
+        progress.advance(sum(1 for row in zip(*asked, strict=True) if not any(row)))
     return outputs
 
 
@@ -282,14 +281,15 @@ class TakeColumns:
         return {name: taken[f"{self.slot}:{name}"] for name in self.member.features()}
 
 
-def _reporter(progress: Any, owner: list[int], requests: list[ScoringRequest], rows: int):
-    """A callback for the engine that moves the progress bar as requests finish (each request is its row's
-    share)."""
+def _reporter(progress: Any, owner: list[int], requests: list[ScoringRequest], rows: int, weight: float = 1.0,
+              first: bool = True):
+    """A callback for the engine that moves the progress bar as requests finish (each request is its row's share
+    of ``weight``: the part of the rows' work this engine run is, when several run for the same rows)."""
     if progress is None:
         return None
     per_row = np.bincount(owner, minlength=rows)
-    share = [1 / per_row[row] for row in owner]
-    progress.plan(int((per_row > 0).sum()), sum(len(r.target) for r in requests))
+    share = [weight / per_row[row] for row in owner]
+    progress.plan(int((per_row > 0).sum()) if first else 0, sum(len(r.target) for r in requests))
 
     def done(request_indices: Sequence[int]) -> None:
         progress.advance(sum(share[r] for r in request_indices), sum(len(requests[r].target) for r in request_indices))
