@@ -118,4 +118,5 @@ def test_smollm2_ifd_and_aslec_match_the_reference(smollm2, example_rows):
     worst = max(worst, *np.abs(np.subtract(out["aslec_casl"], naive_casl(aslec))))
     print(f"max |fast - reference| for IFD and ASLEC on SmolLM2: {worst:.2e}")
     assert worst < TOL
-    assert 0.3 < np.mean(out["ifd"]) < 1.2 and min(out["aslec_num_steps"]) >= 2
+    # the authors' steps end at ". " and "? " only: a concise response can be one step, a long one is several
+    assert 0.3 < np.mean(out["ifd"]) < 1.2 and min(out["aslec_num_steps"]) >= 1 and max(out["aslec_num_steps"]) >= 3

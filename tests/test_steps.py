@@ -171,7 +171,9 @@ def test_no_boundary_inside_display_or_inline_math(before, body, after, delims):
     end = start + len(opener) + len(body) + len(closer)
     for mode in MODES:
         cuts = [s for s, _ in split_steps(text, mode, max_step_tokens=1)]
-        if mode != "line":
+        # "line" cuts at line breaks by definition; "aslec" is the ASLEC authors' textual split (". " and "? "
+        # wherever they are, math included), reproduced as their code does it
+        if mode not in ("line", "aslec"):
             assert not any(start < c < end for c in cuts), (mode, text)
 
 
