@@ -494,9 +494,9 @@ def _score_row(column: str, up: bool, samples: dict[str, np.ndarray], inputs: _I
 
 def _pair_row(a: str, b: str, samples: dict[str, np.ndarray], inputs: _Inputs, tail: float) -> dict[str, Any]:
     out: dict[str, Any] = {"score_a": a, "score_b": b}
-    for name, key in (("kendall_tau", "agree"), ("same_pick", "same"), ("tau_difference", "tau")):
-        _with_interval(out, name, samples, f"{key} {a} {b}" if key != "tau" else f"tau {a} - {b}", tail)
-    _with_interval(out, "picked_difference", samples, f"picked {a} - {b}", tail)
+    for name, key in (("kendall_tau", f"agree {a} {b}"), ("same_pick", f"same {a} {b}"),
+                      ("picked_difference", f"picked {a} - {b}"), ("tau_difference", f"tau {a} - {b}")):
+        _with_interval(out, name, samples, key, tail)
     out["picked_difference_prompts"] = int((~np.isnan(inputs.picked[a] - inputs.picked[b])).sum())
     return out
 
