@@ -198,7 +198,8 @@ def cmd_score(args) -> int:
 def cmd_run(args) -> int:
     from hf_select.runner import run_recipe_file
 
-    run_recipe_file(args.recipe, args.set, push=not args.dry_run, dry_run=args.dry_run)
+    overrides = [*args.set, "output.overwrite=true"] if args.overwrite else args.set
+    run_recipe_file(args.recipe, overrides, push=not args.dry_run, dry_run=args.dry_run)
     return 0
 
 
@@ -250,6 +251,9 @@ def _add_recipe_commands(sub) -> None:
                      help="override a recipe value, e.g. --set select.top_k=2 (repeatable)")
     run.add_argument("--dry-run", action="store_true",
                      help="write the exact repo layout to output.dir (default out/<recipe name>) and publish nothing")
+    run.add_argument("--overwrite", action="store_true",
+                     help="write into a non-empty output.dir hf_select did not create (its other files are kept); "
+                          "the same as --set output.overwrite=true")
     run.set_defaults(func=cmd_run)
     push = sub.add_parser("push", help="publish a folder written by `run`/`demo` to the Hugging Face Hub")
     push.add_argument("folder")

@@ -78,7 +78,8 @@ def test_recipe_output_dir_refusals(users_folder, tiny_root, tmp_path, monkeypat
     # A folder of the user's files.
     assert main(["run", "local_response_selection", *(w for o in [*base, f"output.dir={users_folder}"]
                                                      for w in ("--set", o))]) == 2
-    assert "not empty and hf_select did not create it" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not empty and hf_select did not create it" in err and "--overwrite" in err
     # The working directory (`.`), and a folder that holds it.
     monkeypatch.chdir(users_folder / "data")
     for out in (".", str(users_folder)):
@@ -93,6 +94,18 @@ def test_recipe_output_dir_refusals(users_folder, tiny_root, tmp_path, monkeypat
         run_recipe_file("local_response_selection", [*base, f"dataset.path={source}", f"output.dir={source}"],
                         push=False)
     assert _files(source) == source_before and _files(users_folder) == before
+
+
+def test_run_takes_the_overwrite_flag_its_refusal_names(tiny_root, tmp_path, capsys):
+    """`hf-select run` said "allow writing into it with --overwrite" and then rejected the flag (#29)."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("a colleague's notes")
+    sets = [f"models.student.name_or_path={tiny_root / 'llama'}", "dataset.limit=8", f"output.dir={folder}"]
+    args = ["run", "local_response_selection", *(w for o in sets for w in ("--set", o))]
+    assert main(args) == 2 and "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+    assert (folder / "notes.txt").read_text() == "a colleague's notes" and (folder / "README.md").is_file()
 
 
 def test_a_linked_data_folder_is_refused_and_nothing_outside_is_touched(tmp_path):
