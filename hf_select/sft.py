@@ -14,8 +14,9 @@ score saw it (each message's content and a blank line) and ``completion`` the re
 assistant turn (``turns="all"``) becomes one ``messages`` conversation, for ``assistant_only_loss``.
 
 The columns folded into these (the shape's prompt, response and system columns) are removed, and so is any
-other conversation column TRL would read (``messages``, ``conversations``): a stale copy of the source's
-conversation beside the pick would be trained on instead of it. Every other column is kept.
+other column TRL would train on instead of the pick: a conversation (``messages``, ``conversations``: a stale
+copy of the source's) or tokens (``input_ids``, ``labels``, ...: TRL then skips its own preparation). Every other
+column is kept.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from hf_select.layout import PLAIN_SEPARATOR
 from hf_select.metadata import record_score
 
 CONVERSATION_COLUMNS = ("messages", "conversations")  # what TRL reads as a conversation of its own
+# what TRL reads as data tokenised already (``"input_ids" in column_names``: it then skips its own preparation and
+# trains on these tokens, not on the pick)
+TOKENISED_COLUMNS = ("input_ids", "attention_mask", "labels", "completion_mask", "assistant_masks", "position_ids")
 MESSAGES = List({"role": Value("string"), "content": Value("string")})
 
 
@@ -46,7 +50,8 @@ def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plai
         return DatasetDict({split: to_sft(part, shape, layout=layout) for split, part in ds.items()})
     shape = shape or Shape()
     columns = sft_columns(shape, layout)
-    drop = [c for c in dict.fromkeys([*shape.reply_columns(), *CONVERSATION_COLUMNS]) if c in ds.column_names]
+    drop = [c for c in dict.fromkeys([*shape.reply_columns(), *CONVERSATION_COLUMNS, *TOKENISED_COLUMNS])
+            if c in ds.column_names]
     kind = MESSAGES if layout == "chat" else Value("string")
     features = Features({**{k: v for k, v in ds.features.items() if k not in drop}, **{c: kind for c in columns}})
 

@@ -248,6 +248,26 @@ PUBLIC_SHAPES = [  # (shipped recipe, rows in the schema of the set it is writte
 ]
 
 
+def test_a_source_tokenised_already_still_trains_on_the_pick(tiny_root, llama, tmp_path):
+    """A source column TRL reads as pre-tokenised data (`input_ids`) made SFTTrainer skip its preparation and train
+    on the old tokens, not on the pick (#29): the split TRL gets carries no such column."""
+    import public_shapes
+    from datasets import Dataset
+    from trl_check import assert_trains_on_the_pick
+
+    rows = [{**row, "input_ids": [1, 2, 3], "attention_mask": [1, 1, 1], "labels": [1, 2, 3]}
+            for row in public_shapes.s1k()]
+    data = tmp_path / "rows.jsonl"
+    Dataset.from_list(rows).to_json(data)
+    out = tmp_path / "out"
+    overrides = [f"models.student.name_or_path={tiny_root / 'llama'}", f"dataset.path={data}", "dataset.split=train",
+                 "dataset.name=null", f"output.dir={out}"]
+    result = run_recipe_file("s1k_two_teachers", overrides, push=False)
+    curated = load_dataset(str(out), split="train")
+    assert not {"input_ids", "attention_mask", "labels"} & set(curated.column_names)
+    assert_trains_on_the_pick(curated, result.scored, load_recipe("s1k_two_teachers", overrides).dataset.shape, llama)
+
+
 @pytest.mark.parametrize(("name", "shape"), PUBLIC_SHAPES)
 def test_public_shape_recipes_give_splits_trl_trains_on_exactly_the_pick(name, shape, tiny_root, llama, tmp_path):
     import public_shapes
