@@ -322,7 +322,8 @@ def _add_view(sub) -> None:
     view.add_argument("data", help="scored data: a run's output folder, a save_to_disk folder or a data file")
     view.add_argument("--out", default="viewer", help="folder for the viewer (open its index.html)")
     view.add_argument("--split", default=None, help="the split to show (needed when the data has several)")
-    view.add_argument("--teacher-column", default="teacher", help="the column naming each response's teacher")
+    view.add_argument("--teacher-column", default=None,
+                      help="the column naming each response's teacher (default: teacher, when the data has it)")
     view.add_argument("--title", default=None)
     view.add_argument("--overwrite", action="store_true",
                       help="allow --out to be a non-empty folder hf_select did not create (its other files are kept)")

@@ -58,12 +58,13 @@ class ViewerData:
 
 
 def view(data: Dataset | DatasetDict | str | os.PathLike, out: str | os.PathLike = "viewer", *,
-         split: str | None = None, shape: Shape | None = None, teacher_column: str = "teacher",
+         split: str | None = None, shape: Shape | None = None, teacher_column: str | None = None,
          title: str | None = None, overwrite: bool = False) -> Path:
     """Write the viewer of ``data`` (a scored `Dataset`, or any path hf_select reads: a run's output folder, a
     ``save_to_disk`` folder, a data file) into ``out``; open ``out/index.html`` in a browser. ``shape`` is the
-    data's shape (default: the one its scores recorded). Only files hf_select wrote are ever replaced (see
-    `hf_select.outputs`). Returns the folder."""
+    data's shape (default: the one its scores recorded); ``teacher_column``: the column naming each response's
+    teacher (default: ``teacher`` when the data has it; a column named here that the data lacks is an error).
+    Only files hf_select wrote are ever replaced (see `hf_select.outputs`). Returns the folder."""
     from hf_select.outputs import check_output, output_folder
     from hf_select.sources import load_source, local_paths
 
@@ -74,7 +75,12 @@ def view(data: Dataset | DatasetDict | str | os.PathLike, out: str | os.PathLike
         if split is None and len(ds) > 1:
             raise ConfigError(f"{data} has splits {list(ds)}: say which to view (--split)")
         ds = ds[split or next(iter(ds))]
-    files = viewer_files(ds, ViewerData(title=title or "hf_select viewer", teacher_column=teacher_column), shape)
+    if teacher_column is not None and teacher_column not in ds.column_names:
+        raise MissingColumnError(f"view: the teacher column {teacher_column!r} is not in the data (columns: "
+                                 f"{sorted(ds.column_names)}); name the column that says which teacher wrote each "
+                                 "response")
+    files = viewer_files(ds, ViewerData(title=title or "hf_select viewer", teacher_column=teacher_column or "teacher"),
+                         shape)
     with output_folder(out, overwrite=overwrite, sources=sources) as staging:
         for stale in staging.existing("data/page-*.js"):
             if stale not in files:

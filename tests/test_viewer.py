@@ -146,6 +146,11 @@ def test_the_view_command_reads_a_saved_dataset_and_names_a_missing_split(tmp_pa
     assert main(["view", str(tmp_path / "two"), "--out", str(tmp_path / "v2")]) == 2
     assert "--split" in capsys.readouterr().err
     assert main(["view", str(tmp_path / "two"), "--split", "b", "--out", str(tmp_path / "v2")]) == 0
+    # A teacher column named but absent is an error naming it, not one teacher called "response" (#29).
+    capsys.readouterr()
+    assert main(["view", str(tmp_path / "scored"), "--teacher-column", "modle", "--out", str(tmp_path / "v3")]) == 2
+    assert "teacher column 'modle' is not in the data" in capsys.readouterr().err and not (tmp_path / "v3").exists()
+    assert main(["view", str(tmp_path / "scored"), "--teacher-column", "teacher", "--out", str(tmp_path / "v3")]) == 0
 
 
 def _files(folder: Path) -> dict[str, bytes]:
