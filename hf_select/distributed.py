@@ -54,13 +54,17 @@ def score_split(ds: Dataset, *scores: MapPass, batch_size: int = 64,
     passes = [map_pass for item in scores for map_pass in item.passes()]
     by_row, pooled = [p for p in passes if not p.pooled], [p for p in passes if p.pooled]
     n = state.num_processes
-    score(split_dataset_by_node(ds, rank=state.process_index, world_size=n), *by_row, **options)
+    mine = _shard(ds, state.process_index, n)
+    if len(mine):  # more processes than rows: a rank without rows has nothing to score, and waits
+        score(mine, *by_row, **options)
     state.wait_for_everyone()
     if not state.is_main_process:
         return None
     shards = []
     for rank in range(n):
-        shard = split_dataset_by_node(ds, rank=rank, world_size=n)
+        shard = _shard(ds, rank, n)
+        if not len(shard):
+            continue
         missing = uncached(shard, *by_row, checkpoint_rows=checkpoint_rows)
         if missing:
             raise HfSelectError(f"rank {rank}'s scores are not in this process's datasets cache ({missing[0]}, "
@@ -70,6 +74,14 @@ def score_split(ds: Dataset, *scores: MapPass, batch_size: int = 64,
     joined = concatenate_datasets(shards)
     joined.info.description = shards[0].info.description  # the scores' metadata, the same on every rank
     return score(joined, *pooled, completeness=False, **options)
+
+
+def _shard(ds: Dataset, rank: int, n: int) -> Dataset:
+    """The rank's contiguous share of the rows, as ``split_dataset_by_node`` gives it; with more processes than rows
+    (which `datasets` refuses) the first ranks take a row each and the others none."""
+    if len(ds) >= n:
+        return split_dataset_by_node(ds, rank=rank, world_size=n)
+    return ds.select(range(rank, rank + 1) if rank < len(ds) else [])
 
 
 def score_to_disk(ds: Dataset | DatasetDict, *scores: MapPass, out_dir: str | Path, batch_size: int = 64,

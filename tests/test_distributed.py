@@ -110,3 +110,21 @@ def test_device_map_under_several_processes_per_machine_is_refused(monkeypatch):
         ModelConfig("some/model", device_map="auto")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
     assert ModelConfig("some/model", device_map="auto").device_map == "auto"
+
+
+def test_more_processes_than_rows(tiny_root, tmp_path):
+    """One row, two processes: the rank without a row waits, and the output is the one-process output (#29: it
+    crashed with an IndexError)."""
+    from datasets import Dataset, load_from_disk
+
+    data = tmp_path / "one-row.jsonl"
+    Dataset.from_list([{"prompt": "What is 2 + 2?", "response": "It is 4.\n\nCheck: 4 - 2 = 2."}]).to_json(data)
+    model = str(tiny_root / "llama")
+    assert main(["score", str(data), "--model", model, "--out", str(tmp_path / "one")]) == 0
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_select.cli",
+               "score", str(data), "--model", model, "--out", str(tmp_path / "two")]
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = load_from_disk(str(tmp_path / "one")), load_from_disk(str(tmp_path / "two"))
+    assert len(two) == 1 and two["local_naturalness"] == pytest.approx(one["local_naturalness"], abs=1e-6)
