@@ -100,19 +100,31 @@ class Completeness(MapPass):
                 out.append({COMPLETE: not reason, INCOMPLETE_REASON: reason})
         return out
 
+    def _empty_turn(self, row: dict[str, Any]) -> bool:
+        """Whether the assistant turn a chat row scores is empty (which reading it refuses as unreadable)."""
+        if self.shape.format == "text":
+            return False
+        try:
+            replies = [m for m in self.shape.conversation(row) if m["role"] == "assistant"]
+        except ScoringInputError:
+            return False
+        content = replies[-1]["content"] if replies else "not empty"
+        return content is None or isinstance(content, str) and not content.strip()
+
     def incomplete(self, row: dict[str, Any]) -> str:
         """Why the row's response is incomplete ("" when it is complete)."""
         p = self.params
         value = row[self.shape.response_column]
-        if value is None or isinstance(value, str) and not value.strip():
-            return "empty response"
+        if value is None or isinstance(value, str) and not value.strip() or self._empty_turn(row):
+            return "empty response"  # nothing was generated: incomplete (never unknown), whatever the shape
         reasons = []
         trace = parse_trace(self.shape.reply(row))
         if trace.incomplete:
             reasons.append(trace.incomplete)
         for column in p.finish_columns:
-            if row.get(column) == TRUNCATED_FINISH:
-                reasons.append(f"{column} is {TRUNCATED_FINISH!r}: generation hit its token limit")
+            value = row.get(column)  # one reason, or a list of them (vLLM's outputs, OpenR1's finish_reasons)
+            if value == TRUNCATED_FINISH or isinstance(value, (list, tuple)) and TRUNCATED_FINISH in value:
+                reasons.append(f"{column} is {value!r}: generation hit its token limit")
         if row.get(p.complete_column) is False:
             reasons.append(f"{p.complete_column} is false")
         if p.extracted_column in row and row[p.extracted_column] is None and not trace.cut_off:

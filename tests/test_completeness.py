@@ -77,3 +77,21 @@ def test_grouping_by_a_conversation_is_by_value():
     ds = Dataset.from_list([{**r, "s": float(i)} for i, r in enumerate(rows)])
     best = select_best(ds, by="s", group="input", higher_is_better=True)  # `input` holds a list of messages
     assert best["s"] == [2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_list_of_finish_reasons_and_an_empty_chat_reply_are_incomplete():
+    """`finish_reasons: ['length']` (vLLM's outputs) counted as complete, and an empty chat reply got
+    `complete = None`, which "complete only" keeps (#29): both are incomplete."""
+    from hf_select.formats import Shape
+
+    q, _, reasoning, a = PROBLEMS[0]
+    whole = r1(reasoning, a)
+    flags = _flags([{"response": whole, "finish_reasons": ["length"]}, {"response": whole, "finish_reasons": ["stop"]},
+                    {"response": whole, "finish_reasons": []}])
+    assert [complete for complete, _ in flags] == [False, True, True] and "['length']" in flags[0][1]
+    chat = Dataset.from_list([{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": c}]}
+                              for c in ("", "   ", whole)])
+    out = chat.map(Completeness(shape=Shape("messages")), batched=True)
+    assert out["complete"] == [False, False, True] and out["incomplete_reason"][:2] == ["empty response"] * 2
+    sharegpt = Dataset.from_list([{"conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": ""}]}])
+    assert sharegpt.map(Completeness(shape=Shape("sharegpt")), batched=True)["complete"] == [False]
