@@ -105,7 +105,7 @@ class Completeness(MapPass):
         if self.shape.format == "text":
             return False
         try:
-            replies = [m for m in self.shape.conversation(row) if m["role"] == "assistant"]
+            replies = [m for m in self.shape.conversation(row, with_prompt=False) if m["role"] == "assistant"]
         except ScoringInputError:
             return False
         content = replies[-1]["content"] if replies else "not empty"
