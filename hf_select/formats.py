@@ -169,15 +169,29 @@ class Shape:
         return [user(require_text(row, self.prompt_column, "prompt"))]
 
     def _system(self, row: Mapping[str, Any]) -> str | None:
-        column = self.system_column or next((c for c in SYSTEM_COLUMNS if c in row), None)
+        """The row's system prompt: from ``system_column``, else from whichever of `SYSTEM_COLUMNS` holds one on this
+        row (a null ``system`` beside a set ``system_prompt`` is no system prompt; two different ones are an error)."""
+        if self.system_column:
+            column = self.system_column
+        else:
+            held = [c for c in SYSTEM_COLUMNS if _is_set(row.get(c))]
+            if len(held) > 1 and len({str(row[c]) for c in held}) > 1:
+                raise ScoringInputError(held[0], f"the row has two different system prompts, in {held}. Name the "
+                                                 "one to use with ", Arg("system_column", held[0]), ".")
+            column = held[0] if held else None
         value = row.get(column) if column else None
-        if value is None or isinstance(value, str) and not value.strip():
+        if not _is_set(value):
             return None
         if not isinstance(value, str):
             raise ScoringInputError(column, f"the system prompt must be a string, got {type(value).__name__} "
                                             f"({value!r:.40}). Name the right column with ",
                                     Arg("system_column", "<your column>"), ".")
         return value
+
+
+def _is_set(value: Any) -> bool:
+    """A system prompt cell that says something (not null, not blank)."""
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def user(content: str) -> Message:

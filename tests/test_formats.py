@@ -317,3 +317,20 @@ def test_classic_sharegpt_roles_and_system_column(llama):
     _check_global(out, expected)
     conversation = Shape("sharegpt").conversation(rows[0])
     assert [m["role"] for m in conversation] == ["system", "user", "assistant"]
+
+
+def test_a_null_system_column_beside_a_set_one_keeps_the_system_prompt():
+    """`system` null and `system_prompt` set: the first column present won even when null, so the system prompt
+    left the scored context and the training example (#29)."""
+    from hf_select import to_sft
+
+    shape = Shape("text")
+    row = {"prompt": "What is 2 + 2?", "response": "4.", "system": None, "system_prompt": "Think step by step."}
+    assert shape.conversation(row)[0] == {"role": "system", "content": "Think step by step."}
+    trained = to_sft(Dataset.from_list([row]), shape)
+    assert trained[0]["prompt"][0] == {"role": "system", "content": "Think step by step."}
+    assert not {"system", "system_prompt"} & set(trained.column_names)
+    assert shape.conversation({**row, "system": "  "})[0]["content"] == "Think step by step."
+    assert shape.conversation({**row, "system": "Think step by step."})[0]["content"] == "Think step by step."
+    with pytest.raises(ScoringInputError, match="two different system prompts.*system_column="):
+        shape.conversation({**row, "system": "Be brief."})
