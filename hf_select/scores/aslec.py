@@ -12,8 +12,9 @@ both when they run together), with each token in the reasoning step that holds i
   step-initial tokens, the mean of the other tokens and F, with an intercept. As the authors' code does
   (``merge_cal_limo_ours.py``), the regression is fitted **per teacher** (``gamma="per_teacher"``, the default:
   each teacher's step-length habit is its own) and teachers are merged only to pick per question;
-  ``gamma="pooled"`` fits one over the split. The fit is a second pass over the scored columns (no model): the
-  same numbers whatever the batch size or row order (rows are sorted before the fit).
+  ``gamma="pooled"`` fits one over the split. The fit is a second pass over the scored columns (no model), the
+  same to the last bit in any row order (rows are sorted before the fit); its inputs, like every score, agree across
+  batch sizes to float precision.
 
 Where the authors' public code and the paper differ, the choice is a parameter. Steps: the authors' split by
 default (``splitter="aslec"``: a step ends after every ". " and "? ", nothing else; 3.4 steps per bundled
