@@ -81,6 +81,8 @@ def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], stages: list[S
             if column not in available:
                 raise MissingColumnError(f"`{key}` is {column!r}, which is neither a column of the data nor made "
                                          f"by a score (available: {sorted(available)})")
+    for stage in stages:
+        stage.check_data(ds)
     if recipe.on_error != "nan":
         nullable = [(f"scores ({p.key})", c) for item in scores for p in item.passes() for c in p.non_null_columns()]
         for key, column in [*nullable, *(need for stage in stages for need in stage.non_null())]:

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from datasets import Dataset
+from datasets import Dataset, Value
 
 from hf_select.columns import COMPLETE, PROV_DIVERGENCE
+from hf_select.errors import ColumnTypeError, ConfigError
 from hf_select.formats import Shape
 from hf_select.metadata import correctness_column, higher_is_better, model_of, read_metadata, selection_bound
 from hf_select.recipes import CompareConfig, FilterConfig, RankingConfig, Recipe, SelectConfig
@@ -65,6 +66,11 @@ class Stage(ABC):
     def non_null(self) -> list[Need]:
         """Columns whose nulls are mistakes in the data for this stage (checked before scoring)."""
         return []
+
+    def check_data(self, ds: Dataset) -> None:
+        """Refuse, before scoring, settings that the data's own values make wrong (a teacher name that is not in the
+        data, a column of the wrong type); ``ds`` is the data as it will be scored."""
+        return None
 
     @abstractmethod
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
@@ -130,6 +136,27 @@ class Compare(Stage):
 
     def non_null(self) -> list[Need]:
         return [("compare.teacher", self.config.teacher)]
+
+    def check_data(self, ds: Dataset) -> None:
+        cfg = self.config
+        if cfg.correct in ds.column_names and ds.features[cfg.correct] != Value("bool"):
+            kind = getattr(ds.features[cfg.correct], "dtype", type(ds.features[cfg.correct]).__name__)
+            raise ColumnTypeError(f"`compare.correct` is {cfg.correct!r}, a column of {kind}: it must say true or "
+                                  "false for each response (a boolean column)")
+        if cfg.teacher not in ds.column_names:
+            return
+        teachers = [t for t in ds.unique(cfg.teacher) if t is not None]
+        for key, mapping in (("compare.families", cfg.families), ("compare.ground_truth", cfg.ground_truth)):
+            if not isinstance(mapping, dict):
+                continue
+            stray = [t for t in mapping if t not in teachers]
+            if stray:
+                raise ConfigError(f"`{key}` names teacher {stray[0]!r}, which the data does not have (teachers: "
+                                  f"{sorted(map(str, teachers))})")
+            missing = [t for t in teachers if t not in mapping]
+            if missing:
+                raise ConfigError(f"`{key}` has no entry for teacher {missing[0]!r} (teachers: "
+                                  f"{sorted(map(str, teachers))})")
 
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         from hf_select.compare import compare_scores

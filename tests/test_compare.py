@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from itertools import combinations
 
 import numpy as np
@@ -11,7 +12,7 @@ from datasets import Dataset, DatasetDict
 from huggingface_hub import DatasetCard
 
 from hf_select import compare_scores, rank_teachers, select_best
-from hf_select.errors import ConfigError, MissingColumnError, RecipeError, WrongTypeError
+from hf_select.errors import ColumnTypeError, ConfigError, MissingColumnError, RecipeError, WrongTypeError
 from hf_select.recipes import load_recipe
 
 TEACHERS = ["ant", "bee", "cat", "dog"]
@@ -269,6 +270,18 @@ def test_compare_options_are_checked_at_load_and_columns_before_scoring(tmp_path
     with pytest.raises(MissingColumnError, match=r"`compare.by.0` is 'nope'"):  # before any model loads
         run_recipe_file("proxy_comparison", ["compare.by=[nope]", "models.student.name_or_path=/no/such/model",
                                              f"output.dir={tmp_path / 'o'}"], push=False)
+    # Values the data makes wrong, found before scoring too (#29: found only after every row was scored).
+    families = "{concise: qwen, self_correct: qwen, hasty: llama, long_cott: llama}"
+    truth = "{concise: 0.4, self_correct: 0.5, hasty: 0.3}"
+    for edit, error, message in (
+            (f"compare.families={families}|compare.student_family=qwen", ConfigError,
+             "`compare.families` names teacher 'long_cott', which the data does not have"),
+            (f"compare.ground_truth={truth}", ConfigError,
+             "`compare.ground_truth` has no entry for teacher 'long_cot'"),
+            ("compare.correct=answer", ColumnTypeError, "`compare.correct` is 'answer', a column of string")):
+        with pytest.raises(error, match=re.escape(message)):
+            run_recipe_file("proxy_comparison", [*edit.split("|"), "models.student.name_or_path=/no/such/model",
+                                                 f"output.dir={tmp_path / 'o'}"], push=False)
 
 
 # -- statistics checked against known truth, by simulation ----------------------------------------------------
