@@ -33,7 +33,7 @@ from hf_select.columns import COMPLETE, ERROR_COLUMN, known_direction
 from hf_select.errors import ConfigError, DataFormatError, HfSelectError, MissingColumnError, WrongTypeError
 from hf_select.formats import Shape
 from hf_select.metadata import correctness_column, read_metadata
-from hf_select.steps import split_steps
+from hf_select.steps import MODES, split_steps
 from hf_select.traces import parse_trace
 from hf_select.wide import PROMPT_ID
 
@@ -145,7 +145,7 @@ class _Layout:
         splitter = {"mode": local.get("splitter", "paragraph"), "max_step_tokens": local.get("max_step_tokens") or 80}
         steps, notes = None, []
         if STEP_SCORES in ds.column_names:
-            if splitter["mode"] not in ("paragraph", "sentence", "line"):
+            if splitter["mode"] not in MODES:
                 notes.append(f"Steps are not shaded: they were split by a function ({splitter['mode']}) the viewer "
                              "cannot call again.")
             else:
@@ -153,6 +153,11 @@ class _Layout:
             if not local:
                 notes.append("Steps were split with the default splitter (paragraphs, 80 tokens): the data does not "
                              "record how its local naturalness was computed.")
+        for column in scores:
+            infinite = sum(1 for v in ds[column] if isinstance(v, float) and math.isinf(v))
+            if infinite:
+                notes.append(f"{infinite} value(s) of `{column}` are infinite (a token the model gives probability "
+                             "0): shown without a value.")
         sentences = (_readable(_recorded_shape(provenance), shape, ds.column_names) if PROV_SPANS in ds.column_names
                      else None)
         return cls(shape, teacher, teachers, scores, higher, correctness_column(ds), steps, sentences, splitter, notes)
@@ -300,7 +305,8 @@ def _located(row: dict[str, Any], turns: list[dict[str, Any]],
 
 
 def _number(value: Any) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    """A value JSON can carry: None for a missing one, and for an infinite one (the overview's notes count them)."""
+    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
 
 
 def _per_char(teacher: float | None, student: float | None, chars: int) -> float | None:

@@ -407,3 +407,13 @@ def test_a_missing_browser_fails_loudly_with_the_install_command(monkeypatch):
     monkeypatch.setattr(browser_module.shutil, "which", lambda name: None)
     with pytest.raises(pytest.fail.Exception, match="apt-get install -y --no-install-recommends chromium"):
         start_chrome()
+
+
+def test_an_infinite_score_is_shown_without_a_value_and_counted(tmp_path):
+    """One -inf score made `hf-select view` end in a ValueError traceback (JSON has no infinity) (#29)."""
+    ds = _rows()
+    values = list(ds["local_naturalness"])
+    values[0] = float("-inf")
+    ds = ds.remove_columns("local_naturalness").add_column("local_naturalness", values)
+    files = viewer_files(ds)
+    assert any("1 value(s) of `local_naturalness` are infinite" in note for note in _data(files, "overview")["notes"])
