@@ -26,7 +26,7 @@ from hf_select.distributed import score_split
 from hf_select.errors import DataFormatError, MissingColumnError
 from hf_select.metadata import correctness_column
 from hf_select.recipes import Recipe, load_recipe, recipe_yaml
-from hf_select.scoring import MapPass, check_passes
+from hf_select.scoring import MapPass
 from hf_select.sources import hub_repo_ids, load_source, local_paths, refuse_publishing_over, source_license
 from hf_select.stages import ROW_ID, RunLog, Stage, recipe_stages
 from hf_select.wide import PROMPT_ID, explode
@@ -75,12 +75,25 @@ def training_layout(scores: list[MapPass]) -> Literal["chat", "plain"]:
 
 def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], stages: list[Stage]) -> None:
     """Everything that would fail after scoring, checked before it (see the module docstring)."""
-    available = check_passes([p for item in scores for p in item.passes()], ds.column_names)
+    available, missing, data_columns = set(ds.column_names), [], []  # every missing column at once
+    for map_pass in (p for item in scores for p in item.passes()):
+        for column in map_pass.input_columns():
+            if column not in available and column not in data_columns:
+                missing.append(f"scores ({map_pass.key}) read {column!r}")
+                data_columns.append(column)
+        available |= set(map_pass.features())
     for stage in stages:
         for key, column in stage.reads(available):
             if column not in available:
-                raise MissingColumnError(f"`{key}` is {column!r}, which is neither a column of the data nor made "
-                                         f"by a score (available: {sorted(available)})")
+                missing.append(f"`{key}` is {column!r}")
+                if key.endswith((".teacher", ".group")) and column not in data_columns:
+                    data_columns.append(column)
+    if missing:
+        mapping = ", ".join(f"{column}: <your column>" for column in data_columns)
+        hint = (f". Name the data's own columns once, for every score and stage: `dataset.columns: {{{mapping}}}` "
+                f"(--set 'dataset.columns={{{mapping}}}')") if data_columns else ""
+        raise MissingColumnError(f"{'; '.join(missing)}: neither a column of the data nor made by a score "
+                                 f"(available: {sorted(available)}){hint}")
     for stage in stages:
         stage.check_data(ds)
     if recipe.on_error != "nan":

@@ -183,3 +183,26 @@ def test_cli_errors_name_options_in_cli_terms(tmp_path, tiny_root, capsys):
     last = err.strip().splitlines()[-1]
     assert last.startswith("hf-select score: error: global_naturalness: column 'response' is not in the dataset")
     assert "--response-column <your column>" in last and "response_column=" not in err
+
+
+def test_every_missing_column_is_named_at_once_with_the_mapping_that_fixes_them(tmp_path):
+    """Columns named otherwise in the data (`output`, `model`) were reported one at a time, each after a run's
+    start-up, and the message never showed the `dataset.columns` mapping that fixes them all (#29)."""
+    from datasets import Dataset
+
+    from hf_select.runner import run_recipe_file
+
+    rows = [{"prompt": f"q{i}", "output": f"It is {i}.", "model": "ab"[i % 2], "answer": str(i)} for i in range(4)]
+    data = tmp_path / "rows.jsonl"
+    Dataset.from_list(rows).to_json(data)
+    base = [f"dataset.path={data}", "dataset.columns={prompt: prompt, answer: answer}",
+            "models.student.name_or_path=/no/such/model", f"output.dir={tmp_path / 'out'}"]
+    with pytest.raises(MissingColumnError) as raised:
+        run_recipe_file("local_response_selection", base, push=False)
+    message = str(raised.value)
+    assert "read 'response'" in message and "`rank_teachers.teacher` is 'teacher'" in message
+    assert "`dataset.columns: {response: <your column>, teacher: <your column>}`" in message
+    with pytest.raises(Exception) as fixed:  # mapped: the run gets past every column check, to the model
+        run_recipe_file("local_response_selection", [*base, "dataset.columns={prompt: prompt, response: output, "
+                                                             "teacher: model, answer: answer}"], push=False)
+    assert not isinstance(fixed.value, MissingColumnError) and "/no/such/model" in str(fixed.value)
