@@ -33,6 +33,7 @@ from hf_select.formats import Part, Shape, Turns
 from hf_select.models import ModelConfig, ScoringModel
 from hf_select.scores import SCORES, option_type, score_class, score_options
 from hf_select.scoring import MapPass, OnError
+from hf_select.sources import is_local
 
 
 class _Invalid(ConfigError):
@@ -399,9 +400,26 @@ def load_recipe(recipe: str | Path, overrides: list[str] | None = None) -> Recip
         raise RecipeError(f"{path}: a recipe is a YAML mapping (key: value lines)")
     for item in overrides or []:
         _apply_override(raw, item, path)
+    _local_copy(raw, overrides or [])
     parsed = _build(Recipe, raw, str(path), "")
     _check_references(parsed, raw, str(path))
     return parsed
+
+
+HUB_ONLY = ("name", "revision", "data_files")  # dataset keys that say which Hub data to read, and nothing locally
+
+
+def _local_copy(raw: dict, overrides: list[str]) -> None:
+    """A shipped recipe for a Hub dataset pointed at a local copy (``--set dataset.path=rows.parquet``) reads that
+    copy: the recipe file's Hub-only keys (its config ``name``, ``revision``, ``data_files``) stop applying, unless
+    the same command sets them too (then they are checked as usual, and refused for local data)."""
+    given = {item.split("=", 1)[0].strip() for item in overrides}
+    dataset = raw.get("dataset")
+    if "dataset.path" not in given or not isinstance(dataset, dict) or not is_local(str(dataset.get("path", ""))):
+        return
+    for key in HUB_ONLY:
+        if f"dataset.{key}" not in given:
+            dataset.pop(key, None)
 
 
 def _check_references(recipe: Recipe, raw: dict, source: str) -> None:

@@ -41,6 +41,11 @@ def builtin_data_path(path: str) -> str:
     return path
 
 
+def is_local(path: str) -> bool:
+    """Whether ``path`` names data on this machine (a file, a folder, the bundled data), not a Hub dataset."""
+    return isinstance(path, str) and _looks_local(builtin_data_path(path))
+
+
 def _looks_local(path: str) -> bool:
     return (path.startswith(("/", "./", "../", "~")) or Path(path).suffix in FILE_BUILDERS
             or Path(path).expanduser().exists())
@@ -169,7 +174,7 @@ def _nothing_to_set(path: str, what: str, **settings: Any) -> None:
     given = [key for key, value in settings.items() if value is not None]
     if given:
         raise ConfigError(f"{path} is {what}: `{given[0]}` applies to Hub datasets and builders only (it would be "
-                          f"ignored); drop it")
+                          f"ignored); drop it (in a recipe: --set dataset.{given[0]}=null)")
 
 
 def _unreadable(path: str, data_files: Any, err: Exception) -> DataFormatError:

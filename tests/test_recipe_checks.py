@@ -206,3 +206,26 @@ def test_every_missing_column_is_named_at_once_with_the_mapping_that_fixes_them(
         run_recipe_file("local_response_selection", [*base, "dataset.columns={prompt: prompt, response: output, "
                                                              "teacher: model, answer: answer}"], push=False)
     assert not isinstance(fixed.value, MissingColumnError) and "/no/such/model" in str(fixed.value)
+
+
+def test_a_shipped_hub_recipe_reads_a_local_copy_in_one_line(tiny_root, tmp_path):
+    """`--set dataset.path=rows.jsonl` on a Hub recipe was refused for the recipe's Hub `name:` (#29): the file's
+    Hub-only keys stop applying, and the run reads the local copy; set in the same command, they are still checked."""
+    import public_shapes
+    from datasets import Dataset
+
+    from hf_select.recipes import load_recipe
+    from hf_select.runner import run_recipe_file
+
+    data = tmp_path / "rows.jsonl"
+    Dataset.from_list(public_shapes.openr1_math()).to_json(data)
+    assert load_recipe("openr1_math_best_of_n").dataset.name == "default"
+    recipe = load_recipe("openr1_math_best_of_n", [f"dataset.path={data}"])
+    assert recipe.dataset.name is None and recipe.dataset.path == str(data)
+    result = run_recipe_file("openr1_math_best_of_n", [f"dataset.path={data}", f"output.dir={tmp_path / 'out'}",
+                                                       f"models.student.name_or_path={tiny_root / 'llama'}"],
+                             push=False)
+    assert len(result.curated) > 0
+    with pytest.raises(ConfigError, match="`name` applies to Hub datasets and builders only"):
+        run_recipe_file("openr1_math_best_of_n", [f"dataset.path={data}", "dataset.name=default",
+                                                  f"output.dir={tmp_path / 'o2'}"], push=False)
