@@ -459,6 +459,8 @@ def _apply_override(raw: dict, item: str, path: Path) -> None:
             if isinstance(node, list):
                 node = node[int(part)]
             else:
+                if part not in node and isinstance(node, _Lines):
+                    node.lines[part] = "--set"  # a key the override made up: a typo is reported as the --set's
                 node = node.setdefault(part, [] if nxt.isdigit() else _Lines({}, {}))
         parsed = yaml.safe_load(value) if value else None
         last = parts[-1]

@@ -98,6 +98,9 @@ def test_cli_mistakes_are_one_line_in_recipe_terms(recipe_file, capsys):
     assert main(["run", str(recipe_file), "--set", "select.top_k=0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "recipe.yaml (--set): `select.top_k` must be at least 1" in err
+    # A typo in an override's first key is the override's, not a line of the file (#29).
+    assert main(["run", str(recipe_file), "--set", "selct.by=global_naturalness"]) == 2
+    assert "recipe.yaml (--set): unknown key `selct`" in capsys.readouterr().err
 
 
 def test_on_error_nan_covers_answer_checks(recipe_file, tmp_path):
