@@ -186,13 +186,17 @@ def _viewer(recipe: Recipe, log: RunLog, scored: Dataset) -> dict[str, bytes]:
     selection = next((label.removeprefix("select: ") for label, _ in log.stages if label.startswith("select")), None)
     about = ViewerData(title=recipe.output.title or recipe.name, teacher_column=_teacher_column(recipe),
                        picked=log.kept if selection else None, selection=selection,
-                       rankings={column: table.to_list() for column, table in log.rankings.items()},
+                       # the run's rankings; a run that ranked nothing leaves the viewer to rank the rows it shows
+                       rankings={column: table.to_list() for column, table in log.rankings.items()} or None,
                        comparison=log.comparison.format() if log.comparison is not None else None)
     return viewer_files(scored, about, recipe.dataset.shape)
 
 
 def _teacher_column(recipe: Recipe) -> str:
-    return recipe.rank_teachers.teacher if recipe.rank_teachers else "teacher"
+    """The column naming each response's teacher: wherever the recipe names it (rankings, then the comparison)."""
+    if recipe.rank_teachers:
+        return recipe.rank_teachers.teacher
+    return recipe.compare.teacher if recipe.compare else "teacher"
 
 
 def _card_context(recipe: Recipe, log: RunLog, command: str | None, scored: Dataset) -> CardContext:

@@ -399,6 +399,27 @@ def test_a_run_writes_the_viewer_next_to_the_card_and_marks_its_picks(tiny_root,
 
 
 
+def test_a_run_without_rankings_shows_its_teachers_from_wherever_the_recipe_names_them(tiny_root, tmp_path):
+    """The teacher column named only under `compare.teacher` gave a viewer without teachers, and a run without
+    `rank_teachers:` an overview saying "one teacher or no score" over four (#29)."""
+    from datasets import Dataset
+
+    from hf_select.runner import run_recipe_file
+    from hf_select.sources import builtin_data_path
+
+    rows = load_dataset("json", data_files=builtin_data_path("hf_select:math_teachers"), split="train")
+    data = tmp_path / "rows.jsonl"
+    Dataset.from_list([{**r, "model": r["teacher"]} for r in rows.select(range(16))]).remove_columns(
+        "teacher").to_json(data)
+    out = tmp_path / "out"
+    run_recipe_file("proxy_comparison", [f"models.student.name_or_path={tiny_root / 'llama'}", f"dataset.path={data}",
+                                         "dataset.name=null", "compare.teacher=model", f"output.dir={out}",
+                                         "output.viewer=true", "select={method: none}"], push=False)
+    overview = _data(_files(out / "viewer/train"), "overview")
+    assert sorted(overview["teachers"]) == sorted(set(rows.select(range(16))["teacher"]))
+    assert overview["rankings"] and {r["score"] for r in overview["rankings"]} >= {"local_naturalness"}
+
+
 def test_a_missing_browser_fails_loudly_with_the_install_command(monkeypatch):
     import browser as browser_module
 
