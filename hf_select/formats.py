@@ -147,6 +147,11 @@ class Shape:
             if not isinstance(content, str) or not content.strip():
                 raise ScoringInputError(column, f"assistant message {i} is empty or not a string ({content!r:.40}). "
                                                 "Drop the row or pass ", Arg("on_error", "nan"), ".")
+            if with_prompt and not any(m["role"] == "user" for m in messages[:i]):
+                raise ScoringInputError(column, f"assistant message {i} answers no user turn (roles before it: "
+                                                f"{[m['role'] for m in messages[:i]]}): with nothing asked, a reply "
+                                                "has no context to score in (as a text row with an empty prompt). "
+                                                "Drop the row or pass ", Arg("on_error", "nan"), ".")
             for message in messages[: i + 1]:
                 if isinstance(message["content"], str):
                     encodable(message["content"], column)

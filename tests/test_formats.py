@@ -334,3 +334,18 @@ def test_a_null_system_column_beside_a_set_one_keeps_the_system_prompt():
     assert shape.conversation({**row, "system": "Think step by step."})[0]["content"] == "Think step by step."
     with pytest.raises(ScoringInputError, match="two different system prompts.*system_column="):
         shape.conversation({**row, "system": "Be brief."})
+
+
+def test_a_chat_reply_that_answers_no_user_turn_is_refused_like_an_empty_prompt(llama):
+    """A chat row with no user turn was scored (IFD exactly 1.0) where a text row with an empty prompt is refused
+    (#29): both say what is wrong, by row; with on_error="nan", NaN and the reason."""
+    from hf_select import Ifd
+
+    rows = Dataset.from_list([{"messages": [{"role": "system", "content": "Be brief."},
+                                            {"role": "assistant", "content": "It is 4."}]}])
+    with pytest.raises(ScoringInputError, match=r"row 0, column 'messages'.*answers no user turn"):
+        score(rows, GlobalNaturalness(llama, format="messages"))
+    out = score(rows, Ifd(llama, format="messages", on_error="nan"))
+    assert math.isnan(out[0]["ifd"]) and "answers no user turn" in out[0]["hf_select_error"]
+    with pytest.raises(ScoringInputError, match="prompt is empty"):
+        score(Dataset.from_list([{"prompt": " ", "response": "It is 4."}]), GlobalNaturalness(llama))
