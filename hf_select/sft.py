@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from datasets import DatasetDict, Features, List, Value
 
-from hf_select.errors import ScoringInputError
+from hf_select.errors import ConfigError, ScoringInputError
 from hf_select.formats import Shape
 from hf_select.layout import PLAIN_SEPARATOR
 from hf_select.metadata import record_score
@@ -38,8 +38,15 @@ MESSAGES = List({"role": Value("string"), "content": Value("string")})
 
 
 def sft_columns(shape: Shape, layout: Literal["chat", "plain"] = "chat") -> list[str]:
-    """The columns a curated split trains on: ``["prompt", "completion"]``, or ``["messages"]`` for every turn."""
-    return ["messages"] if shape.turns == "all" and layout == "chat" else ["prompt", "completion"]
+    """The columns a curated split trains on: ``["prompt", "completion"]``, or ``["messages"]`` for every turn.
+    Every turn scored under the plain layout has no TRL form that trains on each of them (a prompt/completion pair
+    trains on the last, the earlier ones sitting untrained in the prompt): refused."""
+    if shape.turns == "all" and layout == "plain":
+        raise ConfigError("every assistant turn was scored (turns='all') under the plain layout, and a plain "
+                          "prompt/completion example trains on the last turn only: score with the chat layout "
+                          "(layout='chat', or 'auto' with a chat template) to train on every turn, or score the last "
+                          "turn only (turns='last')")
+    return ["messages"] if shape.turns == "all" else ["prompt", "completion"]
 
 
 def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plain"] = "chat") -> Any:

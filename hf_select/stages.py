@@ -262,6 +262,9 @@ class TrainingColumns(Stage):
         return [(f"dataset.{key}", column) for key, column in
                 zip(("response_column", "prompt_column"), self.shape.columns(with_prompt=True), strict=False)]
 
+    def check_data(self, ds: Dataset) -> None:
+        sft_columns(self.shape, self.layout)  # a layout the split cannot be trained in is refused before scoring
+
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         log.training = {"columns": sft_columns(self.shape, self.layout), "layout": self.layout}
         return to_sft(ds, self.shape, layout=self.layout)

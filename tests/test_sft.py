@@ -16,6 +16,7 @@ from public_shapes import (
 from trl_check import assert_trains_on_the_pick, trained_on
 
 from hf_select import GlobalNaturalness, Shape, score
+from hf_select.errors import ConfigError
 from hf_select.metadata import read_metadata
 from hf_select.sft import to_sft
 
@@ -56,6 +57,22 @@ def test_every_turn_scored_becomes_one_conversation(llama):
     sft = to_sft(rows, Shape("messages", turns="all"))
     assert sft.column_names[-1] == "messages" and sft[0]["messages"] == rows[0]["messages"]
     assert "num_tokens" in sft.column_names and "prompt" not in sft.column_names
+    # Under the plain layout a prompt/completion pair trained on the last turn only, the first scored reply sitting
+    # untrained in the prompt (#29): refused, in Python and in a recipe before any model loads.
+    with pytest.raises(ConfigError, match="turns='all'.*plain layout.*last turn only"):
+        to_sft(rows, Shape("messages", turns="all"), layout="plain")
+
+
+def test_a_recipe_scoring_every_turn_plainly_is_refused_before_scoring(tmp_path):
+    from hf_select.runner import run_recipe_file
+
+    data = tmp_path / "chat.jsonl"
+    Dataset.from_list(multi_turn_messages()).to_json(data)
+    with pytest.raises(ConfigError, match="turns='all'.*plain layout"):
+        run_recipe_file("mixture_of_thoughts_chat", [f"dataset.path={data}", "dataset.turns=all",
+                                                     "scores.0.include_prompt=true", "scores.0.layout=plain",
+                                                     "models.student.name_or_path=/no/such",
+                                                     f"output.dir={tmp_path / 'out'}"], push=False)
 
 
 def test_an_unreadable_row_gets_null_training_columns():
