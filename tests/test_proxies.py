@@ -242,3 +242,13 @@ def test_every_card_section_explains_its_own_score(llama):
     for name, text in texts.items():
         section = card.split(f"### `{name}`", 1)[1].split("### ", 1)[0]
         assert text in section, name
+
+
+def test_a_reply_of_step_initial_tokens_only_is_named_not_a_silent_nan(llama):
+    """A one-token answer got `aslec_drop` NaN with no message under on_error="raise" (#29)."""
+    rows = Dataset.from_list([*POOL, {"prompt": "2 + 2?", "response": "4", "teacher": "a"}])
+    with pytest.raises(ScoringInputError, match=r"row 10, column 'response': every token of the reply"):
+        score(rows, Aslec(llama, gamma="pooled"))
+    out = score(rows, Aslec(llama, gamma="pooled", on_error="nan"))
+    assert math.isnan(out[10]["aslec_drop"]) and "has none to average" in out[10]["hf_select_error"]
+    assert not math.isnan(out[0]["aslec_drop"])

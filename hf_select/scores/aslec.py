@@ -130,6 +130,12 @@ class AslecSteps(GlobalNaturalness):
             owners = token_owners(turn.text, encoded["offset_mapping"], split_steps(turn.text, self.params.splitter))
             requests.append(StepRequest(encode_context(tokenizer, prefix + turn.before, special),
                                         list(encoded["input_ids"]), owners))
+        if requests and all(_step_initial(r.step_of_token, self.params.skip_tokens).all() for r in requests):
+            tokens = sum(len(r.step_of_token) for r in requests)
+            raise ScoringInputError(self.shape.response_column, (
+                f"every token of the reply ({tokens}) is among the first {self.params.skip_tokens} of its step: "
+                "ASLEC-DROP, the mean of the other tokens, has none to average. Drop the row or pass "),
+                Arg("on_error", "nan"), ".")
         return requests
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
