@@ -165,13 +165,17 @@ def write_local(ds: Dataset, folder: str | os.PathLike, *, split: str, card: Dat
 
 def check_write_local(folder: str | os.PathLike, *, split: str, config_name: str = DEFAULT_CONFIG,
                       overwrite: bool = False, sources: Iterable[str | os.PathLike] = (),
-                      inside_of: Iterable[str | os.PathLike] = ()) -> Path:
+                      inside_of: Iterable[str | os.PathLike] = (), viewer: bool = False) -> Path:
     """Every refusal `write_local` would make, before any work: those of `hf_select.outputs.check_output` for
-    the files it writes, bad split or config names, and a README to merge into that cannot be read."""
+    the files it writes (the split's viewer too, with ``viewer``), bad split or config names, and a README to merge
+    into that cannot be read."""
     check_split_name(split)
     check_config_name(config_name)
     files = [README, f"{data_dir(config_name)}/{split}-*", f"{data_dir(config_name)}/{split}-00000-of-00001.parquet",
              f"{IMAGES_DIR}/{image_stem(config_name, split)}_scores.png"]
+    if viewer:  # the viewer files a rewrite replaces or removes: those hf_select wrote there before
+        written = (manifest_of(resolve_output(folder)) or {}).get("files") or {}
+        files += [f for f in written if f.startswith(viewer_folder(config_name, split) + "/")]
     local = [s for s in map(str, sources) if not hub_dataset_id(s)]
     folder = check_output(folder, overwrite=overwrite, sources=local, inside_of=inside_of, files=files,
                           merged=[README])

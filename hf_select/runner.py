@@ -107,7 +107,7 @@ def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], stages: list[S
         models = {id(p.model): p.model for item in scores for p in item.passes() if p.model is not None}
         check_write_local(out.dir, split=out.split, config_name=out.config, overwrite=out.overwrite,
                           sources=local_paths(recipe.dataset.path, recipe.dataset.data_files),
-                          inside_of=[m.folder for m in models.values() if m.folder])
+                          inside_of=[m.folder for m in models.values() if m.folder], viewer=out.viewer)
 
 
 def check_target(recipe: Recipe, *, push: bool) -> None:

@@ -438,3 +438,23 @@ def test_an_infinite_score_is_shown_without_a_value_and_counted(tmp_path):
     ds = ds.remove_columns("local_naturalness").add_column("local_naturalness", values)
     files = viewer_files(ds)
     assert any("1 value(s) of `local_naturalness` are infinite" in note for note in _data(files, "overview")["notes"])
+
+
+def test_an_edited_viewer_file_is_refused_before_scoring(tiny_root, tmp_path, monkeypatch):
+    """A person-edited viewer file was refused only after every row was scored (#29); a stranger's own file there
+    is no obstacle (the write never touches it)."""
+    from hf_select.errors import OutputError
+    from hf_select.runner import run_recipe_file
+    from hf_select.scores.base import Scorer
+
+    out = tmp_path / "out"
+    sets = [f"models.student.name_or_path={tiny_root / 'llama'}", "dataset.limit=8", f"output.dir={out}",
+            "output.viewer=true"]
+    run_recipe_file("local_response_selection", sets, push=False)
+    (out / "viewer/train/notes.txt").write_text("mine")
+    (out / "viewer/train/index.html").write_text("<p>edited</p>")
+    scored = []
+    monkeypatch.setattr(Scorer, "compute", lambda self, rows, log: scored.append(1) or [])
+    with pytest.raises(OutputError, match="index.html was written by hf_select but has been changed since"):
+        run_recipe_file("local_response_selection", [*sets, "scores.1.window=3"], push=False)
+    assert scored == [] and (out / "viewer/train/notes.txt").read_text() == "mine"
