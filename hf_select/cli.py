@@ -223,7 +223,7 @@ def cmd_view(args) -> int:
 
     shape = Shape(**{name: getattr(args, name) for name in field_names(Shape)})
     folder = view(args.data, args.out, split=args.split, shape=None if shape == Shape() else shape,
-                  teacher_column=args.teacher_column, title=args.title, overwrite=args.overwrite)
+                  teacher_column=args.teacher_column, title=args.title, overwrite=args.overwrite, config=args.config)
     print(f"wrote the viewer of {args.data} to {folder}; open {folder / 'index.html'} in a browser")
     return 0
 
@@ -322,6 +322,7 @@ def _add_view(sub) -> None:
     view.add_argument("data", help="scored data: a run's output folder, a save_to_disk folder or a data file")
     view.add_argument("--out", default="viewer", help="folder for the viewer (open its index.html)")
     view.add_argument("--split", default=None, help="the split to show (needed when the data has several)")
+    view.add_argument("--config", default=None, help="which config of a folder holding several (its README's configs)")
     view.add_argument("--teacher-column", default=None,
                       help="the column naming each response's teacher (default: teacher, when the data has it)")
     view.add_argument("--title", default=None)

@@ -58,19 +58,25 @@ class ViewerData:
 
 
 def view(data: Dataset | DatasetDict | str | os.PathLike, out: str | os.PathLike = "viewer", *,
-         split: str | None = None, shape: Shape | None = None, teacher_column: str | None = None,
-         title: str | None = None, overwrite: bool = False) -> Path:
+         split: str | None = None, config: str | None = None, shape: Shape | None = None,
+         teacher_column: str | None = None, title: str | None = None, overwrite: bool = False) -> Path:
     """Write the viewer of ``data`` (a scored `Dataset`, or any path hf_select reads: a run's output folder, a
     ``save_to_disk`` folder, a data file) into ``out``; open ``out/index.html`` in a browser. ``shape`` is the
     data's shape (default: the one its scores recorded); ``teacher_column``: the column naming each response's
-    teacher (default: ``teacher`` when the data has it; a column named here that the data lacks is an error).
+    teacher (default: ``teacher`` when the data has it; a column named here that the data lacks is an error);
+    ``config``: which config of a folder holding several (refused unset: the viewer never picks one silently).
     Only files hf_select wrote are ever replaced (see `hf_select.outputs`). Returns the folder."""
     from hf_select.outputs import check_output, output_folder
     from hf_select.sources import load_source, local_paths
 
     sources = local_paths(str(data)) if isinstance(data, (str, os.PathLike)) else []
     check_output(out, overwrite=overwrite, sources=sources)
-    ds = load_source(str(data), split=split) if isinstance(data, (str, os.PathLike)) else data
+    if isinstance(data, (str, os.PathLike)):
+        ds = load_source(str(data), split=split, name=config or _only_config(str(data)))
+    elif config is not None:
+        raise ConfigError("view: `config` picks a config of data read from a path; give the Dataset itself")
+    else:
+        ds = data
     if isinstance(ds, DatasetDict):
         if split is None and len(ds) > 1:
             raise ConfigError(f"{data} has splits {list(ds)}: say which to view (--split)")
@@ -88,6 +94,20 @@ def view(data: Dataset | DatasetDict | str | os.PathLike, out: str | os.PathLike
         for path, content in files.items():
             staging.write_bytes(path, content)
     return Path(out)
+
+
+def _only_config(path: str) -> str | None:
+    """The config to read from a folder in Hub layout: None (the default) when it has one, else an error naming
+    them (a folder holding two configs showed the default one silently)."""
+    local = Path(path).expanduser()
+    if not (local.is_dir() and (local / "README.md").is_file()):
+        return None
+    from datasets import get_dataset_config_names
+
+    names = get_dataset_config_names(str(local))
+    if len(names) > 1:
+        raise ConfigError(f"{path} holds the configs {names}: say which to view (--config, config=)")
+    return None
 
 
 def viewer_files(ds: Dataset, about: ViewerData | None = None, shape: Shape | None = None) -> dict[str, bytes]:

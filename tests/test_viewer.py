@@ -458,3 +458,17 @@ def test_an_edited_viewer_file_is_refused_before_scoring(tiny_root, tmp_path, mo
     with pytest.raises(OutputError, match="index.html was written by hf_select but has been changed since"):
         run_recipe_file("local_response_selection", [*sets, "scores.1.window=3"], push=False)
     assert scored == [] and (out / "viewer/train/notes.txt").read_text() == "mine"
+
+
+def test_a_folder_of_two_configs_is_viewed_by_the_config_named(tmp_path, capsys):
+    """`view` of a folder holding two configs showed the default one silently, with no way to choose (#29)."""
+    from hf_select.cli import main
+    from hf_select.hub import write_local
+
+    folder = tmp_path / "out"
+    write_local(_rows(2), folder, split="train")
+    write_local(_rows(3), folder, split="train", config_name="hard")
+    assert main(["view", str(folder), "--out", str(tmp_path / "v")]) == 2
+    assert "holds the configs" in capsys.readouterr().err and not (tmp_path / "v").exists()
+    assert main(["view", str(folder), "--config", "hard", "--out", str(tmp_path / "v")]) == 0
+    assert len(_data(_files(tmp_path / "v"), "index")) == 3  # the three prompts of config `hard`
