@@ -158,9 +158,9 @@ def compare_scores(ds: Dataset, by: list[str], teacher: str = "teacher", group: 
                   *(p for c in by for p in _ratio_parts(ds, c) or ())], WHERE)
     notes: list[str] = []
     rows = _read(ds, by, teacher, group, [correct, truth_column, *lengths.values()], incomplete, prompts, notes)
-    unknown = [t for t in rows.names if families is not None and t not in families]
-    if unknown:
-        raise ConfigError(f"{WHERE}: `families` has no family for teacher {unknown[0]!r} (teachers: {rows.names})")
+    problem = teacher_mapping_problem("`families`", families, rows.names, "family") if families is not None else None
+    if problem:
+        raise ConfigError(f"{WHERE}: {problem}")
     truth_values = _ground_truth(rows, ground_truth) if ground_truth is not None else None
     ups = {c: _direction(ds, c, (higher_is_better or {}).get(c)) for c in by}
     bounds = {c: selection_bound(ds, c) if bounded else None for c in by}
@@ -302,6 +302,18 @@ def _read(ds: Dataset, by: list[str], teacher: str, group: str, extra: list[str 
     return _Rows(prompt, teacher_ids, teachers, len(prompt_keys), table, left_out if prompts == "matched" else 0)
 
 
+def teacher_mapping_problem(key: str, mapping: dict, teachers: list, what: str) -> str | None:
+    """What is wrong with a ``{teacher: ...}`` option (``families``, ``ground_truth``) given the data's teachers, else
+    None: a name the data does not have (a typo would pass unseen) or a teacher without an entry. The one check
+    `compare_scores` and a recipe's ``compare:`` (before scoring) make."""
+    names = sorted(map(str, teachers))
+    stray = [t for t in mapping if t not in teachers]
+    if stray:
+        return f"{key} names teacher {stray[0]!r}, which the data does not have (teachers: {names})"
+    missing = [t for t in teachers if t not in mapping]
+    return f"{key} has no {what} for teacher {missing[0]!r} (teachers: {names})" if missing else None
+
+
 def _ground_truth(rows: _Rows, ground_truth: dict[str, float] | str) -> np.ndarray:
     """The truth's value of each teacher (in the order of ``rows.names``), checked: every teacher has one number,
     and a mapping names no teacher the data does not have (a typo would otherwise pass unseen)."""
@@ -315,21 +327,15 @@ def _ground_truth(rows: _Rows, ground_truth: dict[str, float] | str) -> np.ndarr
                                   f"for teacher {name!r}: it must hold the teacher's one value on each of its rows")
             if len(seen):
                 mapping[name] = float(seen[0])
-        where = f"column {ground_truth!r}"
+        key = f"ground_truth column {ground_truth!r}"
     elif isinstance(ground_truth, dict):
-        stray = [t for t in ground_truth if t not in rows.names]
-        if stray:
-            raise ConfigError(f"{WHERE}: ground_truth names teacher {stray[0]!r}, which the data does not have "
-                              f"(teachers: {rows.names})")
-        mapping = ground_truth
-        where = "the mapping"
+        mapping, key = ground_truth, "ground_truth"
     else:
         raise ConfigError(f"{WHERE}: ground_truth must be {{teacher: value}} or a column name, got "
                           f"{type(ground_truth).__name__}")
-    missing = [t for t in rows.names if t not in mapping]
-    if missing:
-        raise ConfigError(f"{WHERE}: ground_truth has no value for teacher {missing[0]!r} in {where} "
-                          f"(teachers: {rows.names})")
+    problem = teacher_mapping_problem(key, mapping, rows.names, "value")
+    if problem:
+        raise ConfigError(f"{WHERE}: {problem}")
     out = np.array([mapping[t] for t in rows.names], dtype=object)
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in out):
         raise ConfigError(f"{WHERE}: every ground_truth value must be a finite number, got {mapping}")

@@ -145,18 +145,14 @@ class Compare(Stage):
                                   "false for each response (a boolean column)")
         if cfg.teacher not in ds.column_names:
             return
+        from hf_select.compare import teacher_mapping_problem
+
         teachers = [t for t in ds.unique(cfg.teacher) if t is not None]
-        for key, mapping in (("compare.families", cfg.families), ("compare.ground_truth", cfg.ground_truth)):
-            if not isinstance(mapping, dict):
-                continue
-            stray = [t for t in mapping if t not in teachers]
-            if stray:
-                raise ConfigError(f"`{key}` names teacher {stray[0]!r}, which the data does not have (teachers: "
-                                  f"{sorted(map(str, teachers))})")
-            missing = [t for t in teachers if t not in mapping]
-            if missing:
-                raise ConfigError(f"`{key}` has no entry for teacher {missing[0]!r} (teachers: "
-                                  f"{sorted(map(str, teachers))})")
+        for key, mapping, what in (("`compare.families`", cfg.families, "family"),
+                                   ("`compare.ground_truth`", cfg.ground_truth, "value")):
+            problem = teacher_mapping_problem(key, mapping, teachers, what) if isinstance(mapping, dict) else None
+            if problem:
+                raise ConfigError(problem)
 
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         from hf_select.compare import compare_scores

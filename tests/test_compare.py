@@ -193,6 +193,9 @@ def test_the_top_teacher_of_the_students_family_is_flagged(data):
     assert scores["good"]["top_teacher"] == "ant" and scores["good"]["top_teacher_is_student_family"] is True
     assert scores["long"]["top_teacher"] == "dog" and scores["long"]["top_teacher_is_student_family"] is False
     assert "(the student's family)" in report.format()
+    with pytest.raises(ConfigError, match="`families` names teacher 'eel', which the data does not have"):
+        _compare(data, families={"ant": "qwen", "bee": "llama", "cat": "llama", "dog": "llama", "eel": "qwen"},
+                 student_family="qwen")
     with pytest.raises(ConfigError, match="no family for teacher 'dog'"):
         _compare(data, families={"ant": "qwen", "bee": "llama", "cat": "llama"}, student_family="qwen")
     with pytest.raises(ConfigError, match="go together"):
@@ -277,7 +280,7 @@ def test_compare_options_are_checked_at_load_and_columns_before_scoring(tmp_path
             (f"compare.families={families}|compare.student_family=qwen", ConfigError,
              "`compare.families` names teacher 'long_cott', which the data does not have"),
             (f"compare.ground_truth={truth}", ConfigError,
-             "`compare.ground_truth` has no entry for teacher 'long_cot'"),
+             "`compare.ground_truth` has no value for teacher 'long_cot'"),
             ("compare.correct=answer", ColumnTypeError, "`compare.correct` is 'answer', a column of string")):
         with pytest.raises(error, match=re.escape(message)):
             run_recipe_file("proxy_comparison", [*edit.split("|"), "models.student.name_or_path=/no/such/model",

@@ -194,7 +194,6 @@ def run_together(scores: Sequence[Scorer], rows: list[dict[str, Any]], logs: Seq
     # one score alone needs no (costly) key to find scores that ask the same
     keys = [tuple((tuple(r.context), tuple(r.target)) for row in requests for r in row) if len(scores) > 1 else 0
             for requests in asked]
-    distinct = list(dict.fromkeys(keys))
     runs: dict[tuple | int, list[TokenScores]] = {}  # a list of requests -> the engine's results for it
     outputs = []
     for score, planned_rows, requests, key in zip(scores, plans, asked, keys, strict=True):
@@ -202,7 +201,7 @@ def run_together(scores: Sequence[Scorer], rows: list[dict[str, Any]], logs: Seq
             flat = [request for row in requests for request in row]
             owner = [row for row, row_requests in enumerate(requests) for _ in row_requests]
             ranks = any(other.with_ranks for other, other_key in zip(scores, keys, strict=True) if other_key == key)
-            done = _reporter(progress, owner, flat, len(rows), 1 / len(distinct), first=not runs)
+            done = _reporter(progress, owner, flat, len(rows), 1 / len(set(keys)), first=not runs)
             runs[key] = score.engine.score(flat, ranks=ranks, on_done=done) if flat else []
         results = iter(runs[key])
         outputs.append(score.columns_of(rows, planned_rows, [[next(results) for _ in row] for row in requests]))
