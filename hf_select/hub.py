@@ -45,7 +45,7 @@ from hf_select._compat import (
 from hf_select.card_sections import check_markers, keep_layout, merge_card, section_key
 from hf_select.cards import REPO_PLACEHOLDER, VIEWER_DIR, CardContext, build_card, image_stem, viewer_folder
 from hf_select.errors import CardError, HfSelectError, NotFoundError, OutputError, PublishError
-from hf_select.outputs import check_output, manifest_of, output_folder, resolve_output
+from hf_select.outputs import check_output, manifest_of, output_folder, resolve_output, through_link
 from hf_select.sources import hub_dataset_id, refuse_publishing_over
 
 __all__ = ["check_write_local", "merge_card", "push", "push_folder", "write_local"]
@@ -371,9 +371,8 @@ def _written_files(folder: Path, manifest: dict) -> dict[str, Path]:
     files = manifest.get("files") or {}
     out = {}
     for relative, digest in (files.items() if isinstance(files, dict) else ()):
-        path = folder / relative
-        below = [folder.joinpath(*Path(relative).parts[:k]) for k in range(1, len(Path(relative).parts) + 1)]
-        if Path(relative).is_absolute() or ".." in Path(relative).parts or any(p.is_symlink() for p in below):
+        path, parts = folder / relative, Path(relative).parts
+        if Path(relative).is_absolute() or ".." in parts or through_link(folder, Path(relative)) or path.is_symlink():
             raise OutputError(f"{folder}: {relative} is a link or lies outside the folder; hf_select publishes only "
                               "the files it wrote there. Rewrite the folder with hf_select")
         if not path.is_file() or relative == README:

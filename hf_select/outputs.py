@@ -162,7 +162,7 @@ class Staging:
     def existing(self, pattern: str) -> list[str]:
         """Relative paths of the folder's current files matching a glob ``pattern`` (never through a link)."""
         found = (p.relative_to(self.folder) for p in self.folder.glob(pattern))
-        return sorted(r.as_posix() for r in found if not _ours_internal(r) and not _through_link(self.folder, r)
+        return sorted(r.as_posix() for r in found if not _ours_internal(r) and not through_link(self.folder, r)
                       and ((self.folder / r).is_file() or (self.folder / r).is_symlink()))
 
     def read_bytes(self, relative: str) -> bytes | None:
@@ -281,7 +281,7 @@ def _check_relative(relative: str) -> None:
         raise OutputError(f"{relative!r} is not a path inside the output folder")
 
 
-def _through_link(folder: Path, relative: Path) -> bool:
+def through_link(folder: Path, relative: Path) -> bool:
     """Whether a folder on the way to ``relative`` is a symbolic link."""
     return any(folder.joinpath(*relative.parts[:i]).is_symlink() for i in range(1, len(relative.parts)))
 
