@@ -67,7 +67,7 @@ class Completeness(MapPass):
         self.shape, self.params = configure(type(self), params, shape, options)
 
     def input_columns(self) -> list[str]:
-        return [self.shape.response_column]
+        return self.shape.columns(with_prompt=False)
 
     def optional_columns(self) -> list[str]:
         p = self.params
@@ -115,6 +115,8 @@ class Completeness(MapPass):
         """Why the row's response is incomplete ("" when it is complete)."""
         p = self.params
         value = row[self.shape.response_column]
+        if self.shape.reasoning_beside(row):
+            value = row[self.shape.reasoning_column]  # whatever its answer, `shape.reply` has the trace
         if value is None or isinstance(value, str) and not value.strip() or self._empty_turn(row):
             return "empty response"  # nothing was generated: incomplete (never unknown), whatever the shape
         reasons = []

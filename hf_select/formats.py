@@ -24,6 +24,12 @@ SFT-ready output (`hf_select.sft`) all see the same context.
 A context is rendered with the student's chat template (see `hf_select.layout`); a student without a template
 gets the plain rendering: the messages' contents joined by blank lines.
 
+Reasoning kept beside the answer is read with no glue: an assistant message's ``reasoning_content`` (Qwen3, DeepSeek's
+API, vLLM's and SGLang's reasoning parsers) or ``thinking`` (gpt-oss, HuggingFaceH4/Multilingual-Thinking), typed
+content parts (``[{"type": "reasoning", ...}, {"type": "text", ...}]``), or a column of its own (``reasoning_column``,
+for the last reply). The reply is then that reasoning written inline before the answer (`traces.inline_trace`):
+scored, split into steps, checked for completeness, graded and trained on exactly as the same trace inline.
+
 Reasoning traces (R1 ``<think>``, OpenThoughts thought/solution; see `hf_select.traces`) can be scored in part
 (``part=``): ``"all"`` the whole reply, ``"reasoning"`` the reasoning given the prompt, ``"answer"`` the answer
 given the prompt and everything before it. Answer checking grades only the answer.
@@ -38,7 +44,7 @@ from typing import Any, Literal
 
 from hf_select.config import check_fields, option
 from hf_select.errors import Arg, ConfigError, ScoringInputError
-from hf_select.traces import parse_trace
+from hf_select.traces import has_trace, inline_trace, parse_trace
 
 Format = Literal["text", "messages", "sharegpt", "prompt_completion"]
 Part = Literal["all", "reasoning", "answer"]
@@ -47,6 +53,9 @@ Turns = Literal["last", "all"]
 DEFAULT_COLUMNS = {"text": ("prompt", "response"), "messages": (None, "messages"),
                    "sharegpt": (None, "conversations"), "prompt_completion": ("prompt", "completion")}
 SYSTEM_COLUMNS = ("system", "system_prompt")  # read when present, unless `system_column` names another
+REASONING_FIELDS = ("reasoning_content", "thinking")  # a message's reasoning kept beside its content
+REASONING_PARTS = ("reasoning", "thinking")  # the types of content parts that hold reasoning
+TEXT_PARTS = ("text", "answer", "output_text")  # the types of content parts that hold the answer
 SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 Message = dict[str, Any]
 
@@ -76,6 +85,8 @@ class Shape:
                                        "when the data has one.", None)
     turns: Turns = option("Chat data: score the last assistant turn, or every one.", "last")
     part: Part = option("Reasoning traces: score the whole reply, its reasoning or its answer.", "all")
+    reasoning_column: str | None = option("A column holding the reply's reasoning beside its answer (the last "
+                                          "reply, in chat data): scored as <think>reasoning</think> before it.", None)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -99,7 +110,8 @@ class Shape:
         """The columns every row must have."""
         needs_prompt = with_prompt and self.format in ("text", "prompt_completion")
         return [self.response_column, *([self.prompt_column] if needs_prompt else []),
-                *([self.system_column] if self.system_column else [])]
+                *([self.system_column] if self.system_column else []),
+                *([self.reasoning_column] if self.reasoning_column else [])]
 
     def optional_columns(self) -> list[str]:
         """Columns read when the data has them: the usual system-prompt columns, unless one was named."""
@@ -108,7 +120,7 @@ class Shape:
     def reply_columns(self) -> list[str]:
         """Every column that may be folded into a conversation (replaced by the SFT-ready columns in a curated
         split): the prompt, the reply and the system prompt columns."""
-        return [c for c in (self.prompt_column, self.response_column) if c] + (
+        return [c for c in (self.prompt_column, self.response_column, self.reasoning_column) if c] + (
             [self.system_column] if self.system_column else list(SYSTEM_COLUMNS))
 
     # -- reading --------------------------------------------------------------------------------------------
@@ -118,16 +130,18 @@ class Shape:
         column = self.response_column
         if self.format == "text":
             prompt = [user(require_text(row, self.prompt_column, "prompt"))] if with_prompt else []
-            messages = [*prompt, {"role": "assistant", "content": require_text(row, column, "response")}]
+            messages = [*prompt, {"role": "assistant", "content": self._answer(row, "response")}]
         elif self.format == "prompt_completion":
             messages = self._prompt(row) if with_prompt else []
             completion = row[column]
-            if isinstance(completion, str):
-                messages = [*messages, {"role": "assistant", "content": require_text(row, column, "completion")}]
+            if isinstance(completion, str) or self._answer_may_be_missing(row):
+                messages = [*messages, {"role": "assistant", "content": self._answer(row, "completion")}]
             else:
                 messages = [*messages, *_messages(row, column)]
         else:
             messages = _messages(row, column)
+        if self.reasoning_column:
+            messages = self._with_reasoning_column(row, messages)
         system = self._system(row)
         if system is not None and not any(m["role"] == "system" for m in messages):
             messages = [{"role": "system", "content": system}, *messages]
@@ -166,6 +180,39 @@ class Shape:
     def reply(self, row: Mapping[str, Any]) -> str:
         """The whole text of the (last) reply, whatever ``part`` is scored: what answers are graded in."""
         return self.replace(part="all", turns="last").read(row, with_prompt=False)[-1].text
+
+    def reasoning_beside(self, row: Mapping[str, Any]) -> bool:
+        """Whether the row holds reasoning in the reasoning column (its answer may then be missing: cut off)."""
+        return bool(self.reasoning_column) and _is_set(row.get(self.reasoning_column))
+
+    def _answer_may_be_missing(self, row: Mapping[str, Any]) -> bool:
+        return self.reasoning_beside(row) and not _is_set(row[self.response_column])
+
+    def _answer(self, row: Mapping[str, Any], what: str) -> str | None:
+        """A text reply; None when it is missing beside reasoning in its own column (`inline_trace` cuts it off)."""
+        return None if self._answer_may_be_missing(row) else require_text(row, self.response_column, what)
+
+    def _with_reasoning_column(self, row: Mapping[str, Any], messages: list[Message]) -> list[Message]:
+        """``messages`` with the reasoning column's text written inline before the last reply's answer."""
+        column, reasoning = self.reasoning_column, row[self.reasoning_column]
+        last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+        if last is None or not _is_set(reasoning):
+            return messages
+        if not isinstance(reasoning, str):
+            raise ScoringInputError(column, f"the reasoning must be a string, got {type(reasoning).__name__} "
+                                            f"({reasoning!r:.40}). Fix or drop the row, or pass ",
+                                    Arg("on_error", "nan"), ".")
+        answer = messages[last]["content"]
+        if isinstance(answer, str) and has_trace(answer):
+            raise ScoringInputError(column, f"the reply in {self.response_column!r} has a reasoning trace already "
+                                            f"(inline or in a field of its message) and {column!r} holds reasoning "
+                                            "too: which one was generated is unclear. Keep one (name no reasoning "
+                                            "column, or strip the reply's trace), or pass ",
+                                    Arg("on_error", "nan"), ".")
+        if answer is not None and not isinstance(answer, str):
+            return messages  # `read` names the reply that is not a string
+        reply = {"role": "assistant", "content": inline_trace(encodable(reasoning, column), answer)}
+        return [*messages[:last], reply, *messages[last + 1:]]
 
     def _prompt(self, row: Mapping[str, Any]) -> list[Message]:
         value = row[self.prompt_column]
@@ -276,10 +323,62 @@ def _messages(row: Mapping[str, Any], column: str) -> list[Message]:
             f"expected a conversation (a list of {{role, content}} messages), got {type(value).__name__} "
             f"({value!r:.60})."))
     out = []
-    for message in value:
+    for i, message in enumerate(value):
         if "role" in message:
-            out.append({"role": str(message["role"]), "content": message.get("content")})
+            role, content = str(message["role"]), message.get("content")
         else:
             sender = str(message["from"])
-            out.append({"role": SHAREGPT_ROLES.get(sender.lower(), sender), "content": message.get("value")})
+            role, content = SHAREGPT_ROLES.get(sender.lower(), sender), message.get("value")
+        out.append({"role": role, "content": _content(message, content, f"message {i}", column)})
     return out
+
+
+def _content(message: Mapping[str, Any], content: Any, where: str, column: str) -> Any:
+    """A message's text, its reasoning (a field of its own, or typed content parts) written inline before the
+    answer (`inline_trace`). Anything else is returned as it is, for `Shape.read` to name."""
+    reasoning: dict[str, str] = {}  # where the reasoning was found -> the reasoning
+    for field in REASONING_FIELDS:
+        value = message.get(field)
+        if value is not None and not isinstance(value, str):
+            raise ScoringInputError(column, f"{where}'s `{field}` must be a string (the reasoning), got "
+                                            f"{type(value).__name__} ({value!r:.40}). Fix or drop the row, or pass ",
+                                    Arg("on_error", "nan"), ".")
+        if _is_set(value):
+            reasoning[f"`{field}`"] = encodable(value, column)
+    if isinstance(content, list):
+        content, parts = _parts(content, where, column)
+        if parts is not None:
+            reasoning["its reasoning content parts"] = parts
+    if not reasoning:
+        return content
+    if len(set(reasoning.values())) > 1:
+        raise ScoringInputError(column, f"{where} holds two different reasonings, in {' and '.join(reasoning)}: keep "
+                                        "one. Fix or drop the row, or pass ", Arg("on_error", "nan"), ".")
+    if isinstance(content, str) and has_trace(content):
+        raise ScoringInputError(column, f"{where} has a reasoning trace inline in its content and in "
+                                        f"{next(iter(reasoning))} too: which one was generated is unclear. Keep one, "
+                                        "or pass ", Arg("on_error", "nan"), ".")
+    if content is not None and not isinstance(content, str):
+        return content
+    return inline_trace(next(iter(reasoning.values())), content)
+
+
+def _parts(parts: list[Any], where: str, column: str) -> tuple[str | None, str | None]:
+    """(answer text, reasoning text or None) of typed content parts, each part's text being under ``text`` or under
+    its type's own name (``{"type": "reasoning", "reasoning": ...}``); Arrow gives every part every key, unset ones
+    null. A part of another type (an image) is an error: its content cannot be scored as text."""
+    texts: dict[str, list[str]] = {"answer": [], "reasoning": []}
+    for j, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind not in (*TEXT_PARTS, *REASONING_PARTS):
+            raise ScoringInputError(column, f"{where}'s content part {j} is not a text or reasoning part "
+                                            f"({part!r:.60}): only text can be scored. Drop the row, or pass ",
+                                    Arg("on_error", "nan"), ".")
+        text = part.get("text") if part.get("text") is not None else part.get(kind)
+        if text is not None and not isinstance(text, str):
+            raise ScoringInputError(column, f"{where}'s content part {j} ({kind}) must hold a string, got "
+                                            f"{type(text).__name__} ({text!r:.40}).")
+        texts["reasoning" if kind in REASONING_PARTS else "answer"].append(encodable(text or "", column))
+    answer = "".join(texts["answer"]) if texts["answer"] else None
+    reasoning = "".join(texts["reasoning"])
+    return answer, reasoning if reasoning.strip() else None

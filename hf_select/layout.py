@@ -22,6 +22,8 @@ from typing import Literal
 import numpy as np
 
 from hf_select.errors import ConfigError, ModelNotSupportedError
+from hf_select.formats import REASONING_FIELDS
+from hf_select.traces import inline_trace
 
 Layout = Literal["auto", "plain", "chat"]
 PLAIN_SEPARATOR = "\n\n"
@@ -50,6 +52,37 @@ def prompt_prefix(tokenizer, prompt: str | list[dict[str, str]], layout: Layout)
     if resolve_layout(tokenizer, layout) == "chat":
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), False
     return "".join(m["content"] + PLAIN_SEPARATOR for m in messages), True
+
+
+_RENDERINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def reasoning_rendering(tokenizer, layout: Layout) -> str:
+    """How reasoning kept beside the answer is scored, said for the card: always written inline as ``<think>`` before
+    the answer (`hf_select.traces.inline_trace`), and whether that is how the student's chat template renders a
+    reasoning turn itself (Qwen3's and DeepSeek's templates do, many, SmolLM2's among them, have no place for it)."""
+    if resolve_layout(tokenizer, layout) == "plain":
+        return "inline: <think> before the answer (plain layout)"
+    if tokenizer not in _RENDERINGS:
+        _RENDERINGS[tokenizer] = _probe_reasoning(tokenizer)
+    return _RENDERINGS[tokenizer]
+
+
+def _probe_reasoning(tokenizer) -> str:
+    question, reasoning, answer = "Q-PROBE", "R-PROBE", "A-PROBE"
+    for field in REASONING_FIELDS:
+        messages = [{"role": "user", "content": question},
+                    {"role": "assistant", "content": answer, field: reasoning}]
+        try:
+            rendered = tokenizer.apply_chat_template(messages, tokenize=False)
+        except Exception:  # noqa: BLE001 - a template that rejects the field has no place for it
+            continue
+        if reasoning in rendered:
+            if inline_trace(reasoning, answer) in rendered:
+                return f"inline: <think> before the answer, as the chat template renders `{field}`"
+            return (f"inline: <think> before the answer (the chat template renders `{field}` in a form of its own; "
+                    "hf_select scores and trains the <think> form)")
+    return "inline: <think> before the answer (the chat template has no place for reasoning)"
 
 
 def prefix_token(tokenizer) -> int:

@@ -77,6 +77,7 @@ class DatasetConfig:
     system_column: str | None = _shape_field("system_column")
     turns: Turns = _shape_field("turns")
     part: Part = _shape_field("part")
+    reasoning_column: str | None = _shape_field("reasoning_column")
     responses: str | list[str] | dict[str, Any] | None = _help(
         "wide: a list column of generations, a list of columns (one per teacher), or {teacher: column} (a column "
         "may be {reasoning: col, answer: col}).", None)
@@ -103,7 +104,7 @@ class DatasetConfig:
         try:
             return Shape("text" if self.format == "wide" else self.format, self.prompt_column,
                          self.response_column if self.format != "wide" else None, self.system_column, self.turns,
-                         self.part)
+                         self.part, self.reasoning_column)
         except ConfigError as err:
             raise _Invalid("format", str(err)) from None
 

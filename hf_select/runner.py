@@ -73,6 +73,15 @@ def training_layout(scores: list[MapPass]) -> Literal["chat", "plain"]:
     return "plain" if layouts == {"plain"} else "chat"
 
 
+def training_student(scores: list[MapPass]) -> Any:
+    """The model whose tokenizer the curated split is meant to train with: the student (a provenance score's
+    ``student``, else the first score's model); None when no score has a model."""
+    passes = [p for item in scores for p in item.passes() if p.model is not None]
+    student = next((p for p in passes if getattr(p.params, "role", None) == "student"), None)
+    chosen = student or next(iter(passes), None)
+    return chosen.model if chosen is not None else None
+
+
 def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], stages: list[Stage]) -> None:
     """Everything that would fail after scoring, checked before it (see the module docstring)."""
     available, missing, data_columns = set(ds.column_names), [], []  # every missing column at once
@@ -136,7 +145,7 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
     check_target(recipe, push=push)
     scores = [*recipe.build_scores(recipe.build_models()), Completeness(shape=recipe.dataset.shape)]
     ds = load_data(recipe)
-    stages = recipe_stages(recipe, training_layout(scores))
+    stages = recipe_stages(recipe, training_layout(scores), training_student(scores))
     check_run(recipe, ds, scores, stages)
     log = RunLog()
     log.add(f"loaded `{public_path(recipe.dataset.path)}` ({recipe.dataset.split})", ds)

@@ -13,6 +13,13 @@ laid out with ``layout="plain"`` (no chat template) give plain strings instead: 
 score saw it (each message's content and a blank line) and ``completion`` the reply. Data scored on every
 assistant turn (``turns="all"``) becomes one ``messages`` conversation, for ``assistant_only_loss``.
 
+A reply's reasoning is trained on as it was scored: inline, ``<think>`` before the answer, also when the source kept
+it in its own field (``reasoning_content``, ``thinking``, content parts, a reasoning column; see
+`hf_select.formats`), which many chat templates (SmolLM2's among them) would not render. Given the tokenizer the split
+is meant for (``tokenizer=``; a recipe passes the student's), `to_sft` renders every example as TRL will and refuses
+a split whose training text would lack a picked reasoning (a template that strips ``<think>`` blocks from replies,
+as DeepSeek-R1's distills' does, or from earlier turns when every turn is trained on, as Qwen3's does).
+
 The columns folded into these (the shape's prompt, response and system columns) are removed, and so is any
 other column TRL would train on instead of the pick: a conversation (``messages``, ``conversations``: a stale
 copy of the source's) or tokens (``input_ids``, ``labels``, ...: TRL then skips its own preparation). Every other
@@ -29,6 +36,7 @@ from hf_select.errors import ConfigError, ScoringInputError
 from hf_select.formats import Shape
 from hf_select.layout import PLAIN_SEPARATOR
 from hf_select.metadata import record_score
+from hf_select.traces import parse_trace
 
 CONVERSATION_COLUMNS = ("messages", "conversations")  # what TRL reads as a conversation of its own
 # what TRL reads as data tokenised already (``"input_ids" in column_names``: it then skips its own preparation and
@@ -49,12 +57,15 @@ def sft_columns(shape: Shape, layout: Literal["chat", "plain"] = "chat") -> list
     return ["messages"] if shape.turns == "all" else ["prompt", "completion"]
 
 
-def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plain"] = "chat") -> Any:
+def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plain"] = "chat",
+           tokenizer: Any = None) -> Any:
     """``ds`` (a `Dataset` or `DatasetDict`) with its replies as TRL training examples (see the module docstring),
     read with ``shape`` (the one the scores used; default: text). A row whose reply cannot be read (kept with
-    ``on_error="nan"``) gets null training columns."""
+    ``on_error="nan"``) gets null training columns. With ``tokenizer`` (the one the split will be trained with),
+    a chat template that would leave a picked reasoning out of the training text is refused (`ConfigError`)."""
     if isinstance(ds, DatasetDict):
-        return DatasetDict({split: to_sft(part, shape, layout=layout) for split, part in ds.items()})
+        return DatasetDict({split: to_sft(part, shape, layout=layout, tokenizer=tokenizer)
+                            for split, part in ds.items()})
     shape = shape or Shape()
     columns = sft_columns(shape, layout)
     drop = [c for c in dict.fromkeys([*shape.reply_columns(), *CONVERSATION_COLUMNS, *TOKENISED_COLUMNS])
@@ -62,13 +73,18 @@ def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plai
     kind = MESSAGES if layout == "chat" else Value("string")
     features = Features({**{k: v for k, v in ds.features.items() if k not in drop}, **{c: kind for c in columns}})
 
-    def convert(batch: dict[str, list]) -> dict[str, list]:
-        size = len(next(iter(batch.values())))
-        rows = [{k: batch[k][i] for k in batch} for i in range(size)]
-        examples = [_example(shape, row, layout) for row in rows]
+    check = tokenizer if layout == "chat" and tokenizer is not None else None
+
+    def convert(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        rows = [{k: batch[k][i] for k in batch} for i in range(len(indices))]
+        examples = [training_example(shape, row, layout) for row in rows]
+        for index, example in zip(indices, examples, strict=True):
+            if check is not None and example:
+                refuse_dropped_reasoning(check, example, f"row {index}")
         return {c: [example.get(c) for example in examples] for c in columns}
 
-    out = ds.map(convert, batched=True, remove_columns=drop, features=features, desc="SFT-ready columns")
+    out = ds.map(convert, batched=True, with_indices=True, remove_columns=drop, features=features,
+                 desc="SFT-ready columns")
     fields = ({"messages": "the whole conversation, system prompt included: train with assistant_only_loss"}
               if columns == ["messages"] else
               {"prompt": "the context the reply was scored in (system prompt included): not trained on",
@@ -83,7 +99,40 @@ def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plai
         "fields": fields})
 
 
-def _example(shape: Shape, row: dict[str, Any], layout: str) -> dict[str, Any]:
+def refuse_dropped_reasoning(tokenizer: Any, example: dict[str, Any], where: str) -> None:
+    """Refuse a training example whose text, rendered with ``tokenizer``'s chat template as TRL renders it, lacks the
+    reasoning of a reply it trains on (`ConfigError` naming the row and the fix)."""
+    trained = example["completion"] if "completion" in example else [
+        m for m in example["messages"] if m["role"] == "assistant"]
+    reasonings = [_reasoning(m["content"]) for m in trained]
+    if not any(reasonings):
+        return
+    conversation = example["messages"] if "messages" in example else [*example["prompt"], *example["completion"]]
+    rendered = tokenizer.apply_chat_template(conversation, tokenize=False)
+    if "prompt" in example:  # TRL trains on the completion: the text after the rendered prompt
+        rendered = rendered[len(tokenizer.apply_chat_template(example["prompt"], tokenize=False,
+                                                              add_generation_prompt=True)):]
+    for turn, reasoning in enumerate(reasonings):
+        if reasoning and reasoning not in rendered:
+            which = "the reply" if "completion" in example else f"assistant turn {turn}"
+            raise ConfigError(
+                f"{where}: the chat template of {getattr(tokenizer, 'name_or_path', 'the tokenizer')!r} leaves "
+                f"{which}'s reasoning ({reasoning[:40]!r}...) out of the text TRL trains on, so the split would train "
+                "on answers without the reasoning they were scored with. Train with a chat template that keeps "
+                "<think> blocks in replies (set tokenizer.chat_template to one that does)"
+                + (", or score and train the last turn only (turns='last')" if "messages" in example else ""))
+
+
+def _reasoning(content: Any) -> str:
+    """The reasoning of a reply (stripped of the newlines templates trim), empty when it has none."""
+    if not isinstance(content, str):
+        return ""
+    trace = parse_trace(content)
+    return content[trace.reasoning_start:trace.reasoning_end].strip() if trace.has_reasoning else ""
+
+
+def training_example(shape: Shape, row: dict[str, Any], layout: str) -> dict[str, Any]:
+    """The row's training columns (empty when its reply cannot be read)."""
     try:
         messages = shape.conversation(row)
     except ScoringInputError:

@@ -29,8 +29,10 @@ from hf_select.select import (
     select_best,
     select_by_divergence,
 )
-from hf_select.sft import sft_columns, to_sft
+from hf_select.sft import refuse_dropped_reasoning, sft_columns, to_sft, training_example
 from hf_select.wide import PROMPT_ID, fold
+
+CHECKED_ROWS = 1000  # rows whose training text is checked for its reasoning before scoring
 
 Need = tuple[str, str]  # (the recipe key that names a column, the column)
 ROW_ID = "__hf_select_row"  # the scored row each row comes from, while the stages run (see `Kept`)
@@ -253,17 +255,32 @@ class TrainingColumns(Stage):
 
     shape: Shape
     layout: Literal["chat", "plain"]
+    student: Any = None  # a `ScoringModel`: the split must train on the reasoning under its tokenizer's chat template
 
     def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         return [(f"dataset.{key}", column) for key, column in
                 zip(("response_column", "prompt_column"), self.shape.columns(with_prompt=True), strict=False)]
 
     def check_data(self, ds: Dataset) -> None:
-        sft_columns(self.shape, self.layout)  # a layout the split cannot be trained in is refused before scoring
+        """Refuse, before scoring, a layout the split cannot be trained in, and a chat template that would drop the
+        reasoning of the first rows that carry one (`to_sft` checks every picked row when it writes them)."""
+        sft_columns(self.shape, self.layout)
+        tokenizer = self.tokenizer
+        if tokenizer is not None:
+            for i, row in enumerate(ds.select(range(min(len(ds), CHECKED_ROWS)))):
+                example = training_example(self.shape, row, self.layout)
+                if example:
+                    refuse_dropped_reasoning(tokenizer, example, f"row {i}")
+
+    @property
+    def tokenizer(self) -> Any:
+        """The student's tokenizer when the split is chat messages it can render (TRL renders them with it)."""
+        tokenizer = self.student.tokenizer if self.student is not None and self.layout == "chat" else None
+        return tokenizer if getattr(tokenizer, "chat_template", None) else None
 
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         log.training = {"columns": sft_columns(self.shape, self.layout), "layout": self.layout}
-        return to_sft(ds, self.shape, layout=self.layout)
+        return to_sft(ds, self.shape, layout=self.layout, tokenizer=self.tokenizer)
 
 
 @dataclass
@@ -274,8 +291,9 @@ class Fold(Stage):
         return log.add("folded back to one row per prompt", fold(ds, by=PROMPT_ID))
 
 
-def recipe_stages(recipe: Recipe, layout: Literal["chat", "plain"] = "chat") -> list[Stage]:
-    """The stages a recipe runs after scoring, in order."""
+def recipe_stages(recipe: Recipe, layout: Literal["chat", "plain"] = "chat", student: Any = None) -> list[Stage]:
+    """The stages a recipe runs after scoring, in order (``student``: the model whose tokenizer the split trains
+    with)."""
     stages: list[Stage] = [KeepComplete()] if recipe.incomplete == "exclude" else []
     if recipe.rank_teachers:
         stages.append(RankTeachers(recipe.rank_teachers))
@@ -287,7 +305,7 @@ def recipe_stages(recipe: Recipe, layout: Literal["chat", "plain"] = "chat") -> 
         stages.append(SelectBest(sel, recipe.incomplete))
     elif sel.method == "divergence":
         stages.append(SelectByDivergence(sel))
-    stages += [Kept(), TrainingColumns(recipe.dataset.shape, layout)]
+    stages += [Kept(), TrainingColumns(recipe.dataset.shape, layout, student)]
     if recipe.output.fold:
         stages.append(Fold())
     return stages

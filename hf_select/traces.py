@@ -8,6 +8,10 @@ Two public conventions are understood:
 - OpenThoughts / Bespoke-Stratos: ``<|begin_of_thought|> reasoning <|end_of_thought|>`` then
   ``<|begin_of_solution|> answer <|end_of_solution|>``.
 
+Reasoning kept beside the answer (a message's ``reasoning_content`` or ``thinking``, typed content parts, a reasoning
+column) is written inline in the R1 form (`inline_trace`), the way Qwen3's and DeepSeek's chat templates render a
+reasoning turn, so everything that reads traces reads it the same way.
+
 A trace that opens a block and never closes it was cut off, usually at the generation's token limit: it has no
 answer (reasoning cut off) or only part of one (solution cut off). The markers themselves are neither reasoning
 nor answer, and never a reasoning step of their own (`hf_select.steps` joins them to a neighbouring step).
@@ -73,6 +77,21 @@ def _thought_solution(text: str) -> Trace:
     reasoning_end = closing if closing >= 0 else 0
     return Trace(start if closing >= 0 else 0, reasoning_end, answer_start, end if end >= 0 else len(text),
                  closing >= 0, incomplete)
+
+
+def has_trace(text: str) -> bool:
+    """Whether ``text`` holds a trace marker (an inline reasoning block, whole or cut off)."""
+    return any(marker in text for marker in MARKERS)
+
+
+def inline_trace(reasoning: str, answer: str | None) -> str:
+    """Reasoning kept apart, written before its answer as ``<think>\n{reasoning}\n</think>\n\n{answer}`` (newlines at
+    the reasoning's edges and before the answer trimmed, as Qwen3's template does); no answer: ``<think>\n{reasoning}``,
+    a trace cut off in its reasoning (a reasoning parser puts the whole text in the reasoning field then)."""
+    opened = f"{THINK_OPEN}\n{reasoning.strip(chr(10))}"
+    if answer is None or not answer.strip():
+        return opened
+    return f"{opened}\n{THINK_CLOSE}\n\n{answer.lstrip(chr(10))}"
 
 
 def answer_text(text: str) -> tuple[str | None, str | None]:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from hf_select.errors import ConfigError, DataFormatError
 from hf_select.metadata import record_score
-from hf_select.traces import THINK_CLOSE, THINK_OPEN
+from hf_select.traces import inline_trace
 
 PROMPT_ID, GENERATION_INDEX = "prompt_id", "generation_index"
 
@@ -37,9 +37,11 @@ def _response_spec(responses: Any) -> tuple[str | None, dict[str, Any] | None]:
 
 
 def _join_trace(reasoning: Any, answer: Any) -> str | None:
-    if reasoning is None and answer is None:
-        return None
-    return f"{THINK_OPEN}\n{reasoning or ''}\n{THINK_CLOSE}\n\n{answer or ''}"
+    """The response of a teacher whose reasoning and answer sit in two columns (`traces.inline_trace`; no
+    reasoning: the answer alone, as `Shape(reasoning_column=...)` reads it)."""
+    if not isinstance(reasoning, str) or not reasoning.strip():
+        return answer
+    return inline_trace(reasoning, answer)
 
 
 def explode(ds: Any, responses: str | Sequence[str] | Mapping[str, Any], *, with_columns: Sequence[str] = (),
@@ -55,7 +57,7 @@ def explode(ds: Any, responses: str | Sequence[str] | Mapping[str, Any], *, with
       * ``{teacher: column}`` or a list of columns (one column per teacher, s1K's ``gemini_attempt``,
         ``deepseek_attempt``): the teacher is the key (or the column's name). A column may be
         ``{"reasoning": col, "answer": col}``: the response is then the R1-style trace
-        ``<think>\\nreasoning\\n</think>\\n\\nanswer``.
+        ``<think>\\nreasoning\\n</think>\\n\\nanswer`` (`hf_select.traces.inline_trace`).
     Every other column is repeated on each of its rows; missing (null) responses are skipped. Works on a
     `Dataset`, a `DatasetDict` (per split) and streaming datasets."""
     from datasets import DatasetDict, IterableDatasetDict

@@ -14,6 +14,12 @@ Each function returns a list of rows with the public column names and value type
   null), ``messages`` (the problem and one correct generation)
 - simplescaling/s1K-1.1: ``question``, ``solution``, ``gemini_thinking_trajectory``, ``gemini_attempt``,
   ``deepseek_thinking_trajectory``, ``deepseek_attempt``
+- HuggingFaceH4/Multilingual-Thinking (gpt-oss Harmony): ``reasoning_language``, ``developer``, ``user``,
+  ``analysis``, ``final``, ``messages`` [{content, role, thinking}] (``thinking`` null but on the assistant turn)
+- Qwen3 / DeepSeek API / vLLM and SGLang reasoning parsers: ``messages`` whose assistant turns carry
+  ``reasoning_content`` (null on other turns; null ``content`` when the generation was cut off while reasoning)
+- typed content parts: ``content`` [{type, text}] with ``reasoning`` and ``text`` parts
+- a reasoning column beside the answer: ``question``, ``reasoning``, ``answer``
 Responses are DeepSeek-R1 traces (``<think> ... </think>`` then a ``\\boxed{}`` answer) where the sets have them,
 and each shape has the quirks of the real set: nulls, traces cut off at the token limit, system prompts in their
 own columns.
@@ -97,6 +103,79 @@ def classic_sharegpt() -> list[dict]:
     return [{"system": "You are a helpful math tutor.",
              "conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": r1(reasoning, a)}]}
             for q, _, reasoning, a in PROBLEMS]
+
+
+def multilingual_thinking() -> list[dict]:
+    """gpt-oss's Harmony data: the reasoning under ``thinking``; the developer prompt is the system turn."""
+    rows = []
+    for i, (q, _, reasoning, a) in enumerate(PROBLEMS):
+        language = ["French", "German", "Spanish", "Italian"][i]
+        developer = "You are a careful math tutor."
+        final = f"The answer is $\\boxed{{{a}}}$."
+        rows.append({"reasoning_language": language, "developer": developer, "user": q, "analysis": reasoning,
+                     "final": final, "messages": [
+                         {"content": f"reasoning language: {language}\n\n{developer}", "role": "system",
+                          "thinking": None},
+                         {"content": q, "role": "user", "thinking": None},
+                         {"content": final, "role": "assistant", "thinking": reasoning}]})
+    return rows
+
+
+def reasoning_content() -> list[dict]:
+    """Generated through a reasoning parser: ``reasoning_content`` beside the answer; the last row was cut off while
+    reasoning (the parser puts everything in ``reasoning_content``, ``content`` is null)."""
+    rows = [{"messages": [{"role": "user", "content": q, "reasoning_content": None},
+                          {"role": "assistant", "content": f"The answer is $\\boxed{{{a}}}$.",
+                           "reasoning_content": reasoning}], "source": "math"} for q, _, reasoning, a in PROBLEMS]
+    q, _, reasoning, _ = PROBLEMS[0]
+    rows.append({"messages": [{"role": "user", "content": q, "reasoning_content": None},
+                              {"role": "assistant", "content": None,
+                               "reasoning_content": cut_off(reasoning).removeprefix("<think>\n")}], "source": "math"})
+    return rows
+
+
+def reasoning_parts() -> list[dict]:
+    """Typed content parts: every message's content a list of parts, the reply a reasoning part then a text part."""
+    def reply(reasoning: str, a: str) -> list[dict]:
+        return [{"type": "reasoning", "text": reasoning}, {"type": "text", "text": f"The answer is $\\boxed{{{a}}}$."}]
+
+    return [{"messages": [{"role": "user", "content": [{"type": "text", "text": q}]},
+                          {"role": "assistant", "content": reply(reasoning, a)}]} for q, _, reasoning, a in PROBLEMS]
+
+
+def reasoning_column() -> list[dict]:
+    """The reasoning in a column beside the answer (large aggregated SFT sets); one row without reasoning."""
+    rows = [{"question": q, "reasoning": reasoning, "answer": f"The answer is $\\boxed{{{a}}}$."}
+            for q, _, reasoning, a in PROBLEMS]
+    rows[-1]["reasoning"] = None
+    return rows
+
+
+def inline(rows: list[dict], reasoning: bool = True) -> list[dict]:
+    """The same rows with every reasoning written inline (``r1``), as R1 sets keep it: what they must score as
+    (``reasoning=False``: the answers alone, what was scored before reasoning fields were read)."""
+    keep = reasoning
+    out = []
+    for row in rows:
+        if "messages" in row:
+            messages = []
+            for m in row["messages"]:
+                content, reasoning = m["content"], m.get("thinking") or m.get("reasoning_content")
+                if isinstance(content, list):
+                    reasoning = "".join(p["text"] for p in content if p["type"] == "reasoning") or None
+                    content = "".join(p["text"] for p in content if p["type"] == "text")
+                reasoning = reasoning if keep else None
+                if reasoning and content:
+                    content = f"<think>\n{reasoning}\n</think>\n\n{content}"
+                elif reasoning:
+                    content = f"<think>\n{reasoning}"
+                messages.append({"role": m["role"], "content": content})
+            out.append({**row, "messages": messages})
+        else:
+            reasoning, answer = row["reasoning"] if keep else None, row["answer"]
+            text = f"<think>\n{reasoning}\n</think>\n\n{answer}" if reasoning else answer
+            out.append({"question": row["question"], "response": text})
+    return out
 
 
 def trl_prompt_completion(as_messages: bool = False) -> list[dict]:

@@ -245,6 +245,9 @@ PUBLIC_SHAPES = [  # (shipped recipe, rows in the schema of the set it is writte
     ("openthoughts_sharegpt", "openthoughts"),
     ("openthoughts_sharegpt", "classic_sharegpt"),
     ("nemotron_prompt_completion", "llama_nemotron"),
+    ("multilingual_thinking_chat", "multilingual_thinking"),
+    ("multilingual_thinking_chat", "reasoning_content"),
+    ("multilingual_thinking_chat", "reasoning_parts"),
 ]
 
 

@@ -93,7 +93,7 @@ class CheckAnswers(MapPass):
         return docs
 
     def input_columns(self) -> list[str]:
-        return [self.shape.response_column, self.params.answer_column]
+        return [*self.shape.columns(with_prompt=False), self.params.answer_column]
 
     def non_null_columns(self) -> list[str]:
         return [self.params.answer_column] if self.params.on_error == "raise" else []
@@ -148,7 +148,8 @@ class CheckAnswers(MapPass):
     def _reply(self, row: dict[str, Any]) -> str:
         """The text to grade; an empty text response is a response without an answer (incorrect), not an error."""
         value = row[self.shape.response_column]
-        if self.shape.format == "text" and isinstance(value, str) and not value.strip():
+        if self.shape.format == "text" and isinstance(value, str) and not value.strip() and not \
+                self.shape.reasoning_beside(row):
             return value
         return self.shape.reply(row)
 

@@ -23,7 +23,7 @@ from hf_select.config import as_config, option
 from hf_select.engine import ScoringEngine, ScoringRequest, TokenScores
 from hf_select.errors import Arg, ScoringInputError
 from hf_select.formats import Shape, require_text  # noqa: F401 - require_text: for scores written on this base
-from hf_select.layout import TextRequest, encode_requests
+from hf_select.layout import TextRequest, encode_requests, reasoning_rendering
 from hf_select.models import ScoringModel
 from hf_select.scoring import MapPass, PassParams, RowLog, SuffixParams, configure
 from hf_select.version import __version__
@@ -90,6 +90,8 @@ class Scorer(MapPass):
     def config(self) -> dict[str, Any]:
         return {"score": self.name, "model": self.model.name, "model_hub_id": self.model.hub_id,
                 "model_identity": self.model.identity, **as_config(self.shape), **as_config(self.params),
+                "reasoning_rendering": reasoning_rendering(self.model.tokenizer,
+                                                           getattr(self.params, "layout", None) or "auto"),
                 "hf_select_version": __version__}
 
     def describe(self) -> str:
