@@ -53,6 +53,7 @@ from hf_select.select import _as_float, _boolean, _direction, _numeric, _ratio_p
 from hf_select.stats import TeacherTable, crossfit_folds, held_out_best, resampled
 from hf_select.verdict import verdict
 
+RECHOSEN = "best teacher"  # the held-out best teacher's samples (and "best teacher vs <score>": a pick minus it)
 TOKEN_COLUMNS = ("global_num_tokens", "aslec_num_tokens")  # response length in tokens, as the scores count it
 STEP_COLUMNS = ("local_num_steps", "aslec_num_steps")  # response length in reasoning steps
 WHERE = "compare_scores"
@@ -179,7 +180,7 @@ def compare_scores(ds: Dataset, by: list[str], teacher: str = "teacher", group: 
         differences = inputs.picked[row["score_a"]] - inputs.picked[row["score_b"]]
         row["prompts_to_tell_apart"] = None if row["picked_difference_told_apart"] else _prompts_needed(
             differences[~np.isnan(differences)], confidence, len(pairs))
-    for family, key in (("vs_random", "vs random"), ("vs_best_teacher", "vs best"),
+    for family, key in (("vs_random", "vs random"), ("vs_best_teacher", f"{RECHOSEN} vs"),
                         ("length_tokens_rho", "length tokens")):
         for row, side in zip(per_score, _told_apart(samples, [f"{key} {c}" for c in by], tail), strict=True):
             row[f"{family}_told_apart"] = side
@@ -365,12 +366,12 @@ class _Inputs:
         if self.accuracy is not None:
             out["teacher accuracy"] = self.accuracy.scores(weights)
             out["random pick"] = _mean_over_prompts(self.random_pick, weights)
-            out["best teacher"] = held_out_best(self.accuracy, self.folds, weights)
+            out[RECHOSEN] = held_out_best(self.accuracy, self.folds, weights)
         for c, scores in teachers.items():
             if self.accuracy is not None:
                 out[f"picked {c}"] = _mean_over_prompts(self.picked[c], weights)
                 out[f"vs random {c}"] = _mean_over_prompts(self.picked[c] - self.random_pick, weights)
-                out[f"vs best {c}"] = out[f"picked {c}"] - out["best teacher"]
+                out[f"{RECHOSEN} vs {c}"] = out[f"picked {c}"] - out[RECHOSEN]
             if truth is not None:
                 out[f"tau {c}"] = kendall_tau_b(scores, truth)
                 out[f"pairwise {c}"] = pairwise_accuracy(scores, truth)
@@ -471,9 +472,31 @@ def _interval(samples: np.ndarray, tail: float) -> tuple[float, float, float]:
     return float(samples[0]), float(low), float(high)
 
 
+def _normal_interval(samples: np.ndarray, tail: float, bounds: tuple[float, float]) -> tuple[float, float, float]:
+    """(the whole-data value, value -/+ z x the resamples' standard deviation, within ``bounds``): for a statistic
+    that re-chooses inside every resample (the held-out best teacher), whose resamples are not centred on the
+    whole-data value as percentiles need. In 200 simulated runs (tests/test_compare.py), percentiles covered the
+    truth in 99.0% (four tied teachers) and 100% (four close ones) of runs; this, in 97.0% and 97.5% (one teacher
+    clearly best: 96.0% either way)."""
+    rest = samples[1:][~np.isnan(samples[1:])]
+    if math.isnan(samples[0]) or len(rest) < 2:
+        return float(samples[0]), math.nan, math.nan
+    half = NormalDist().inv_cdf(1 - tail / 100) * float(np.std(rest, ddof=1))
+    return float(samples[0]), max(bounds[0], samples[0] - half), min(bounds[1], samples[0] + half)
+
+
+def _interval_of(samples: dict[str, np.ndarray], key: str, tail: float) -> tuple[float, float, float]:
+    """A statistic's value and interval: normal for the held-out best teacher and the picks' differences from it
+    (`_normal_interval`), percentiles for every other."""
+    if key not in samples:
+        return (math.nan,) * 3
+    if key.startswith(RECHOSEN):
+        return _normal_interval(samples[key], tail, (0.0, 1.0) if key == RECHOSEN else (-1.0, 1.0))
+    return _interval(samples[key], tail)
+
+
 def _with_interval(out: dict[str, Any], name: str, samples: dict[str, np.ndarray], key: str, tail: float) -> None:
-    value = _interval(samples[key], tail) if key in samples else (math.nan,) * 3
-    out.update(zip((name, f"{name}_low", f"{name}_high"), value, strict=True))
+    out.update(zip((name, f"{name}_low", f"{name}_high"), _interval_of(samples, key, tail), strict=True))
 
 
 def _score_row(column: str, up: bool, samples: dict[str, np.ndarray], inputs: _Inputs, rows: _Rows,
@@ -485,7 +508,7 @@ def _score_row(column: str, up: bool, samples: dict[str, np.ndarray], inputs: _I
                            "top_teacher_is_student_family": None if families is None or top is None
                            else families.get(top) == student_family,
                            "labelled": int((~np.isnan(inputs.picked[column])).sum())}
-    for name, key in (("picked_accuracy", "picked"), ("vs_random", "vs random"), ("vs_best_teacher", "vs best"),
+    for name, key in (("picked_accuracy", "picked"), ("vs_random", "vs random"), ("vs_best_teacher", f"{RECHOSEN} vs"),
                       ("ranking_tau", "tau"), ("ranking_pairwise", "pairwise"), ("ranking_rho", "rho")):
         _with_interval(out, name, samples, f"{key} {column}", tail)
     tops = samples.get(f"top {column}")
@@ -514,7 +537,7 @@ def _told_apart(samples: dict[str, np.ndarray], keys: list[str], tail: float) ->
     adjusted = tail / max(1, len(keys))
     sides = []
     for key in keys:
-        _, low, high = _interval(samples[key], adjusted) if key in samples else (math.nan,) * 3
+        _, low, high = _interval_of(samples, key, adjusted)
         sides.append(0 if math.isnan(low) else 1 if low > 0 else -1 if high < 0 else 0)
     return sides
 
@@ -564,7 +587,7 @@ def _baselines(rows: _Rows, samples: dict[str, np.ndarray], tail: float) -> dict
     accuracy = samples["teacher accuracy"]
     best = int(np.nanargmax(accuracy[0]))
     out: dict[str, Any] = {"best_teacher": rows.names[best]}
-    _with_interval(out, "best_teacher_accuracy", samples, "best teacher", tail)
+    _with_interval(out, "best_teacher_accuracy", samples, RECHOSEN, tail)
     oracle = _interval(accuracy[:, best], tail)
     out.update(zip(("oracle_accuracy", "oracle_accuracy_low", "oracle_accuracy_high"), oracle, strict=True))
     _with_interval(out, "random_pick_accuracy", samples, "random pick", tail)
