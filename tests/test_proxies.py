@@ -105,11 +105,15 @@ def test_the_authors_splitter_cuts_after_every_period_and_question_mark_space_an
     assert len(split_steps(text, "sentence")) > len(pieces) - 1  # sentence also cuts at the line break and "!"
 
 
-def test_new_scores_do_not_depend_on_batch_size_or_row_order(llama):
-    rows = Dataset.from_list(POOL)
-    one = score(rows, Ifd(llama), Aslec(llama, gamma="pooled"), batch_size=1)
-    order = list(np.random.default_rng(0).permutation(len(POOL)))
-    many = score(rows.select(order), Ifd(llama), Aslec(llama, gamma="pooled"), batch_size=64)
+@pytest.mark.parametrize("settings", [{"gamma": "pooled"}, {"gamma": "per_teacher", "max_tokens": 5}])
+def test_new_scores_do_not_depend_on_batch_size_or_row_order(llama, settings):
+    """Both IFD paths (whole and a shared prefix) and both gamma fits (pooled, per teacher)."""
+    pool = [{**row, "teacher": "xy"[i % 2]} for i, row in enumerate(POOL + POOL)]  # >= 5 rows per teacher
+    rows = Dataset.from_list(pool)
+    ifd, gamma = {"max_tokens": settings.get("max_tokens")}, settings["gamma"]
+    one = score(rows, Ifd(llama, **ifd), Aslec(llama, gamma=gamma), batch_size=1)
+    order = list(np.random.default_rng(0).permutation(len(pool)))
+    many = score(rows.select(order), Ifd(llama, **ifd), Aslec(llama, gamma=gamma), batch_size=64)
     back = np.argsort(order)
     for column in ("ifd", "aslec_drop", "aslec_casl", "ifd_unconditional_loss"):
         np.testing.assert_allclose(np.array(many[column])[back], one[column], atol=1e-6, rtol=0, err_msg=column)
