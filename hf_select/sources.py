@@ -148,7 +148,7 @@ def load_source(path: str, *, split: str | None = "train", name: str | None = No
     empty = next((f for f in files if f.stat().st_size == 0), None)
     if empty is not None:
         raise DataFormatError(f"{empty} is empty: no rows to curate")
-    mode = "force_redownload" if _changed_since_built(files) else None
+    mode = "force_redownload" if _stale_build(files) else None
     try:
         ds = load_dataset(path, name, data_files=data_files, split=split, revision=revision, streaming=streaming,
                           download_mode=mode)
@@ -184,10 +184,13 @@ def _unreadable(path: str, data_files: Any, err: Exception) -> DataFormatError:
                            f"({', '.join(sorted(FILE_BUILDERS))}) and not empty")
 
 
-def _changed_since_built(files: list[Path]) -> bool:
-    """Whether any of these local files' content differs from when hf_select last had `datasets` build it (or
-    was never recorded): `datasets` keys a local file's build by its modification time, which a rewrite of the
-    same size within the same second, ``touch -r`` or ``cp -p`` keep."""
+def _stale_build(files: list[Path]) -> bool:
+    """Whether `datasets` may serve a stale build of these local files. It keys a local file's build by its
+    modification time, which a rewrite of the same size within the same tick, ``touch -r`` or ``cp -p`` keep:
+    hf_select records each file's content digest with the modification time it had, and a file whose content
+    changed since while its time did not is built again. Nothing else is: a rebuild deletes the build's folder, and
+    with it every map `datasets` cached beside it (scores computed in Python on this file, which ``hf-select run``
+    reuses). A file hf_select has not loaded before is keyed by `datasets` alone."""
     if not files:
         return False
     record = cache_dir() / "sources.json"
@@ -195,17 +198,24 @@ def _changed_since_built(files: list[Path]) -> bool:
         built = json.loads(record.read_text())
     except (OSError, ValueError):
         built = {}
-    now = {str(f.resolve()): file_digests(f)["sha256"] for f in files}
-    if all(built.get(key) == digest for key, digest in now.items()):
-        return False
+    now = {str(f.resolve()): {"sha256": file_digests(f)["sha256"], "mtime": str(f.stat().st_mtime)} for f in files}
+    stale = False
+    for key, current in now.items():
+        before = built.get(key)
+        if isinstance(before, str):  # recorded by hf_select 0.4 (the digest alone): any change is a rebuild
+            before = {"sha256": before, "mtime": current["mtime"]}
+        stale |= isinstance(before, dict) and before.get("sha256") != current["sha256"] and \
+            before.get("mtime") == current["mtime"]
+    if all(built.get(key) == current for key, current in now.items()):
+        return stale
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
         tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({**built, **now}))
         tmp.replace(record)
     except OSError:
-        pass  # unrecorded: the next load builds again, which is slower, never stale
-    return True
+        pass  # unrecorded: the next load is keyed by `datasets` alone, as for a file hf_select never loaded
+    return stale
 
 
 def source_license(path: str) -> str | None:

@@ -223,6 +223,36 @@ def test_a_local_data_file_changed_at_the_same_size_and_mtime_is_read_again(tmp_
     assert load_source(str(data))["response"] == ["3"]
 
 
+def test_scores_computed_in_python_are_reused_by_a_recipe_on_the_same_file(tiny_root, llama, tmp_path, monkeypatch):
+    """Same file, score and student: one cache key, whichever entry point computed it first (#29: `hf-select run`
+    rebuilt a file hf_select had not loaded itself, which deleted `datasets`' maps cached beside the build). A
+    rewrite that changes the modification time is still read again."""
+    from hf_select import score
+    from hf_select.engine import ScoringEngine
+
+    data = tmp_path / "rows.jsonl"
+    Dataset.from_list([{"prompt": f"{i} + {i}?", "response": f"It is {2 * i}."} for i in range(6)]).to_json(data)
+    score(load_dataset("json", data_files=str(data), split="train"), LocalNaturalness(llama))
+    calls = []
+    original = ScoringEngine.score
+    monkeypatch.setattr(ScoringEngine, "score", lambda self, requests, **kw: calls.append(1) or original(
+        self, requests, **kw))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(textwrap.dedent(f"""\
+        name: reuse
+        dataset: {{path: {data}}}
+        models: {{student: {{name_or_path: {tiny_root / 'llama'}}}}}
+        scores: [{{type: local_naturalness, model: student}}]
+        select: {{method: none}}
+        output: {{dir: {tmp_path / 'out'}}}
+        """))
+    run_recipe_file(str(recipe), push=False)
+    assert calls == []  # served from the scores Python computed
+    Dataset.from_list([{"prompt": "7 + 7?", "response": "It is 14."}]).to_json(data)
+    os.utime(data, (data.stat().st_atime + 5, data.stat().st_mtime + 5))
+    assert load_source(str(data))["response"] == ["It is 14."]
+
+
 def test_a_models_identity_is_its_own_files_not_its_folder(tiny_root, tmp_path):
     import shutil
 
