@@ -42,6 +42,32 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Shade:
+    """What a score with spans lets the viewer shade: each span of a scored reply, by a value. A new score
+    declares its own and is shaded with no change to the viewer.
+
+    ``spans`` names a column holding, per row, ``[turn, start, end]`` for each span (character offsets into the
+    scored text of the row's ``turn``-th scored turn; ``[start, end]``: its last scored turn); ``values`` a column
+    of one value per span; ``categories`` (optional) one label per span. ``scale`` is ``"sequential"`` (colours
+    from the data's 5th to 95th percentile) or ``"diverging"`` (symmetric around 0); ``unit`` names one span
+    ("step")."""
+
+    name: str
+    spans: str
+    values: str
+    label: str
+    unit: str
+    scale: str = "sequential"
+    categories: str | None = None
+
+    def suffixed(self, suffix: str) -> Shade:
+        """The declaration of a score with ``column_suffix=suffix`` (its layer and columns suffixed)."""
+        return dataclasses.replace(self, name=f"{self.name}_{suffix}", spans=f"{self.spans}_{suffix}",
+                                   values=f"{self.values}_{suffix}",
+                                   categories=f"{self.categories}_{suffix}" if self.categories else None)
+
+
+@dataclass(frozen=True)
 class Field:
     """A column a pass adds that is not ranked by: its type (a `datasets` feature) and what it holds."""
 
@@ -85,6 +111,7 @@ IS_CORRECT = Column("is_correct", True, "whether the response's final answer equ
                     correctness=True)
 
 _KNOWN: dict[str, Column] = {}
+_SHADES: dict[str, Shade] = {}
 
 
 def register(*columns: Column) -> None:
@@ -92,6 +119,17 @@ def register(*columns: Column) -> None:
     for column in columns:
         if column.higher_is_better is not None:
             _KNOWN[column.name] = column
+
+
+def register_shades(*shades: Shade) -> None:
+    """Make these shading declarations known without the data's metadata (the viewer of data read back bare)."""
+    for shade in shades:
+        _SHADES[shade.name] = shade
+
+
+def known_shades(columns: list[str]) -> list[Shade]:
+    """The known declarations whose span and value columns are among ``columns``."""
+    return [s for s in _SHADES.values() if s.spans in columns and s.values in columns]
 
 
 def known_direction(name: str) -> bool | None:

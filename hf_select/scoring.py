@@ -14,6 +14,7 @@ resumes from the last finished chunk instead of starting the score over.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -28,7 +29,7 @@ from datasets import Dataset, DatasetDict, Features, IterableDataset, IterableDa
 
 from hf_select._compat import fingerprint as dataset_fingerprint
 from hf_select._compat import is_batch, is_cached
-from hf_select.columns import ERROR_COLUMN, Column, Field
+from hf_select.columns import ERROR_COLUMN, Column, Field, Shade
 from hf_select.config import check_fields, field_names, option
 from hf_select.errors import Arg, ConfigError, MissingColumnError, Placeholder, ScoringInputError, WrongTypeError
 from hf_select.formats import Shape
@@ -119,6 +120,7 @@ class MapPass(ABC):
     explanation: ClassVar[str] = ""  # plain words for the card
     citation: ClassVar[str] = ""  # BibTeX of the paper the score comes from, for the card
     columns: ClassVar[tuple[Column, ...]] = ()  # the columns to rank by, with direction and definition
+    shades: ClassVar[tuple[Shade, ...]] = ()  # spans it stores that the viewer can shade, each by a value
     fields: ClassVar[dict[str, Field]] = {}  # every other column it adds: its type and what it holds
     model_roles: ClassVar[tuple[str, ...]] = ()  # the model arguments it takes (recipes name them)
     cli_alias: ClassVar[str | None] = None  # `hf-select score --scores <alias>`
@@ -196,6 +198,10 @@ class MapPass(ABC):
         """The columns to rank by, renamed when the pass has a suffix."""
         specs = self.base_column_specs()
         return tuple(c.suffixed(self.suffix) for c in specs) if self.suffix else specs
+
+    def shade_specs(self) -> tuple[Shade, ...]:
+        """The shading declarations, renamed when the pass has a suffix."""
+        return tuple(s.suffixed(self.suffix) for s in self.shades) if self.suffix else self.shades
 
     def column(self, name: str) -> str:
         """The name a column of this pass gets in the dataset (``<name>_<suffix>`` with a suffix)."""
@@ -482,7 +488,8 @@ def _record(ds: Dataset | IterableDataset, map_pass: MapPass) -> None:
                       "definition": spec.definition, "aggregate": list(spec.aggregate) if spec.aggregate else None,
                       "correctness": spec.correctness, "select_max": spec.select_max}
                for name, spec in definitions.items()}
-    about = {"explanation": map_pass.explanation, "citation": map_pass.citation, "fields": map_pass.field_docs()}
+    about = {"explanation": map_pass.explanation, "citation": map_pass.citation, "fields": map_pass.field_docs(),
+             "shades": [dataclasses.asdict(s) for s in map_pass.shade_specs()]}
     record_score(ds, map_pass.key, map_pass.config(), columns, about)
 
 

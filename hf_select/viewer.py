@@ -8,10 +8,10 @@ comparison, colour scales), ``data/index.js`` (one short entry per prompt, for s
 ``data/page-NNNNN.js`` (``page_prompts`` prompts each, loaded only when one of them is opened), so 10,000
 prompts x 8 teachers stay responsive.
 
-Step boundaries are not stored with the scores: they are recomputed here with the splitter the score recorded
-in the dataset's metadata (`hf_select.steps.split_steps`), and a response whose recomputed steps do not match
-its ``local_step_scores`` is shown unshaded with a note, never shaded wrongly. Provenance sentences come with
-their recorded spans.
+What is shaded is what scores declare (`hf_select.columns.Shade`, recorded in the data's metadata): each stores
+its spans (local naturalness its steps, provenance its sentences) and their values, and the viewer draws them
+as stored, naming no score and splitting nothing again. A response whose spans and values do not match is shown
+unshaded with a note, never shaded wrongly.
 """
 
 from __future__ import annotations
@@ -29,19 +29,16 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 from datasets.utils.tqdm import tqdm
 
-from hf_select.columns import COMPLETE, ERROR_COLUMN, known_direction
+from hf_select.columns import COMPLETE, ERROR_COLUMN, Shade, known_direction, known_shades
 from hf_select.errors import ConfigError, DataFormatError, HfSelectError, MissingColumnError, WrongTypeError
 from hf_select.formats import Shape
 from hf_select.metadata import correctness_column, read_metadata
-from hf_select.steps import MODES, split_steps
 from hf_select.traces import parse_trace
 from hf_select.wide import PROMPT_ID
 
 ASSETS = ("index.html", "viewer.js", "viewer.css")
 PAGE_PROMPTS = 50  # prompts per data page: one page is what opening a prompt loads
 SEARCH_CHARS = 1000  # search covers the first this many characters of each prompt
-STEP_SCORES, PROV_SPANS, PROV_CHARS = "local_step_scores", "prov_sentence_spans", "prov_sentence_chars"
-PROV_TEACHER, PROV_STUDENT, PROV_CATEGORY = "prov_logprob_teacher", "prov_logprob_student", "prov_category"
 
 
 @dataclass
@@ -128,7 +125,7 @@ def viewer_files(ds: Dataset, about: ViewerData | None = None, shape: Shape | No
     files["data/index.js"] = _script("hfView.index(", [_index_entry(p, layout) for p in prompts], ");")
     overview = {"title": about.title, "prompts": len(prompts), "responses": len(ds), "pages": len(pages),
                 "teachers": layout.teachers, "scores": [{"name": c, "higher": layout.higher[c]} for c in layout.scores],
-                "layers": {k: v for k, v in _scales(prompts).items() if v}, "rankings": rankings,
+                "layers": _scales(prompts, layout), "rankings": rankings,
                 "comparison": about.comparison, "selection": about.selection, "notes": [*about.notes, *layout.notes]}
     files["data/overview.js"] = _script("hfView.overview(", overview, ");")
     return files
@@ -144,16 +141,14 @@ class _Layout:
     scores: list[str]
     higher: dict[str, bool | None]
     correct: str | None
-    steps: Shape | None  # the shape local naturalness read, when its step scores are there to shade
-    sentences: Shape | None  # the shape provenance read, when its sentence scores are there
-    splitter: dict[str, Any]  # {"mode", "max_step_tokens"} of local naturalness
+    shades: list[tuple[Shade, Shape]]  # what scores declared they can shade, with the shape they read
     notes: list[str]
 
     @classmethod
     def of(cls, ds: Dataset, about: ViewerData, shape: Shape | None) -> _Layout:
         meta = read_metadata(ds)
-        local, provenance = _config_of(meta, "local_naturalness"), _config_of(meta, "provenance")
-        shape = shape or _shape_of(ds.column_names, _recorded_shape(local) or _recorded_shape(provenance))
+        recorded = next((r for r in map(_recorded_shape, meta["scores"].values()) if r is not None), None)
+        shape = shape or _shape_of(ds.column_names, recorded)
         missing = [c for c in shape.columns(with_prompt=True) if c not in ds.column_names]
         if missing:
             raise MissingColumnError(f"view: the data has no {missing[0]!r} column (columns: {ds.column_names}); give "
@@ -162,25 +157,36 @@ class _Layout:
         teachers = sorted({str(t) for t in ds[teacher]}) if teacher else ["response"]
         scores = [c for c in ds.column_names if _is_score(ds, c, meta)]
         higher = {c: meta["columns"].get(c, {}).get("higher_is_better", known_direction(c)) for c in scores}
-        splitter = {"mode": local.get("splitter", "paragraph"), "max_step_tokens": local.get("max_step_tokens") or 80}
-        steps, notes = None, []
-        if STEP_SCORES in ds.column_names:
-            if splitter["mode"] not in MODES:
-                notes.append(f"Steps are not shaded: they were split by a function ({splitter['mode']}) the viewer "
-                             "cannot call again.")
-            else:
-                steps = _readable(_recorded_shape(local), shape, ds.column_names)
-            if not local:
-                notes.append("Steps were split with the default splitter (paragraphs, 80 tokens): the data does not "
-                             "record how its local naturalness was computed.")
+        shades, notes = _shades(ds, meta, shape, recorded)
         for column in scores:
             infinite = sum(1 for v in ds[column] if isinstance(v, float) and math.isinf(v))
             if infinite:
                 notes.append(f"{infinite} value(s) of `{column}` are infinite (a token the model gives probability "
                              "0): shown without a value.")
-        sentences = (_readable(_recorded_shape(provenance), shape, ds.column_names) if PROV_SPANS in ds.column_names
-                     else None)
-        return cls(shape, teacher, teachers, scores, higher, correctness_column(ds), steps, sentences, splitter, notes)
+        return cls(shape, teacher, teachers, scores, higher, correctness_column(ds), shades, notes)
+
+
+def _shades(ds: Dataset, meta: Mapping[str, Any], shape: Shape,
+            any_recorded: Shape | None) -> tuple[list[tuple[Shade, Shape]], list[str]]:
+    """What the scores of ``ds`` declared they can shade (from its metadata, else the declarations hf_select knows
+    by column), each with the shape its score read (a pass over other passes' columns records none: the shape a
+    score of the data recorded); notes for values stored without their spans."""
+    out, notes, seen = [], [], set()
+    for key, about in meta["about"].items():
+        for declared in about.get("shades", ()):
+            shade = Shade(**declared)
+            recorded = _recorded_shape(meta["scores"].get(key, {})) or any_recorded
+            if shade.values in ds.column_names and shade.spans not in ds.column_names:
+                notes.append(f"`{shade.values}` is not shaded: its spans (`{shade.spans}`) are not in the data (scored "
+                             "by hf_select 0.4 or earlier, or the column was dropped); score again to shade it.")
+            elif shade.values in ds.column_names and shade.name not in seen:
+                seen.add(shade.name)
+                out.append((shade, _readable(recorded, shape, ds.column_names) if recorded else shape))
+    for shade in known_shades(ds.column_names):
+        if shade.name not in seen:
+            seen.add(shade.name)
+            out.append((shade, shape))
+    return out, notes
 
 
 def _config_of(meta: Mapping[str, Any], score: str) -> dict[str, Any]:
@@ -242,8 +248,8 @@ def _rows(ds: Dataset, layout: _Layout) -> Iterator[dict[str, Any]]:
     """The rows, with only the columns the viewer shows, read a thousand at a time."""
     shape = layout.shape
     needed = {*shape.columns(with_prompt=True), *shape.optional_columns(), *layout.scores, PROMPT_ID,
-              *(c for c in (layout.teacher, layout.correct, COMPLETE, ERROR_COLUMN) if c), STEP_SCORES, PROV_SPANS,
-              PROV_CHARS, PROV_TEACHER, PROV_STUDENT, PROV_CATEGORY}
+              *(c for c in (layout.teacher, layout.correct, COMPLETE, ERROR_COLUMN) if c),
+              *(c for shade, _ in layout.shades for c in (shade.spans, shade.values, shade.categories) if c)}
     read = [c for c in ds.column_names if c in needed]
     for batch in ds.select_columns(read).iter(batch_size=1000):
         for i in range(len(batch[read[0]])):
@@ -267,8 +273,8 @@ def _response(row: dict[str, Any], row_id: int, layout: _Layout,
         trace = parse_trace(turn["text"]) if turn["role"] == "assistant" else None
         if trace and trace.has_reasoning and trace.reasoning_end > trace.reasoning_start:
             turn["think"] = [trace.reasoning_start, trace.reasoning_end]
-    _add_steps(row, turns, layout)
-    _add_sentences(row, turns, layout)
+    for shade, shape in layout.shades:
+        _add_shade(row, turns, shade, shape)
     teacher = str(row[layout.teacher]) if layout.teacher else "response"
     correct = row.get(layout.correct) if layout.correct else None
     return context, {"t": layout.teachers.index(teacher), "row": row_id, "s": [_number(row[c]) for c in layout.scores],
@@ -281,35 +287,24 @@ def _plain(content: Any) -> str:
     return content if isinstance(content, str) else json.dumps(content)
 
 
-def _add_steps(row: dict[str, Any], turns: list[dict[str, Any]], layout: _Layout) -> None:
-    """Shade each scored turn's steps, when the recomputed steps match the recorded step scores."""
-    scores = row.get(STEP_SCORES)
-    if layout.steps is None or not scores:
+def _add_shade(row: dict[str, Any], turns: list[dict[str, Any]], shade: Shade, shape: Shape) -> None:
+    """Shade each scored turn's spans by their values, as the score stored them (``[turn, start, end]``, or
+    ``[start, end]`` for the last scored turn), when there is one value per span and every span is in its turn."""
+    spans, values = row.get(shade.spans), row.get(shade.values)
+    if not spans or values is None or len(values) != len(spans):
         return
-    located = _located(row, turns, layout.steps)
-    mode, limit = layout.splitter["mode"], layout.splitter["max_step_tokens"]
-    spans = [[(offset + a, offset + b) for a, b in split_steps(text, mode, max_step_tokens=limit)]
-             for _, offset, text in located]
-    if not located or any(offset < 0 for _, offset, _ in located) or sum(map(len, spans)) != len(scores):
-        return
-    values = iter(scores)
-    for (turn, _, _), turn_spans in zip(located, spans, strict=True):
-        turn["steps"] = [[a, b, _number(next(values))] for a, b in turn_spans]
-
-
-def _add_sentences(row: dict[str, Any], turns: list[dict[str, Any]], layout: _Layout) -> None:
-    """Shade the reply's sentences by the teacher's minus the student's log-probability per character."""
-    spans, chars = row.get(PROV_SPANS), row.get(PROV_CHARS)
-    teacher, student = row.get(PROV_TEACHER), row.get(PROV_STUDENT)
-    if layout.sentences is None or not spans or teacher is None or student is None:
-        return
-    located = _located(row, turns, layout.sentences)
-    reply, offset, _ = located[-1] if located else (None, -1, None)
-    if offset < 0:
-        return
-    categories = row.get(PROV_CATEGORY) or [None] * len(spans)
-    reply["sents"] = [[offset + a, offset + b, _per_char(t, s, n), c]
-                      for (a, b), t, s, n, c in zip(spans, teacher, student, chars, categories, strict=True)]
+    categories = row.get(shade.categories) if shade.categories else None
+    located = _located(row, turns, shape)
+    shaded: list[tuple[dict[str, Any], list[Any]]] = []
+    for k, span in enumerate(spans):
+        turn, start, end = span if len(span) == 3 else (len(located) - 1, *span)
+        if not 0 <= turn < len(located) or located[turn][1] < 0 or not 0 <= start <= end <= len(located[turn][2]):
+            return  # spans of another text than the one shown: never shade wrongly
+        reply, offset, _ = located[turn]
+        category = categories[k] if categories and k < len(categories) else None
+        shaded.append((reply, [offset + start, offset + end, _number(values[k]), category]))
+    for reply, piece in shaded:
+        reply.setdefault("shades", {}).setdefault(shade.name, []).append(piece)
 
 
 def _located(row: dict[str, Any], turns: list[dict[str, Any]],
@@ -327,12 +322,6 @@ def _located(row: dict[str, Any], turns: list[dict[str, Any]],
 def _number(value: Any) -> float | None:
     """A value JSON can carry: None for a missing one, and for an infinite one (the overview's notes count them)."""
     return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
-
-
-def _per_char(teacher: float | None, student: float | None, chars: int) -> float | None:
-    if teacher is None or student is None or not chars:
-        return None
-    return _number((teacher - student) / chars)
 
 
 def _script(prefix: str, data: Any, suffix: str) -> bytes:
@@ -363,25 +352,24 @@ def _gap(values: list[float | None], higher: bool | None) -> float | None:
     return _number(known[-1] - float(np.mean(known[:-1])))
 
 
-def _scales(prompts: list[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
-    """One colour scale per layer over the whole data (5th to 95th percentile; sentences symmetric around 0)."""
-    steps = [s[2] for p in prompts for r in p["responses"] for t in r["turns"] for s in t.get("steps", ())
-             if s[2] is not None]
-    sentences = [s[2] for p in prompts for r in p["responses"] for t in r["turns"] for s in t.get("sents", ())
-                 if s[2] is not None]
-    scales: dict[str, dict[str, Any] | None] = {"steps": None, "sentences": None}
-    if steps:
-        low, high = np.percentile(steps, [5, 95])
-        scales["steps"] = {"lo": float(low), "hi": float(high) if high > low else float(low) + 1,
-                           "label": "local naturalness of each step (mean token log-prob; red: unnatural)",
-                           "missing": "No step scores here: the steps recomputed from the text do not match them, "
-                                      "or the response could not be scored."}
-    if sentences:
-        bound = float(np.percentile(np.abs(sentences), 95)) or 1.0
-        scales["sentences"] = {"lo": -bound, "hi": bound,
-                               "label": "provenance: teacher minus student log-prob per character (orange: "
-                                        "teacher-originated, blue: the student's own)",
-                               "missing": "No provenance scores for this response."}
+def _scales(prompts: list[dict[str, Any]], layout: _Layout) -> dict[str, dict[str, Any]]:
+    """One colour scale per declared shade over the whole data: its 5th to 95th percentile (sequential), or
+    symmetric around 0 (diverging)."""
+    scales = {}
+    for shade, _ in layout.shades:
+        values = [s[2] for p in prompts for r in p["responses"] for t in r["turns"]
+                  for s in t.get("shades", {}).get(shade.name, ()) if s[2] is not None]
+        if not values:
+            continue
+        if shade.scale == "diverging":
+            bound = float(np.percentile(np.abs(values), 95)) or 1.0
+            low, high = -bound, bound
+        else:
+            low, high = (float(v) for v in np.percentile(values, [5, 95]))
+            high = high if high > low else low + 1
+        scales[shade.name] = {"lo": low, "hi": high, "label": shade.label, "unit": shade.unit, "scale": shade.scale,
+                              "missing": f"No {shade.unit} scores for this response (it could not be scored, or its "
+                                         "stored spans do not match its text)."}
     return scales
 
 

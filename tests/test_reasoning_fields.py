@@ -231,8 +231,8 @@ def test_answers_are_graded_in_the_answer_and_the_viewer_shades_the_reasoning(ll
     page = json.loads(text[text.index(", ") + 2:-2])
     reply = page[0]["responses"][0]["turns"][0]
     assert reply["text"][reply["think"][0]:reply["think"][1]].strip() == PROBLEMS[0][2]
-    assert [s[2] for s in reply["steps"]] == scored[0]["local_step_scores"]
-    assert any(a < reply["think"][1] for a, _, _ in reply["steps"])  # steps inside the reasoning are shaded
+    assert [s[2] for s in reply["shades"]["steps"]] == scored[0]["local_step_scores"]
+    assert any(a < reply["think"][1] for a, _, _, _ in reply["shades"]["steps"])  # steps in the reasoning, shaded
 
 
 def test_a_reasoning_column_goes_in_by_name_in_a_recipe_and_on_the_cli(llama, tiny_root, tmp_path):

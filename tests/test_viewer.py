@@ -20,6 +20,7 @@ from datasets import Dataset, load_dataset
 from huggingface_hub import DatasetCard
 
 from hf_select.errors import OutputError
+from hf_select.formats import Shape
 from hf_select.steps import split_steps
 from hf_select.viewer import PAGE_PROMPTS, ViewerData, view, viewer_files
 
@@ -36,11 +37,12 @@ def _response(prompt: int, teacher: str) -> str:
 def _rows(prompts: int = 6) -> Dataset:
     """Three teachers per prompt with known step scores: alpha's middle step is the least natural."""
     rows = {"prompt": [], "response": [], "teacher": [], "is_correct": [], "local_naturalness": [],
-            "local_step_scores": []}
+            "local_step_scores": [], "local_step_spans": []}
     for p in range(prompts):
         for k, teacher in enumerate(TEACHERS):
             text = _response(p, teacher)
-            steps = len(split_steps(text))
+            spans = split_steps(text)
+            steps = len(spans)
             scores = [-1.0 - k, -6.0, -2.0] if teacher == "alpha" else [-1.0 - 0.1 * (k + i) for i in range(steps)]
             rows["prompt"].append(f"Problem {p}: add {p} and {p}. " + ("Needle here." if p == 4 else ""))
             rows["response"].append(text)
@@ -48,6 +50,7 @@ def _rows(prompts: int = 6) -> Dataset:
             rows["is_correct"].append(teacher != "beta" or p % 2 == 0)
             rows["local_naturalness"].append(sum(scores) / len(scores) + (p if teacher == "beta" and p == 3 else 0))
             rows["local_step_scores"].append(scores)
+            rows["local_step_spans"].append([[0, a, b] for a, b in spans])
     return Dataset.from_dict(rows)
 
 
@@ -59,15 +62,16 @@ def _data(files: dict[str, bytes], name: str):
 
 
 # -- the data files -------------------------------------------------------------------------------------------
-def test_steps_are_recomputed_and_carry_their_recorded_scores():
+def test_steps_are_shaded_on_their_stored_spans_with_their_scores():
     ds = _rows()
     files = viewer_files(ds, ViewerData(picked={0, 4}))
     page = _data(files, "page-00000")
     alpha = page[0]["responses"][0]
     (turn,) = alpha["turns"]
-    assert [s[2] for s in turn["steps"]] == ds[0]["local_step_scores"]
-    assert [turn["text"][a:b] for a, b, _ in turn["steps"]] == [ds[0]["response"][a:b]
-                                                               for a, b in split_steps(ds[0]["response"])]
+    steps = turn["shades"]["steps"]
+    assert [s[2] for s in steps] == ds[0]["local_step_scores"]
+    assert [turn["text"][a:b] for a, b, _, _ in steps] == [ds[0]["response"][a:b] for _, a, b in
+                                                           ds[0]["local_step_spans"]]
     assert alpha["picked"] and not page[0]["responses"][1]["picked"] and page[1]["responses"][1]["picked"]
     gamma = page[0]["responses"][2]["turns"][0]
     assert gamma["text"][gamma["think"][0]:gamma["think"][1]] == "Read problem 0.\n\nTry gamma first."
@@ -78,17 +82,16 @@ def test_a_response_whose_steps_do_not_match_its_scores_is_left_unshaded():
     ds = _rows().map(lambda row, i: {"local_step_scores": row["local_step_scores"][:-1] if i == 1
                                      else row["local_step_scores"]}, with_indices=True)
     page = _data(viewer_files(ds), "page-00000")
-    assert "steps" not in page[0]["responses"][1]["turns"][0]
-    assert "steps" in page[0]["responses"][0]["turns"][0]
+    assert "shades" not in page[0]["responses"][1]["turns"][0]
+    assert "steps" in page[0]["responses"][0]["turns"][0]["shades"]
 
 
 def test_sentences_are_shaded_by_teacher_minus_student_log_prob_per_character():
     text = "First sentence here. Second one."
     ds = Dataset.from_dict({"prompt": ["p"], "response": [text], "prov_sentence_spans": [[[0, 20], [21, 32]]],
-                            "prov_sentence_chars": [[20, 11]], "prov_logprob_teacher": [[-10.0, -2.0]],
-                            "prov_logprob_student": [[-30.0, -2.0]], "prov_category": [["teacher", "pre-existing"]]})
+                            "prov_sentence_margins": [[1.0, 0.0]], "prov_category": [["teacher", "pre-existing"]]})
     files = viewer_files(ds)
-    sentences = _data(files, "page-00000")[0]["responses"][0]["turns"][0]["sents"]
+    sentences = _data(files, "page-00000")[0]["responses"][0]["turns"][0]["shades"]["sentences"]
     assert sentences == [[0, 20, 1.0, "teacher"], [21, 32, 0.0, "pre-existing"]]
     assert _data(files, "overview")["layers"]["sentences"]["hi"] == pytest.approx(0.95)
 
@@ -173,7 +176,7 @@ def test_chat_shapes_show_the_conversation_and_shade_every_scored_turn(llama):
     assert prompt["context"] == [["system", "You are a careful tutor."], ["user", "What is 6 times 7?"]]
     turns = prompt["responses"][0]["turns"]
     assert [t["role"] for t in turns] == ["assistant", "user", "assistant"]
-    assert "steps" in turns[0] and "steps" in turns[2] and "steps" not in turns[1]  # both replies, scored in turn
+    assert "steps" in turns[0]["shades"] and "steps" in turns[2]["shades"] and "shades" not in turns[1]
     files = viewer_files(_scored(llama, openthoughts(), format="sharegpt"))
     page = _data(files, "page-00000")
     assert page[0]["context"][0][0] == "system" and page[0]["context"][1][0] == "user"  # the system column, shown
@@ -203,8 +206,8 @@ def test_a_row_that_could_not_be_scored_is_shown_with_its_error(llama):
     files = viewer_files(_scored(llama, rows))
     page = _data(files, "page-00000")
     broken = page[1]["responses"][0]
-    assert broken["error"] and "steps" not in broken["turns"][0] and broken["s"] == [None]
-    assert "steps" in page[0]["responses"][0]["turns"][0]
+    assert broken["error"] and "shades" not in broken["turns"][0] and broken["s"] == [None]
+    assert "steps" in page[0]["responses"][0]["turns"][0]["shades"]
 
 
 # -- in the browser -------------------------------------------------------------------------------------------
@@ -326,8 +329,7 @@ def test_the_keyboard_moves_between_prompts_and_focuses_search(browser, site):
 def test_provenance_sentences_are_shaded_when_chosen(browser, tmp_path):
     text = "The teacher wrote this. The student knew that."
     ds = Dataset.from_dict({"prompt": ["p"], "response": [text], "teacher": ["alpha"],
-                            "prov_sentence_spans": [[[0, 23], [24, 46]]], "prov_sentence_chars": [[23, 22]],
-                            "prov_logprob_teacher": [[-5.0, -30.0]], "prov_logprob_student": [[-40.0, -8.0]],
+                            "prov_sentence_spans": [[[0, 23], [24, 46]]], "prov_sentence_margins": [[35 / 23, -1.0]],
                             "prov_category": [["teacher", "student"]]})
     site = view_with(ds, tmp_path / "viewer", set())
     _open(browser, site, "#view=prompts&p=0")
@@ -345,14 +347,16 @@ def test_ten_thousand_prompts_by_eight_teachers_stay_responsive(browser, tmp_pat
     text = ("Let me set up the problem carefully and name every quantity.\n\n"
             "Then I compute the two partial results, one after the other.\n\n"
             "Checking the result against the question: it fits. The answer is 42.")
-    steps = len(split_steps(text))
+    spans = [[0, a, b] for a, b in split_steps(text)]
+    steps = len(spans)
     ds = Dataset.from_dict({
         "prompt_id": [p for p in range(prompts) for _ in range(teachers)],
         "prompt": [f"Problem {p}: find the number that ..." for p in range(prompts) for _ in range(teachers)],
         "response": [text] * (prompts * teachers),
         "teacher": [f"teacher_{t}" for _ in range(prompts) for t in range(teachers)],
         "local_naturalness": [-(p % 97) / 10 - t for p in range(prompts) for t in range(teachers)],
-        "local_step_scores": [[-(p % 97) / 10 - t] * steps for p in range(prompts) for t in range(teachers)]})
+        "local_step_scores": [[-(p % 97) / 10 - t] * steps for p in range(prompts) for t in range(teachers)],
+        "local_step_spans": [spans] * (prompts * teachers)})
     start = time.perf_counter()
     site = view_with(ds, tmp_path / "viewer", set(range(0, len(ds), teachers)))
     build = time.perf_counter() - start
@@ -392,7 +396,7 @@ def test_a_run_writes_the_viewer_next_to_the_card_and_marks_its_picks(tiny_root,
     picked = [r for p in _data(_files(site), "page-00000") for r in p["responses"] if r["picked"]]
     assert sorted(result.scored[r["row"]]["id"] for r in picked) == sorted(result.curated["id"])
     curated = _data(viewer_files(result.curated), "page-00000")  # TRL's columns now, the steps still found
-    assert all("steps" in r["turns"][-1] for p in curated for r in p["responses"])
+    assert all("steps" in r["turns"][-1]["shades"] for p in curated for r in p["responses"])
     _open(browser, site, "#view=prompts")
     assert len(browser.find_elements("css selector", "#prompt-list a")) == len({r["prompt"] for r in result.scored})
     assert console_errors(browser) == []
@@ -472,3 +476,65 @@ def test_a_folder_of_two_configs_is_viewed_by_the_config_named(tmp_path, capsys)
     assert "holds the configs" in capsys.readouterr().err and not (tmp_path / "v").exists()
     assert main(["view", str(folder), "--config", "hard", "--out", str(tmp_path / "v")]) == 0
     assert len(_data(_files(tmp_path / "v"), "index")) == 3  # the three prompts of config `hard`
+
+
+def test_steps_split_by_lines_are_shaded_on_lines_even_without_metadata(llama, tmp_path):
+    """A split other than the default, read back with its metadata lost (a Parquet round trip): the viewer used to
+    recompute paragraph steps and shade them with the line steps' values (#29). Stored spans are drawn as stored."""
+    from hf_select import LocalNaturalness, score
+
+    text = "First line.\nSecond line.\n\nThird, after a blank line.\nFourth."
+    rows = Dataset.from_list([{"prompt": "Q?", "response": text}, {"prompt": "R?", "response": "One.\nTwo."}])
+    scored = score(rows, LocalNaturalness(llama, splitter="line"))
+    scored.to_parquet(tmp_path / "scored.parquet")
+    bare = Dataset.from_parquet(str(tmp_path / "scored.parquet"))
+    for data in (scored, bare):
+        steps = _data(viewer_files(data), "page-00000")[0]["responses"][0]["turns"][0]["shades"]["steps"]
+        assert [text[a:b].strip() for a, b, _, _ in steps] == [line for line in text.split("\n") if line]
+        assert [s[2] for s in steps] == pytest.approx(scored[0]["local_step_scores"])
+    stale = scored.remove_columns("local_step_spans")  # scored before spans were stored
+    files = viewer_files(stale)
+    assert "shades" not in _data(files, "page-00000")[0]["responses"][0]["turns"][0]
+    assert any("local_step_spans" in note for note in _data(files, "overview")["notes"])
+
+
+def test_a_new_score_with_spans_is_shaded_with_no_viewer_change():
+    """A toy score, defined here, declares its spans (every word, valued by its length): the viewer shades it, with
+    its own layer, label and unit, knowing nothing of it."""
+    from datasets import List, Value
+
+    from hf_select import score
+    from hf_select.columns import Shade
+    from hf_select.scoring import MapPass, PassParams
+
+    class WordLengths(MapPass):
+        name = "word_lengths"
+        reads_shape = True
+        shades = (Shade("words", "word_spans", "word_lengths", "letters per word", "word"),)
+
+        def __init__(self) -> None:
+            self.shape, self.params = Shape(), PassParams()
+
+        def input_columns(self) -> list[str]:
+            return self.shape.columns()
+
+        def features(self) -> dict:
+            return {"word_spans": List(List(Value("int64"))), "word_lengths": List(Value("float64"))}
+
+        def config(self) -> dict:
+            return {"score": self.name}
+
+        def compute(self, rows, log):
+            out = []
+            for row in rows:
+                (turn,) = self.shape.read(row)
+                spans = [[m.start(), m.end()] for m in re.finditer(r"\S+", turn.text)]
+                out.append({"word_spans": spans, "word_lengths": [float(b - a) for a, b in spans]})
+            return out
+
+    ds = score(Dataset.from_list([{"prompt": "Q?", "response": "Four is 4."}]), WordLengths())
+    files = viewer_files(ds)
+    words = _data(files, "page-00000")[0]["responses"][0]["turns"][0]["shades"]["words"]
+    assert words == [[0, 4, 4.0, None], [5, 7, 2.0, None], [8, 10, 2.0, None]]
+    layer = _data(files, "overview")["layers"]["words"]
+    assert layer["label"] == "letters per word" and layer["unit"] == "word" and layer["scale"] == "sequential"

@@ -38,6 +38,7 @@ def register_score(cls: type[MapPass]) -> type[MapPass]:
         raise ConfigError(f"{cls.__name__} needs a `name` (its recipe type) to be registered")
     SCORES[cls.name] = cls
     _columns.register(*cls.columns)
+    _columns.register_shades(*cls.shades)
     return cls
 
 

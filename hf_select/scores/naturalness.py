@@ -17,7 +17,7 @@ import numpy as np
 from datasets import List, Value
 
 from hf_select import citations
-from hf_select.columns import GLOBAL_NATURALNESS, LOCAL_NATURALNESS, Field
+from hf_select.columns import GLOBAL_NATURALNESS, LOCAL_NATURALNESS, Field, Shade
 from hf_select.config import option
 from hf_select.engine import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
@@ -113,16 +113,25 @@ class LocalNaturalness(Scorer):
     citation = citations.LOCAL_NATURALNESS
     fields = {"local_step_scores": Field(List(Value("float64")), "each reasoning step's mean token log-probability, "
                                                                  "in order"),
+              "local_step_spans": Field(List(List(Value("int64"))), "each step's [turn, start, end]: its characters in "
+                                                                    "the scored text of that scored turn (0: the "
+                                                                    "first)"),
               "local_num_steps": Field(Value("int64"), "number of reasoning steps the response was split into")}
+    shades = (Shade("steps", "local_step_spans", "local_step_scores",
+                    "local naturalness of each step (mean token log-prob; low: unnatural)", "step"),)
     params: LocalNaturalnessParams
 
     def input_columns(self) -> list[str]:
         return self.shape.columns(with_prompt=self.params.include_prompt)
 
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """The reasoning steps of a text, as this score splits them: (start, end) of each."""
+        p = self.params
+        return split_steps(text, p.splitter, max_step_tokens=p.max_step_tokens or 80)
+
     def steps(self, text: str) -> list[str]:
         """The reasoning steps of a text, as this score splits them."""
-        p = self.params
-        return [text[s:e] for s, e in split_steps(text, p.splitter, max_step_tokens=p.max_step_tokens or 80)]
+        return [text[s:e] for s, e in self.spans(text)]
 
     def requests_for(self, row: dict[str, Any]) -> list[TextRequest]:
         """Each step of each scored turn, given only the ``window`` steps before it in that turn (and the prompt
@@ -139,5 +148,7 @@ class LocalNaturalness(Scorer):
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
                     results: list[TokenScores]) -> dict[str, Any]:
         step_scores = [mean_logprob(r.logprobs)[0] for r in results]
+        spans = [[turn, start, end] for turn, scored in enumerate(self.shape.read(row, with_prompt=False))
+                 for start, end in self.spans(scored.text)]
         return {"local_naturalness": mean_logprob(np.asarray(step_scores))[0], "local_step_scores": step_scores,
-                "local_num_steps": len(step_scores)}
+                "local_step_spans": spans, "local_num_steps": len(step_scores)}

@@ -23,7 +23,7 @@ import numpy as np
 from datasets import List, Value
 
 from hf_select import citations
-from hf_select.columns import PROV_DIVERGENCE, PROV_TEACHER_FRACTION, Field
+from hf_select.columns import PROV_DIVERGENCE, PROV_TEACHER_FRACTION, Field, Shade
 from hf_select.config import as_config, option
 from hf_select.engine import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
@@ -188,8 +188,13 @@ class ProvenanceCategories(MapPass):
     citation = citations.PROVENANCE
     fields = {"prov_category": Field(List(Value("string")), "origin category of each sentence (null where a model "
                                                             "could not score it)"),
+              "prov_sentence_margins": Field(List(Value("float64")), "each sentence's log-probability per character, "
+                                                                     "teacher minus student"),
               **{f"prov_frac_{c}": Field(Value("float64"), f"share of the response's sentences in category {c}")
                  for c in (TEACHER, STUDENT, PRE_EXISTING, BOOSTED)}}
+    shades = (Shade("sentences", "prov_sentence_spans", "prov_sentence_margins",
+                    "provenance: teacher minus student log-prob per character (high: teacher-originated, low: the "
+                    "student's own)", "sentence", "diverging", categories="prov_category"),)
     params: CategoryParams
 
     def __init__(self, params: CategoryParams | None = None, **options: Any) -> None:
@@ -208,8 +213,8 @@ class ProvenanceCategories(MapPass):
         return False  # rows a model pass could not score are NaN here too, with that pass's message
 
     def features(self) -> dict[str, Any]:
-        return {"prov_category": List(Value("string")), "prov_divergence": Value("float64"),
-                **{f"prov_frac_{c}": Value("float64") for c in self.categories}}
+        return {"prov_category": List(Value("string")), "prov_sentence_margins": List(Value("float64")),
+                "prov_divergence": Value("float64"), **{f"prov_frac_{c}": Value("float64") for c in self.categories}}
 
     def config(self) -> dict[str, Any]:
         return {"score": self.name, **as_config(self.params), "rule": CATEGORY_RULE, "hf_select_version": __version__}
@@ -231,7 +236,7 @@ class ProvenanceCategories(MapPass):
 
     def _row(self, row: dict[str, Any]) -> dict[str, Any]:
         if row["prov_sentence_chars"] is None or any(row.get(f"prov_logprob_{r}") is None for r in self.roles):
-            return {"prov_category": None, "prov_divergence": math.nan,
+            return {"prov_category": None, "prov_sentence_margins": None, "prov_divergence": math.nan,
                     **{f"prov_frac_{c}": math.nan for c in self.categories}}  # a pass could not score this row
         chars = np.asarray(row["prov_sentence_chars"], dtype=np.float64)
         per_char = {r: np.asarray(row[f"prov_logprob_{r}"], dtype=np.float64) / chars for r in self.roles}
@@ -239,7 +244,8 @@ class ProvenanceCategories(MapPass):
         labelled = [c for c in labels if c is not None]
         difference = per_char["teacher"] - per_char["student"]
         divergence = float(np.nanmean(difference)) if np.isfinite(difference).any() else math.nan
-        return {"prov_category": labels, "prov_divergence": divergence,
+        margins = [float(d) if np.isfinite(d) else None for d in difference]
+        return {"prov_category": labels, "prov_sentence_margins": margins, "prov_divergence": divergence,
                 **{f"prov_frac_{c}": (labelled.count(c) / len(labelled) if labelled else math.nan)
                    for c in self.categories}}
 
@@ -257,6 +263,7 @@ class Provenance(CompositeScore):
     model_roles = ("teacher", "student", "distilled")
     reads_shape = True
     columns = ProvenanceCategories.columns
+    shades = ProvenanceCategories.shades
     explanation = EXPLANATION
     citation = citations.PROVENANCE
     params: ProvenanceParams

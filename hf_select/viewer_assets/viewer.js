@@ -5,7 +5,7 @@
 const hfView = (() => {
   const waiting = {};
   const pages = {};
-  const state = {overview: null, index: [], shown: [], limit: 200, current: null, shade: "steps"};
+  const state = {overview: null, index: [], shown: [], limit: 200, current: null, shade: ""};
   const $ = (id) => document.getElementById(id);
 
   function load(name) {
@@ -44,7 +44,7 @@ const hfView = (() => {
     const scale = state.overview.layers[layer];
     let t = (value - scale.lo) / (scale.hi - scale.lo || 1);
     t = Math.max(0, Math.min(1, t));
-    const rgb = layer === "steps" ? (t < 0.5 ? mix(LOW, MID, t * 2) : mix(MID, HIGH, t * 2 - 1))
+    const rgb = scale.scale !== "diverging" ? (t < 0.5 ? mix(LOW, MID, t * 2) : mix(MID, HIGH, t * 2 - 1))
       : (t < 0.5 ? mix(STUDENT, NEUTRAL, t * 2) : mix(NEUTRAL, TEACHER, t * 2 - 1));
     return `rgba(${rgb.join(",")},0.55)`;
   }
@@ -151,7 +151,7 @@ const hfView = (() => {
 
   // -- one prompt: every response side by side --------------------------------------------------------------------
   function pieces(text, turn, layer) {
-    const spans = layer === "steps" ? turn.steps : layer === "sentences" ? turn.sents : null;
+    const spans = turn.shades ? turn.shades[layer] : null;
     const cuts = new Set([0, text.length]);
     for (const s of spans || []) { cuts.add(s[0]); cuts.add(s[1]); }
     if (turn.think) { cuts.add(turn.think[0]); cuts.add(turn.think[1]); }
@@ -170,9 +170,9 @@ const hfView = (() => {
   function spanNode(text, piece, layer) {
     if (!piece.span) return document.createTextNode(text.slice(piece.a, piece.b));
     const [, , value, category] = piece.span;
-    const what = layer === "steps" ? "step" : "sentence";
+    const what = state.overview.layers[layer].unit;
     const label = `${what} ${piece.index + 1}: ${fmt(value)}` + (category ? ` (${category})` : "");
-    return el("span", {class: `${what}${piece.start ? " start" : ""}`, tabindex: piece.start ? 0 : null,
+    return el("span", {class: `span ${what}${piece.start ? " start" : ""}`, tabindex: piece.start ? 0 : null,
       title: label, "aria-label": piece.start ? label : null, "data-score": value ?? "nan",
       style: `background-color: ${colour(layer, value)}`}, text.slice(piece.a, piece.b));
   }
@@ -208,7 +208,7 @@ const hfView = (() => {
       [el("dt", {text: score.name}), el("dd", {class: response.s[k] !== null && response.s[k] === best[k] ? "best" : null,
         title: response.s[k] !== null && response.s[k] === best[k] ? "best of these responses" : null,
         text: fmt(response.s[k])})]));
-    const layerMissing = layer !== "none" && !response.turns.some((t) => (layer === "steps" ? t.steps : t.sents));
+    const layerMissing = layer !== "none" && !response.turns.some((t) => t.shades && t.shades[layer]);
     const classes = `response${response.picked ? " is-picked" : ""}${highlighted ? " is-highlighted" : ""}`;
     return el("section", {class: classes, "data-teacher": o.teachers[response.t],
       "aria-label": `response by ${o.teachers[response.t]}`},
@@ -230,9 +230,9 @@ const hfView = (() => {
     const o = state.overview;
     const teacher = $("filter-teacher").value;
     const layer = state.shade in o.layers || state.shade === "none" ? state.shade
-      : (["steps", "sentences"].find((l) => l in o.layers) || "none");
+      : (Object.keys(o.layers)[0] || "none");
     const shadeChoice = el("label", {}, "Shade by ", el("select", {id: "shade"},
-      ...["steps", "sentences"].filter((l) => l in o.layers).map((l) =>
+      ...Object.keys(o.layers).map((l) =>
         el("option", {value: l, selected: l === layer, text: o.layers[l].label})),
       el("option", {value: "none", selected: layer === "none", text: "nothing"})));
     shadeChoice.querySelector("select").addEventListener("change", (e) => {
@@ -252,14 +252,14 @@ const hfView = (() => {
     const h = new URLSearchParams(location.hash.slice(1));
     return {view: h.get("view") || "overview", p: h.has("p") ? Number(h.get("p")) : null, q: h.get("q") || "",
       teacher: h.get("teacher") || "", picked: h.get("picked") || "", correct: h.get("correct") || "",
-      sort: h.get("sort") || "", shade: h.get("shade") || state.shade};
+      sort: h.get("sort") || "", shade: h.get("shade") || ""};
   }
   function hashFor(view, prompt) {
     const f = filters();
     const h = new URLSearchParams({view});
     if (prompt !== null) h.set("p", prompt);
     for (const key of ["q", "teacher", "picked", "correct", "sort"]) if (f[key]) h.set(key, f[key]);
-    if (state.shade !== "steps") h.set("shade", state.shade);
+    if (state.shade) h.set("shade", state.shade);
     return `#${h}`;
   }
   function writeHash() {
