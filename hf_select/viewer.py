@@ -118,7 +118,7 @@ def viewer_files(ds: Dataset, about: ViewerData | None = None, shape: Shape | No
     layout = _Layout.of(ds, about, shape)
     prompts = _prompts(ds, layout, about.picked)
     rankings = _rankings(ds, layout, about)
-    files = {name: resources.files("hf_select").joinpath("viewer_assets", name).read_bytes() for name in ASSETS}
+    files = _assets()
     pages = [prompts[i:i + PAGE_PROMPTS] for i in range(0, len(prompts), PAGE_PROMPTS)]
     for number, page in enumerate(pages):
         files[f"data/page-{number:05d}.js"] = _script(f"hfView.page({number}, ", page, ");")
@@ -128,6 +128,17 @@ def viewer_files(ds: Dataset, about: ViewerData | None = None, shape: Shape | No
                 "layers": _scales(prompts, layout), "rankings": rankings,
                 "comparison": about.comparison, "selection": about.selection, "notes": [*about.notes, *layout.notes]}
     files["data/overview.js"] = _script("hfView.overview(", overview, ");")
+    return files
+
+
+def _assets() -> dict[str, bytes]:
+    """The page, its script and style, and KaTeX (vendored from npm, MIT: math drawn offline, fonts included)."""
+    root = resources.files("hf_select").joinpath("viewer_assets")
+    files = {name: root.joinpath(name).read_bytes() for name in ASSETS}
+    for folder in ("katex", "katex/fonts"):
+        for entry in root.joinpath(folder).iterdir():
+            if entry.is_file():
+                files[f"{folder}/{entry.name}"] = entry.read_bytes()
     return files
 
 
@@ -182,6 +193,8 @@ def _shades(ds: Dataset, meta: Mapping[str, Any], shape: Shape,
             elif shade.values in ds.column_names and shade.name not in seen:
                 seen.add(shade.name)
                 out.append((shade, _readable(recorded, shape, ds.column_names) if recorded else shape))
+    import hf_select.scores  # noqa: F401 - registers the built-in scores' declarations, for data read back bare
+
     for shade in known_shades(ds.column_names):
         if shade.name not in seen:
             seen.add(shade.name)

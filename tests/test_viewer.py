@@ -340,6 +340,25 @@ def test_provenance_sentences_are_shaded_when_chosen(browser, tmp_path):
     assert console_errors(browser) == []
 
 
+def test_latex_is_drawn_offline_and_math_cut_by_a_span_stays_as_written(browser, tmp_path):
+    """Math traces are the main use: `$...$`, `\\(...\\)` and `$$...$$` are drawn by the vendored KaTeX, in the prompt
+    and the reply, with no network; a formula a step boundary cuts through is left as written."""
+    text = "We need $10.6 \\div 4$ first.\n\nSo \\(x = \\frac{53}{20}\\) and $$x^2 > 7$$\n\nCut $a\n\nb$ here."
+    spans = [[0, a, b] for a, b in split_steps(text)]
+    ds = Dataset.from_dict({"prompt": ["Compute $10.6 \\div 4$."], "response": [text], "teacher": ["alpha"],
+                            "local_step_scores": [[-1.0] * len(spans)], "local_step_spans": [spans]})
+    site = view_with(ds, tmp_path / "viewer", set())
+    assert (site / "katex" / "fonts" / "KaTeX_Main-Regular.woff2").is_file() and (site / "katex" / "LICENSE").is_file()
+    _open(browser, site, "#view=prompts&p=0")
+    _wait(browser, "return document.querySelectorAll('.response .katex').length === 3")
+    assert browser.execute_script("return document.querySelectorAll('.context .katex').length") == 1
+    assert browser.execute_script("return document.querySelectorAll('.response .katex-display').length") == 1
+    shown = browser.find_element("css selector", ".response .text").text
+    assert "\\div" not in shown.split("Cut")[0] and "$a" in shown  # drawn; the cut one as written
+    assert browser.execute_script("return document.querySelectorAll('.response .step.start').length") == len(spans)
+    assert console_errors(browser) == []
+
+
 def test_ten_thousand_prompts_by_eight_teachers_stay_responsive(browser, tmp_path):
     """The scale the issue asks for: size on disk, time to first paint and to open a prompt (printed, and kept in
     test-artifacts/viewer/scale.json)."""

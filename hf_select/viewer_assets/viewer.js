@@ -168,7 +168,7 @@ const hfView = (() => {
     return out;
   }
   function spanNode(text, piece, layer) {
-    if (!piece.span) return document.createTextNode(text.slice(piece.a, piece.b));
+    if (!piece.span) return el("span", {}, text.slice(piece.a, piece.b));
     const [, , value, category] = piece.span;
     const what = state.overview.layers[layer].unit;
     const label = `${what} ${piece.index + 1}: ${fmt(value)}` + (category ? ` (${category})` : "");
@@ -185,9 +185,19 @@ const hfView = (() => {
           el("summary", {text: `reasoning (${turn.think[1] - turn.think[0]} characters)`}));
         body.append(think);
       }
-      (piece.think ? think : body).append(spanNode(turn.text, piece, layer));
+      (piece.think ? think : body).append(math(spanNode(turn.text, piece, layer)));
     }
     return el("div", {class: `turn ${turn.role}`}, el("div", {class: "role", text: turn.role}), body);
+  }
+  // LaTeX drawn by KaTeX (vendored, offline), piece by piece: math cut by a step or sentence boundary stays as
+  // written, and every shaded span keeps its place
+  const DELIMITERS = [{left: "$$", right: "$$", display: true}, {left: "\\[", right: "\\]", display: true},
+    {left: "\\(", right: "\\)", display: false}, {left: "$", right: "$", display: false}];
+  function math(node) {
+    if (window.renderMathInElement && node.nodeType === Node.ELEMENT_NODE) {
+      window.renderMathInElement(node, {delimiters: DELIMITERS, throwOnError: false});
+    }
+    return node;
   }
   function bestValues(responses) {
     return state.overview.scores.map((score, k) => {
@@ -239,7 +249,7 @@ const hfView = (() => {
       state.shade = e.target.value; writeHash(); renderPrompt(i);
     });
     const context = prompt.context.map(([role, text]) => el("div", {class: `turn ${role}`},
-      el("div", {class: "role", text: role}), el("div", {class: "text", text})));
+      el("div", {class: "role", text: role}), math(el("div", {class: "text", text}))));
     const responses = prompt.responses;  // every teacher side by side; the one filtered on is highlighted
     box.replaceChildren(el("h2", {text: `Prompt #${i}`}), el("div", {class: "context"}, ...context),
       el("div", {class: "controls"}, shadeChoice, layer !== "none" ? legend(layer) : null),
