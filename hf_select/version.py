@@ -1,3 +1,3 @@
 """The library version, in a module of its own so that any layer can record it without importing the package."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
