@@ -253,6 +253,27 @@ def test_scores_computed_in_python_are_reused_by_a_recipe_on_the_same_file(tiny_
     assert load_source(str(data))["response"] == ["It is 14."]
 
 
+def test_file_digests_notice_a_rewrite_and_keep_one_small_entry_per_large_file(tmp_path, monkeypatch):
+    """Digests of large files are memoised one entry per file (a single shared file, read and rewritten whole on
+    every call, made writing a 10,000-prompt viewer take 50 s instead of 10); a rewrite that keeps the size and
+    modification time is still noticed (the change time moves)."""
+    from hf_select.digests import MEMO_BYTES, file_digests
+
+    monkeypatch.setenv("HF_SELECT_CACHE", str(tmp_path / "cache"))
+    big = tmp_path / "weights.bin"
+    big.write_bytes(b"a" * MEMO_BYTES)
+    first = file_digests(big)
+    assert file_digests(big) == first
+    stat = big.stat()
+    big.write_bytes(b"b" * MEMO_BYTES)
+    os.utime(big, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert file_digests(big)["sha256"] != first["sha256"]
+    for i in range(50):  # small files are hashed, never memoised
+        (tmp_path / f"page-{i}.js").write_text(f"page {i}")
+        file_digests(tmp_path / f"page-{i}.js")
+    assert [p.suffix for p in (tmp_path / "cache" / "digests").iterdir()] == [".json"]
+
+
 def test_a_models_identity_is_its_own_files_not_its_folder(tiny_root, tmp_path):
     import shutil
 
