@@ -29,7 +29,7 @@ _EXPORTS = {
     "Scorer": "hf_select.scores",
     "register_score": "hf_select.scores",
     "MapPass": "hf_select.scoring",
-    "score": "hf_select.scoring",
+    "score": "hf_select.run_scores",
     "ScoringEngine": "hf_select.engine",
     "ScoringRequest": "hf_select.engine",
     "ModelConfig": "hf_select.models",

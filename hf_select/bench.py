@@ -364,8 +364,8 @@ def run_shared_bench(model: ScoringModel, rows: list[dict[str, str]], *, repeat:
     import datasets
     from datasets import Dataset
 
+    from hf_select.run_scores import score
     from hf_select.scores import Scorer
-    from hf_select.scoring import score
 
     model.model  # noqa: B018 - load before timing
     ds = Dataset.from_list(rows)

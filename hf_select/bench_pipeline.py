@@ -170,7 +170,7 @@ def run_pipeline_bench(rows: int = 10_000, min_tokens: int = 500, max_tokens: in
     from datasets import Dataset, load_from_disk
 
     from hf_select.models import load_model
-    from hf_select.scoring import score
+    from hf_select.run_scores import score
 
     data = pipeline_rows(rows, min_tokens, max_tokens, seed)
     responses = [r["messages"][1]["content"] for r in data]

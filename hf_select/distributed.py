@@ -24,7 +24,8 @@ from datasets.distributed import split_dataset_by_node
 
 from hf_select.errors import ConfigError, HfSelectError
 from hf_select.outputs import check_output, save_to_disk
-from hf_select.scoring import CHECKPOINT_ROWS, MapPass, score, uncached
+from hf_select.run_scores import CHECKPOINT_ROWS, score, uncached
+from hf_select.scoring import MapPass
 
 # Ranks meet at a barrier once their shards are scored: the fastest waits for the slowest, which on shards of
 # hours can be more than the 30 minutes torch.distributed allows by default.

@@ -21,18 +21,19 @@ from hf_select.config import option
 from hf_select.engine import ScoringRequest
 from hf_select.errors import ConfigError
 from hf_select.layout import encode_context, encode_target, prompt_prefix
+from hf_select.run_scores import fingerprint
 from hf_select.scores import SCORES, Scorer, register_score
 from hf_select.scores.base import ScoreParams
-from hf_select.scoring import fingerprint
 
 PACKAGE = Path(hf_select.__file__).parent
-# dataset -> requests -> engine -> columns -> selection -> card -> hub, under the entry points.
+# dataset -> requests -> engine -> columns -> running -> selection -> card -> hub, under the entry points.
 LAYERS = [
     ("foundation", {"version", "errors", "columns", "citations", "cache", "config", "digests"}),
     ("dataset", {"_compat", "metadata", "sources", "traces", "formats", "wide", "outputs", "data"}),
     ("requests", {"layout", "steps"}),
     ("engine", {"identity", "models", "rope", "engine", "reference"}),
     ("columns", {"scoring", "progress", "scores", "answers", "completeness"}),
+    ("running", {"run_scores"}),
     ("selection", {"select", "stats", "rank_agreement", "verdict", "sft"}),
     ("card", {"cards", "card_sections", "report", "compare", "viewer"}),
     ("hub", {"hub"}),
@@ -77,6 +78,59 @@ def test_layers_only_look_down():
             if target > own:
                 upward.append(f"{name} ({LAYERS[own][0]}) imports {imported} ({LAYERS[target][0]})")
     assert upward == []
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Each module of the package and the package modules it imports (a package stands for its __init__)."""
+    files = {path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__"): path
+             for path in PACKAGE.rglob("*.py")}
+    names = {f"hf_select.{name}" if name != "__init__" else "hf_select" for name in files}
+    graph = {}
+    for name, path in files.items():
+        module = f"hf_select.{name}" if name != "__init__" else "hf_select"
+        graph[module] = {m for m in _imports(path) if m in names and m != module}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index, low, stack, on_stack, groups, counter = {}, {}, [], set(), [], [0]
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def test_no_import_circle_anywhere_in_the_package():
+    """Imports inside functions count: a circle hidden in one is still two modules that cannot be read apart.
+    (The package's own __init__ names its exports as strings, loaded lazily: it imports nothing.)"""
+    graph = _module_graph()
+    assert "hf_select.scores.base" in graph["hf_select.run_scores"]  # the graph sees the imports it must
+    assert _cycles(graph) == []
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the check can fail
 
 
 def test_selection_and_cards_do_not_import_torch():
