@@ -73,7 +73,7 @@ def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plai
     kind = MESSAGES if layout == "chat" else Value("string")
     features = Features({**{k: v for k, v in ds.features.items() if k not in drop}, **{c: kind for c in columns}})
 
-    check = tokenizer if layout == "chat" and tokenizer is not None else None
+    check = tokenizer if layout == "chat" and getattr(tokenizer, "chat_template", None) else None  # TRL renders with it
 
     def convert(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
         rows = [{k: batch[k][i] for k in batch} for i in range(len(indices))]

@@ -279,3 +279,10 @@ def test_sharegpt_turns_and_a_mistyped_or_doubled_reasoning_column(llama):
                                                               "thinking": r}], "reasoning": r}
     with pytest.raises(ScoringInputError, match="has a reasoning trace already.*'reasoning' holds reasoning too"):
         Shape("messages", reasoning_column="reasoning").read(doubled)
+
+
+def test_a_tokenizer_without_a_chat_template_checks_nothing_and_breaks_nothing(nobos):
+    """No template: TRL cannot render chat examples with it, so there is nothing to check (and no crash)."""
+    rows = Dataset.from_list(public_shapes.reasoning_content()[:2])
+    sft = to_sft(rows, Shape("messages"), tokenizer=nobos.tokenizer)
+    assert all("</think>" in row["completion"][0]["content"] for row in sft)
