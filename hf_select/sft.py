@@ -73,7 +73,7 @@ def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plai
     kind = MESSAGES if layout == "chat" else Value("string")
     features = Features({**{k: v for k, v in ds.features.items() if k not in drop}, **{c: kind for c in columns}})
 
-    check = tokenizer if layout == "chat" and getattr(tokenizer, "chat_template", None) else None  # TRL renders with it
+    check = rendering_tokenizer(tokenizer, layout)
 
     def convert(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
         rows = [{k: batch[k][i] for k in batch} for i in range(len(indices))]
@@ -97,6 +97,12 @@ def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plai
                        + " (conversational role/content messages" + (")" if layout == "chat" else "; plain strings)")
                        + ". Folded into them: " + ", ".join(f"`{c}`" for c in drop) + ".",
         "fields": fields})
+
+
+def rendering_tokenizer(tokenizer: Any, layout: str) -> Any:
+    """``tokenizer`` when TRL will render the split's chat examples with its chat template, else None (plain
+    strings, or no template: there is no rendering to check)."""
+    return tokenizer if layout == "chat" and getattr(tokenizer, "chat_template", None) else None
 
 
 def refuse_dropped_reasoning(tokenizer: Any, example: dict[str, Any], where: str) -> None:

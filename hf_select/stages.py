@@ -29,7 +29,7 @@ from hf_select.select import (
     select_best,
     select_by_divergence,
 )
-from hf_select.sft import refuse_dropped_reasoning, sft_columns, to_sft, training_example
+from hf_select.sft import refuse_dropped_reasoning, rendering_tokenizer, sft_columns, to_sft, training_example
 from hf_select.wide import PROMPT_ID, fold
 
 CHECKED_ROWS = 1000  # rows whose training text is checked for its reasoning before scoring
@@ -275,8 +275,9 @@ class TrainingColumns(Stage):
     @property
     def tokenizer(self) -> Any:
         """The student's tokenizer when the split is chat messages it can render (TRL renders them with it)."""
-        tokenizer = self.student.tokenizer if self.student is not None and self.layout == "chat" else None
-        return tokenizer if getattr(tokenizer, "chat_template", None) else None
+        if self.student is None or self.layout != "chat":
+            return None  # nothing to render: no tokenizer loaded for it
+        return rendering_tokenizer(self.student.tokenizer, self.layout)
 
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         log.training = {"columns": sft_columns(self.shape, self.layout), "layout": self.layout}

@@ -192,7 +192,7 @@ def _shades(ds: Dataset, meta: Mapping[str, Any], shape: Shape,
                              "by hf_select 0.4 or earlier, or the column was dropped); score again to shade it.")
             elif shade.values in ds.column_names and shade.name not in seen:
                 seen.add(shade.name)
-                out.append((shade, _readable(recorded, shape, ds.column_names) if recorded else shape))
+                out.append((shade, _readable(recorded, shape, ds.column_names)))
     import hf_select.scores  # noqa: F401 - registers the built-in scores' declarations, for data read back bare
 
     for shade in known_shades(ds.column_names):
@@ -200,12 +200,6 @@ def _shades(ds: Dataset, meta: Mapping[str, Any], shape: Shape,
             seen.add(shade.name)
             out.append((shade, shape))
     return out, notes
-
-
-def _config_of(meta: Mapping[str, Any], score: str) -> dict[str, Any]:
-    """The recorded configuration of the first score of a kind ({} when the data records none)."""
-    return next((config for key, config in meta["scores"].items()
-                 if config.get("score", key) == score or key.startswith(score)), {})
 
 
 def _shape_of(columns: list[str], recorded: Shape | None) -> Shape:
