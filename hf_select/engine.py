@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from hf_select.engine_io import ScoringRequest, TokenScores
 from hf_select.errors import ModelNotSupportedError, ScoringInputError
 from hf_select.models import ScoringModel
 from hf_select.rope import RopeSwitch, rope_switch
@@ -33,25 +34,6 @@ from hf_select.rope import RopeSwitch, rope_switch
 # LM-head chunks hold at most this many bytes of fp32 logits, in one buffer reused for every chunk. Large
 # enough for 128 rows of Gemma-3's 262K vocabulary: fewer rows per chunk starve the matmul (measured).
 HEAD_CHUNK_BYTES = 128 * 2**20
-
-
-@dataclass(frozen=True)
-class ScoringRequest:
-    """Score ``target`` given ``context`` (both token ids; the context is never empty)."""
-
-    context: Sequence[int]
-    target: Sequence[int]
-
-    def __len__(self) -> int:
-        return len(self.context) + len(self.target)
-
-
-@dataclass
-class TokenScores:
-    """Per-target-token results of one request."""
-
-    logprobs: np.ndarray  # float32 [len(target)]
-    ranks: np.ndarray | None = None  # int64 [len(target)]: 1 + number of vocabulary entries scored higher
 
 
 @dataclass

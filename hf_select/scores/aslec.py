@@ -37,7 +37,7 @@ from datasets import Value
 from hf_select import citations
 from hf_select.columns import ASLEC_CASL, ASLEC_DROP, ERROR_COLUMN, Field
 from hf_select.config import as_config, option
-from hf_select.engine import ScoringRequest, TokenScores
+from hf_select.engine_io import ScoringRequest, TokenScores
 from hf_select.errors import Arg, ConfigError, ScoringInputError, WrongTypeError
 from hf_select.formats import Shape
 from hf_select.layout import encode_context, prompt_prefix, token_owners

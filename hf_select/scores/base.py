@@ -13,20 +13,23 @@ import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from datasets import Value
 
 from hf_select.columns import ERROR_COLUMN, TRUNCATED
 from hf_select.config import as_config, option
-from hf_select.engine import ScoringEngine, ScoringRequest, TokenScores
+from hf_select.engine_io import ScoringRequest, TokenScores
 from hf_select.errors import Arg, ScoringInputError
 from hf_select.formats import Shape, require_text  # noqa: F401 - require_text: for scores written on this base
 from hf_select.layout import TextRequest, encode_requests, reasoning_rendering
 from hf_select.models import ScoringModel
 from hf_select.scoring import MapPass, PassParams, RowLog, SuffixParams, configure
 from hf_select.version import __version__
+
+if TYPE_CHECKING:  # the engine (PyTorch) is imported on the first forward pass, not to check a recipe
+    from hf_select.engine import ScoringEngine
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class Scorer(MapPass):
     @property
     def engine(self) -> ScoringEngine:
         if self._engine is None:
+            from hf_select.engine import ScoringEngine
+
             self._engine = ScoringEngine(self.model, **self.model.engine_options)
         return self._engine
 

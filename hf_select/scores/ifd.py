@@ -29,7 +29,7 @@ from datasets import Value
 from hf_select import citations
 from hf_select.columns import IFD, Field
 from hf_select.config import as_config, option
-from hf_select.engine import ScoringRequest, TokenScores
+from hf_select.engine_io import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
 from hf_select.formats import Shape
 from hf_select.layout import TextRequest

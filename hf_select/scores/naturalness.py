@@ -19,7 +19,7 @@ from datasets import List, Value
 from hf_select import citations
 from hf_select.columns import GLOBAL_NATURALNESS, LOCAL_NATURALNESS, Field, Shade
 from hf_select.config import option
-from hf_select.engine import ScoringRequest, TokenScores
+from hf_select.engine_io import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
 from hf_select.layout import Layout, TextRequest, prompt_prefix
 from hf_select.scores.base import ScoreParams, Scorer, mean_logprob

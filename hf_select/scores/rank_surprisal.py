@@ -27,7 +27,7 @@ from datasets import Value
 from hf_select import citations
 from hf_select.columns import RSR, Field
 from hf_select.config import option
-from hf_select.engine import ScoringRequest, TokenScores
+from hf_select.engine_io import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
 from hf_select.scores.naturalness import GlobalNaturalness, GlobalNaturalnessParams
 
