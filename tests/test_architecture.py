@@ -256,3 +256,25 @@ def test_every_error_raised_on_purpose_is_an_hf_select_error():
                     and node.exc.func.id in BUILTIN_ERRORS:
                 bare.append(f"{path.relative_to(PACKAGE)}:{node.lineno} raise {node.exc.func.id}")
     assert bare == []
+
+
+
+def _pass_classes() -> set[type]:
+    """Every pass class the package defines (a score, or a pass a composite score runs)."""
+    from hf_select.scoring import MapPass
+
+    found, todo = set(), [MapPass]
+    while todo:
+        todo += [sub for sub in todo.pop().__subclasses__() if sub not in found]
+        found.update(todo)
+    return {cls for cls in found if cls.__module__.startswith("hf_select.")}
+
+
+def test_no_pass_inherits_a_concrete_score():
+    """A composite's parts sit beside the scores they share a request with, not under them: a subclass inherits the
+    parent's card text, CLI alias and columns, which it does not mean."""
+    concrete = {cls for cls in _pass_classes() if vars(cls).get("name")}
+    assert {"IfdConditional", "IfdUnconditional", "AslecSteps", "RankSurprisal"} <= {c.__name__ for c in concrete}
+    inherited = sorted(f"{cls.__name__} < {base.__name__}" for cls in concrete for base in cls.__mro__[1:]
+                       if base in concrete)
+    assert inherited == []

@@ -42,8 +42,8 @@ from hf_select.errors import Arg, ConfigError, ScoringInputError, WrongTypeError
 from hf_select.formats import Shape
 from hf_select.layout import encode_context, prompt_prefix, token_owners
 from hf_select.models import ScoringModel
-from hf_select.scores.base import OverColumns
-from hf_select.scores.naturalness import GlobalNaturalness, GlobalNaturalnessParams
+from hf_select.scores.base import OverColumns, Scorer
+from hf_select.scores.naturalness import PromptedParams
 from hf_select.scoring import CompositeScore, RowLog, SuffixParams, configure
 from hf_select.steps import describe_splitter, split_steps, splitter_name
 from hf_select.version import __version__
@@ -59,7 +59,7 @@ PARTS = ("aslec_mean", "aslec_rest_mean", "aslec_first_mean", "aslec_first_share
 
 
 @dataclass(frozen=True)
-class AslecStepParams(GlobalNaturalnessParams):
+class AslecStepParams(PromptedParams):
     """What the model pass needs (a change here recomputes the forward pass; the fit's options do not)."""
 
     splitter: str | Callable[[str], Sequence[tuple[int, int]]] = option(
@@ -105,7 +105,7 @@ class StepRequest(ScoringRequest):
     step_of_token: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-class AslecSteps(GlobalNaturalness):
+class AslecSteps(Scorer):
     """The model pass: the response's token log-probabilities given the prompt, summarised by step position."""
 
     name = "aslec_steps"

@@ -34,8 +34,8 @@ from hf_select.errors import ConfigError
 from hf_select.formats import Shape
 from hf_select.layout import TextRequest
 from hf_select.models import ScoringModel
-from hf_select.scores.base import OverColumns, mean_logprob
-from hf_select.scores.naturalness import GlobalNaturalness, GlobalNaturalnessParams
+from hf_select.scores.base import OverColumns, Scorer, mean_logprob
+from hf_select.scores.naturalness import PromptedParams, response_given_prompt
 from hf_select.scoring import CompositeScore, RowLog, configure
 from hf_select.version import __version__
 
@@ -46,7 +46,7 @@ EXPLANATION = (
 
 
 @dataclass(frozen=True)
-class IfdParams(GlobalNaturalnessParams):
+class IfdParams(PromptedParams):
     max_tokens: int | None = option("Score only the first N response tokens, in both halves (Cherry: 512); "
                                     "default: the whole response.", None)
 
@@ -76,29 +76,30 @@ class _ResponsePrefix:
                 for row in requests]
 
 
-class IfdConditional(_ResponsePrefix, GlobalNaturalness):
+class IfdConditional(_ResponsePrefix, Scorer):
     """The response's mean token loss given the prompt (the request global naturalness makes)."""
 
     name = "ifd_conditional"
     Params = IfdParams
     explanation = ("IFD's first half: the student's mean token loss on the response given the prompt (the request "
                    "global naturalness makes).")
-    columns = ()
     fields = {"ifd_conditional_loss": Field(Value("float64"), "mean token loss (negative log-probability) of the "
                                                                 "response given the prompt")}
+
+    def requests_for(self, row: dict[str, Any]) -> list[TextRequest]:
+        return response_given_prompt(self, row)
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
                     results: list[TokenScores]) -> dict[str, Any]:
         return {"ifd_conditional_loss": -mean_logprob(np.concatenate([r.logprobs for r in results]))[0]}
 
 
-class IfdUnconditional(_ResponsePrefix, GlobalNaturalness):
+class IfdUnconditional(_ResponsePrefix, Scorer):
     """The response's mean token loss with no prompt: after the BOS token (EOS without one), as IFD defines it."""
 
     name = "ifd_unconditional"
     Params = IfdParams
     explanation = "IFD's second half: the student's mean token loss on the response alone, with no prompt."
-    columns = ()
     fields = {"ifd_unconditional_loss": Field(Value("float64"), "mean token loss of the response alone, with no "
                                                                   "prompt")}
 

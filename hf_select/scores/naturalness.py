@@ -30,8 +30,33 @@ LAYOUT_HELP = ("How the prompt precedes the response: chat (the student's chat t
 
 
 @dataclass(frozen=True)
-class GlobalNaturalnessParams(ScoreParams):
+class PromptedParams(ScoreParams):
+    """The parameters of a score whose request is the response given the prompt (`response_given_prompt`)."""
+
     layout: Layout = option(LAYOUT_HELP, "auto")
+
+
+GLOBAL_FIELDS = {"global_logprob_sum": Field(Value("float64"), "sum of the response tokens' log-probabilities "
+                                                                 "(re-normalise as you like)"),
+                 "global_num_tokens": Field(Value("int64"), "number of response tokens scored")}
+
+
+def response_given_prompt(score: Scorer, row: dict[str, Any]) -> list[TextRequest]:
+    """Each scored turn given everything before it, laid out as in supervised fine-tuning (``params.layout``).
+    Global naturalness, rank-surprisal and IFD's first half all make this request, so when they run together
+    the engine feeds it once (`hf_select.run_scores` shares equal requests)."""
+    tokenizer = score.model.tokenizer
+    requests = []
+    for turn in score.shape.read(row):
+        prefix, special = prompt_prefix(tokenizer, turn.context, score.params.layout)
+        requests.append(TextRequest(prefix + turn.before, special, turn.text))
+    return requests
+
+
+def global_columns(results: list[TokenScores]) -> dict[str, Any]:
+    """The ``global_*`` columns from the results of `response_given_prompt`."""
+    mean, total, count = mean_logprob(np.concatenate([r.logprobs for r in results]))
+    return {"global_naturalness": mean, "global_logprob_sum": total, "global_num_tokens": count}
 
 
 class GlobalNaturalness(Scorer):
@@ -40,29 +65,21 @@ class GlobalNaturalness(Scorer):
 
     name = "global_naturalness"
     cli_alias = "global"
-    Params = GlobalNaturalnessParams
+    Params = PromptedParams
     columns = (GLOBAL_NATURALNESS,)
     explanation = (
         "The student's mean log-probability of each response token given the prompt, laid out as in supervised "
         "fine-tuning. Higher means the student finds the whole response more natural. Across many teachers and "
         "long traces it favours short, simple responses (the baseline that local naturalness improves on).")
-    fields = {"global_logprob_sum": Field(Value("float64"), "sum of the response tokens' log-probabilities "
-                                                              "(re-normalise as you like)"),
-              "global_num_tokens": Field(Value("int64"), "number of response tokens scored")}
-    params: GlobalNaturalnessParams
+    fields = GLOBAL_FIELDS
+    params: PromptedParams
 
     def requests_for(self, row: dict[str, Any]) -> list[TextRequest]:
-        tokenizer = self.model.tokenizer
-        requests = []
-        for turn in self.shape.read(row):
-            prefix, special = prompt_prefix(tokenizer, turn.context, self.params.layout)
-            requests.append(TextRequest(prefix + turn.before, special, turn.text))
-        return requests
+        return response_given_prompt(self, row)
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
                     results: list[TokenScores]) -> dict[str, Any]:
-        mean, total, count = mean_logprob(np.concatenate([r.logprobs for r in results]))
-        return {"global_naturalness": mean, "global_logprob_sum": total, "global_num_tokens": count}
+        return global_columns(results)
 
 
 @dataclass(frozen=True)

@@ -25,17 +25,19 @@ import numpy as np
 from datasets import Value
 
 from hf_select import citations
-from hf_select.columns import RSR, Field
+from hf_select.columns import GLOBAL_NATURALNESS, RSR, Field
 from hf_select.config import option
 from hf_select.engine_io import ScoringRequest, TokenScores
 from hf_select.errors import ConfigError
-from hf_select.scores.naturalness import GlobalNaturalness, GlobalNaturalnessParams
+from hf_select.layout import TextRequest
+from hf_select.scores.base import Scorer
+from hf_select.scores.naturalness import GLOBAL_FIELDS, PromptedParams, global_columns, response_given_prompt
 
 DEFAULT_RANK_CLIP = 100  # the published default
 
 
 @dataclass(frozen=True)
-class RankSurprisalParams(GlobalNaturalnessParams):
+class RankSurprisalParams(PromptedParams):
     rank_clip: int | None = option("Cap each token's rank at this before averaging (the published 100; None: no "
                                    "cap).", DEFAULT_RANK_CLIP)
     include_global: bool = option("Also add the global_* columns, from the same forward pass.", False)
@@ -46,7 +48,7 @@ class RankSurprisalParams(GlobalNaturalnessParams):
             raise ConfigError(f"rank_clip must be a positive integer or None, not {self.rank_clip!r}")
 
 
-class RankSurprisal(GlobalNaturalness):
+class RankSurprisal(Scorer):
     """Adds ``rsr`` (mean rank / mean surprisal over the response's tokens given the prompt, laid out as
     for global naturalness), ``rsr_mean_rank`` and ``rsr_mean_surprisal``. A token's rank is 1 + the number
     of vocabulary entries with a strictly larger logit. ``rank_clip`` (default 100, as published; None: no clip)
@@ -62,7 +64,7 @@ class RankSurprisal(GlobalNaturalness):
         "top choice) divided by their mean surprisal (negative log-probability). Lower is better: content that is "
         "informative in absolute terms yet aligned with what the student already ranks high.")
     citation = citations.RANK_SURPRISAL
-    fields = {**GlobalNaturalness.fields,
+    fields = {**GLOBAL_FIELDS,
               "rsr_mean_rank": Field(Value("float64"), "mean rank of the response's tokens under the student "
                                                          "(clipped as configured)"),
               "rsr_mean_surprisal": Field(Value("float64"), "mean negative log-probability of the response's tokens")}
@@ -70,12 +72,15 @@ class RankSurprisal(GlobalNaturalness):
     params: RankSurprisalParams
 
     def base_column_specs(self):
-        return (*GlobalNaturalness.columns, *self.columns) if self.params.include_global else self.columns
+        return (GLOBAL_NATURALNESS, *self.columns) if self.params.include_global else self.columns
 
     def output_features(self) -> dict[str, Any]:
         features = super().output_features()
         return features if self.params.include_global else {
-            name: feature for name, feature in features.items() if name not in GlobalNaturalness.fields}
+            name: feature for name, feature in features.items() if name not in GLOBAL_FIELDS}
+
+    def requests_for(self, row: dict[str, Any]) -> list[TextRequest]:
+        return response_given_prompt(self, row)
 
     def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
                     results: list[TokenScores]) -> dict[str, Any]:
@@ -90,5 +95,5 @@ class RankSurprisal(GlobalNaturalness):
         out = {"rsr": mean_rank / mean_surprisal if mean_surprisal > 0 else math.nan,
                "rsr_mean_rank": mean_rank, "rsr_mean_surprisal": mean_surprisal}
         if self.params.include_global:
-            out = {**super().columns_for(row, requests, results), **out}
+            out = {**global_columns(results), **out}
         return out
