@@ -128,8 +128,3 @@ def _plain(value: Any) -> Any:
 
 def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
-
-
-def help_of(cls: type) -> dict[str, str]:
-    """``{field: help text}`` of a configuration dataclass."""
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}

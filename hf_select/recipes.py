@@ -44,7 +44,6 @@ class _Invalid(ConfigError):
         self.key = key
 
 
-_help = option
 
 
 def _shape_field(name: str) -> Any:
@@ -60,16 +59,16 @@ def _fraction(key: str, value: float | None) -> None:
 
 @dataclass
 class DatasetConfig:
-    path: str = _help("What `load_dataset` accepts (Hub id, builder, hf:// URL), a local .jsonl/.json/.parquet/.csv "
+    path: str = option("What `load_dataset` accepts (Hub id, builder, hf:// URL), a local .jsonl/.json/.parquet/.csv "
                       "file, a `save_to_disk` folder, or `hf_select:math_teachers` for the bundled example data.")
-    name: str | None = _help("Dataset configuration name.", None)
-    split: str = _help("Split to curate.", "train")
-    data_files: str | list[str] | None = _help("`data_files` for builder names such as `json`.", None)
-    revision: str | None = _help("Hub revision of the dataset.", None)
-    columns: dict[str, str] = _help("Map from hf_select's column names (prompt, response, teacher, answer) to yours.",
+    name: str | None = option("Dataset configuration name.", None)
+    split: str = option("Split to curate.", "train")
+    data_files: str | list[str] | None = option("`data_files` for builder names such as `json`.", None)
+    revision: str | None = option("Hub revision of the dataset.", None)
+    columns: dict[str, str] = option("Map from hf_select's column names (prompt, response, teacher, answer) to yours.",
                                     default_factory=dict)
-    limit: int | None = _help("Use only the first N rows (quick trials).", None)
-    format: Literal["text", "messages", "sharegpt", "prompt_completion", "wide"] = _help(
+    limit: int | None = option("Use only the first N rows (quick trials).", None)
+    format: Literal["text", "messages", "sharegpt", "prompt_completion", "wide"] = option(
         "The shape of the rows: text (prompt, response), messages (chat), sharegpt (conversations), "
         "prompt_completion, or wide (several responses per row, made long; see `responses`).", "text")
     prompt_column: str | None = _shape_field("prompt_column")
@@ -78,12 +77,12 @@ class DatasetConfig:
     turns: Turns = _shape_field("turns")
     part: Part = _shape_field("part")
     reasoning_column: str | None = _shape_field("reasoning_column")
-    responses: str | list[str] | dict[str, Any] | None = _help(
+    responses: str | list[str] | dict[str, Any] | None = option(
         "wide: a list column of generations, a list of columns (one per teacher), or {teacher: column} (a column "
         "may be {reasoning: col, answer: col}).", None)
-    with_columns: list[str] = _help("wide: list columns aligned with the generations (one value per response).",
+    with_columns: list[str] = option("wide: list columns aligned with the generations (one value per response).",
                                     default_factory=list)
-    teachers: str | None = _help("wide: a list column naming each generation's teacher, or one teacher name.", None)
+    teachers: str | None = option("wide: a list column naming each generation's teacher, or one teacher name.", None)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -111,10 +110,10 @@ class DatasetConfig:
 
 @dataclass
 class ScoreConfig:
-    type: str = _help("Which score (see hf_select.scores.SCORES). Its parameters sit next to `type` (e.g. "
+    type: str = option("Which score (see hf_select.scores.SCORES). Its parameters sit next to `type` (e.g. "
                       "`window: 2`); `model:` names an entry of `models` (provenance takes `teacher:`, "
                       "`student:` and optionally `distilled:` instead).")
-    params: dict[str, Any] = _help("Everything else written next to `type`.", default_factory=dict)
+    params: dict[str, Any] = option("Everything else written next to `type`.", default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.type not in SCORES:
@@ -153,13 +152,13 @@ class ScoreConfig:
 
 @dataclass
 class FilterConfig:
-    column: str = _help("Column to filter on.")
-    equals: Any = _help("Keep rows whose value equals this (e.g. `true` for is_correct).", None)
-    min: float | None = _help("Keep rows with value >= min.", None)
-    max: float | None = _help("Keep rows with value <= max.", None)
-    quantile: list[float] | None = _help("Keep rows between these two quantiles of the column, e.g. [0.5, 1.0].",
+    column: str = option("Column to filter on.")
+    equals: Any = option("Keep rows whose value equals this (e.g. `true` for is_correct).", None)
+    min: float | None = option("Keep rows with value >= min.", None)
+    max: float | None = option("Keep rows with value <= max.", None)
+    quantile: list[float] | None = option("Keep rows between these two quantiles of the column, e.g. [0.5, 1.0].",
                                          None)
-    keep_nan: bool = _help("Also keep rows whose value is NaN/null (dropped by default).", False)
+    keep_nan: bool = option("Also keep rows whose value is NaN/null (dropped by default).", False)
 
     def __post_init__(self) -> None:
         kinds = [k for k, given in (("equals", self.equals is not None),
@@ -185,20 +184,20 @@ class FilterConfig:
 
 @dataclass
 class SelectConfig:
-    method: Literal["best", "divergence", "none"] = _help(
+    method: Literal["best", "divergence", "none"] = option(
         "best: top response(s) per group by a score; divergence: teacher-guided provenance selection; none.", "best")
-    by: str | None = _help("best: score column to select by (its direction comes from the dataset's metadata); "
+    by: str | None = option("best: score column to select by (its direction comes from the dataset's metadata); "
                            "default local_naturalness.", None)
-    group: str | None = _help("best: one selection per value of this column; default prompt.", None)
-    among: str | None = _help("best: only rows where this boolean column is true are candidates (e.g. is_correct).",
+    group: str | None = option("best: one selection per value of this column; default prompt.", None)
+    among: str | None = option("best: only rows where this boolean column is true are candidates (e.g. is_correct).",
                               None)
-    top_k: int | None = _help("best: responses kept per group (default 1); divergence: rows kept overall.", None)
-    higher_is_better: bool | None = _help("best: which way `by` is better, for a score without hf_select metadata "
+    top_k: int | None = option("best: responses kept per group (default 1); divergence: rows kept overall.", None)
+    higher_is_better: bool | None = option("best: which way `by` is better, for a score without hf_select metadata "
                                           "(default: the score's recorded direction).", None)
-    bounded: bool | None = _help("best: candidates stay within the score's recorded bound (IFD <= 1, as Cherry "
+    bounded: bool | None = option("best: candidates stay within the score's recorded bound (IFD <= 1, as Cherry "
                                  "selects); false: every row competes. Default true.", None)
-    quantile: float | None = _help("divergence: keep rows at or above this quantile of prov_divergence.", None)
-    min_teacher_fraction: float | None = _help("divergence: keep rows with at least this teacher-originated share.",
+    quantile: float | None = option("divergence: keep rows at or above this quantile of prov_divergence.", None)
+    min_teacher_fraction: float | None = option("divergence: keep rows with at least this teacher-originated share.",
                                                None)
 
     def __post_init__(self) -> None:
@@ -224,16 +223,16 @@ class SelectConfig:
 
 @dataclass
 class RankingConfig:
-    by: list[str] = _help("Score columns to rank teachers by (each gets a table in the card; one score under "
+    by: list[str] = option("Score columns to rank teachers by (each gets a table in the card; one score under "
                           "several students also gets a teacher x student table).",
                           default_factory=lambda: ["local_naturalness"])
-    teacher: str = _help("Column naming the teacher of each response.", "teacher")
-    higher_is_better: bool | None = _help("Which way the columns are better, for scores without hf_select metadata "
+    teacher: str = option("Column naming the teacher of each response.", "teacher")
+    higher_is_better: bool | None = option("Which way the columns are better, for scores without hf_select metadata "
                                           "(default: each score's recorded direction).", None)
-    bootstrap: int = _help("Prompt resamples for 95% intervals, rank ranges, P(first) and paired comparisons "
+    bootstrap: int = option("Prompt resamples for 95% intervals, rank ranges, P(first) and paired comparisons "
                            "(0: none; 1000 is plenty).", 0)
-    seed: int | None = _help("Seed of the bootstrap (results are deterministic for a seed); default 0.", None)
-    group: str | None = _help("Column naming the prompt, resampled as a unit (default: prompt_id, else prompt).",
+    seed: int | None = option("Seed of the bootstrap (results are deterministic for a seed); default 0.", None)
+    group: str | None = option("Column naming the prompt, resampled as a unit (default: prompt_id, else prompt).",
                               None)
 
     def __post_init__(self) -> None:
@@ -248,22 +247,22 @@ class RankingConfig:
 
 @dataclass
 class CompareConfig:
-    by: list[str] = _help("Score columns to compare: agreement, length confound and, with correctness labels, the "
+    by: list[str] = option("Score columns to compare: agreement, length confound and, with correctness labels, the "
                           "accuracy of each one's picks (see hf_select.compare).", default_factory=list)
-    teacher: str = _help("Column naming the teacher of each response.", "teacher")
-    group: str | None = _help("Column naming the prompt (default: prompt_id, else prompt).", None)
-    bootstrap: int = _help("Prompt resamples for the 95% intervals (at least 100).", 1000)
-    seed: int = _help("Seed of the bootstrap (results are deterministic for a seed).", 0)
-    correct: str | None = _help("Correctness column (default: the answer checks' column, else is_correct).", None)
-    families: dict[str, str] | None = _help("Each teacher's model family, to flag a score whose top teacher shares "
+    teacher: str = option("Column naming the teacher of each response.", "teacher")
+    group: str | None = option("Column naming the prompt (default: prompt_id, else prompt).", None)
+    bootstrap: int = option("Prompt resamples for the 95% intervals (at least 100).", 1000)
+    seed: int = option("Seed of the bootstrap (results are deterministic for a seed).", 0)
+    correct: str | None = option("Correctness column (default: the answer checks' column, else is_correct).", None)
+    families: dict[str, str] | None = option("Each teacher's model family, to flag a score whose top teacher shares "
                                             "the student's.", None)
-    student_family: str | None = _help("The student's model family (with `families`).", None)
-    ground_truth: dict[str, float] | str | None = _help(
+    student_family: str | None = option("The student's model family (with `families`).", None)
+    ground_truth: dict[str, float] | str | None = option(
         "Validate teacher rankings against this instead of the teachers' answer accuracy: {teacher: value} (higher "
         "is better, e.g. each teacher's post-SFT benchmark accuracy) or a column holding each teacher's value.", None)
-    prompts: Literal["matched", "all"] = _help("matched: only prompts every teacher answered (teacher means over "
+    prompts: Literal["matched", "all"] = option("matched: only prompts every teacher answered (teacher means over "
                                                "the same questions); all: every prompt, with a warning.", "matched")
-    bounded: bool = _help("Picks stay within each score's recorded bound (IFD <= 1); false: any row.", True)
+    bounded: bool = option("Picks stay within each score's recorded bound (IFD <= 1); false: any row.", True)
 
     def __post_init__(self) -> None:
         from hf_select.compare import option_problem
@@ -275,18 +274,18 @@ class CompareConfig:
 
 @dataclass
 class OutputConfig:
-    dir: str | None = _help("Folder for the curated split in Hub layout (data/*.parquet, README.md, images/).", None)
-    repo_id: str | None = _help("Publish to this Hub dataset repo (never the source repo).", None)
-    split: str = _help("Name of the curated split.", "train")
-    config: str = _help("Dataset config (subset) of the split; splits of one config share their columns.", "default")
-    private: bool = _help("Create the Hub repo as private (refused for an existing public repo).", False)
-    branch: str | None = _help("Hub branch to publish to (created if missing).", None)
-    title: str | None = _help("Pretty name for the card (default: the recipe's name).", None)
-    license: str | None = _help("License for the card; default: the source's, when known.", None)
-    overwrite: bool = _help("Allow writing into a non-empty folder hf_select did not create (its other files are "
+    dir: str | None = option("Folder for the curated split in Hub layout (data/*.parquet, README.md, images/).", None)
+    repo_id: str | None = option("Publish to this Hub dataset repo (never the source repo).", None)
+    split: str = option("Name of the curated split.", "train")
+    config: str = option("Dataset config (subset) of the split; splits of one config share their columns.", "default")
+    private: bool = option("Create the Hub repo as private (refused for an existing public repo).", False)
+    branch: str | None = option("Hub branch to publish to (created if missing).", None)
+    title: str | None = option("Pretty name for the card (default: the recipe's name).", None)
+    license: str | None = option("License for the card; default: the source's, when known.", None)
+    overwrite: bool = option("Allow writing into a non-empty folder hf_select did not create (its other files are "
                             "kept).", False)
-    fold: bool = _help("wide data: fold the selected rows back to one row per prompt (lists of responses).", False)
-    viewer: bool = _help("Write the step viewer (every scored response side by side, steps shaded by score) next "
+    fold: bool = option("wide data: fold the selected rows back to one row per prompt (lists of responses).", False)
+    viewer: bool = option("Write the step viewer (every scored response side by side, steps shaded by score) next "
                          "to the card, and publish it with the split.", False)
 
     def __post_init__(self) -> None:
@@ -301,22 +300,22 @@ class OutputConfig:
 
 @dataclass
 class Recipe:
-    name: str = _help("Short name of the recipe (the card's title unless output.title is set).")
-    dataset: DatasetConfig = _help("Where the rows come from.")
-    models: dict[str, ModelConfig] = _help("Models by role name (student, teacher, ...).", default_factory=dict)
-    scores: list[ScoreConfig] = _help("Scores to add, in order (cached: reruns reuse them).", default_factory=list)
-    filters: list[FilterConfig] = _help("Filters applied after scoring, in order.", default_factory=list)
-    select: SelectConfig = _help("How curated rows are chosen.", default_factory=SelectConfig)
-    rank_teachers: RankingConfig | None = _help("Rank teachers (when the data has a teacher column).", None)
-    compare: CompareConfig | None = _help("Compare scores: which one to trust on this data (a card section).", None)
-    output: OutputConfig = _help("Where the curated split goes.", default_factory=OutputConfig)
-    description: str = _help("What this recipe is for (shown in the card).", "")
-    batch_size: int = _help("Rows per engine call (speed only).", 64)
-    checkpoint_rows: int = _help("Rows per separately cached chunk: an interrupted run (or a lost rank) resumes from "
+    name: str = option("Short name of the recipe (the card's title unless output.title is set).")
+    dataset: DatasetConfig = option("Where the rows come from.")
+    models: dict[str, ModelConfig] = option("Models by role name (student, teacher, ...).", default_factory=dict)
+    scores: list[ScoreConfig] = option("Scores to add, in order (cached: reruns reuse them).", default_factory=list)
+    filters: list[FilterConfig] = option("Filters applied after scoring, in order.", default_factory=list)
+    select: SelectConfig = option("How curated rows are chosen.", default_factory=SelectConfig)
+    rank_teachers: RankingConfig | None = option("Rank teachers (when the data has a teacher column).", None)
+    compare: CompareConfig | None = option("Compare scores: which one to trust on this data (a card section).", None)
+    output: OutputConfig = option("Where the curated split goes.", default_factory=OutputConfig)
+    description: str = option("What this recipe is for (shown in the card).", "")
+    batch_size: int = option("Rows per engine call (speed only).", 64)
+    checkpoint_rows: int = option("Rows per separately cached chunk: an interrupted run (or a lost rank) resumes from "
                                  "the last finished chunk.", 1000)
-    on_error: OnError = _help("raise: stop at the first bad row; nan: NaN scores + hf_select_error "
+    on_error: OnError = option("raise: stop at the first bad row; nan: NaN scores + hf_select_error "
                                               "(answer checks too).", "raise")
-    incomplete: Literal["exclude", "keep"] = _help(
+    incomplete: Literal["exclude", "keep"] = option(
         "Responses that were cut off (an unclosed think block, finish_reason 'length', no final answer where "
         "answers are checked): exclude them from rankings, filters and selection, or keep them.", "exclude")
 

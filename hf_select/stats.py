@@ -98,16 +98,9 @@ class Bootstrap:
     p_first: np.ndarray
 
 
-def bootstrap_teachers(table: TeacherTable, *, n_resamples: int, seed: int, higher_is_better: bool,
-                       confidence: float = 0.95) -> Bootstrap:
-    """Percentile intervals of every teacher's score and rank, and P(first), from ``n_resamples`` resamples of
-    the prompts (deterministic for a given ``seed``)."""
-    scores = resampled(lambda weights: {"scores": table.scores(weights)}, table.sums.shape[0], n_resamples,
-                       seed)["scores"][1:]
-    return _bootstrap(scores, higher_is_better, confidence)
-
-
-def _bootstrap(scores: np.ndarray, higher_is_better: bool, confidence: float) -> Bootstrap:
+def percentile_bootstrap(scores: np.ndarray, higher_is_better: bool, confidence: float) -> Bootstrap:
+    """Percentile intervals of every teacher's score and rank, and P(first), from resampled ``scores``
+    ``[resamples, teachers]``."""
     ranks = ranks_of(scores, higher_is_better)
     tail = (1 - confidence) / 2 * 100
     with warnings.catch_warnings():  # a teacher without any value: its interval is NaN, which is the answer
@@ -171,7 +164,7 @@ def uncertainty_columns(point: TeacherTable, per_prompt: TeacherTable, order: np
         return out
 
     samples = resampled(statistics, point.sums.shape[0], n_resamples, seed)
-    boot = _bootstrap(samples["scores"][1:], higher_is_better, confidence)
+    boot = percentile_bootstrap(samples["scores"][1:], higher_is_better, confidence)
     out = {"score_low": boot.score_low, "score_high": boot.score_high, "rank_low": boot.rank_low,
            "rank_high": boot.rank_high, "p_first": boot.p_first, "next_teacher": [None] * n,
            "vs_next": np.full(n, np.nan), "vs_next_low": np.full(n, np.nan), "vs_next_high": np.full(n, np.nan),

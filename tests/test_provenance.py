@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 from datasets import Dataset
+from naive import naive_sentence_logprobs
 
 from hf_select import GlobalNaturalness, Provenance, load_model, score
 from hf_select.layout import token_owners as attribute_tokens
 from hf_select.metadata import read_metadata
-from hf_select.reference import naive_sentence_logprobs
 from hf_select.scores.provenance import (
     BOOSTED,
     PRE_EXISTING,

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 from datasets import Dataset, IterableDataset, load_from_disk
+from naive import naive_aslec, naive_casl, naive_ifd
 from test_naturalness import ROWS
 from test_sft import SHAPES
 
@@ -12,7 +13,7 @@ from hf_select import Aslec, GlobalNaturalness, Ifd, LocalNaturalness, RankSurpr
 from hf_select.engine import ScoringEngine
 from hf_select.errors import ConfigError, ScoringInputError, WrongTypeError
 from hf_select.metadata import higher_is_better, read_metadata
-from hf_select.reference import naive_aslec, naive_casl, naive_global, naive_ifd
+from hf_select.reference import naive_global
 from hf_select.scores.aslec import PARTS, casl_fit
 from hf_select.steps import split_steps
 

@@ -105,8 +105,9 @@ def test_smollm2_rsr_and_global_from_one_forward_pass_per_row(smollm2, example_r
 def test_smollm2_ifd_and_aslec_match_the_reference(smollm2, example_rows):
     """IFD and ASLEC on the real student, from one shared pass, against their one-row references; eight rows (two
     prompts, four teachers) so that the ASLEC-CASL regression has a pool to fit."""
+    from naive import naive_aslec, naive_casl, naive_ifd
+
     from hf_select import Aslec, Ifd
-    from hf_select.reference import naive_aslec, naive_casl, naive_ifd
 
     rows = Dataset.from_list([json.loads(line) for line in DATA.read_text().splitlines()][:8])
     out = score(rows, Ifd(smollm2), Aslec(smollm2, gamma="pooled"), batch_size=3)

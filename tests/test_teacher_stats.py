@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from datasets import Dataset
+from naive import bootstrap_teachers, naive_teacher_rsr
 from test_naturalness import ROWS
 
 from hf_select import LocalNaturalness, RankSurprisal, rank_teachers, score
 from hf_select.metadata import read_metadata
-from hf_select.reference import naive_bootstrap, naive_rank_surprisal, naive_teacher_rsr
-from hf_select.stats import TeacherTable, bootstrap_teachers, paired_difference, resample_weights
+from hf_select.reference import naive_bootstrap, naive_rank_surprisal
+from hf_select.stats import TeacherTable, paired_difference, resample_weights
 
 
 # -- RSR as published --------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Correctness filtering has to happen before picking the best response per prompt, so this runs over whole
 datasets, batched or not, in worker processes. It therefore holds only plain settings (it pickles with dill
 for `num_proc>1`, and its pickled state changes whenever anything that decides the output changes, which keeps
-`datasets`' map cache honest) and loads the evaluate module lazily in whichever process calls it.
+`datasets`' map cache honest) and grades with math-verify directly (`hf_select.answers.verify`), which keeps no
+state, so threads and forked workers need no lock.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from datasets import Value
 
-from hf_select.answers.metric import compute_answers, metric_fingerprint
+from hf_select.answers.verify import fingerprint, grade
 from hf_select.columns import ERROR_COLUMN, IS_CORRECT
 from hf_select.config import as_config, option
 from hf_select.errors import ConfigError, ScoringInputError
@@ -61,7 +62,7 @@ class CheckAnswers(MapPass):
     reads_shape = True
     columns = (IS_CORRECT,)
     explanation = ("Each response's final answer (the last `\\boxed{}`, else 'the answer is X', else the last "
-                   "number) is compared with the reference answer by math-verify, through a local `evaluate` module. "
+                   "number) is compared with the reference answer by math-verify. "
                    "In reasoning traces only the answer is graded (the text after `</think>`, or the solution); a "
                    "trace cut off inside its reasoning is incorrect, and `answer_note` says so.")
     params: AnswerParams
@@ -73,14 +74,14 @@ class CheckAnswers(MapPass):
             raise ConfigError(f"CheckAnswers column names must be distinct strings: the response column "
                               f"{self.shape.response_column!r} is also an answer column")
         # Part of the pickled state on purpose: `datasets` fingerprints the transform by pickling it.
-        self._metric = metric_fingerprint()
+        self._grader = fingerprint()
 
     def config(self) -> dict[str, Any]:
         """JSON-safe description of everything that changes the output, for cache keys and dataset cards."""
         return {"transform": "hf_select.answers.CheckAnswers", "format": self.shape.format,
                 "response_column": self.shape.response_column, **as_config(self.params),
                 "threaded_timeout_seconds": None,  # math-verify cannot time out off the main thread
-                "extraction": EXTRACTION_ORDER, "graded_text": GRADED, **self._metric,
+                "extraction": EXTRACTION_ORDER, "graded_text": GRADED, **self._grader,
                 "hf_select_version": __version__}
 
     def column_specs(self):
@@ -118,7 +119,6 @@ class CheckAnswers(MapPass):
         p = self.params
         # "" rather than null notes: a plain ds.map infers the type from the first rows
         out = [{p.output_column: None, p.extracted_column: None, p.note_column: ""} for _ in rows]
-        todo: list[tuple[int, str, str]] = []
         for i, row in enumerate(rows):
             got = log.attempt(i, lambda row=row: (answer_text(self._reply(row)), self._reference(row[p.answer_column])))
             if got is None:
@@ -127,23 +127,19 @@ class CheckAnswers(MapPass):
             out[i][p.note_column] = why or ""
             if graded is None:
                 out[i][p.output_column] = False  # nothing to grade: incorrect, and the note says why
-            else:
-                todo.append((i, graded, reference))
-        while todo:
-            try:
-                result = compute_answers([g for _, g, _ in todo], [r for _, _, r in todo], p.timeout_seconds)
-            except ValueError as error:
-                position = getattr(error, "position", None)
-                if position is None:
-                    raise
-                log.fail(todo.pop(position)[0], ScoringInputError(p.answer_column, str(error)))
                 continue
-            for (i, _, _), ok, answer in zip(todo, result["correct"], result["extracted"], strict=True):
-                out[i][p.output_column], out[i][p.extracted_column] = ok, answer
-                if answer is None:
+            graded_row = log.attempt(i, lambda graded=graded, reference=reference: self._grade(graded, reference))
+            if graded_row is not None:
+                out[i][p.output_column], out[i][p.extracted_column] = graded_row
+                if graded_row[1] is None:
                     out[i][p.note_column] = "no final answer found in the response"
-            break
         return out
+
+    def _grade(self, graded: str, reference: str) -> tuple[bool, str | None]:
+        try:
+            return grade(graded, reference, self.params.timeout_seconds)
+        except ValueError as error:  # a reference math-verify cannot read
+            raise ScoringInputError(self.params.answer_column, str(error)) from None
 
     def _reply(self, row: dict[str, Any]) -> str:
         """The text to grade; an empty text response is a response without an answer (incorrect), not an error."""

@@ -22,7 +22,7 @@ from hf_select.columns import ERROR_COLUMN, TRUNCATED
 from hf_select.config import as_config, option
 from hf_select.engine_io import ScoringRequest, TokenScores
 from hf_select.errors import Arg, ScoringInputError
-from hf_select.formats import Shape, require_text  # noqa: F401 - require_text: for scores written on this base
+from hf_select.formats import Shape
 from hf_select.layout import TextRequest, encode_requests, reasoning_rendering
 from hf_select.models import ScoringModel
 from hf_select.scoring import MapPass, PassParams, RowLog, SuffixParams, configure
