@@ -57,10 +57,18 @@ def check_config_name(name: str) -> str:
     """A config name as `datasets` accepts one (``push_to_hub`` refuses "data"; the builder refuses its path
     characters), without glob characters (its files are found by the pattern ``<config>/<split>-*``)."""
     bad = set(INVALID_WINDOWS_CHARACTERS_IN_PATH) | set("[]{}") | {"\\"}
-    if not isinstance(name, str) or not name.strip() or name in ("data", ".", "..") or bad & set(name) \
-            or name != name.strip() or "\n" in name:
-        raise ConfigError(f"Invalid config name {name!r}: not 'data', '.' or '..', no spaces around it, none of "
-                          f"{''.join(sorted(bad))}")
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or name in ("data", ".", "..")
+        or bad & set(name)
+        or name != name.strip()
+        or "\n" in name
+    ):
+        raise ConfigError(
+            f"Invalid config name {name!r}: not 'data', '.' or '..', no spaces around it, none of "
+            f"{''.join(sorted(bad))}"
+        )
     return name
 
 
@@ -158,7 +166,8 @@ def write_parquet_shards(ds: Dataset, folder: Path, config_name: str, split: str
 
     nbytes = estimate_nbytes(ds)
     writer_batch_size = get_writer_batch_size_from_features(ds.features) or get_writer_batch_size_from_data_size(
-        len(ds), nbytes)
+        len(ds), nbytes
+    )
     embed = any(require_decoding(f, ignore_decode_attribute=True) for f in ds.features.values())
     num_shards = int(nbytes / convert_file_size_to_int(config.MAX_SHARD_SIZE)) + 1
     paths, written = [], 0
@@ -167,8 +176,9 @@ def write_parquet_shards(ds: Dataset, folder: Path, config_name: str, split: str
         shard = ds.shard(num_shards=num_shards, index=index, contiguous=True)
         if embed:
             shard_format = shard.format
-            shard = shard.with_format("arrow").map(embed_table_storage, batched=True,
-                                                   batch_size=writer_batch_size, keep_in_memory=True)
+            shard = shard.with_format("arrow").map(
+                embed_table_storage, batched=True, batch_size=writer_batch_size, keep_in_memory=True
+            )
             shard = shard.with_format(**shard_format)
         path = f"{data_dir(config_name)}/{split}-{index:05d}-of-{num_shards:05d}.parquet"
         shard.to_parquet(str(folder / path), batch_size=writer_batch_size)
@@ -181,8 +191,9 @@ def split_info(ds: Dataset, split: str) -> SplitInfo:
     return SplitInfo(name=split, num_bytes=estimate_nbytes(ds), num_examples=len(ds))
 
 
-def updated_data_card(card: DatasetCard | None, config_name: str, info: SplitInfo, features: Features,
-                      uploaded: int, deleted: int) -> DatasetCard:
+def updated_data_card(
+    card: DatasetCard | None, config_name: str, info: SplitInfo, features: Features, uploaded: int, deleted: int
+) -> DatasetCard:
     """The README after publishing one split, with ``dataset_info`` and ``configs`` updated as
     ``push_to_hub`` updates them, except that a split that replaces the config's only split brings its own
     features (``push_to_hub`` keeps the old ones, which makes the repo fail to load). A split whose features
@@ -194,13 +205,20 @@ def updated_data_card(card: DatasetCard | None, config_name: str, info: SplitInf
         others = [s for s in (repo_info.splits or {}) if s != split]
         if others and repo_info.features is not None and features != repo_info.features:
             old, new = set(repo_info.features), set(features)
-            change = "; ".join(x for x in (f"new columns {sorted(new - old)}" if new - old else "",
-                                          f"no columns {sorted(old - new)}" if old - new else "") if x)
+            change = "; ".join(
+                x
+                for x in (
+                    f"new columns {sorted(new - old)}" if new - old else "",
+                    f"no columns {sorted(old - new)}" if old - new else "",
+                )
+                if x
+            )
             raise SchemaError(
                 f"split {split!r} does not have the columns of split(s) {others} of config {config_name!r} "
                 f"({change or 'other column types'}); one config holds one schema. Publish it to another config "
                 "(config_name=... in Python, `output.config` in a recipe) or republish the other splits with the "
-                "same scores.")
+                "same scores."
+            )
         if split in repo_info.splits:
             repo_info.download_size = (repo_info.download_size or 0) - deleted
             repo_info.dataset_size = (repo_info.dataset_size or 0) - (repo_info.splits[split].num_bytes or 0)
@@ -212,8 +230,13 @@ def updated_data_card(card: DatasetCard | None, config_name: str, info: SplitInf
         repo_info.splits.pop(split, None)
         repo_info.splits[split] = info
     else:
-        repo_info = DatasetInfo(config_name=config_name, features=features, splits=SplitDict(),
-                                download_size=uploaded, dataset_size=info.num_bytes)
+        repo_info = DatasetInfo(
+            config_name=config_name,
+            features=features,
+            splits=SplitDict(),
+            download_size=uploaded,
+            dataset_size=info.num_bytes,
+        )
         repo_info.splits.add(info)
         repo_info.size_in_bytes = repo_info.download_size + repo_info.dataset_size
     configs = MetadataConfigs.from_dataset_card_data(card_data)
@@ -222,8 +245,9 @@ def updated_data_card(card: DatasetCard | None, config_name: str, info: SplitInf
         files = sanitize_patterns(configs[config_name]["data_files"])
     files[split] = [f"{data_dir(config_name)}/{split}-*"]
     entry = {k: v for k, v in configs.get(config_name, {}).items() if k != "data_files"}
-    entry["data_files"] = [{"split": name, "path": patterns[0] if len(patterns) == 1 else patterns}
-                           for name, patterns in files.items()]
+    entry["data_files"] = [
+        {"split": name, "path": patterns[0] if len(patterns) == 1 else patterns} for name, patterns in files.items()
+    ]
     DatasetInfosDict({config_name: repo_info}).to_dataset_card_data(card_data)
     MetadataConfigs({config_name: entry}).to_dataset_card_data(card_data)
     # Round-trip through text, as the Hub does between two commits.

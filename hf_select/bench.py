@@ -42,14 +42,22 @@ class SideResult:
 
 
 # -- workload -----------------------------------------------------------------------------------------------
-def build_workload(tokenizer, n: int = 8, *, min_tokens: int = 200, max_tokens: int = 2000,
-                   step_tokens: tuple[int, int] = (20, 80), seed: int = 0,
-                   source: Path = EXAMPLE_DATA) -> list[dict[str, str]]:
+def build_workload(
+    tokenizer,
+    n: int = 8,
+    *,
+    min_tokens: int = 200,
+    max_tokens: int = 2000,
+    step_tokens: tuple[int, int] = (20, 80),
+    seed: int = 0,
+    source: Path = EXAMPLE_DATA,
+) -> list[dict[str, str]]:
     """``n`` (prompt, response) rows whose responses are blank-line-separated steps of 20-80 tokens and
     200-2,000 tokens in all, assembled from the sentences of real reasoning text (reproducible by seed)."""
     rows = [json.loads(line) for line in Path(source).read_text().splitlines() if line.strip()]
-    sentences = [s.strip() + " " for row in rows for s in row["response"].replace("\n\n", " ").split(". ")
-                 if len(s.strip()) > 10]
+    sentences = [
+        s.strip() + " " for row in rows for s in row["response"].replace("\n\n", " ").split(". ") if len(s.strip()) > 10
+    ]
     rng = random.Random(seed)
     out = []
     for _ in range(n):
@@ -214,9 +222,18 @@ def float32_copy(model: ScoringModel) -> ScoringModel:
 
 
 # -- the benchmark --------------------------------------------------------------------------------------------
-def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 2, token_budget: int | None = None,
-              plan_tokens: float = 1e9, scores: tuple[str, ...] = ("global", "local"), naive: bool = True,
-              repeat: int = 1, progress: bool = True) -> dict[str, Any]:
+def run_bench(
+    model: ScoringModel,
+    rows: list[dict[str, str]],
+    *,
+    window: int = 2,
+    token_budget: int | None = None,
+    plan_tokens: float = 1e9,
+    scores: tuple[str, ...] = ("global", "local"),
+    naive: bool = True,
+    repeat: int = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Run naive and engine on the same rows for each score; return a JSON-safe report.
 
     ``naive=False`` measures the engine alone (for inputs whose full logits would not fit in memory).
@@ -225,10 +242,15 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
     model.model  # noqa: B018 - load before timing
     device = str(model.input_device)
     report: dict[str, Any] = {
-        "model": model.name, "device": device, "dtype": str(model.dtype).removeprefix("torch."),
-        "threads": torch.get_num_threads(), "rows": len(rows),
+        "model": model.name,
+        "device": device,
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "threads": torch.get_num_threads(),
+        "rows": len(rows),
         "hardware": torch.cuda.get_device_name() if device.startswith("cuda") else _cpu_name(),
-        "matmul_flops": matmul_flops(device, model.dtype), "repeat": repeat, "scores": {},
+        "matmul_flops": matmul_flops(device, model.dtype),
+        "repeat": repeat,
+        "scores": {},
     }
     reference_model = float32_copy(model)  # the naive side is fp32, whatever the engine runs in
     references = {  # the naive side of each score that has one (the others are measured engine-only)
@@ -247,18 +269,31 @@ def run_bench(model: ScoringModel, rows: list[dict[str, str]], *, window: int = 
         reference = references.get(cls.name) if naive else None
         if reference is not None and naive_logits_bytes(model, rows) > 0.7 * _available_memory():
             need = naive_logits_bytes(model, rows) / 2**30
-            report["scores"][name] = {"note": f"naive reference skipped: its full logits would need {need:.1f} GiB, "
-                                              "more than is free"}
+            report["scores"][name] = {
+                "note": f"naive reference skipped: its full logits would need {need:.1f} GiB, more than is free"
+            }
             reference = None
-        report["scores"][name] = {**_bench_score(name, scorer, reference, rows, device, repeat, progress,
-                                                 report["matmul_flops"], plan_tokens),
-                                  "note": report["scores"].get(name, {}).get("note")}
+        report["scores"][name] = {
+            **_bench_score(
+                name, scorer, reference, rows, device, repeat, progress, report["matmul_flops"], plan_tokens
+            ),
+            "note": report["scores"].get(name, {}).get("note"),
+        }
     report["plan_tokens"] = plan_tokens
     return report
 
 
-def _bench_score(name: str, scorer: Any, reference: Any, rows: list[dict[str, str]], device: str, repeat: int,
-                 progress: bool, probe_flops: float, plan_tokens: float) -> dict[str, Any]:
+def _bench_score(
+    name: str,
+    scorer: Any,
+    reference: Any,
+    rows: list[dict[str, str]],
+    device: str,
+    repeat: int,
+    progress: bool,
+    probe_flops: float,
+    plan_tokens: float,
+) -> dict[str, Any]:
     """One score's report: both sides timed in alternating rounds (each side's fastest kept), their memory, the
     largest difference between them, and the engine's efficiency."""
     model, column = scorer.model, scorer.columns[0].name
@@ -293,7 +328,8 @@ def _bench_score(name: str, scorer: Any, reference: Any, rows: list[dict[str, st
         "naive_peak_memory_mb": naive_side.peak_memory_mb if naive_side else None,
         "engine_peak_memory_mb": engine_side.peak_memory_mb,
         "max_abs_difference": float(np.max(np.abs(np.subtract(got[column], [e[column] for e in expected]))))
-        if expected else None,
+        if expected
+        else None,
         "padding_waste": 1 - fed / padded if padded else 0.0,
         "forward_calls": (stats.forward_calls - before["forward_calls"]) // repeat,
         "engine_flops_per_s": flops / engine_side.seconds,
@@ -331,13 +367,17 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append("")
     for name, s in report["scores"].items():
         if s["naive_fraction_of_matmul"] is not None:
-            lines.append(f"{name}: the naive path runs at {s['naive_fraction_of_matmul']:.0%} of the matmul probe; at "
-                         f"100% the engine would be {s['speedup_ceiling']:.2f}x faster than it (measured: "
-                         f"{s['speedup']:.2f}x)")
+            lines.append(
+                f"{name}: the naive path runs at {s['naive_fraction_of_matmul']:.0%} of the matmul probe; at "
+                f"100% the engine would be {s['speedup_ceiling']:.2f}x faster than it (measured: "
+                f"{s['speedup']:.2f}x)"
+            )
         if s.get("note"):
             lines.append(f"{name}: {s['note']}")
-        lines.append(f"planning: {report['plan_tokens']:.3g} scored tokens of {name} naturalness take about "
-                     f"{s['hours_per_plan']:.1f} h on this machine with the engine")
+        lines.append(
+            f"planning: {report['plan_tokens']:.3g} scored tokens of {name} naturalness take about "
+            f"{s['hours_per_plan']:.1f} h on this machine with the engine"
+        )
     return "\n".join(lines)
 
 
@@ -349,15 +389,19 @@ def _shared_scores(model: ScoringModel, names: tuple[str, ...]) -> list:
     from hf_select.scores import Aslec, GlobalNaturalness, RankSurprisal
     from hf_select.scores.ifd import IfdConditional
 
-    make = {"global_naturalness": GlobalNaturalness, "rank_surprisal": RankSurprisal,
-            "ifd_conditional": IfdConditional,
-            # the bench times the forward pass: ASLEC-CASL's fit on a handful of rows is NaN, not a refusal
-            "aslec": lambda m: Aslec(m, gamma="pooled", on_error="nan")}
+    make = {
+        "global_naturalness": GlobalNaturalness,
+        "rank_surprisal": RankSurprisal,
+        "ifd_conditional": IfdConditional,
+        # the bench times the forward pass: ASLEC-CASL's fit on a handful of rows is NaN, not a refusal
+        "aslec": lambda m: Aslec(m, gamma="pooled", on_error="nan"),
+    }
     return [make[name](model) for name in names]
 
 
-def run_shared_bench(model: ScoringModel, rows: list[dict[str, str]], *, repeat: int = 1,
-                     progress: bool = True) -> dict[str, Any]:
+def run_shared_bench(
+    model: ScoringModel, rows: list[dict[str, str]], *, repeat: int = 1, progress: bool = True
+) -> dict[str, Any]:
     """Global naturalness alone, the scores that share its forward pass (`SHARED`) asked together, and the same
     scores one at a time, in alternating rounds in this process on the same rows (each side's fastest kept):
     seconds, tokens fed to the model and the ratios to global alone."""
@@ -369,8 +413,11 @@ def run_shared_bench(model: ScoringModel, rows: list[dict[str, str]], *, repeat:
 
     model.model  # noqa: B018 - load before timing
     ds = Dataset.from_list(rows)
-    sides = {"global alone": [("global_naturalness",)], "together": [SHARED],
-             "one at a time": [(name,) for name in SHARED]}
+    sides = {
+        "global alone": [("global_naturalness",)],
+        "together": [SHARED],
+        "one at a time": [(name,) for name in SHARED],
+    }
     best: dict[str, float] = {}
     fed: dict[str, int] = {}
     bars = datasets.is_progress_bar_enabled()
@@ -386,22 +433,38 @@ def run_shared_bench(model: ScoringModel, rows: list[dict[str, str]], *, repeat:
                 for scores in made:
                     score(ds, *scores, completeness=False)
                 best[side] = min(best.get(side, math.inf), time.perf_counter() - start)
-                fed[side] = sum(p.engine.stats.tokens for scores in made for item in scores for p in item.passes()
-                                if isinstance(p, Scorer))
+                fed[side] = sum(
+                    p.engine.stats.tokens
+                    for scores in made
+                    for item in scores
+                    for p in item.passes()
+                    if isinstance(p, Scorer)
+                )
     finally:
         if bars:
             datasets.enable_progress_bars()
     alone = best["global alone"]
-    return {"model": model.name, "device": str(model.input_device), "rows": len(rows), "repeat": repeat,
-            "scores": list(SHARED), "seconds": best, "tokens_fed": fed,
-            "ratio_together": best["together"] / alone, "ratio_one_at_a_time": best["one at a time"] / alone}
+    return {
+        "model": model.name,
+        "device": str(model.input_device),
+        "rows": len(rows),
+        "repeat": repeat,
+        "scores": list(SHARED),
+        "seconds": best,
+        "tokens_fed": fed,
+        "ratio_together": best["together"] / alone,
+        "ratio_one_at_a_time": best["one at a time"] / alone,
+    }
 
 
 def format_shared_report(report: dict[str, Any]) -> str:
-    lines = [f"shared forward passes: {', '.join(report['scores'])} on {report['rows']} rows, model "
-             f"{report['model']} on {report['device']}" + (f", best of {report['repeat']} rounds"
-                                                             if report["repeat"] > 1 else ""), "",
-             f"{'':<16}{'seconds':>9}{'tokens fed':>12}{'x global alone':>16}"]
+    lines = [
+        f"shared forward passes: {', '.join(report['scores'])} on {report['rows']} rows, model "
+        f"{report['model']} on {report['device']}"
+        + (f", best of {report['repeat']} rounds" if report["repeat"] > 1 else ""),
+        "",
+        f"{'':<16}{'seconds':>9}{'tokens fed':>12}{'x global alone':>16}",
+    ]
     alone = report["seconds"]["global alone"]
     for side, seconds in report["seconds"].items():
         lines.append(f"{side:<16}{seconds:>9.2f}{report['tokens_fed'][side]:>12}{seconds / alone:>15.2f}x")
@@ -409,8 +472,9 @@ def format_shared_report(report: dict[str, Any]) -> str:
 
 
 # -- teacher rankings ----------------------------------------------------------------------------------------------
-def run_ranking_bench(rows: int = 10_000, teachers: int = 8, resamples: int = 1000, seed: int = 0,
-                      naive: bool = True) -> dict[str, Any]:
+def run_ranking_bench(
+    rows: int = 10_000, teachers: int = 8, resamples: int = 1000, seed: int = 0, naive: bool = True
+) -> dict[str, Any]:
     """The prompt bootstrap of `rank_teachers` (vectorised over resamples) against a loop over resamples
     (`hf_select.reference.naive_bootstrap`), on the same draws: seconds, speed-up and max |difference|."""
     from datasets import Dataset
@@ -433,10 +497,18 @@ def run_ranking_bench(rows: int = 10_000, teachers: int = 8, resamples: int = 10
     weights = resample_weights(prompts, resamples, np.random.default_rng(seed))
     fast = table.scores(weights)
     vectorised = time.perf_counter() - start
-    report: dict[str, Any] = {"rows": rows, "teachers": teachers, "prompts": prompts, "resamples": resamples,
-                              "rank_teachers_seconds": whole, "vectorised_seconds": vectorised,
-                              "naive_seconds": None, "speedup": None, "max_abs_difference": None,
-                              "p_first": dict(zip(ranked["teacher"], ranked["p_first"], strict=True))}
+    report: dict[str, Any] = {
+        "rows": rows,
+        "teachers": teachers,
+        "prompts": prompts,
+        "resamples": resamples,
+        "rank_teachers_seconds": whole,
+        "vectorised_seconds": vectorised,
+        "naive_seconds": None,
+        "speedup": None,
+        "max_abs_difference": None,
+        "p_first": dict(zip(ranked["teacher"], ranked["p_first"], strict=True)),
+    }
     if naive:
         draws = np.random.default_rng(seed).integers(0, prompts, size=(resamples, prompts))
         start = time.perf_counter()
@@ -448,11 +520,15 @@ def run_ranking_bench(rows: int = 10_000, teachers: int = 8, resamples: int = 10
 
 
 def format_ranking_report(report: dict[str, Any]) -> str:
-    lines = [f"teacher-ranking bootstrap: {report['rows']} rows, {report['teachers']} teachers, {report['prompts']} "
-             f"prompts, {report['resamples']} resamples",
-             f"  rank_teachers(bootstrap={report['resamples']}) in all: {report['rank_teachers_seconds']:.3f} s",
-             f"  resampled teacher means, vectorised: {report['vectorised_seconds']:.4f} s"]
+    lines = [
+        f"teacher-ranking bootstrap: {report['rows']} rows, {report['teachers']} teachers, {report['prompts']} "
+        f"prompts, {report['resamples']} resamples",
+        f"  rank_teachers(bootstrap={report['resamples']}) in all: {report['rank_teachers_seconds']:.3f} s",
+        f"  resampled teacher means, vectorised: {report['vectorised_seconds']:.4f} s",
+    ]
     if report["naive_seconds"] is not None:
-        lines.append(f"  the same, one resample at a time (naive): {report['naive_seconds']:.3f} s -> speed-up "
-                     f"{report['speedup']:.0f}x, max |difference| {report['max_abs_difference']:.1e}")
+        lines.append(
+            f"  the same, one resample at a time (naive): {report['naive_seconds']:.3f} s -> speed-up "
+            f"{report['speedup']:.0f}x, max |difference| {report['max_abs_difference']:.1e}"
+        )
     return "\n".join(lines)

@@ -31,8 +31,6 @@ UNION_FIELDS = ("tags",)  # list fields merged (order-preserving union) instead 
 _MARKER = re.compile(r"<!--\s*(/?)hf_select:(header|split=[^\s>]+)\s*-->")
 
 
-
-
 def _blocks(body: str) -> list[tuple[str | None, str]]:
     """Split a card body into ``(key, text)`` segments: ``key`` is ``header``/``split=<name>`` for a marked
     block (text includes both markers), None for text outside any block. Raises on unbalanced markers,

@@ -36,8 +36,15 @@ from hf_select.version import __version__
 
 TEMPLATE = "dataset_card.md"
 REPO_PLACEHOLDER = "<this-repo>"  # replaced by the repo id when the card is published
-_SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-          (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+_SIZES = [
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+    (1_000_000_000, "100M<n<1B"),
+]
 
 
 @dataclass
@@ -110,11 +117,15 @@ def summary_text(ctx: CardContext, rows: int, meta: dict[str, Any]) -> str:
         among = f", among rows where `{sel['among']}` is true" if sel.get("among") else ""
         top = "response" if sel.get("top_k", 1) == 1 else f"{sel['top_k']} responses"
         direction = "highest" if sel.get("higher_is_better", True) else "lowest"
-        return (f"{rows} rows: for each `{sel.get('group', 'prompt')}`, the {top} with the {direction} "
-                f"`{sel['by']}`{under}{among}.")
+        return (
+            f"{rows} rows: for each `{sel.get('group', 'prompt')}`, the {top} with the {direction} "
+            f"`{sel['by']}`{under}{among}."
+        )
     if method == "divergence":
-        return (f"{rows} rows kept by teacher-guided selection: the responses whose content the teacher finds much "
-                f"likelier than the student does (by `prov_divergence` / teacher-originated share).")
+        return (
+            f"{rows} rows kept by teacher-guided selection: the responses whose content the teacher finds much "
+            f"likelier than the student does (by `prov_divergence` / teacher-originated share)."
+        )
     return f"{rows} scored rows, after the filters listed below."
 
 
@@ -132,18 +143,26 @@ def training_text(training: dict[str, Any], folded: bool) -> str | None:
     if not columns:
         return None
     if folded:
-        return ("The rows are folded back to one row per prompt (each column a list over its replies); train on the "
-                "unfolded split, whose `prompt`/`completion` are TRL training examples.")
+        return (
+            "The rows are folded back to one row per prompt (each column a list over its replies); train on the "
+            "unfolded split, whose `prompt`/`completion` are TRL training examples."
+        )
     if columns == ["messages"]:
-        return ("Train on `messages`: the whole conversation, system prompt included (every assistant turn was "
-                "scored). With TRL, set `SFTConfig(assistant_only_loss=True)` and a chat template that marks "
-                "assistant turns.")
-    kind = ("plain strings, `prompt` being the context exactly as the scores laid it out"
-            if training.get("layout") == "plain" else
-            "conversational role/content messages (a system prompt, where the data has one, opens `prompt`)")
-    return (f"Train on `prompt` and `completion`: TRL's prompt-completion type, {kind}. "
-            "`SFTTrainer(model=..., train_dataset=ds)` computes its loss on `completion`, the selected reply, in the "
-            "context it was scored in.")
+        return (
+            "Train on `messages`: the whole conversation, system prompt included (every assistant turn was "
+            "scored). With TRL, set `SFTConfig(assistant_only_loss=True)` and a chat template that marks "
+            "assistant turns."
+        )
+    kind = (
+        "plain strings, `prompt` being the context exactly as the scores laid it out"
+        if training.get("layout") == "plain"
+        else "conversational role/content messages (a system prompt, where the data has one, opens `prompt`)"
+    )
+    return (
+        f"Train on `prompt` and `completion`: TRL's prompt-completion type, {kind}. "
+        "`SFTTrainer(model=..., train_dataset=ds)` computes its loss on `completion`, the selected reply, in the "
+        "context it was scored in."
+    )
 
 
 def project_home() -> str | None:
@@ -159,8 +178,11 @@ def project_home() -> str | None:
 
 def plot_column(scored: Dataset, ctx: CardContext, meta: dict[str, Any]) -> str | None:
     """The score a card plots: the one selected by, else the first ranked, filtered or computed."""
-    candidates = [ctx.selection.get("by"), *ctx.rankings, *(name for name, info in meta["columns"].items()
-                                                            if info.get("higher_is_better") is not None)]
+    candidates = [
+        ctx.selection.get("by"),
+        *ctx.rankings,
+        *(name for name, info in meta["columns"].items() if info.get("higher_is_better") is not None),
+    ]
     return next((c for c in candidates if c and c in scored.column_names), None)
 
 
@@ -176,8 +198,14 @@ def score_sections(meta: dict[str, Any]) -> list[dict[str, Any]]:
 def mixed_scores(meta: dict[str, Any]) -> list[dict[str, Any]]:
     """Scores whose rows were computed under different configurations (datasets scored apart, then concatenated):
     the models behind each, for the card's warning."""
-    return [{"name": name, "models": list(dict.fromkeys(str(c.get("model") or "(no model)") for c in configs)),
-             "configurations": len(configs)} for name, configs in meta["mixed"].items()]
+    return [
+        {
+            "name": name,
+            "models": list(dict.fromkeys(str(c.get("model") or "(no model)") for c in configs)),
+            "configurations": len(configs),
+        }
+        for name, configs in meta["mixed"].items()
+    ]
 
 
 def students(meta: dict[str, Any]) -> list[dict[str, str | None]]:
@@ -258,8 +286,9 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def score_plot(scored: Dataset, curated: Dataset, by: str, teacher: str,
-               ranking: list[dict[str, Any]] | None = None) -> bytes:
+def score_plot(
+    scored: Dataset, curated: Dataset, by: str, teacher: str, ranking: list[dict[str, Any]] | None = None
+) -> bytes:
     """Left: distribution of ``by`` per teacher over all scored rows, with each teacher's score and its 95%
     interval when the ranking has one. Right: teachers of the selected rows. Without a teacher column: the
     distribution of ``by`` over all scored rows and over the selected ones."""
@@ -332,14 +361,16 @@ def comparison_plot(report: dict[str, Any]) -> bytes:
     scores, teachers, base = [r["score"] for r in report["scores"]], report["teachers"], report["baselines"]
     ranks = np.array([[np.nan if r is None else r for r in report["teacher_ranks"][s]] for s in scores], dtype=float)
     panels = 2 if base else 1
-    fig, axes = plt.subplots(1, panels, figsize=(4.5 + 1.1 * len(teachers) + 4 * (panels - 1),
-                                                 1.4 + 0.45 * len(scores)), squeeze=False)
+    fig, axes = plt.subplots(
+        1, panels, figsize=(4.5 + 1.1 * len(teachers) + 4 * (panels - 1), 1.4 + 0.45 * len(scores)), squeeze=False
+    )
     heat = axes[0][0]
     heat.imshow(ranks, cmap="RdYlGn_r", vmin=1, vmax=max(len(teachers), 2), aspect="auto")
     for i in range(len(scores)):
         for j in range(len(teachers)):
-            heat.text(j, i, "-" if np.isnan(ranks[i, j]) else f"{int(ranks[i, j])}", ha="center", va="center",
-                      fontsize=9)
+            heat.text(
+                j, i, "-" if np.isnan(ranks[i, j]) else f"{int(ranks[i, j])}", ha="center", va="center", fontsize=9
+            )
     heat.set_xticks(range(len(teachers)), teachers, rotation=20)
     heat.set_yticks(range(len(scores)), scores)
     heat.set_title("each score's teacher ranking (1 = first)", fontsize=10)
@@ -351,8 +382,12 @@ def comparison_plot(report: dict[str, Any]) -> bytes:
         low = np.array([r["picked_accuracy_low"] for r in rows], dtype=float)
         high = np.array([r["picked_accuracy_high"] for r in rows], dtype=float)
         bars.errorbar(value, y, xerr=[value - low, high - value], fmt="o", color="tab:blue", capsize=4)
-        bars.axvline(base["best_teacher_accuracy"], color="tab:green", linestyle="--",
-                     label=f"best teacher, chosen on held-out prompts ({base['best_teacher']} in-sample)")
+        bars.axvline(
+            base["best_teacher_accuracy"],
+            color="tab:green",
+            linestyle="--",
+            label=f"best teacher, chosen on held-out prompts ({base['best_teacher']} in-sample)",
+        )
         bars.axvline(base["random_pick_accuracy"], color="tab:gray", linestyle=":", label="random pick")
         bars.set_yticks(y, scores)
         bars.invert_yaxis()
@@ -373,13 +408,15 @@ def matrix_table(matrix: list[dict[str, Any]], score: str | None = None) -> dict
 
 
 def comparisons(rows: list[dict[str, Any]]) -> list[str]:
-    """"A over B: +0.12 (95% CI +0.05..+0.19)" or "not distinguishable", for each teacher and the next one."""
+    """ "A over B: +0.12 (95% CI +0.05..+0.19)" or "not distinguishable", for each teacher and the next one."""
     out = []
     for r in rows:
         if r.get("next_teacher") is None or r.get("vs_next") is None or r["vs_next"] != r["vs_next"]:
             continue
-        interval = f"{r['vs_next']:+.4f} (95% CI {r['vs_next_low']:+.4f}..{r['vs_next_high']:+.4f}, " \
-                   f"{r['vs_next_prompts']} shared prompts)"
+        interval = (
+            f"{r['vs_next']:+.4f} (95% CI {r['vs_next_low']:+.4f}..{r['vs_next_high']:+.4f}, "
+            f"{r['vs_next_prompts']} shared prompts)"
+        )
         if r["vs_next_low"] > 0 or r["vs_next_high"] < 0:
             out.append(f"{r['teacher']} over {r['next_teacher']}: {interval}")
         else:
@@ -398,8 +435,9 @@ def render_template(card_data: DatasetCardData, **values: Any) -> DatasetCard:
     return DatasetCard(env.from_string(text).render(card_data=card_data.to_yaml(), **values))
 
 
-def build_card(curated: Dataset, scored: Dataset | None = None,
-               ctx: CardContext | None = None) -> tuple[DatasetCard, dict[str, bytes]]:
+def build_card(
+    curated: Dataset, scored: Dataset | None = None, ctx: CardContext | None = None
+) -> tuple[DatasetCard, dict[str, bytes]]:
     """The card for one curated split, and its images (``{"images/<split>_scores.png": png}``).
 
     ``scored`` is the data before selection (default: ``curated``); ``ctx`` what the run knows beyond the
@@ -412,38 +450,68 @@ def build_card(curated: Dataset, scored: Dataset | None = None,
     summary = selection_summary(scored, curated, teacher=ctx.teacher_column, correct=ctx.correct_column)
     images, figures = card_images(scored, curated, ctx, meta)
     title = ctx.title or (f"{Path(source).stem if source else 'data'} (curated with hf_select)")
-    card_data = DatasetCardData(license=ctx.license, tags=["hf-select", "distillation", "reasoning", *ctx.tags],
-                                source_datasets=[hub_id] if hub_id else None, task_categories=["text-generation"],
-                                size_categories=[size_category(len(curated))], pretty_name=title)
+    card_data = DatasetCardData(
+        license=ctx.license,
+        tags=["hf-select", "distillation", "reasoning", *ctx.tags],
+        source_datasets=[hub_id] if hub_id else None,
+        task_categories=["text-generation"],
+        size_categories=[size_category(len(curated))],
+        pretty_name=title,
+    )
     card = render_template(
-        card_data, title=title, source_name=public_path(source) if source else None,
-        source_link=f"https://huggingface.co/datasets/{hub_id}" if hub_id else None, split=ctx.split,
-        section=section_key(ctx.config_name, ctx.split), config_name=ctx.config_name,
-        repo_id=ctx.repo_id or REPO_PLACEHOLDER, summary=summary_text(ctx, len(curated), meta), home=project_home(),
+        card_data,
+        title=title,
+        source_name=public_path(source) if source else None,
+        source_link=f"https://huggingface.co/datasets/{hub_id}" if hub_id else None,
+        split=ctx.split,
+        section=section_key(ctx.config_name, ctx.split),
+        config_name=ctx.config_name,
+        repo_id=ctx.repo_id or REPO_PLACEHOLDER,
+        summary=summary_text(ctx, len(curated), meta),
+        home=project_home(),
         data_description=data_description(scored, ctx.teacher_column),
-        training=training_text(ctx.training, ctx.folded), incomplete=ctx.incomplete,
-        description=ctx.description.strip(), students=students(meta), mixed=mixed_scores(meta), stages=ctx.stages,
+        training=training_text(ctx.training, ctx.folded),
+        incomplete=ctx.incomplete,
+        description=ctx.description.strip(),
+        students=students(meta),
+        mixed=mixed_scores(meta),
+        stages=ctx.stages,
         errors=error_counts(scored),
-        rankings=ranking_sections(scored, ctx), teacher_mix=summary["teacher_mix"],
-        accuracy_after=summary["accuracy_after"], provenance_mix=provenance_mix(scored, curated),
-        fields=field_table(curated, meta), scores=score_sections(meta), citations=citations(meta),
-        recipe_yaml=(ctx.recipe_yaml or "").strip() or None, command=ctx.command, version=__version__,
-        data_format=FORMAT_LABELS.get(ctx.data_format or "", None), **figures,
+        rankings=ranking_sections(scored, ctx),
+        teacher_mix=summary["teacher_mix"],
+        accuracy_after=summary["accuracy_after"],
+        provenance_mix=provenance_mix(scored, curated),
+        fields=field_table(curated, meta),
+        scores=score_sections(meta),
+        citations=citations(meta),
+        recipe_yaml=(ctx.recipe_yaml or "").strip() or None,
+        command=ctx.command,
+        version=__version__,
+        data_format=FORMAT_LABELS.get(ctx.data_format or "", None),
+        **figures,
         viewer_folder=viewer_folder(ctx.config_name, ctx.split) if ctx.viewer else None,
-        viewer=f"{viewer_folder(ctx.config_name, ctx.split)}/index.html" if ctx.viewer else None)
+        viewer=f"{viewer_folder(ctx.config_name, ctx.split)}/index.html" if ctx.viewer else None,
+    )
     return card, images
 
 
-def card_images(scored: Dataset, curated: Dataset, ctx: CardContext,
-                meta: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, Any]]:
+def card_images(
+    scored: Dataset, curated: Dataset, ctx: CardContext, meta: dict[str, Any]
+) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The card's plots as ``{repo path: png}``, and what the template says of them: the score plot (whenever a
     score was computed), the teacher x student heatmap (when one score ran under several students) and the score
     comparison (when the run compared scores)."""
     images: dict[str, bytes] = {}
     stem = f"images/{image_stem(ctx.config_name, ctx.split)}"
     by = plot_column(scored, ctx, meta)
-    figures: dict[str, Any] = {"image": None, "image_by": by, "matrix": None, "matrix_image": None,
-                               "comparison": ctx.comparison, "comparison_image": None}
+    figures: dict[str, Any] = {
+        "image": None,
+        "image_by": by,
+        "matrix": None,
+        "matrix_image": None,
+        "comparison": ctx.comparison,
+        "comparison_image": None,
+    }
     if by and len(curated):
         figures["image"] = f"{stem}_scores.png"
         images[figures["image"]] = score_plot(scored, curated, by, ctx.teacher_column, ctx.rankings.get(by))
@@ -463,13 +531,20 @@ def ranking_sections(scored: Dataset, ctx: CardContext) -> list[dict[str, Any]]:
     sections = []
     for column, rows in ctx.rankings.items():
         prompts = rows[0].get("prompts") if rows else None
-        sections.append({
-            "by": column, "rows": rows, "comparisons": comparisons(rows), "ratio": aggregate_of(scored, column),
-            "higher_is_better": ctx.directions[column] if column in ctx.directions else higher_is_better(scored,
-                                                                                                         column),
-            "has_accuracy": bool(rows) and rows[0].get("accuracy") is not None,
-            "has_intervals": bool(rows) and rows[0].get("score_low") is not None,
-            "few_prompts": prompts if prompts is not None and prompts < FEW_PROMPTS else None})
+        sections.append(
+            {
+                "by": column,
+                "rows": rows,
+                "comparisons": comparisons(rows),
+                "ratio": aggregate_of(scored, column),
+                "higher_is_better": ctx.directions[column]
+                if column in ctx.directions
+                else higher_is_better(scored, column),
+                "has_accuracy": bool(rows) and rows[0].get("accuracy") is not None,
+                "has_intervals": bool(rows) and rows[0].get("score_low") is not None,
+                "few_prompts": prompts if prompts is not None and prompts < FEW_PROMPTS else None,
+            }
+        )
     return sections
 
 
@@ -479,7 +554,7 @@ FORMAT_LABELS = {
     "sharegpt": "`sharegpt` (conversations of from/value turns)",
     "prompt_completion": "`prompt_completion`",
     "wide": "wide (several responses per row), made long: one row per response, with `prompt_id` (its source row) "
-            "and `generation_index`",
+    "and `generation_index`",
 }
 
 

@@ -39,8 +39,9 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 class CliModelConfig(ModelConfig):
     """`ModelConfig` as the CLI's model flags: ``--model`` names it, and the default student is SmolLM2."""
 
-    name_or_path: str = option(ModelConfig.__dataclass_fields__["name_or_path"].metadata["help"], DEFAULT_MODEL,
-                               aliases=["--model"])
+    name_or_path: str = option(
+        ModelConfig.__dataclass_fields__["name_or_path"].metadata["help"], DEFAULT_MODEL, aliases=["--model"]
+    )
 
 
 def _optional(hint: Any) -> Any:
@@ -60,8 +61,10 @@ def score_flags() -> type:
         for f in dataclasses.fields(cls.Params):
             if f.name not in flags:
                 metadata = {k: v for k, v in f.metadata.items() if k != "describe"}
-                flags[f.name] = (_optional(hints(cls.Params)[f.name]), dataclasses.field(default=None,
-                                                                                         metadata=metadata))
+                flags[f.name] = (
+                    _optional(hints(cls.Params)[f.name]),
+                    dataclasses.field(default=None, metadata=metadata),
+                )
     return dataclasses.make_dataclass("ScoreFlags", [(name, hint, f) for name, (hint, f) in flags.items()])
 
 
@@ -98,8 +101,9 @@ def cmd_bench(args) -> int:
 def _bench_rankings(args) -> tuple[dict, Any]:
     from hf_select.bench import format_ranking_report, run_ranking_bench
 
-    return run_ranking_bench(args.rows, args.teachers, args.resamples, args.seed,
-                             naive=not args.no_naive), format_ranking_report
+    return run_ranking_bench(
+        args.rows, args.teachers, args.resamples, args.seed, naive=not args.no_naive
+    ), format_ranking_report
 
 
 def _bench_pipeline(args) -> tuple[dict, Any]:
@@ -107,8 +111,9 @@ def _bench_pipeline(args) -> tuple[dict, Any]:
 
     low, high = args.min_tokens or 500, args.max_tokens or 4000
     scores = tuple(args.scores.split(",")) if args.scores else ("global", "local", "provenance")
-    report = run_pipeline_bench(args.rows, low, high, scores=scores, num_proc=args.num_proc, seed=args.seed,
-                                progress=not args.json)
+    report = run_pipeline_bench(
+        args.rows, low, high, scores=scores, num_proc=args.num_proc, seed=args.seed, progress=not args.json
+    )
     memory_low, memory_high = (int(t) for t in args.memory_tokens.split(","))
     report["memory"] = [peak_rss(int(n), memory_low, memory_high) for n in args.memory_rows.split(",") if n]
     report["post_rows"] = args.post_rows
@@ -130,13 +135,26 @@ def _bench_model(args) -> tuple[dict, Any]:
     if args.dataset:
         rows = load_rows(args.dataset, args.n, args.prompt_column, args.response_column)
     else:
-        rows = build_workload(model.tokenizer, args.n, min_tokens=args.min_tokens or 200,
-                              max_tokens=args.max_tokens or 2000, seed=args.seed)
+        rows = build_workload(
+            model.tokenizer,
+            args.n,
+            min_tokens=args.min_tokens or 200,
+            max_tokens=args.max_tokens or 2000,
+            seed=args.seed,
+        )
     if args.shared:
         return run_shared_bench(model, rows, repeat=args.repeat, progress=not args.json), format_shared_report
     scores = tuple((args.scores or "global,local").split(","))
-    return run_bench(model, rows, window=args.window, plan_tokens=args.plan_tokens, scores=scores,
-                     naive=not args.no_naive, repeat=args.repeat, progress=not args.json), format_report
+    return run_bench(
+        model,
+        rows,
+        window=args.window,
+        plan_tokens=args.plan_tokens,
+        scores=scores,
+        naive=not args.no_naive,
+        repeat=args.repeat,
+        progress=not args.json,
+    ), format_report
 
 
 def build_scores(args: argparse.Namespace, model: Any) -> list:
@@ -147,11 +165,11 @@ def build_scores(args: argparse.Namespace, model: Any) -> list:
     names = [name.strip() for name in args.scores.split(",") if name.strip()]
     unknown = [name for name in names if name not in aliases]
     if unknown or not names:
-        raise ConfigError(f"--scores: unknown score {unknown[0] if unknown else ''!r}; choose from: "
-                          + ", ".join(sorted(aliases)))
+        raise ConfigError(
+            f"--scores: unknown score {unknown[0] if unknown else ''!r}; choose from: " + ", ".join(sorted(aliases))
+        )
     shape = Shape(**{name: getattr(args, name) for name in field_names(Shape)})
-    given = {name: getattr(args, name) for name in field_names(score_flags())
-             if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name in field_names(score_flags()) if getattr(args, name) is not None}
     scores, taken = [], set()
     for name in names:
         cls = aliases[name]
@@ -162,8 +180,10 @@ def build_scores(args: argparse.Namespace, model: Any) -> list:
     unused = [flag for flag in given if flag not in taken]
     if unused:
         takers = [alias for alias, cls in aliases.items() if unused[0] in field_names(cls.Params)]
-        raise ConfigError(f"--{unused[0].replace('_', '-')} is an option of --scores {', '.join(takers)}, which you "
-                          f"did not ask for (--scores {args.scores}); drop it or add the score")
+        raise ConfigError(
+            f"--{unused[0].replace('_', '-')} is an option of --scores {', '.join(takers)}, which you "
+            f"did not ask for (--scores {args.scores}); drop it or add the score"
+        )
     return scores
 
 
@@ -185,13 +205,16 @@ def cmd_score(args) -> int:
     if args.limit:
         limit = lambda part: part.select(range(min(args.limit, len(part))))  # noqa: E731
         ds = DatasetDict({k: limit(v) for k, v in ds.items()}) if isinstance(ds, DatasetDict) else limit(ds)
-    scored = score_to_disk(ds, *scores, out_dir=args.out, batch_size=args.batch_size, overwrite=args.overwrite,
-                           sources=sources)
+    scored = score_to_disk(
+        ds, *scores, out_dir=args.out, batch_size=args.batch_size, overwrite=args.overwrite, sources=sources
+    )
     state = process_state()
     if state.is_main_process:
         rows = sum(len(part) for part in scored.values()) if isinstance(scored, DatasetDict) else len(scored)
-        print(f"wrote {rows} scored rows (split{'s' if len(splits) > 1 else ''} {', '.join(splits)}) to {args.out} "
-              f"({state.num_processes} process(es))")
+        print(
+            f"wrote {rows} scored rows (split{'s' if len(splits) > 1 else ''} {', '.join(splits)}) to {args.out} "
+            f"({state.num_processes} process(es))"
+        )
     return 0
 
 
@@ -222,8 +245,16 @@ def cmd_view(args) -> int:
     from hf_select.viewer import view
 
     shape = Shape(**{name: getattr(args, name) for name in field_names(Shape)})
-    folder = view(args.data, args.out, split=args.split, shape=None if shape == Shape() else shape,
-                  teacher_column=args.teacher_column, title=args.title, overwrite=args.overwrite, config=args.config)
+    folder = view(
+        args.data,
+        args.out,
+        split=args.split,
+        shape=None if shape == Shape() else shape,
+        teacher_column=args.teacher_column,
+        title=args.title,
+        overwrite=args.overwrite,
+        config=args.config,
+    )
     print(f"wrote the viewer of {args.data} to {folder}; open {folder / 'index.html'} in a browser")
     return 0
 
@@ -247,13 +278,24 @@ def _add_recipe_commands(sub) -> None:
     demo.set_defaults(func=cmd_demo)
     run = sub.add_parser("run", help="run a recipe file (or a shipped recipe by name)")
     run.add_argument("recipe", help=f"path to a YAML recipe, or a shipped one: {', '.join(shipped_recipes())}")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a recipe value, e.g. --set select.top_k=2 (repeatable)")
-    run.add_argument("--dry-run", action="store_true",
-                     help="write the exact repo layout to output.dir (default out/<recipe name>) and publish nothing")
-    run.add_argument("--overwrite", action="store_true",
-                     help="write into a non-empty output.dir hf_select did not create (its other files are kept); "
-                          "the same as --set output.overwrite=true")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value, e.g. --set select.top_k=2 (repeatable)",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write the exact repo layout to output.dir (default out/<recipe name>) and publish nothing",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty output.dir hf_select did not create (its other files are kept); "
+        "the same as --set output.overwrite=true",
+    )
     run.set_defaults(func=cmd_run)
     push = sub.add_parser("push", help="publish a folder written by `run`/`demo` to the Hugging Face Hub")
     push.add_argument("folder")
@@ -264,17 +306,25 @@ def _add_recipe_commands(sub) -> None:
 
 
 def _add_bench(sub) -> None:
-    bench = sub.add_parser("bench", help="engine vs naive reference: throughput, memory, FLOP/s",
-                           dataclass_types=[CliModelConfig])
+    bench = sub.add_parser(
+        "bench", help="engine vs naive reference: throughput, memory, FLOP/s", dataclass_types=[CliModelConfig]
+    )
     which = bench.add_mutually_exclusive_group()
-    which.add_argument("--shared", action="store_true",
-                       help="the scores that share one forward pass (global, RSR, IFD's conditional half, ASLEC) "
-                            "together, against global naturalness alone and one at a time")
-    which.add_argument("--rankings", action="store_true",
-                       help="the teacher-ranking bootstrap (no model): vectorised vs a loop")
-    which.add_argument("--pipeline", action="store_true",
-                       help="everything around the model (tiny random model, chat rows): rows/s, stage shares, the "
-                            "tokenizer-alone rate, peak memory, and the work after scoring on --post-rows rows")
+    which.add_argument(
+        "--shared",
+        action="store_true",
+        help="the scores that share one forward pass (global, RSR, IFD's conditional half, ASLEC) "
+        "together, against global naturalness alone and one at a time",
+    )
+    which.add_argument(
+        "--rankings", action="store_true", help="the teacher-ranking bootstrap (no model): vectorised vs a loop"
+    )
+    which.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="everything around the model (tiny random model, chat rows): rows/s, stage shares, the "
+        "tokenizer-alone rate, peak memory, and the work after scoring on --post-rows rows",
+    )
     bench.add_argument("--n", type=positive, default=8, help="number of responses in the workload")
     bench.add_argument("--min-tokens", type=int, default=None, help="default 200 (--pipeline: 500)")
     bench.add_argument("--max-tokens", type=int, default=None, help="default 2000 (--pipeline: 4000)")
@@ -285,30 +335,50 @@ def _add_bench(sub) -> None:
     bench.add_argument("--prompt-column", default="prompt")
     bench.add_argument("--response-column", default="response")
     bench.add_argument("--plan-tokens", type=float, default=1e9, help="tokens to estimate scoring hours for")
-    bench.add_argument("--no-naive", action="store_true",
-                       help="engine only (for inputs whose full-vocabulary logits would not fit in memory)")
-    bench.add_argument("--repeat", type=int, default=1,
-                       help="run each side this many times, alternating, and keep each side's fastest round")
+    bench.add_argument(
+        "--no-naive",
+        action="store_true",
+        help="engine only (for inputs whose full-vocabulary logits would not fit in memory)",
+    )
+    bench.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each side this many times, alternating, and keep each side's fastest round",
+    )
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--rows", type=positive, default=10_000, help="--rankings, --pipeline: rows")
     bench.add_argument("--teachers", type=int, default=8, help="--rankings: teachers")
     bench.add_argument("--resamples", type=int, default=1000, help="--rankings, --pipeline: bootstrap resamples")
     bench.add_argument("--num-proc", type=positive, default=2, help="--pipeline: workers for the num_proc run")
-    bench.add_argument("--memory-rows", default="10000,100000",
-                       help="--pipeline: row counts whose peak memory is measured, each in a fresh process")
+    bench.add_argument(
+        "--memory-rows",
+        default="10000,100000",
+        help="--pipeline: row counts whose peak memory is measured, each in a fresh process",
+    )
     bench.add_argument("--memory-tokens", default="100,400", help="--pipeline: response tokens of those rows")
-    bench.add_argument("--post-rows", type=int, default=1_000_000,
-                       help="--pipeline: rows of the scored split timed after scoring (0: skip)")
+    bench.add_argument(
+        "--post-rows",
+        type=int,
+        default=1_000_000,
+        help="--pipeline: rows of the scored split timed after scoring (0: skip)",
+    )
     bench.set_defaults(func=cmd_bench)
 
 
 def _add_score(sub) -> None:
-    sc = sub.add_parser("score", help="add score columns to a dataset (works under `accelerate launch`)",
-                        dataclass_types=[CliModelConfig, Shape, score_flags()])
+    sc = sub.add_parser(
+        "score",
+        help="add score columns to a dataset (works under `accelerate launch`)",
+        dataclass_types=[CliModelConfig, Shape, score_flags()],
+    )
     sc.add_argument("data", help="a data file, a save_to_disk folder, or anything load_dataset accepts")
     sc.add_argument("--out", required=True, help="folder to save_to_disk the scored dataset into")
-    sc.add_argument("--overwrite", action="store_true",
-                    help="allow --out to be a non-empty folder hf_select did not create (its other files are kept)")
+    sc.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow --out to be a non-empty folder hf_select did not create (its other files are kept)",
+    )
     sc.add_argument("--scores", default="global,local", help="comma-separated: global, local, rsr, answers")
     sc.add_argument("--split", default=None, help="the split to score (default: every split)")
     sc.add_argument("--limit", type=positive, default=None, help="score only the first N rows")
@@ -317,17 +387,26 @@ def _add_score(sub) -> None:
 
 
 def _add_view(sub) -> None:
-    view = sub.add_parser("view", help="write a static viewer of scored data: responses side by side, steps shaded",
-                          dataclass_types=[Shape])
+    view = sub.add_parser(
+        "view",
+        help="write a static viewer of scored data: responses side by side, steps shaded",
+        dataclass_types=[Shape],
+    )
     view.add_argument("data", help="scored data: a run's output folder, a save_to_disk folder or a data file")
     view.add_argument("--out", default="viewer", help="folder for the viewer (open its index.html)")
     view.add_argument("--split", default=None, help="the split to show (needed when the data has several)")
     view.add_argument("--config", default=None, help="which config of a folder holding several (its README's configs)")
-    view.add_argument("--teacher-column", default=None,
-                      help="the column naming each response's teacher (default: teacher, when the data has it)")
+    view.add_argument(
+        "--teacher-column",
+        default=None,
+        help="the column naming each response's teacher (default: teacher, when the data has it)",
+    )
     view.add_argument("--title", default=None)
-    view.add_argument("--overwrite", action="store_true",
-                      help="allow --out to be a non-empty folder hf_select did not create (its other files are kept)")
+    view.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow --out to be a non-empty folder hf_select did not create (its other files are kept)",
+    )
     view.set_defaults(func=cmd_view)
 
 

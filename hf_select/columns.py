@@ -62,9 +62,13 @@ class Shade:
 
     def suffixed(self, suffix: str) -> Shade:
         """The declaration of a score with ``column_suffix=suffix`` (its layer and columns suffixed)."""
-        return dataclasses.replace(self, name=f"{self.name}_{suffix}", spans=f"{self.spans}_{suffix}",
-                                   values=f"{self.values}_{suffix}",
-                                   categories=f"{self.categories}_{suffix}" if self.categories else None)
+        return dataclasses.replace(
+            self,
+            name=f"{self.name}_{suffix}",
+            spans=f"{self.spans}_{suffix}",
+            values=f"{self.values}_{suffix}",
+            categories=f"{self.categories}_{suffix}" if self.categories else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -76,39 +80,57 @@ class Field:
 
 
 GLOBAL_NATURALNESS = Column(
-    "global_naturalness", True,
-    "mean log-probability the student assigns to the response's tokens, given the prompt laid out as in SFT")
+    "global_naturalness",
+    True,
+    "mean log-probability the student assigns to the response's tokens, given the prompt laid out as in SFT",
+)
 LOCAL_NATURALNESS = Column(
-    "local_naturalness", True,
+    "local_naturalness",
+    True,
     "mean over reasoning steps of each step's mean token log-probability under the student, given only the few "
-    "steps before it")
+    "steps before it",
+)
 RSR = Column(
-    "rsr", False,
+    "rsr",
+    False,
     "Rank-Surprisal Ratio: the mean rank (clipped) of the response's tokens under the student divided by their "
     "mean surprisal (negative log-probability); lower means informative yet aligned with the student",
-    aggregate=("rsr_mean_rank", "rsr_mean_surprisal"))
+    aggregate=("rsr_mean_rank", "rsr_mean_surprisal"),
+)
 PROV_DIVERGENCE = Column(
-    "prov_divergence", True,
+    "prov_divergence",
+    True,
     "mean over sentences of the per-character log-probability difference teacher minus student: how much more "
-    "likely the teacher finds this content than the student does")
+    "likely the teacher finds this content than the student does",
+)
 PROV_TEACHER_FRACTION = Column(
-    "prov_frac_teacher_originated", True,
-    "share of the response's sentences that the teacher finds likelier than the student by more than the margin")
+    "prov_frac_teacher_originated",
+    True,
+    "share of the response's sentences that the teacher finds likelier than the student by more than the margin",
+)
 IFD = Column(
-    "ifd", True,
+    "ifd",
+    True,
     "Instruction-Following Difficulty: the response's mean token loss given the prompt over its mean loss alone; "
     "near 1, the prompt hardly helps the student (the paper keeps the highest at or below 1; low-IFD selection the "
-    "lowest)", select_max=1.0)
+    "lowest)",
+    select_max=1.0,
+)
 ASLEC_DROP = Column(
-    "aslec_drop", True,
+    "aslec_drop",
+    True,
     "mean log-probability of the response's tokens under the student given the prompt, leaving out the first "
-    "token(s) of every reasoning step, whose low probability otherwise favours long steps")
+    "token(s) of every reasoning step, whose low probability otherwise favours long steps",
+)
 ASLEC_CASL = Column(
-    "aslec_casl", True,
+    "aslec_casl",
+    True,
     "mean token log-probability of the response minus the effect of its share of step-initial tokens, fitted by a "
-    "regression over the whole pool (causal debiasing of step length)")
-IS_CORRECT = Column("is_correct", True, "whether the response's final answer equals the reference (math-verify)",
-                    correctness=True)
+    "regression over the whole pool (causal debiasing of step length)",
+)
+IS_CORRECT = Column(
+    "is_correct", True, "whether the response's final answer equals the reference (math-verify)", correctness=True
+)
 
 _KNOWN: dict[str, Column] = {}
 _SHADES: dict[str, Shade] = {}
@@ -145,5 +167,14 @@ def known_select_max(name: str) -> float | None:
     return _KNOWN[name].select_max if name in _KNOWN else None
 
 
-register(GLOBAL_NATURALNESS, LOCAL_NATURALNESS, RSR, PROV_DIVERGENCE, PROV_TEACHER_FRACTION, IFD, ASLEC_DROP,
-         ASLEC_CASL, IS_CORRECT)
+register(
+    GLOBAL_NATURALNESS,
+    LOCAL_NATURALNESS,
+    RSR,
+    PROV_DIVERGENCE,
+    PROV_TEACHER_FRACTION,
+    IFD,
+    ASLEC_DROP,
+    ASLEC_CASL,
+    IS_CORRECT,
+)

@@ -81,11 +81,22 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe, for the card and the run log."""
-        return {"scores": self.scores.to_list(), "agreement": self.agreement.to_list(), "teachers": self.teachers,
-                "teacher_ranks": self.teacher_ranks, "prompts": self.prompts, "responses": self.responses,
-                "resamples": self.resamples, "confidence": self.confidence, "truth": self.truth,
-                "prompts_left_out": self.prompts_left_out, "baselines": self.baselines,
-                "length_columns": self.length_columns, "verdict": self.verdict, "notes": self.notes}
+        return {
+            "scores": self.scores.to_list(),
+            "agreement": self.agreement.to_list(),
+            "teachers": self.teachers,
+            "teacher_ranks": self.teacher_ranks,
+            "prompts": self.prompts,
+            "responses": self.responses,
+            "resamples": self.resamples,
+            "confidence": self.confidence,
+            "truth": self.truth,
+            "prompts_left_out": self.prompts_left_out,
+            "baselines": self.baselines,
+            "length_columns": self.length_columns,
+            "verdict": self.verdict,
+            "notes": self.notes,
+        }
 
     def format(self) -> str:
         """The report as plain text (what a run prints): the verdict first, then the tables."""
@@ -117,14 +128,26 @@ class _Rows:
     left_out: int = 0  # prompts left out because not every teacher answered them
 
 
-def compare_scores(ds: Dataset, by: list[str], teacher: str = "teacher", group: str | None = None, *,
-                   bootstrap: int = 1000, seed: int = 0, correct: str | None = None,
-                   ground_truth: dict[str, float] | str | None = None,
-                   prompts: Literal["matched", "all"] = "matched", bounded: bool = True,
-                   families: dict[str, str] | None = None, student_family: str | None = None,
-                   higher_is_better: dict[str, bool] | None = None, tokens: str | None = None,
-                   steps: str | None = None, incomplete: Literal["exclude", "keep"] = "exclude",
-                   confidence: float = 0.95) -> Comparison:
+def compare_scores(
+    ds: Dataset,
+    by: list[str],
+    teacher: str = "teacher",
+    group: str | None = None,
+    *,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    correct: str | None = None,
+    ground_truth: dict[str, float] | str | None = None,
+    prompts: Literal["matched", "all"] = "matched",
+    bounded: bool = True,
+    families: dict[str, str] | None = None,
+    student_family: str | None = None,
+    higher_is_better: dict[str, bool] | None = None,
+    tokens: str | None = None,
+    steps: str | None = None,
+    incomplete: Literal["exclude", "keep"] = "exclude",
+    confidence: float = 0.95,
+) -> Comparison:
     """Compare the scores ``by`` on ``ds`` (see the module docstring for each statistic).
 
     Args:
@@ -147,16 +170,23 @@ def compare_scores(ds: Dataset, by: list[str], teacher: str = "teacher", group: 
         incomplete: "exclude" (default) leaves out responses whose ``complete`` is false, as selection does.
     """
     if not isinstance(ds, Dataset):
-        raise WrongTypeError(f"{WHERE} compares the scores of one split (a Dataset), not a {type(ds).__name__}: "
-                             "pass ds['train'], or materialise a stream first")
+        raise WrongTypeError(
+            f"{WHERE} compares the scores of one split (a Dataset), not a {type(ds).__name__}: "
+            "pass ds['train'], or materialise a stream first"
+        )
     by = _check(ds, by, families, student_family, bootstrap, prompts, confidence)
     group = prompt_group(ds.column_names, group)
     correct = correct if correct is not None else correctness_column(ds)
-    lengths = {"tokens": tokens or next((c for c in TOKEN_COLUMNS if c in ds.column_names), None),
-               "steps": steps or next((c for c in STEP_COLUMNS if c in ds.column_names), None)}
+    lengths = {
+        "tokens": tokens or next((c for c in TOKEN_COLUMNS if c in ds.column_names), None),
+        "steps": steps or next((c for c in STEP_COLUMNS if c in ds.column_names), None),
+    }
     truth_column = ground_truth if isinstance(ground_truth, str) else None
-    _require(ds, [teacher, group, correct, truth_column, *lengths.values(),
-                  *(p for c in by for p in _ratio_parts(ds, c) or ())], WHERE)
+    _require(
+        ds,
+        [teacher, group, correct, truth_column, *lengths.values(), *(p for c in by for p in _ratio_parts(ds, c) or ())],
+        WHERE,
+    )
     notes: list[str] = []
     rows = _read(ds, by, teacher, group, [correct, truth_column, *lengths.values()], incomplete, prompts, notes)
     problem = teacher_mapping_problem("`families`", families, rows.names, "family") if families is not None else None
@@ -169,44 +199,73 @@ def compare_scores(ds: Dataset, by: list[str], teacher: str = "teacher", group: 
     inputs = _inputs(ds, rows, by, ups, bounds, lengths, flags, truth_values, seed)
     samples = resampled(inputs.statistics, rows.n_prompts, bootstrap, seed)
     tail = (1 - confidence) / 2 * 100
-    per_score = [_score_row(c, ups[c], samples, inputs, rows, lengths, tail, families, student_family)
-                 for c in by]
+    per_score = [_score_row(c, ups[c], samples, inputs, rows, lengths, tail, families, student_family) for c in by]
     pairs = [_pair_row(a, b, samples, inputs, tail) for a, b in combinations(by, 2)]
-    for family, keys in (("picked_difference", [f"picked {a} - {b}" for a, b in combinations(by, 2)]),
-                         ("tau_difference", [f"tau {a} - {b}" for a, b in combinations(by, 2)])):
+    for family, keys in (
+        ("picked_difference", [f"picked {a} - {b}" for a, b in combinations(by, 2)]),
+        ("tau_difference", [f"tau {a} - {b}" for a, b in combinations(by, 2)]),
+    ):
         for row, side in zip(pairs, _told_apart(samples, keys, tail), strict=True):
             row[f"{family}_told_apart"] = side
     for row in pairs:
         differences = inputs.picked[row["score_a"]] - inputs.picked[row["score_b"]]
-        row["prompts_to_tell_apart"] = None if row["picked_difference_told_apart"] else _prompts_needed(
-            differences[~np.isnan(differences)], confidence, len(pairs))
-    for family, key in (("vs_random", "vs random"), ("vs_best_teacher", f"{RECHOSEN} vs"),
-                        ("length_tokens_rho", "length tokens")):
+        row["prompts_to_tell_apart"] = (
+            None
+            if row["picked_difference_told_apart"]
+            else _prompts_needed(differences[~np.isnan(differences)], confidence, len(pairs))
+        )
+    for family, key in (
+        ("vs_random", "vs random"),
+        ("vs_best_teacher", f"{RECHOSEN} vs"),
+        ("length_tokens_rho", "length tokens"),
+    ):
         for row, side in zip(per_score, _told_apart(samples, [f"{key} {c}" for c in by], tail), strict=True):
             row[f"{family}_told_apart"] = side
     for row in per_score:
         missing = rows.n_prompts - row["labelled"]
         if flags is not None and missing:
-            notes.append(f"`{row['score']}` has no labelled pick on {missing} of {rows.n_prompts} prompts (its pick "
-                         "has no label, or it scored no response there): its pick accuracy is over the other "
-                         f"{row['labelled']}")
+            notes.append(
+                f"`{row['score']}` has no labelled pick on {missing} of {rows.n_prompts} prompts (its pick "
+                "has no label, or it scored no response there): its pick accuracy is over the other "
+                f"{row['labelled']}"
+            )
         if bounds[row["score"]] is not None:
-            notes.append(f"`{row['score']}` picks only among responses with `{row['score']}` <= "
-                         f"{bounds[row['score']]:g} (the score's recorded bound; bounded=False to take any)")
+            notes.append(
+                f"`{row['score']}` picks only among responses with `{row['score']}` <= "
+                f"{bounds[row['score']]:g} (the score's recorded bound; bounded=False to take any)"
+            )
     for kind, column in lengths.items():
         if column is None:
-            notes.append(f"no response length in {kind} (none of {TOKEN_COLUMNS if kind == 'tokens' else STEP_COLUMNS} "
-                         f"is in the data; pass {kind}= to name one)")
-    truth = None if inputs.truth is None else (
-        f"ground truth `{truth_column}`" if truth_column else "the given ground truth" if truth_values is not None
-        else f"teacher accuracy (`{correct}`)")
+            notes.append(
+                f"no response length in {kind} (none of {TOKEN_COLUMNS if kind == 'tokens' else STEP_COLUMNS} "
+                f"is in the data; pass {kind}= to name one)"
+            )
+    truth = (
+        None
+        if inputs.truth is None
+        else (
+            f"ground truth `{truth_column}`"
+            if truth_column
+            else "the given ground truth"
+            if truth_values is not None
+            else f"teacher accuracy (`{correct}`)"
+        )
+    )
     report = Comparison(
         scores=dataset_from_arrow(pa.Table.from_pylist(per_score)),
         agreement=dataset_from_arrow(pa.Table.from_pylist(pairs, schema=_PAIR_SCHEMA)),
-        teachers=rows.names, teacher_ranks={c: _ranks(samples[f"teachers {c}"][0]) for c in by},
-        prompts=rows.n_prompts, responses=rows.table.num_rows, resamples=bootstrap, confidence=confidence,
-        truth=truth, prompts_left_out=rows.left_out, baselines=_baselines(rows, samples, tail),
-        length_columns=lengths, notes=notes)
+        teachers=rows.names,
+        teacher_ranks={c: _ranks(samples[f"teachers {c}"][0]) for c in by},
+        prompts=rows.n_prompts,
+        responses=rows.table.num_rows,
+        resamples=bootstrap,
+        confidence=confidence,
+        truth=truth,
+        prompts_left_out=rows.left_out,
+        baselines=_baselines(rows, samples, tail),
+        length_columns=lengths,
+        notes=notes,
+    )
     report.verdict = verdict(report.to_dict())
     return report
 
@@ -215,16 +274,28 @@ def _interval_fields(*names: str) -> list[tuple[str, pa.DataType]]:
     return [(f"{n}{end}", pa.float64()) for n in names for end in ("", "_low", "_high")]
 
 
-_PAIR_SCHEMA = pa.schema([("score_a", pa.string()), ("score_b", pa.string()),
-                          *_interval_fields("kendall_tau", "same_pick", "picked_difference"),
-                          ("picked_difference_prompts", pa.int64()), ("prompts_to_tell_apart", pa.int64()),
-                          *_interval_fields("tau_difference"), ("picked_difference_told_apart", pa.int64()),
-                          ("tau_difference_told_apart", pa.int64())])
+_PAIR_SCHEMA = pa.schema(
+    [
+        ("score_a", pa.string()),
+        ("score_b", pa.string()),
+        *_interval_fields("kendall_tau", "same_pick", "picked_difference"),
+        ("picked_difference_prompts", pa.int64()),
+        ("prompts_to_tell_apart", pa.int64()),
+        *_interval_fields("tau_difference"),
+        ("picked_difference_told_apart", pa.int64()),
+        ("tau_difference_told_apart", pa.int64()),
+    ]
+)
 
 
-def option_problem(by: list[str], bootstrap: int, families: dict[str, str] | None,
-                   student_family: str | None, prompts: str = "matched",
-                   confidence: float = 0.95) -> tuple[str, str] | None:
+def option_problem(
+    by: list[str],
+    bootstrap: int,
+    families: dict[str, str] | None,
+    student_family: str | None,
+    prompts: str = "matched",
+    confidence: float = 0.95,
+) -> tuple[str, str] | None:
     """(the option, what is wrong with it) for options that cannot work whatever the data, else None: the one
     place both `compare_scores` and a recipe's ``compare:`` check them."""
     if not by or len(set(by)) != len(by):
@@ -232,8 +303,10 @@ def option_problem(by: list[str], bootstrap: int, families: dict[str, str] | Non
     if bootstrap < 100:
         return "bootstrap", f"must be at least 100 resamples (1000 is plenty), got {bootstrap}"
     if (families is None) != (student_family is None):
-        return ("families" if families is None else "student_family",
-                "`families` ({teacher: family}) and `student_family` go together")
+        return (
+            "families" if families is None else "student_family",
+            "`families` ({teacher: family}) and `student_family` go together",
+        )
     if prompts not in ("matched", "all"):
         return "prompts", f"must be 'matched' (prompts every teacher answered) or 'all', got {prompts!r}"
     if not 0.5 <= confidence < 1:
@@ -241,8 +314,15 @@ def option_problem(by: list[str], bootstrap: int, families: dict[str, str] | Non
     return None
 
 
-def _check(ds: Dataset, by: list[str] | str, families: dict[str, str] | None, student_family: str | None,
-           bootstrap: int, prompts: str, confidence: float) -> list[str]:
+def _check(
+    ds: Dataset,
+    by: list[str] | str,
+    families: dict[str, str] | None,
+    student_family: str | None,
+    bootstrap: int,
+    prompts: str,
+    confidence: float,
+) -> list[str]:
     by = [by] if isinstance(by, str) else list(by)
     problem = option_problem(by, bootstrap, families, student_family, prompts, confidence)
     if problem:
@@ -255,15 +335,24 @@ def _sorted_ids(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
     """Dense ids of a column's values in the order of the values themselves (nested ones by their canonical JSON;
     null last), and those values: the bootstrap then draws the same prompts for a seed whatever the row order."""
     if pa.types.is_nested(column.type):
-        column = pa.chunked_array([pa.array([None if v is None else json.dumps(v, sort_keys=True)
-                                             for v in column.to_pylist()], pa.string())])
+        column = pa.chunked_array(
+            [pa.array([None if v is None else json.dumps(v, sort_keys=True) for v in column.to_pylist()], pa.string())]
+        )
     values = pc.unique(column)
     values = values.take(pc.array_sort_indices(values, null_placement="at_end"))
     return pc.index_in(column, value_set=values).to_numpy(zero_copy_only=False).astype(np.int64), values.to_pylist()
 
 
-def _read(ds: Dataset, by: list[str], teacher: str, group: str, extra: list[str | None], incomplete: str,
-          prompts: str, notes: list[str]) -> _Rows:
+def _read(
+    ds: Dataset,
+    by: list[str],
+    teacher: str,
+    group: str,
+    extra: list[str | None],
+    incomplete: str,
+    prompts: str,
+    notes: list[str],
+) -> _Rows:
     """The columns the report reads, over the responses it compares (incomplete ones left out, as selection
     does; with ``prompts="matched"``, only prompts every teacher answered), with dense prompt and teacher ids."""
     parts = [p for c in by for p in _ratio_parts(ds, c) or ()]
@@ -283,15 +372,21 @@ def _read(ds: Dataset, by: list[str], teacher: str, group: str, extra: list[str 
     keep = np.ones(table.num_rows, dtype=bool)
     if left_out and prompts == "matched":
         if not every.any():
-            raise ConfigError(f"{WHERE}: no prompt was answered by every teacher ({teachers}), so no two teachers can "
-                              "be compared on the same prompts; compare fewer teachers, or pass prompts='all' "
-                              "(`compare.prompts: all`) to compare them on different prompts")
-        notes.append(f"{left_out} of {len(prompt_keys)} prompts were left out because not every teacher answered "
-                     "them (prompts='all' keeps them)")
+            raise ConfigError(
+                f"{WHERE}: no prompt was answered by every teacher ({teachers}), so no two teachers can "
+                "be compared on the same prompts; compare fewer teachers, or pass prompts='all' "
+                "(`compare.prompts: all`) to compare them on different prompts"
+            )
+        notes.append(
+            f"{left_out} of {len(prompt_keys)} prompts were left out because not every teacher answered "
+            "them (prompts='all' keeps them)"
+        )
         keep &= every[prompt]
     elif left_out:
-        message = (f"{left_out} of {len(prompt_keys)} prompts were not answered by every teacher: teacher means are "
-                   "over different prompts, so an easier share of prompts can make a teacher look better")
+        message = (
+            f"{left_out} of {len(prompt_keys)} prompts were not answered by every teacher: teacher means are "
+            "over different prompts, so an easier share of prompts can make a teacher look better"
+        )
         warnings.warn(f"{WHERE}: {message}", stacklevel=3)
         notes.append(message)
     if complete:
@@ -324,16 +419,19 @@ def _ground_truth(rows: _Rows, ground_truth: dict[str, float] | str) -> np.ndarr
         for t, name in enumerate(rows.names):
             seen = np.unique(values[(rows.teacher == t) & ~np.isnan(values)])
             if len(seen) > 1:
-                raise ConfigError(f"{WHERE}: ground_truth column {ground_truth!r} holds {len(seen)} different values "
-                                  f"for teacher {name!r}: it must hold the teacher's one value on each of its rows")
+                raise ConfigError(
+                    f"{WHERE}: ground_truth column {ground_truth!r} holds {len(seen)} different values "
+                    f"for teacher {name!r}: it must hold the teacher's one value on each of its rows"
+                )
             if len(seen):
                 mapping[name] = float(seen[0])
         key = f"ground_truth column {ground_truth!r}"
     elif isinstance(ground_truth, dict):
         mapping, key = ground_truth, "ground_truth"
     else:
-        raise ConfigError(f"{WHERE}: ground_truth must be {{teacher: value}} or a column name, got "
-                          f"{type(ground_truth).__name__}")
+        raise ConfigError(
+            f"{WHERE}: ground_truth must be {{teacher: value}} or a column name, got {type(ground_truth).__name__}"
+        )
     problem = teacher_mapping_problem(key, mapping, rows.names, "value")
     if problem:
         raise ConfigError(f"{WHERE}: {problem}")
@@ -361,8 +459,11 @@ class _Inputs:
     def statistics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         teachers = {c: table.scores(weights) * self.signs[c] for c, table in self.tables.items()}
         out = {f"teachers {c}": scores for c, scores in teachers.items()}
-        truth = self.truth.scores(weights) if isinstance(self.truth, TeacherTable) else (
-            None if self.truth is None else np.broadcast_to(self.truth, (len(weights), len(self.truth))))
+        truth = (
+            self.truth.scores(weights)
+            if isinstance(self.truth, TeacherTable)
+            else (None if self.truth is None else np.broadcast_to(self.truth, (len(weights), len(self.truth))))
+        )
         if self.accuracy is not None:
             out["teacher accuracy"] = self.accuracy.scores(weights)
             out["random pick"] = _mean_over_prompts(self.random_pick, weights)
@@ -391,23 +492,39 @@ class _Inputs:
         return out
 
 
-def _inputs(ds: Dataset, rows: _Rows, by: list[str], ups: dict[str, bool], bounds: dict[str, float | None],
-            lengths: dict[str, str | None], flags: np.ndarray | None, truth: np.ndarray | None, seed: int) -> _Inputs:
+def _inputs(
+    ds: Dataset,
+    rows: _Rows,
+    by: list[str],
+    ups: dict[str, bool],
+    bounds: dict[str, float | None],
+    lengths: dict[str, str | None],
+    flags: np.ndarray | None,
+    truth: np.ndarray | None,
+    seed: int,
+) -> _Inputs:
     signs = {c: 1 if ups[c] else -1 for c in by}
     raw = {c: _as_float(rows.table.column(c)) for c in by}
     oriented = {c: raw[c] * signs[c] for c in by}
-    candidates = {c: oriented[c] if bounds[c] is None else np.where(raw[c] <= bounds[c], oriented[c], np.nan)
-                  for c in by}
+    candidates = {
+        c: oriented[c] if bounds[c] is None else np.where(raw[c] <= bounds[c], oriented[c], np.nan) for c in by
+    }
     picks = {c: _picks(rows, candidates[c]) for c in by}
     picked = {}
     for c, rows_picked in picks.items():
         picked[c] = np.full(rows.n_prompts, np.nan)
         if flags is not None:
             picked[c][rows_picked >= 0] = flags[rows_picked[rows_picked >= 0]]
-    same = {(a, b): np.where((picks[a] >= 0) & (picks[b] >= 0), (picks[a] == picks[b]).astype(np.float64), np.nan)
-            for a, b in combinations(by, 2)}
-    length_sums = {(c, kind): _centred_rank_sums(rows, oriented[c], _as_float(rows.table.column(column)))
-                   for c in by for kind, column in lengths.items() if column}
+    same = {
+        (a, b): np.where((picks[a] >= 0) & (picks[b] >= 0), (picks[a] == picks[b]).astype(np.float64), np.nan)
+        for a, b in combinations(by, 2)
+    }
+    length_sums = {
+        (c, kind): _centred_rank_sums(rows, oriented[c], _as_float(rows.table.column(column)))
+        for c in by
+        for kind, column in lengths.items()
+        if column
+    }
     accuracy = random_pick = None
     if flags is not None:
         accuracy = TeacherTable.build(rows.prompt, rows.teacher, flags, rows.n_prompts, len(rows.names))
@@ -415,8 +532,17 @@ def _inputs(ds: Dataset, rows: _Rows, by: list[str], ups: dict[str, bool], bound
         with np.errstate(invalid="ignore", divide="ignore"):
             random_pick = (per_prompt.sums / per_prompt.counts)[:, 0]
     tables = {c: _teacher_table(ds, rows, c) for c in by}
-    return _Inputs(tables, signs, picked, same, length_sums, accuracy, truth if truth is not None else accuracy,
-                   random_pick, crossfit_folds(rows.n_prompts, seed))
+    return _Inputs(
+        tables,
+        signs,
+        picked,
+        same,
+        length_sums,
+        accuracy,
+        truth if truth is not None else accuracy,
+        random_pick,
+        crossfit_folds(rows.n_prompts, seed),
+    )
 
 
 def _teacher_table(ds: Dataset, rows: _Rows, column: str) -> TeacherTable:
@@ -426,8 +552,14 @@ def _teacher_table(ds: Dataset, rows: _Rows, column: str) -> TeacherTable:
     parts = _ratio_parts(ds, column)
     if parts:
         numerator, denominator = (_as_float(rows.table.column(p)) for p in parts)
-        return TeacherTable.build(rows.prompt, rows.teacher, np.where(np.isnan(values), np.nan, numerator),
-                                  rows.n_prompts, len(rows.names), denominator)
+        return TeacherTable.build(
+            rows.prompt,
+            rows.teacher,
+            np.where(np.isnan(values), np.nan, numerator),
+            rows.n_prompts,
+            len(rows.names),
+            denominator,
+        )
     return TeacherTable.build(rows.prompt, rows.teacher, values, rows.n_prompts, len(rows.names))
 
 
@@ -443,8 +575,10 @@ def _picks(rows: _Rows, oriented: np.ndarray) -> np.ndarray:
 
 def _correct_flags(rows: _Rows, correct: str | None, notes: list[str]) -> np.ndarray | None:
     if correct is None:
-        notes.append("no correctness labels (run answer checks, or name a boolean column with correct=): the "
-                     "pick columns are empty")
+        notes.append(
+            "no correctness labels (run answer checks, or name a boolean column with correct=): the "
+            "pick columns are empty"
+        )
         return None
     flags = _as_float(pc.cast(_boolean(rows.table.column(correct), correct, WHERE), pa.float64()))
     if np.isnan(flags).all():
@@ -499,21 +633,39 @@ def _with_interval(out: dict[str, Any], name: str, samples: dict[str, np.ndarray
     out.update(zip((name, f"{name}_low", f"{name}_high"), _interval_of(samples, key, tail), strict=True))
 
 
-def _score_row(column: str, up: bool, samples: dict[str, np.ndarray], inputs: _Inputs, rows: _Rows,
-               lengths: dict[str, str | None], tail: float, families: dict[str, str] | None,
-               student_family: str | None) -> dict[str, Any]:
+def _score_row(
+    column: str,
+    up: bool,
+    samples: dict[str, np.ndarray],
+    inputs: _Inputs,
+    rows: _Rows,
+    lengths: dict[str, str | None],
+    tail: float,
+    families: dict[str, str] | None,
+    student_family: str | None,
+) -> dict[str, Any]:
     teacher_scores = samples[f"teachers {column}"][0]
     top = None if np.isnan(teacher_scores).all() else rows.names[int(np.nanargmax(teacher_scores))]
-    out: dict[str, Any] = {"score": column, "higher_is_better": up, "top_teacher": top,
-                           "top_teacher_is_student_family": None if families is None or top is None
-                           else families.get(top) == student_family,
-                           "labelled": int((~np.isnan(inputs.picked[column])).sum())}
-    for name, key in (("picked_accuracy", "picked"), ("vs_random", "vs random"), ("vs_best_teacher", f"{RECHOSEN} vs"),
-                      ("ranking_tau", "tau"), ("ranking_pairwise", "pairwise"), ("ranking_rho", "rho")):
+    out: dict[str, Any] = {
+        "score": column,
+        "higher_is_better": up,
+        "top_teacher": top,
+        "top_teacher_is_student_family": None
+        if families is None or top is None
+        else families.get(top) == student_family,
+        "labelled": int((~np.isnan(inputs.picked[column])).sum()),
+    }
+    for name, key in (
+        ("picked_accuracy", "picked"),
+        ("vs_random", "vs random"),
+        ("vs_best_teacher", f"{RECHOSEN} vs"),
+        ("ranking_tau", "tau"),
+        ("ranking_pairwise", "pairwise"),
+        ("ranking_rho", "rho"),
+    ):
         _with_interval(out, name, samples, f"{key} {column}", tail)
     tops = samples.get(f"top {column}")
-    out["ranking_p_top"] = float(np.nanmean(tops[1:])) if tops is not None and (~np.isnan(tops[1:])).any() \
-        else math.nan
+    out["ranking_p_top"] = float(np.nanmean(tops[1:])) if tops is not None and (~np.isnan(tops[1:])).any() else math.nan
     for kind in lengths:
         _with_interval(out, f"length_{kind}_rho", samples, f"length {kind} {column}", tail)
         sums = inputs.lengths.get((column, kind))
@@ -523,8 +675,12 @@ def _score_row(column: str, up: bool, samples: dict[str, np.ndarray], inputs: _I
 
 def _pair_row(a: str, b: str, samples: dict[str, np.ndarray], inputs: _Inputs, tail: float) -> dict[str, Any]:
     out: dict[str, Any] = {"score_a": a, "score_b": b}
-    for name, key in (("kendall_tau", f"agree {a} {b}"), ("same_pick", f"same {a} {b}"),
-                      ("picked_difference", f"picked {a} - {b}"), ("tau_difference", f"tau {a} - {b}")):
+    for name, key in (
+        ("kendall_tau", f"agree {a} {b}"),
+        ("same_pick", f"same {a} {b}"),
+        ("picked_difference", f"picked {a} - {b}"),
+        ("tau_difference", f"tau {a} - {b}"),
+    ):
         _with_interval(out, name, samples, key, tail)
     out["picked_difference_prompts"] = int((~np.isnan(inputs.picked[a] - inputs.picked[b])).sum())
     return out
@@ -574,8 +730,14 @@ def _centred_rank_sums(rows: _Rows, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     frame = pd.DataFrame({"p": rows.prompt[keep], "x": x[keep], "y": y[keep]})
     ranked = frame.groupby("p")[["x", "y"]].rank(method="average")
     centred = ranked - ranked.groupby(frame["p"]).transform("mean")
-    sums = pd.DataFrame({"xy": centred["x"] * centred["y"], "xx": centred["x"] ** 2, "yy": centred["y"] ** 2,
-                         "p": frame["p"]}).groupby("p").sum().reindex(range(rows.n_prompts), fill_value=0.0)
+    sums = (
+        pd.DataFrame(
+            {"xy": centred["x"] * centred["y"], "xx": centred["x"] ** 2, "yy": centred["y"] ** 2, "p": frame["p"]}
+        )
+        .groupby("p")
+        .sum()
+        .reindex(range(rows.n_prompts), fill_value=0.0)
+    )
     return sums[["xy", "xx", "yy"]].to_numpy()
 
 

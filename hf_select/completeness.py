@@ -39,12 +39,15 @@ TRUNCATED_FINISH = "length"
 
 @dataclass(frozen=True)
 class CompletenessParams(PassParams):
-    finish_columns: list[str] = option("Columns that say why generation stopped ('length': cut off).",
-                                       default_factory=lambda: list(FINISH_COLUMNS))
-    complete_column: str = option("A column that says whether the reasoning is complete (OpenR1-Math).",
-                                  "is_reasoning_complete")
-    extracted_column: str = option("Where answer checks put the extracted answer (null: no final answer).",
-                                   "extracted_answer")
+    finish_columns: list[str] = option(
+        "Columns that say why generation stopped ('length': cut off).", default_factory=lambda: list(FINISH_COLUMNS)
+    )
+    complete_column: str = option(
+        "A column that says whether the reasoning is complete (OpenR1-Math).", "is_reasoning_complete"
+    )
+    extracted_column: str = option(
+        "Where answer checks put the extracted answer (null: no final answer).", "extracted_answer"
+    )
 
 
 class Completeness(MapPass):
@@ -55,15 +58,18 @@ class Completeness(MapPass):
     cli_alias = "complete"
     Params = CompletenessParams
     reads_shape = True
-    explanation = ("Each response is flagged complete unless it was cut off: a reasoning or solution block that "
-                   "opens and never closes, a finish reason of 'length', a false `is_reasoning_complete`, or (where "
-                   "answers were checked) no final answer. Incomplete responses are excluded from selection.")
-    fields = {COMPLETE: Field(Value("bool"), "whether the response is whole (not cut off); null when unreadable"),
-              INCOMPLETE_REASON: Field(Value("string"), "why the response is incomplete (empty when it is complete)")}
+    explanation = (
+        "Each response is flagged complete unless it was cut off: a reasoning or solution block that "
+        "opens and never closes, a finish reason of 'length', a false `is_reasoning_complete`, or (where "
+        "answers were checked) no final answer. Incomplete responses are excluded from selection."
+    )
+    fields = {
+        COMPLETE: Field(Value("bool"), "whether the response is whole (not cut off); null when unreadable"),
+        INCOMPLETE_REASON: Field(Value("string"), "why the response is incomplete (empty when it is complete)"),
+    }
     params: CompletenessParams
 
-    def __init__(self, params: CompletenessParams | None = None, *, shape: Shape | None = None,
-                 **options: Any) -> None:
+    def __init__(self, params: CompletenessParams | None = None, *, shape: Shape | None = None, **options: Any) -> None:
         self.shape, self.params = configure(type(self), params, shape, options)
 
     def input_columns(self) -> list[str]:
@@ -81,9 +87,14 @@ class Completeness(MapPass):
         return {name: f.feature for name, f in self.fields.items()}
 
     def config(self) -> dict[str, Any]:
-        return {"score": self.name, **as_config(self.shape), **as_config(self.params),
-                "rules": "open reasoning/solution block; finish reason 'length'; is_reasoning_complete false; "
-                         "answers checked and none found", "hf_select_version": __version__}
+        return {
+            "score": self.name,
+            **as_config(self.shape),
+            **as_config(self.params),
+            "rules": "open reasoning/solution block; finish reason 'length'; is_reasoning_complete false; "
+            "answers checked and none found",
+            "hf_select_version": __version__,
+        }
 
     def describe(self) -> str:
         return "completeness"

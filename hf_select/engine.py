@@ -85,15 +85,21 @@ class ScoringEngine:
 
     # -- public -------------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def score(self, requests: Sequence[ScoringRequest], *, ranks: bool = False,
-              on_done: Callable[[list[int]], None] | None = None) -> list[TokenScores]:
+    def score(
+        self,
+        requests: Sequence[ScoringRequest],
+        *,
+        ranks: bool = False,
+        on_done: Callable[[list[int]], None] | None = None,
+    ) -> list[TokenScores]:
         """Log-probs (and optionally ranks) of every target token, in the order of ``requests``.
 
         ``on_done(indices)`` is called after each forward pass with the requests it finished (progress)."""
         for i, request in enumerate(requests):
             if not request.context or not request.target:
-                raise ScoringInputError(None, f"request {i} has an empty context or target; contexts hold at least "
-                                              "one token")
+                raise ScoringInputError(
+                    None, f"request {i} has an empty context or target; contexts hold at least one token"
+                )
         _check_head(self.model)
         results: list[TokenScores | None] = [None] * len(requests)
         for batch in self._batches(requests):
@@ -154,8 +160,9 @@ class ScoringEngine:
         lengths = np.array([len(request.target) for request in batch])
         rows = np.repeat(np.arange(len(batch)), lengths)
         # the position whose output predicts each target token: its request's context length - 1, onwards
-        starts = np.repeat(np.array([len(request.context) - 1 for request in batch]) - np.cumsum(lengths) + lengths,
-                           lengths)
+        starts = np.repeat(
+            np.array([len(request.context) - 1 for request in batch]) - np.cumsum(lengths) + lengths, lengths
+        )
         positions = starts + np.arange(len(rows))
         targets = np.concatenate([np.asarray(request.target, dtype=np.int64) for request in batch])
         hidden = self._body(torch.from_numpy(ids).to(device))
@@ -189,9 +196,7 @@ class ScoringEngine:
                 token_ranks.append(rk)
         self.stats.tokens += fed
         self.stats.padded_tokens += fed
-        return TokenScores(
-            torch.cat(logprobs).numpy(), torch.cat(token_ranks).numpy() if ranks else None
-        )
+        return TokenScores(torch.cat(logprobs).numpy(), torch.cat(token_ranks).numpy() if ranks else None)
 
     def _chunks(self, length: int) -> list[tuple[int, int]]:
         """Budget-sized spans of a long request; under LongRoPE past its switch, the first span reaches past the
@@ -295,14 +300,18 @@ def _chunks_reproduce_a_whole_pass(engine: ScoringEngine) -> bool:
         body, argument = lm.base_model, _cache_argument(lm.base_model)
         ok = argument is not None
         if ok:
-            probe = (torch.arange(3, 3 + 24, device=engine.model.input_device) % lm.config.get_text_config().vocab_size)
+            probe = torch.arange(3, 3 + 24, device=engine.model.input_device) % lm.config.get_text_config().vocab_size
             with torch.inference_mode():
                 if engine.rope is not None:
                     engine.rope.reset()
                 whole = body(input_ids=probe[None], use_cache=False).last_hidden_state[0].float()
                 cache = DynamicCache(config=lm.config)
-                parts = [body(input_ids=probe[None, start:start + 8], use_cache=True, **{argument: cache})
-                         .last_hidden_state[0].float() for start in range(0, 24, 8)]
+                parts = [
+                    body(input_ids=probe[None, start : start + 8], use_cache=True, **{argument: cache})
+                    .last_hidden_state[0]
+                    .float()
+                    for start in range(0, 24, 8)
+                ]
             tolerance = 1e-3 if lm.dtype == torch.float32 else 5e-2
             ok = torch.allclose(torch.cat(parts), whole, atol=tolerance * max(1.0, whole.abs().max().item()))
         _CHUNKING_CHECKED[lm] = ok
@@ -332,5 +341,6 @@ def _check_head(model: ScoringModel) -> None:
     if not torch.allclose(expected.to(got.device), got, atol=tolerance * max(1.0, expected.abs().max().item())):
         raise ModelNotSupportedError(
             f"{type(lm).__name__}: applying its output embeddings to the body's hidden states does not "
-            "reproduce its logits, so hf_select cannot score it exactly. Please open an issue with the model id.")
+            "reproduce its logits, so hf_select cannot score it exactly. Please open an issue with the model id."
+        )
     _HEAD_CHECKED[lm] = True

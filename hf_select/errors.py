@@ -63,7 +63,7 @@ class HfSelectError(Exception):
 
     def __str__(self) -> str:
         text = "".join(str(part) for part in self.args)
-        return text if len(text) <= MAX_MESSAGE else f"{text[:MAX_MESSAGE - 200]} [...] {text[-190:]}"
+        return text if len(text) <= MAX_MESSAGE else f"{text[: MAX_MESSAGE - 200]} [...] {text[-190:]}"
 
 
 class MissingColumnError(HfSelectError, KeyError, ValueError):

@@ -50,8 +50,12 @@ Format = Literal["text", "messages", "sharegpt", "prompt_completion"]
 Part = Literal["all", "reasoning", "answer"]
 Turns = Literal["last", "all"]
 # (prompt column, response column) of each format when the user names none.
-DEFAULT_COLUMNS = {"text": ("prompt", "response"), "messages": (None, "messages"),
-                   "sharegpt": (None, "conversations"), "prompt_completion": ("prompt", "completion")}
+DEFAULT_COLUMNS = {
+    "text": ("prompt", "response"),
+    "messages": (None, "messages"),
+    "sharegpt": (None, "conversations"),
+    "prompt_completion": ("prompt", "completion"),
+}
 SYSTEM_COLUMNS = ("system", "system_prompt")  # read when present, unless `system_column` names another
 REASONING_FIELDS = ("reasoning_content", "thinking")  # a message's reasoning kept beside its content
 REASONING_PARTS = ("reasoning", "thinking")  # the types of content parts that hold reasoning
@@ -76,17 +80,25 @@ class Shape:
     """Where a row's reply and its context are: given once, to a score, to `hf_select.score` or in a recipe's
     ``dataset:`` section. Unnamed columns default to the format's own."""
 
-    format: Format = option("text (prompt, response), messages (chat), sharegpt (conversations of from/value), "
-                            "prompt_completion (strings or message lists).", "text")
+    format: Format = option(
+        "text (prompt, response), messages (chat), sharegpt (conversations of from/value), "
+        "prompt_completion (strings or message lists).",
+        "text",
+    )
     prompt_column: str | None = option("The prompt column (text, prompt_completion); default: `prompt`.", None)
-    response_column: str | None = option("The reply column: `response`, `messages`, `conversations` or "
-                                         "`completion` by default.", None)
-    system_column: str | None = option("A column holding the system prompt; default: `system` or `system_prompt` "
-                                       "when the data has one.", None)
+    response_column: str | None = option(
+        "The reply column: `response`, `messages`, `conversations` or `completion` by default.", None
+    )
+    system_column: str | None = option(
+        "A column holding the system prompt; default: `system` or `system_prompt` when the data has one.", None
+    )
     turns: Turns = option("Chat data: score the last assistant turn, or every one.", "last")
     part: Part = option("Reasoning traces: score the whole reply, its reasoning or its answer.", "all")
-    reasoning_column: str | None = option("A column holding the reply's reasoning beside its answer (the last "
-                                          "reply, in chat data): scored as <think>reasoning</think> before it.", None)
+    reasoning_column: str | None = option(
+        "A column holding the reply's reasoning beside its answer (the last "
+        "reply, in chat data): scored as <think>reasoning</think> before it.",
+        None,
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -109,9 +121,12 @@ class Shape:
     def columns(self, with_prompt: bool = True) -> list[str]:
         """The columns every row must have."""
         needs_prompt = with_prompt and self.format in ("text", "prompt_completion")
-        return [self.response_column, *([self.prompt_column] if needs_prompt else []),
-                *([self.system_column] if self.system_column else []),
-                *([self.reasoning_column] if self.reasoning_column else [])]
+        return [
+            self.response_column,
+            *([self.prompt_column] if needs_prompt else []),
+            *([self.system_column] if self.system_column else []),
+            *([self.reasoning_column] if self.reasoning_column else []),
+        ]
 
     def optional_columns(self) -> list[str]:
         """Columns read when the data has them: the usual system-prompt columns, unless one was named."""
@@ -121,7 +136,8 @@ class Shape:
         """Every column that may be folded into a conversation (replaced by the SFT-ready columns in a curated
         split): the prompt, the reply and the system prompt columns."""
         return [c for c in (self.prompt_column, self.response_column, self.reasoning_column) if c] + (
-            [self.system_column] if self.system_column else list(SYSTEM_COLUMNS))
+            [self.system_column] if self.system_column else list(SYSTEM_COLUMNS)
+        )
 
     # -- reading --------------------------------------------------------------------------------------------
     def conversation(self, row: Mapping[str, Any], with_prompt: bool = True) -> list[Message]:
@@ -153,27 +169,41 @@ class Shape:
         column = self.response_column
         positions = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
         if not positions:
-            raise ScoringInputError(column, f"the conversation has no assistant turn to score (roles: "
-                                            f"{[m['role'] for m in messages]}).")
+            raise ScoringInputError(
+                column, f"the conversation has no assistant turn to score (roles: {[m['role'] for m in messages]})."
+            )
         turns = []
         for i in positions if self.turns == "all" else positions[-1:]:
             content = messages[i]["content"]
             if not isinstance(content, str) or not content.strip():
-                raise ScoringInputError(column, f"assistant message {i} is empty or not a string ({content!r:.40}). "
-                                                "Drop the row or pass ", Arg("on_error", "nan"), ".")
+                raise ScoringInputError(
+                    column,
+                    f"assistant message {i} is empty or not a string ({content!r:.40}). Drop the row or pass ",
+                    Arg("on_error", "nan"),
+                    ".",
+                )
             if with_prompt and not any(m["role"] == "user" for m in messages[:i]):
-                raise ScoringInputError(column, f"assistant message {i} answers no user turn (roles before it: "
-                                                f"{[m['role'] for m in messages[:i]]}): with nothing asked, a reply "
-                                                "has no context to score in (as a text row with an empty prompt). "
-                                                "Drop the row or pass ", Arg("on_error", "nan"), ".")
+                raise ScoringInputError(
+                    column,
+                    f"assistant message {i} answers no user turn (roles before it: "
+                    f"{[m['role'] for m in messages[:i]]}): with nothing asked, a reply "
+                    "has no context to score in (as a text row with an empty prompt). "
+                    "Drop the row or pass ",
+                    Arg("on_error", "nan"),
+                    ".",
+                )
             for message in messages[: i + 1]:
                 if isinstance(message["content"], str):
                     encodable(message["content"], column)
             before, text = _split_part(content, self.part, column)
             if not text.strip():
-                raise ScoringInputError(column, f"the {self.part if self.part != 'all' else 'response'} part is "
-                                                "empty. Drop the row (Dataset.filter) or pass ",
-                                        Arg("on_error", "nan"), ".")
+                raise ScoringInputError(
+                    column,
+                    f"the {self.part if self.part != 'all' else 'response'} part is "
+                    "empty. Drop the row (Dataset.filter) or pass ",
+                    Arg("on_error", "nan"),
+                    ".",
+                )
             turns.append(Turn(messages[:i] if with_prompt else [], before, text, column))
         return turns
 
@@ -199,20 +229,28 @@ class Shape:
         if last is None or not _is_set(reasoning):
             return messages
         if not isinstance(reasoning, str):
-            raise ScoringInputError(column, f"the reasoning must be a string, got {type(reasoning).__name__} "
-                                            f"({reasoning!r:.40}). Fix or drop the row, or pass ",
-                                    Arg("on_error", "nan"), ".")
+            raise ScoringInputError(
+                column,
+                f"the reasoning must be a string, got {type(reasoning).__name__} "
+                f"({reasoning!r:.40}). Fix or drop the row, or pass ",
+                Arg("on_error", "nan"),
+                ".",
+            )
         answer = messages[last]["content"]
         if isinstance(answer, str) and has_trace(answer):
-            raise ScoringInputError(column, f"the reply in {self.response_column!r} has a reasoning trace already "
-                                            f"(inline or in a field of its message) and {column!r} holds reasoning "
-                                            "too: which one was generated is unclear. Keep one (name no reasoning "
-                                            "column, or strip the reply's trace), or pass ",
-                                    Arg("on_error", "nan"), ".")
+            raise ScoringInputError(
+                column,
+                f"the reply in {self.response_column!r} has a reasoning trace already "
+                f"(inline or in a field of its message) and {column!r} holds reasoning "
+                "too: which one was generated is unclear. Keep one (name no reasoning "
+                "column, or strip the reply's trace), or pass ",
+                Arg("on_error", "nan"),
+                ".",
+            )
         if answer is not None and not isinstance(answer, str):
             return messages  # `read` names the reply that is not a string
         reply = {"role": "assistant", "content": inline_trace(encodable(reasoning, column), answer)}
-        return [*messages[:last], reply, *messages[last + 1:]]
+        return [*messages[:last], reply, *messages[last + 1 :]]
 
     def _prompt(self, row: Mapping[str, Any]) -> list[Message]:
         value = row[self.prompt_column]
@@ -228,16 +266,24 @@ class Shape:
         else:
             held = [c for c in SYSTEM_COLUMNS if _is_set(row.get(c))]
             if len(held) > 1 and len({str(row[c]) for c in held}) > 1:
-                raise ScoringInputError(held[0], f"the row has two different system prompts, in {held}. Name the "
-                                                 "one to use with ", Arg("system_column", held[0]), ".")
+                raise ScoringInputError(
+                    held[0],
+                    f"the row has two different system prompts, in {held}. Name the one to use with ",
+                    Arg("system_column", held[0]),
+                    ".",
+                )
             column = held[0] if held else None
         value = row.get(column) if column else None
         if not _is_set(value):
             return None
         if not isinstance(value, str):
-            raise ScoringInputError(column, f"the system prompt must be a string, got {type(value).__name__} "
-                                            f"({value!r:.40}). Name the right column with ",
-                                    Arg("system_column", "<your column>"), ".")
+            raise ScoringInputError(
+                column,
+                f"the system prompt must be a string, got {type(value).__name__} "
+                f"({value!r:.40}). Name the right column with ",
+                Arg("system_column", "<your column>"),
+                ".",
+            )
         return value
 
 
@@ -257,35 +303,54 @@ def _split_part(text: str, part: str, column: str) -> tuple[str, str]:
     trace = parse_trace(text)
     if part == "reasoning":
         if not trace.has_reasoning:
-            raise ScoringInputError(column, "part='reasoning' needs a reasoning trace (<think> ... </think>, or "
-                                            "<|begin_of_thought|> ...), but this response has none. Score it with ",
-                                    Arg("part", "all"), ".")
-        return text[:trace.reasoning_start], text[trace.reasoning_start:trace.reasoning_end]
+            raise ScoringInputError(
+                column,
+                "part='reasoning' needs a reasoning trace (<think> ... </think>, or "
+                "<|begin_of_thought|> ...), but this response has none. Score it with ",
+                Arg("part", "all"),
+                ".",
+            )
+        return text[: trace.reasoning_start], text[trace.reasoning_start : trace.reasoning_end]
     if trace.cut_off:
-        raise ScoringInputError(column, f"part='answer': {trace.incomplete}, so there is no answer to score. Drop "
-                                        "such rows or pass ", Arg("on_error", "nan"), ".")
-    return text[:trace.answer_start], text[trace.answer_start:trace.answer_end]
+        raise ScoringInputError(
+            column,
+            f"part='answer': {trace.incomplete}, so there is no answer to score. Drop such rows or pass ",
+            Arg("on_error", "nan"),
+            ".",
+        )
+    return text[: trace.answer_start], text[trace.answer_start : trace.answer_end]
 
 
 def looks_like_messages(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(m, Mapping) and ({"role", "content"} <= set(m) or {"from", "value"} <= set(m)) for m in value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(m, Mapping) and ({"role", "content"} <= set(m) or {"from", "value"} <= set(m)) for m in value
+        )
+    )
 
 
 def wrong_type_advice(column: str, value: Any, expected: str = "string") -> str | None:
     """What to do when ``column`` holds ``value`` where a string (or a conversation) was expected, when the
     value's shape says which format or helper fits; None when it says nothing."""
     if expected == "string" and looks_like_messages(value):
-        return (f"it holds a conversation of {len(value)} messages, not a string: this is chat data. Name its "
-                "format (format='messages' or 'sharegpt' or 'prompt_completion', `dataset.format: messages`, "
-                "--format messages) so hf_select scores the assistant turn.")
+        return (
+            f"it holds a conversation of {len(value)} messages, not a string: this is chat data. Name its "
+            "format (format='messages' or 'sharegpt' or 'prompt_completion', `dataset.format: messages`, "
+            "--format messages) so hf_select scores the assistant turn."
+        )
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return (f"it holds a list of {len(value)} strings, not a {expected}: this looks like wide data (several "
-                f"generations per prompt). Use hf_select.explode(ds, responses={column!r}) or "
-                "`dataset.format: wide` to get one row per response.")
+        return (
+            f"it holds a list of {len(value)} strings, not a {expected}: this looks like wide data (several "
+            f"generations per prompt). Use hf_select.explode(ds, responses={column!r}) or "
+            "`dataset.format: wide` to get one row per response."
+        )
     if expected == "conversation" and isinstance(value, str):
-        return ("it holds a string, not a conversation (a list of messages): this is text data. Use "
-                "format='text' (`dataset.format: text`, --format text).")
+        return (
+            "it holds a string, not a conversation (a list of messages): this is text data. Use "
+            "format='text' (`dataset.format: text`, --format text)."
+        )
     return None
 
 
@@ -294,12 +359,19 @@ def require_text(row: Mapping[str, Any], column: str, what: str) -> str:
     value = row[column]
     if not isinstance(value, str):
         advice = wrong_type_advice(column, value)
-        raise ScoringInputError(column, advice or (
-            f"the {what} must be a string, got {type(value).__name__} ({value!r:.40}). Fix or drop the row "
-            "(Dataset.filter), or pass "), *(() if advice else (Arg("on_error", "nan"), ".")))
+        raise ScoringInputError(
+            column,
+            advice
+            or (
+                f"the {what} must be a string, got {type(value).__name__} ({value!r:.40}). Fix or drop the row "
+                "(Dataset.filter), or pass "
+            ),
+            *(() if advice else (Arg("on_error", "nan"), ".")),
+        )
     if not value.strip():
-        raise ScoringInputError(column, f"the {what} is empty. Drop the row (Dataset.filter) or pass ",
-                                Arg("on_error", "nan"), ".")
+        raise ScoringInputError(
+            column, f"the {what} is empty. Drop the row (Dataset.filter) or pass ", Arg("on_error", "nan"), "."
+        )
     return encodable(value, column)
 
 
@@ -308,9 +380,13 @@ def encodable(text: str, column: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
-        raise ScoringInputError(column, f"the text holds a lone surrogate ({text[err.start]!r} at character "
-                                        f"{err.start}), which is not valid Unicode. Fix the data, or pass ",
-                                Arg("on_error", "nan"), ".") from None
+        raise ScoringInputError(
+            column,
+            f"the text holds a lone surrogate ({text[err.start]!r} at character "
+            f"{err.start}), which is not valid Unicode. Fix the data, or pass ",
+            Arg("on_error", "nan"),
+            ".",
+        ) from None
     return text
 
 
@@ -319,9 +395,14 @@ def _messages(row: Mapping[str, Any], column: str) -> list[Message]:
     value = row[column]
     if not looks_like_messages(value):
         advice = wrong_type_advice(column, value, "conversation")
-        raise ScoringInputError(column, advice or (
-            f"expected a conversation (a list of {{role, content}} messages), got {type(value).__name__} "
-            f"({value!r:.60})."))
+        raise ScoringInputError(
+            column,
+            advice
+            or (
+                f"expected a conversation (a list of {{role, content}} messages), got {type(value).__name__} "
+                f"({value!r:.60})."
+            ),
+        )
     out = []
     for i, message in enumerate(value):
         if "role" in message:
@@ -340,9 +421,13 @@ def _content(message: Mapping[str, Any], content: Any, where: str, column: str) 
     for field in REASONING_FIELDS:
         value = message.get(field)
         if value is not None and not isinstance(value, str):
-            raise ScoringInputError(column, f"{where}'s `{field}` must be a string (the reasoning), got "
-                                            f"{type(value).__name__} ({value!r:.40}). Fix or drop the row, or pass ",
-                                    Arg("on_error", "nan"), ".")
+            raise ScoringInputError(
+                column,
+                f"{where}'s `{field}` must be a string (the reasoning), got "
+                f"{type(value).__name__} ({value!r:.40}). Fix or drop the row, or pass ",
+                Arg("on_error", "nan"),
+                ".",
+            )
         if _is_set(value):
             reasoning[f"`{field}`"] = encodable(value, column)
     if isinstance(content, list):
@@ -352,12 +437,22 @@ def _content(message: Mapping[str, Any], content: Any, where: str, column: str) 
     if not reasoning:
         return content
     if len(set(reasoning.values())) > 1:
-        raise ScoringInputError(column, f"{where} holds two different reasonings, in {' and '.join(reasoning)}: keep "
-                                        "one. Fix or drop the row, or pass ", Arg("on_error", "nan"), ".")
+        raise ScoringInputError(
+            column,
+            f"{where} holds two different reasonings, in {' and '.join(reasoning)}: keep "
+            "one. Fix or drop the row, or pass ",
+            Arg("on_error", "nan"),
+            ".",
+        )
     if isinstance(content, str) and has_trace(content):
-        raise ScoringInputError(column, f"{where} has a reasoning trace inline in its content and in "
-                                        f"{next(iter(reasoning))} too: which one was generated is unclear. Keep one, "
-                                        "or pass ", Arg("on_error", "nan"), ".")
+        raise ScoringInputError(
+            column,
+            f"{where} has a reasoning trace inline in its content and in "
+            f"{next(iter(reasoning))} too: which one was generated is unclear. Keep one, "
+            "or pass ",
+            Arg("on_error", "nan"),
+            ".",
+        )
     if content is not None and not isinstance(content, str):
         return content
     return inline_trace(next(iter(reasoning.values())), content)
@@ -371,13 +466,19 @@ def _parts(parts: list[Any], where: str, column: str) -> tuple[str | None, str |
     for j, part in enumerate(parts):
         kind = part.get("type") if isinstance(part, Mapping) else None
         if kind not in (*TEXT_PARTS, *REASONING_PARTS):
-            raise ScoringInputError(column, f"{where}'s content part {j} is not a text or reasoning part "
-                                            f"({part!r:.60}): only text can be scored. Drop the row, or pass ",
-                                    Arg("on_error", "nan"), ".")
+            raise ScoringInputError(
+                column,
+                f"{where}'s content part {j} is not a text or reasoning part "
+                f"({part!r:.60}): only text can be scored. Drop the row, or pass ",
+                Arg("on_error", "nan"),
+                ".",
+            )
         text = part.get("text") if part.get("text") is not None else part.get(kind)
         if text is not None and not isinstance(text, str):
-            raise ScoringInputError(column, f"{where}'s content part {j} ({kind}) must hold a string, got "
-                                            f"{type(text).__name__} ({text!r:.40}).")
+            raise ScoringInputError(
+                column,
+                f"{where}'s content part {j} ({kind}) must hold a string, got {type(text).__name__} ({text!r:.40}).",
+            )
         texts["reasoning" if kind in REASONING_PARTS else "answer"].append(encodable(text or "", column))
     answer = "".join(texts["answer"]) if texts["answer"] else None
     reasoning = "".join(texts["reasoning"])

@@ -76,29 +76,42 @@ def _check_files(images: dict[str, bytes] | None) -> dict[str, bytes]:
     checked: dict[str, bytes] = {}
     for path, content in (images or {}).items():
         parts = path.split("/") if isinstance(path, str) else []
-        if (not parts or parts[0] not in (IMAGES_DIR, VIEWER_DIR) or len(parts) < 2
-                or any(p in ("", ".", "..") for p in parts) or "\\" in path):
-            raise CardError(f"Image path {path!r} must be a relative path under {IMAGES_DIR}/ or {VIEWER_DIR}/ "
-                            "(no '..')")
+        if (
+            not parts
+            or parts[0] not in (IMAGES_DIR, VIEWER_DIR)
+            or len(parts) < 2
+            or any(p in ("", ".", "..") for p in parts)
+            or "\\" in path
+        ):
+            raise CardError(
+                f"Image path {path!r} must be a relative path under {IMAGES_DIR}/ or {VIEWER_DIR}/ (no '..')"
+            )
         if not isinstance(content, (bytes, bytearray)):
             raise CardError(f"Image {path!r} must be bytes, not {type(content).__name__}")
         checked[path] = bytes(content)
     return checked
 
 
-def _card_for(ds: Dataset, split: str, card: DatasetCard | None, images: dict[str, bytes] | None,
-              config_name: str = DEFAULT_CONFIG,
-              viewer: dict[str, bytes] | None = None) -> tuple[DatasetCard, dict[str, bytes]]:
+def _card_for(
+    ds: Dataset,
+    split: str,
+    card: DatasetCard | None,
+    images: dict[str, bytes] | None,
+    config_name: str = DEFAULT_CONFIG,
+    viewer: dict[str, bytes] | None = None,
+) -> tuple[DatasetCard, dict[str, bytes]]:
     """The card to publish with ``ds`` (the one given, or one built from the dataset's own metadata), and every
     file beside it: the images and the viewer's files in the split's viewer folder."""
     if card is None:
-        card, built = build_card(ds, ds, CardContext(split=split, stages=[("published", len(ds))],
-                                                     config_name=config_name))
+        card, built = build_card(
+            ds, ds, CardContext(split=split, stages=[("published", len(ds))], config_name=config_name)
+        )
         images = {**built, **(images or {})}
     merge_card(None, card, section_key(config_name, split))  # a card without this split's section fails here
     where = viewer_folder(config_name, split)
-    return card, _check_files({**(images or {}), **{f"{where}/{path}": content for path, content in
-                                                     (viewer or {}).items()}})
+    return card, _check_files(
+        {**(images or {}), **{f"{where}/{path}": content for path, content in (viewer or {}).items()}}
+    )
 
 
 def _refuse_source(repo_id: str, sources: Iterable[str], card: DatasetCard | None) -> None:
@@ -114,9 +127,18 @@ def _refuse_source(repo_id: str, sources: Iterable[str], card: DatasetCard | Non
 # ---------------------------------------------------------------------------------------------- local layout
 
 
-def write_local(ds: Dataset, folder: str | os.PathLike, *, split: str, card: DatasetCard | None = None,
-                images: dict[str, bytes] | None = None, config_name: str = DEFAULT_CONFIG, overwrite: bool = False,
-                sources: Iterable[str | os.PathLike] = (), viewer: dict[str, bytes] | None = None) -> Path:
+def write_local(
+    ds: Dataset,
+    folder: str | os.PathLike,
+    *,
+    split: str,
+    card: DatasetCard | None = None,
+    images: dict[str, bytes] | None = None,
+    config_name: str = DEFAULT_CONFIG,
+    overwrite: bool = False,
+    sources: Iterable[str | os.PathLike] = (),
+    viewer: dict[str, bytes] | None = None,
+) -> Path:
     """Write into ``folder`` what the Hub repo holds after ``push(ds, repo_id, split=split, card=card,
     images=images)``: a dry run to inspect, ``load_dataset(folder)``, and publish later with `push_folder`.
 
@@ -153,8 +175,7 @@ def write_local(ds: Dataset, folder: str | os.PathLike, *, split: str, card: Dat
             _, uploaded = write_parquet_shards(ds, fresh, config_name, split)
         existing = staging.read_bytes(README)
         existing_card = _readable_card(staging.folder / README, existing) if existing is not None else None
-        data_card = updated_data_card(existing_card, config_name, split_info(ds, split), ds.features, uploaded,
-                                      deleted)
+        data_card = updated_data_card(existing_card, config_name, split_info(ds, split), ds.features, uploaded, deleted)
         merged = merge_card(data_card, card, section_key(config_name, split))
         text = keep_layout(existing.decode("utf-8") if existing is not None else None, merged)
         staging.write_merged(README, text.encode("utf-8"), existing)
@@ -163,22 +184,32 @@ def write_local(ds: Dataset, folder: str | os.PathLike, *, split: str, card: Dat
     return resolve_output(folder)
 
 
-def check_write_local(folder: str | os.PathLike, *, split: str, config_name: str = DEFAULT_CONFIG,
-                      overwrite: bool = False, sources: Iterable[str | os.PathLike] = (),
-                      inside_of: Iterable[str | os.PathLike] = (), viewer: bool = False) -> Path:
+def check_write_local(
+    folder: str | os.PathLike,
+    *,
+    split: str,
+    config_name: str = DEFAULT_CONFIG,
+    overwrite: bool = False,
+    sources: Iterable[str | os.PathLike] = (),
+    inside_of: Iterable[str | os.PathLike] = (),
+    viewer: bool = False,
+) -> Path:
     """Every refusal `write_local` would make, before any work: those of `hf_select.outputs.check_output` for
     the files it writes (the split's viewer too, with ``viewer``), bad split or config names, and a README to merge
     into that cannot be read."""
     check_split_name(split)
     check_config_name(config_name)
-    files = [README, f"{data_dir(config_name)}/{split}-*", f"{data_dir(config_name)}/{split}-00000-of-00001.parquet",
-             f"{IMAGES_DIR}/{image_stem(config_name, split)}_scores.png"]
+    files = [
+        README,
+        f"{data_dir(config_name)}/{split}-*",
+        f"{data_dir(config_name)}/{split}-00000-of-00001.parquet",
+        f"{IMAGES_DIR}/{image_stem(config_name, split)}_scores.png",
+    ]
     if viewer:  # the viewer files a rewrite replaces or removes: those hf_select wrote there before
         written = (manifest_of(resolve_output(folder)) or {}).get("files") or {}
         files += [f for f in written if f.startswith(viewer_folder(config_name, split) + "/")]
     local = [s for s in map(str, sources) if not hub_dataset_id(s)]
-    folder = check_output(folder, overwrite=overwrite, sources=local, inside_of=inside_of, files=files,
-                          merged=[README])
+    folder = check_output(folder, overwrite=overwrite, sources=local, inside_of=inside_of, files=files, merged=[README])
     readme = folder / README
     if readme.is_file() and not readme.is_symlink():
         _readable_card(readme, readme.read_bytes())
@@ -193,8 +224,10 @@ def _readable_card(path: Path, content: bytes) -> DatasetCard:
         card.data  # noqa: B018 - parsed YAML
         check_markers(card)
     except (UnicodeDecodeError, ValueError, CardError, yaml.YAMLError) as err:
-        raise OutputError(f"{path} is not a README hf_select can merge into ({type(err).__name__}: "
-                          f"{str(err).splitlines()[0][:120] if str(err) else ''}); fix it or move it away") from None
+        raise OutputError(
+            f"{path} is not a README hf_select can merge into ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:120] if str(err) else ''}); fix it or move it away"
+        ) from None
     return card
 
 
@@ -218,7 +251,8 @@ def _prepare_repo(api: HfApi, repo_id: str, private: bool, branch: str | None) -
             raise PublishError(
                 f"refusing to publish to {repo_id!r} with private=True: the repo exists and is public, so the split "
                 "would be public. Make the repo private first (HfApi().update_repo_settings(repo_id, private=True, "
-                "repo_type='dataset')), or publish to a new repo id.")
+                "repo_type='dataset')), or publish to a new repo id."
+            )
     if branch is not None:
         api.create_branch(repo_id, branch=branch, repo_type="dataset", exist_ok=True)
 
@@ -232,19 +266,32 @@ def _hub_readme(api: HfApi, repo_id: str, revision: str) -> str | None:
     return Path(path).read_text(encoding="utf-8")
 
 
-def _commit(api: HfApi, repo_id: str, splits: list[_SplitFiles], sections: list[tuple[DatasetCard, str]],
-            images: dict[str, bytes], branch: str | None) -> str:
+def _commit(
+    api: HfApi,
+    repo_id: str,
+    splits: list[_SplitFiles],
+    sections: list[tuple[DatasetCard, str]],
+    images: dict[str, bytes],
+    branch: str | None,
+) -> str:
     """One commit with the splits' files, the updated README and the images, on top of the revision the README
     was read from (retried when another commit landed in between). Returns the commit URL."""
     attempt = 1
     while True:
         head = api.repo_info(repo_id, repo_type="dataset", revision=branch).sha
         try:
-            return api.create_commit(repo_id, repo_type="dataset", revision=branch, parent_commit=head,
-                                     operations=_operations(api, repo_id, head, splits, sections, images),
-                                     commit_message="Publish curated split(s) " + ", ".join(
-                                         s.split + (f" ({s.config_name})" if s.config_name != DEFAULT_CONFIG else "")
-                                         for s in splits) + " with hf_select").commit_url
+            return api.create_commit(
+                repo_id,
+                repo_type="dataset",
+                revision=branch,
+                parent_commit=head,
+                operations=_operations(api, repo_id, head, splits, sections, images),
+                commit_message="Publish curated split(s) "
+                + ", ".join(
+                    s.split + (f" ({s.config_name})" if s.config_name != DEFAULT_CONFIG else "") for s in splits
+                )
+                + " with hf_select",
+            ).commit_url
         except HfHubHTTPError as err:
             status = err.response.status_code if err.response is not None else None
             if status not in (409, 412) or attempt == _COMMIT_ATTEMPTS:
@@ -252,14 +299,23 @@ def _commit(api: HfApi, repo_id: str, splits: list[_SplitFiles], sections: list[
             attempt += 1  # a commit landed since we read the README: merge again on top of it
 
 
-def _operations(api: HfApi, repo_id: str, head: str, splits: list[_SplitFiles],
-                sections: list[tuple[DatasetCard, str]], images: dict[str, bytes]) -> list:
+def _operations(
+    api: HfApi,
+    repo_id: str,
+    head: str,
+    splits: list[_SplitFiles],
+    sections: list[tuple[DatasetCard, str]],
+    images: dict[str, bytes],
+) -> list:
     """What the commit adds and deletes, given the repo at ``head``: the splits' files, their stale shards
     removed, the README with ``configs``/``dataset_info`` and the card sections merged in, the images."""
     before = _hub_readme(api, repo_id, head)
     card = DatasetCard(before) if before is not None else None
-    present = {f.path: f.size for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=head,
-                                                          recursive=True) if hasattr(f, "size")}
+    present = {
+        f.path: f.size
+        for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=head, recursive=True)
+        if hasattr(f, "size")
+    }
     deletions = []
     for s in splits:
         prefix = f"{data_dir(s.config_name)}/{s.split}-"
@@ -267,15 +323,18 @@ def _operations(api: HfApi, repo_id: str, head: str, splits: list[_SplitFiles],
         deletions += [path for path in stale if path not in s.files]
         viewer = f"{viewer_folder(s.config_name, s.split)}/"
         deletions += [path for path in present if path.startswith(viewer) and path not in images]
-        card = updated_data_card(card, s.config_name, s.info, s.features, s.uploaded,
-                                 sum(present[path] for path in stale))
+        card = updated_data_card(
+            card, s.config_name, s.info, s.features, s.uploaded, sum(present[path] for path in stale)
+        )
     for section, key in sections:
         card = merge_card(card, section, key)
     readme = keep_layout(before, card).replace(REPO_PLACEHOLDER, repo_id).encode("utf-8")  # a person's lines kept
-    return [*(CommitOperationAdd(repo_path, str(local)) for s in splits for repo_path, local in s.files.items()),
-            CommitOperationAdd(README, readme),
-            *(CommitOperationAdd(path, content) for path, content in images.items()),
-            *(CommitOperationDelete(path) for path in deletions)]
+    return [
+        *(CommitOperationAdd(repo_path, str(local)) for s in splits for repo_path, local in s.files.items()),
+        CommitOperationAdd(README, readme),
+        *(CommitOperationAdd(path, content) for path, content in images.items()),
+        *(CommitOperationDelete(path) for path in deletions),
+    ]
 
 
 @contextmanager
@@ -296,14 +355,29 @@ def _hub_failure(err: Exception) -> bool:
     """Whether ``err`` comes from talking to the Hub (HTTP errors, connection errors of whichever HTTP stack
     huggingface_hub uses, a refused repo id), not from a bug."""
     stack = type(err).__module__.split(".")[0]
-    return isinstance(err, (HfHubHTTPError, OSError)) or stack in ("httpx", "httpx2", "requests", "urllib3",
-                                                                   "huggingface_hub")
+    return isinstance(err, (HfHubHTTPError, OSError)) or stack in (
+        "httpx",
+        "httpx2",
+        "requests",
+        "urllib3",
+        "huggingface_hub",
+    )
 
 
-def push(ds: Dataset, repo_id: str, *, split: str, card: DatasetCard | None = None,
-         images: dict[str, bytes] | None = None, config_name: str = DEFAULT_CONFIG, private: bool = False,
-         branch: str | None = None, token: str | None = None, sources: Iterable[str] = (),
-         viewer: dict[str, bytes] | None = None) -> str:
+def push(
+    ds: Dataset,
+    repo_id: str,
+    *,
+    split: str,
+    card: DatasetCard | None = None,
+    images: dict[str, bytes] | None = None,
+    config_name: str = DEFAULT_CONFIG,
+    private: bool = False,
+    branch: str | None = None,
+    token: str | None = None,
+    sources: Iterable[str] = (),
+    viewer: dict[str, bytes] | None = None,
+) -> str:
     """Publish one curated split, its card section and images to the dataset repo ``repo_id``, in one commit.
 
     The data files are exactly those ``ds.push_to_hub(repo_id, split=split)`` writes; other splits, their
@@ -326,13 +400,21 @@ def push(ds: Dataset, repo_id: str, *, split: str, card: DatasetCard | None = No
         _prepare_repo(api, repo_id, private, branch)
         with tempfile.TemporaryDirectory() as tmp:
             paths, _ = write_parquet_shards(ds, Path(tmp), config_name, split)
-            files = _SplitFiles(config_name, split, {p: Path(tmp) / p for p in paths}, split_info(ds, split),
-                                ds.features)
+            files = _SplitFiles(
+                config_name, split, {p: Path(tmp) / p for p in paths}, split_info(ds, split), ds.features
+            )
             return _commit(api, repo_id, [files], [(card, section_key(config_name, split))], images, branch)
 
 
-def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = False, branch: str | None = None,
-                token: str | None = None, sources: Iterable[str] = ()) -> str:
+def push_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    branch: str | None = None,
+    token: str | None = None,
+    sources: Iterable[str] = (),
+) -> str:
     """Publish a folder written by `write_local`: every split in it, its card sections and every file under
     ``images/`` and ``viewer/``, in one commit, with the same guarantees as `push`. Splits already on the Hub but
     not in the folder are kept. Only folders hf_select wrote (its manifest) are published, never over a source their
@@ -342,23 +424,31 @@ def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = Fals
         raise NotFoundError(f"No such folder: {folder} (publish a folder written by hf-select run or write_local)")
     readme, manifest = folder / README, manifest_of(folder)
     if manifest is None or not readme.is_file():
-        raise OutputError(f"{folder} is not a folder hf_select wrote (it has no {README} and manifest); publish "
-                          "folders written by hf-select run or write_local")
+        raise OutputError(
+            f"{folder} is not a folder hf_select wrote (it has no {README} and manifest); publish "
+            "folders written by hf-select run or write_local"
+        )
     sources = [*sources, *manifest.get("sources", [])]
     local_card = DatasetCard.load(readme)
     written = _written_files(folder, manifest)
     splits = _local_splits(folder, local_card, written)
     for s in splits:
         merge_card(None, local_card, section_key(s.config_name, s.split))  # every section, checked before sending
-    images = _check_files({relative: path.read_bytes() for relative, path in sorted(written.items())
-                           if relative.split("/")[0] in (IMAGES_DIR, VIEWER_DIR)})
+    images = _check_files(
+        {
+            relative: path.read_bytes()
+            for relative, path in sorted(written.items())
+            if relative.split("/")[0] in (IMAGES_DIR, VIEWER_DIR)
+        }
+    )
     api = HfApi(token=token)
     with _publishing(repo_id):
         repo_id = _full_repo_id(api, repo_id)
         _refuse_source(repo_id, sources, local_card)
         _prepare_repo(api, repo_id, private, branch)
-        return _commit(api, repo_id, splits, [(local_card, section_key(s.config_name, s.split)) for s in splits],
-                       images, branch)
+        return _commit(
+            api, repo_id, splits, [(local_card, section_key(s.config_name, s.split)) for s in splits], images, branch
+        )
 
 
 def _written_files(folder: Path, manifest: dict) -> dict[str, Path]:
@@ -370,16 +460,20 @@ def _written_files(folder: Path, manifest: dict) -> dict[str, Path]:
 
     files = manifest.get("files") or {}
     out = {}
-    for relative, digest in (files.items() if isinstance(files, dict) else ()):
+    for relative, digest in files.items() if isinstance(files, dict) else ():
         path, parts = folder / relative, Path(relative).parts
         if Path(relative).is_absolute() or ".." in parts or through_link(folder, Path(relative)) or path.is_symlink():
-            raise OutputError(f"{folder}: {relative} is a link or lies outside the folder; hf_select publishes only "
-                              "the files it wrote there. Rewrite the folder with hf_select")
+            raise OutputError(
+                f"{folder}: {relative} is a link or lies outside the folder; hf_select publishes only "
+                "the files it wrote there. Rewrite the folder with hf_select"
+            )
         if not path.is_file() or relative == README:
             continue  # the card is merged from its own sections; a file that is gone is not published
         if digest is not None and file_digests(path)["sha256"] != digest:
-            raise OutputError(f"{path} was changed after hf_select wrote it; only files it wrote are published. "
-                              "Rewrite the folder with hf_select (or restore the file)")
+            raise OutputError(
+                f"{path} was changed after hf_select wrote it; only files it wrote are published. "
+                "Rewrite the folder with hf_select (or restore the file)"
+            )
         out[Path(relative).as_posix()] = path
     return out
 
@@ -392,12 +486,19 @@ def _local_splits(folder: Path, card: DatasetCard, written: dict[str, Path]) -> 
     for config_name, split, patterns, info, features in card_splits(card):
         for pattern in patterns:
             if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
-                raise OutputError(f"{folder / README}: split {split!r} of config {config_name!r} names data files "
-                                  f"outside the folder ({pattern!r}); only files inside {folder} are published")
-        files = {relative: path for relative, path in written.items()
-                 if any(fnmatch.fnmatchcase(relative, pattern) for pattern in patterns)}
+                raise OutputError(
+                    f"{folder / README}: split {split!r} of config {config_name!r} names data files "
+                    f"outside the folder ({pattern!r}); only files inside {folder} are published"
+                )
+        files = {
+            relative: path
+            for relative, path in written.items()
+            if any(fnmatch.fnmatchcase(relative, pattern) for pattern in patterns)
+        }
         if info is None or not files:
-            raise OutputError(f"{folder / README} does not describe split {split!r} of config {config_name!r} with "
-                              "its files; rewrite the folder with hf_select")
+            raise OutputError(
+                f"{folder / README} does not describe split {split!r} of config {config_name!r} with "
+                "its files; rewrite the folder with hf_select"
+            )
         out.append(_SplitFiles(config_name, split, files, info, features))
     return out

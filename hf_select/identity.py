@@ -32,17 +32,44 @@ _BLOB_NAME = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 # What shapes a model's numbers: weights, configuration, tokenizer, chat templates, and custom code. A README, an
 # evaluation log or an output folder written beside the weights does not, and is left out of its identity.
-MODEL_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.gguf", "*.h5", "*.msgpack", "*.index.json",
-               "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
-               "special_tokens_map.json", "added_tokens.json", "vocab.json", "vocab.txt", "merges.txt", "*.tiktoken",
-               "spiece.model", "sentencepiece*.model", "chat_template.json", "*.jinja", "*.py")
+MODEL_FILES = (
+    "*.safetensors",
+    "*.bin",
+    "*.pt",
+    "*.pth",
+    "*.ckpt",
+    "*.gguf",
+    "*.h5",
+    "*.msgpack",
+    "*.index.json",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "*.tiktoken",
+    "spiece.model",
+    "sentencepiece*.model",
+    "chat_template.json",
+    "*.jinja",
+    "*.py",
+)
 
 
 def model_files(folder: Path) -> list[Path]:
     """The files of a model folder that shape its numbers (`MODEL_FILES`), hidden ones excluded."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-                  and any(fnmatch.fnmatch(p.name, pattern) for pattern in MODEL_FILES))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and any(fnmatch.fnmatch(p.name, pattern) for pattern in MODEL_FILES)
+    )
 
 
 def content_identity(folder: Path, gguf_file: str | None) -> str:
@@ -68,8 +95,16 @@ def hub_snapshot_repo(folder: Path) -> str | None:
         cache = scan_cache_dir(folder.parents[2])
     except (CacheNotFound, OSError, ValueError):
         return None
-    return next((repo.repo_id for repo in cache.repos if repo.repo_type == "model"
-                 for revision in repo.revisions if Path(revision.snapshot_path) == folder), None)
+    return next(
+        (
+            repo.repo_id
+            for repo in cache.repos
+            if repo.repo_type == "model"
+            for revision in repo.revisions
+            if Path(revision.snapshot_path) == folder
+        ),
+        None,
+    )
 
 
 def _verified_blob(path: Path, blobs: Path) -> bool:

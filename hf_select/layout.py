@@ -71,8 +71,7 @@ def reasoning_rendering(tokenizer, layout: Layout) -> str:
 def _probe_reasoning(tokenizer) -> str:
     question, reasoning, answer = "Q-PROBE", "R-PROBE", "A-PROBE"
     for field in REASONING_FIELDS:
-        messages = [{"role": "user", "content": question},
-                    {"role": "assistant", "content": answer, field: reasoning}]
+        messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer, field: reasoning}]
         try:
             rendered = tokenizer.apply_chat_template(messages, tokenize=False)
         except Exception:  # noqa: BLE001 - a template that rejects the field has no place for it
@@ -80,8 +79,10 @@ def _probe_reasoning(tokenizer) -> str:
         if reasoning in rendered:
             if inline_trace(reasoning, answer) in rendered:
                 return f"inline: <think> before the answer, as the chat template renders `{field}`"
-            return (f"inline: <think> before the answer (the chat template renders `{field}` in a form of its own; "
-                    "hf_select scores and trains the <think> form)")
+            return (
+                f"inline: <think> before the answer (the chat template renders `{field}` in a form of its own; "
+                "hf_select scores and trains the <think> form)"
+            )
     return "inline: <think> before the answer (the chat template has no place for reasoning)"
 
 
@@ -115,6 +116,7 @@ def encode_requests(tokenizer, requests: Sequence[TextRequest]) -> list[tuple[li
     """(context ids, target ids) of each text request, exactly as `encode_context` and `encode_target` give them,
     from one tokenizer call per kind over the distinct texts: a fast tokenizer spreads a batch over its threads,
     where one call per text runs on one."""
+
     def encoded(texts: Iterable[str], special: bool) -> dict[str, list[int]]:
         distinct = [t for t in dict.fromkeys(texts) if t]
         return dict(zip(distinct, batch_ids(tokenizer, distinct, special), strict=True)) if distinct else {}
@@ -135,8 +137,15 @@ def batch_ids(tokenizer, texts: list[str], special: bool) -> list[list[int]]:
     return [list(ids) for ids in tokenizer(texts, add_special_tokens=special)["input_ids"]]
 
 
-PROBE_TEXTS = ["Hello world.", " leading space", "a\n\nb  c\t", "x = 3.5 \\frac{1}{2}, $42$", "<s></s><|user|> x",
-               "ünïcödé 日本語 🙂", "  "]
+PROBE_TEXTS = [
+    "Hello world.",
+    " leading space",
+    "a\n\nb  c\t",
+    "x = 3.5 \\frac{1}{2}, $42$",
+    "<s></s><|user|> x",
+    "ünïcödé 日本語 🙂",
+    "  ",
+]
 _AGREES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -148,7 +157,8 @@ def _backend_agrees(tokenizer) -> bool:
         _AGREES[tokenizer] = all(
             [e.ids for e in backend.encode_batch_fast(PROBE_TEXTS, add_special_tokens=special)]
             == [list(ids) for ids in tokenizer(PROBE_TEXTS, add_special_tokens=special)["input_ids"]]
-            for special in (True, False))
+            for special in (True, False)
+        )
     return _AGREES[tokenizer]
 
 

@@ -61,8 +61,13 @@ def user_description(ds: Dataset) -> str:
     return description[: blocks[0][0]].rstrip("\n") if blocks else description
 
 
-def record_score(ds: Dataset, name: str, config: dict[str, Any], columns: dict[str, dict[str, Any]],
-                 about: dict[str, Any] | None = None) -> Dataset:
+def record_score(
+    ds: Dataset,
+    name: str,
+    config: dict[str, Any],
+    columns: dict[str, dict[str, Any]],
+    about: dict[str, Any] | None = None,
+) -> Dataset:
     """Attach a score's configuration, column definitions and what cards say about it (explanation, citation,
     a description of every column it adds) to ``ds`` (in place; returns ``ds``)."""
     meta = read_metadata(ds)
@@ -83,9 +88,11 @@ def higher_is_better(ds: Dataset, column: str) -> bool:
         return bool(recorded["higher_is_better"])
     known = known_direction(column)
     if known is None:
-        raise ConfigError(f"which way is better for {column!r} is unknown: the data carries no hf_select metadata for "
-                          "it and it is not a score hf_select knows. Say it: higher_is_better=True or False "
-                          "(`select.higher_is_better:` or `rank_teachers.higher_is_better:` in a recipe)")
+        raise ConfigError(
+            f"which way is better for {column!r} is unknown: the data carries no hf_select metadata for "
+            "it and it is not a score hf_select knows. Say it: higher_is_better=True or False "
+            "(`select.higher_is_better:` or `rank_teachers.higher_is_better:` in a recipe)"
+        )
     return known
 
 
@@ -110,8 +117,11 @@ def selection_bound(ds: Dataset, column: str) -> float | None:
 def correctness_column(ds: Dataset) -> str | None:
     """The column that says whether each response's answer is right (the one answer checks wrote, whatever its
     name), from the dataset's metadata; else ``is_correct`` when the data has it; None when there is none."""
-    recorded = [name for name, info in read_metadata(ds)["columns"].items()
-                if info.get("correctness") and name in ds.column_names]
+    recorded = [
+        name
+        for name, info in read_metadata(ds)["columns"].items()
+        if info.get("correctness") and name in ds.column_names
+    ]
     return recorded[0] if recorded else (CORRECT if CORRECT in ds.column_names else None)
 
 

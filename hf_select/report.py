@@ -29,8 +29,11 @@ def format_ranking(table: Dataset) -> str:
     for r in table:
         line = f"  {r['rank']:>4}  {str(r['teacher']):<{width}}{r['count']:>5}{_number(r['score'], 10, '.4f')}"
         if has_intervals:
-            interval = "-" if r["score_low"] is None or math.isnan(r["score_low"]) else \
-                f"{r['score_low']:.4f}..{r['score_high']:.4f}"
+            interval = (
+                "-"
+                if r["score_low"] is None or math.isnan(r["score_low"])
+                else f"{r['score_low']:.4f}..{r['score_high']:.4f}"
+            )
             ranks = f"{r['rank_low']}" + (f"-{r['rank_high']}" if r["rank_high"] != r["rank_low"] else "")
             line += f"{interval:>20}{ranks:>7}{r['p_first']:>8.0%}"
         line += f"{_number(r['median'], 10, '.4f')}{_number(r['std'], 9, '.4f')}"
@@ -40,9 +43,17 @@ def format_ranking(table: Dataset) -> str:
     return "\n".join(rows)
 
 
-def format_summary(stages: list[tuple[str, int]], rankings: dict[str, Dataset], *, rows_out: int,
-                   output_dir: str | None, pushed: str | None, seconds: float, comparison: Any = None,
-                   viewer: str | None = None) -> str:
+def format_summary(
+    stages: list[tuple[str, int]],
+    rankings: dict[str, Dataset],
+    *,
+    rows_out: int,
+    output_dir: str | None,
+    pushed: str | None,
+    seconds: float,
+    comparison: Any = None,
+    viewer: str | None = None,
+) -> str:
     width = max(len(name) for name, _ in stages) + 2
     lines = ["", f"{'stage':<{width}}{'rows':>6}"]
     lines += [f"{name:<{width}}{rows:>6}" for name, rows in stages]
@@ -83,43 +94,68 @@ def format_comparison(report: dict[str, Any]) -> str:
     """A `Comparison` (as `Comparison.to_dict`): the verdict, then one line per score (picks, then rankings),
     the paired differences, the length confound, the baselines and the agreement between scores."""
     pct, sig = percent_interval, signed_interval
-    matched = f"; {report['prompts_left_out']} left out (not every teacher answered them)" \
-        if report["prompts_left_out"] else ""
-    lines = [f"Which score to trust on this data: {report['responses']} responses to {report['prompts']} prompts "
-             f"from {len(report['teachers'])} teachers{matched}; {report['confidence']:.0%} intervals from "
-             f"{report['resamples']} prompt resamples", "", "Verdict:", *(f"- {line}" for line in report["verdict"])]
+    matched = (
+        f"; {report['prompts_left_out']} left out (not every teacher answered them)"
+        if report["prompts_left_out"]
+        else ""
+    )
+    lines = [
+        f"Which score to trust on this data: {report['responses']} responses to {report['prompts']} prompts "
+        f"from {len(report['teachers'])} teachers{matched}; {report['confidence']:.0%} intervals from "
+        f"{report['resamples']} prompt resamples",
+        "",
+        "Verdict:",
+        *(f"- {line}" for line in report["verdict"]),
+    ]
     base, rows = report["baselines"], report["scores"]
     if base:
         lines += ["", f"{'picks':<24}{'n':>5}  {'correct':<20}{'vs random pick':<24}vs best single teacher"]
-        lines += [f"{r['score']:<24}{r['labelled']:>5}  {_ci(r, 'picked_accuracy', pct):<20}"
-                  f"{_points(r, 'vs_random'):<24}{_points(r, 'vs_best_teacher')}" for r in rows]
-        lines += [f"best single teacher, chosen on held-out prompts: {_ci(base, 'best_teacher_accuracy', pct)} "
-                  f"({base['best_teacher']} in-sample; its accuracy on the prompts it was chosen on, an oracle: "
-                  f"{_ci(base, 'oracle_accuracy', pct)}); a response drawn at random: "
-                  f"{_ci(base, 'random_pick_accuracy', pct)}"]
+        lines += [
+            f"{r['score']:<24}{r['labelled']:>5}  {_ci(r, 'picked_accuracy', pct):<20}"
+            f"{_points(r, 'vs_random'):<24}{_points(r, 'vs_best_teacher')}"
+            for r in rows
+        ]
+        lines += [
+            f"best single teacher, chosen on held-out prompts: {_ci(base, 'best_teacher_accuracy', pct)} "
+            f"({base['best_teacher']} in-sample; its accuracy on the prompts it was chosen on, an oracle: "
+            f"{_ci(base, 'oracle_accuracy', pct)}); a response drawn at random: "
+            f"{_ci(base, 'random_pick_accuracy', pct)}"
+        ]
     if report["truth"]:
-        lines += ["", f"ranking vs {report['truth']} ({len(report['teachers'])} teachers)",
-                  f"{'':<24}{'tau-b':<22}{'pairwise':<22}{'P(top)':<8}{'rho':<22}top teacher"]
+        lines += [
+            "",
+            f"ranking vs {report['truth']} ({len(report['teachers'])} teachers)",
+            f"{'':<24}{'tau-b':<22}{'pairwise':<22}{'P(top)':<8}{'rho':<22}top teacher",
+        ]
         for r in rows:
             family = " (the student's family)" if r["top_teacher_is_student_family"] else ""
-            lines.append(f"{r['score']:<24}{_ci(r, 'ranking_tau', sig):<22}{_ci(r, 'ranking_pairwise', pct):<22}"
-                         f"{pct(r['ranking_p_top']):<8}{_ci(r, 'ranking_rho', sig):<22}{r['top_teacher'] or '-'}"
-                         f"{family}")
+            lines.append(
+                f"{r['score']:<24}{_ci(r, 'ranking_tau', sig):<22}{_ci(r, 'ranking_pairwise', pct):<22}"
+                f"{pct(r['ranking_p_top']):<8}{_ci(r, 'ranking_rho', sig):<22}{r['top_teacher'] or '-'}"
+                f"{family}"
+            )
     else:
         lines += ["", f"{'top teacher':<24}"] + [f"{r['score']:<24}{r['top_teacher'] or '-'}" for r in rows]
     pairs = report["agreement"]
     if pairs and (base or report["truth"]):
         lines += ["", f"{'paired differences (a - b)':<48}{'picks correct':<24}ranking tau-b"]
-        lines += [f"{p['score_a'] + ' - ' + p['score_b']:<48}"
-                  f"{_points(p, 'picked_difference') if base else '-':<24}{_ci(p, 'tau_difference', sig)}"
-                  for p in pairs]
-    lines += ["", f"{'length confound':<24}{'rho with tokens':<30}rho with steps   (within prompts; > 0: prefers "
-                  "longer; n: prompts whose lengths differ)"]
+        lines += [
+            f"{p['score_a'] + ' - ' + p['score_b']:<48}"
+            f"{_points(p, 'picked_difference') if base else '-':<24}{_ci(p, 'tau_difference', sig)}"
+            for p in pairs
+        ]
+    lines += [
+        "",
+        f"{'length confound':<24}{'rho with tokens':<30}rho with steps   (within prompts; > 0: prefers "
+        "longer; n: prompts whose lengths differ)",
+    ]
     lines += [f"{r['score']:<24}{_length(r, 'tokens'):<30}{_length(r, 'steps')}" for r in rows]
     if pairs:
         lines += ["", f"{'agreement':<48}{'teacher rankings (tau-b)':<26}same pick"]
-        lines += [f"{p['score_a'] + ' ~ ' + p['score_b']:<48}{_ci(p, 'kendall_tau', sig):<26}"
-                  f"{_ci(p, 'same_pick', pct)}" for p in pairs]
+        lines += [
+            f"{p['score_a'] + ' ~ ' + p['score_b']:<48}{_ci(p, 'kendall_tau', sig):<26}{_ci(p, 'same_pick', pct)}"
+            for p in pairs
+        ]
     lines += [f"note: {note}" for note in report["notes"]]
     return "\n".join(lines)
 

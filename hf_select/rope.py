@@ -55,8 +55,9 @@ class RopeSwitch:
 
 def _prefixes(module: Any) -> list[str]:
     kinds = module.rope_type
-    return [f"{layer}_" for layer, kind in kinds.items() if kind in LENGTH_DEPENDENT] if isinstance(kinds, dict) \
-        else [""]
+    return (
+        [f"{layer}_" for layer, kind in kinds.items() if kind in LENGTH_DEPENDENT] if isinstance(kinds, dict) else [""]
+    )
 
 
 def rope_switch(model: Any) -> RopeSwitch | None:
@@ -67,7 +68,7 @@ def rope_switch(model: Any) -> RopeSwitch | None:
         kinds = getattr(module, "rope_type", None)
         if kinds is None:
             continue
-        for layer, kind in (kinds.items() if isinstance(kinds, dict) else [(None, kinds)]):
+        for layer, kind in kinds.items() if isinstance(kinds, dict) else [(None, kinds)]:
             kind = "dynamic" if isinstance(kind, str) and "dynamic" in kind else kind
             if kind not in LENGTH_DEPENDENT:
                 continue
@@ -82,13 +83,16 @@ def rope_switch(model: Any) -> RopeSwitch | None:
             except (AttributeError, KeyError, TypeError):
                 raise ModelNotSupportedError(
                     f"{type(model).__name__} uses {kind} rotary embeddings whose state hf_select cannot read in this "
-                    "transformers version, so it could not score them exactly; please open an issue") from None
+                    "transformers version, so it could not score them exactly; please open an issue"
+                ) from None
             found.append((kind, int(threshold), module))
     if not found:
         return None
     kinds, thresholds = {k for k, _, _ in found}, {t for _, t, _ in found}
     if len(kinds) > 1 or len(thresholds) > 1:
-        raise ModelNotSupportedError(f"{type(model).__name__} mixes length-dependent rotary embeddings "
-                                     f"({sorted(kinds)}, switching at {sorted(thresholds)} tokens); hf_select cannot "
-                                     "score it exactly")
+        raise ModelNotSupportedError(
+            f"{type(model).__name__} mixes length-dependent rotary embeddings "
+            f"({sorted(kinds)}, switching at {sorted(thresholds)} tokens); hf_select cannot "
+            "score it exactly"
+        )
     return RopeSwitch(kinds.pop(), thresholds.pop(), tuple(m for _, _, m in found))

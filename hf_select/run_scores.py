@@ -50,8 +50,9 @@ def fingerprint(ds: Dataset, map_pass: MapPass) -> str:
 
 def pass_fingerprint(input_fingerprint: str, map_pass: MapPass) -> str:
     """The cache key of ``map_pass`` applied to the dataset of ``input_fingerprint``."""
-    payload = json.dumps({"input": input_fingerprint, "pass": map_pass.config(), "layout": CACHE_LAYOUT},
-                         sort_keys=True)
+    payload = json.dumps(
+        {"input": input_fingerprint, "pass": map_pass.config(), "layout": CACHE_LAYOUT}, sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
@@ -69,8 +70,9 @@ class _Offset:
         return self.map_pass(batch, indices)
 
 
-def _map_passes(source: Dataset, ds: Dataset, group: list[MapPass], checkpoint_rows: int | None,
-                num_proc: int | None, **kwargs: Any) -> Dataset:
+def _map_passes(
+    source: Dataset, ds: Dataset, group: list[MapPass], checkpoint_rows: int | None, num_proc: int | None, **kwargs: Any
+) -> Dataset:
     """``ds`` with the columns of ``group`` (one pass, or several scores on one model) computed over ``source``
     (``ds`` itself, or the data before any pass for scores that read only the data's own columns).
 
@@ -97,19 +99,36 @@ def _map_passes(source: Dataset, ds: Dataset, group: list[MapPass], checkpoint_r
                 if len(missing) > 1:
                     together = SharedPass([group[i] for i in missing])
                     together.progress = progress
-                    shared = piece.map(together if piece is source else _Offset(together, start), keep_in_memory=True,
-                                       features=Features(together.features()), remove_columns=piece.column_names,
-                                       new_fingerprint=pass_fingerprint(keys[missing[0]], together), desc=describe,
-                                       num_proc=num_proc, **kwargs)
+                    shared = piece.map(
+                        together if piece is source else _Offset(together, start),
+                        keep_in_memory=True,
+                        features=Features(together.features()),
+                        remove_columns=piece.column_names,
+                        new_fingerprint=pass_fingerprint(keys[missing[0]], together),
+                        desc=describe,
+                        num_proc=num_proc,
+                        **kwargs,
+                    )
                 for i, (map_pass, key) in enumerate(zip(group, keys, strict=True)):
                     taking = shared is not None and i in missing
                     map_pass.progress = progress if not taking else None
-                    step = TakeColumns(map_pass, missing.index(i), shared) if taking else (
-                        map_pass if piece is source else _Offset(map_pass, start))
+                    step = (
+                        TakeColumns(map_pass, missing.index(i), shared)
+                        if taking
+                        else (map_pass if piece is source else _Offset(map_pass, start))
+                    )
                     reads = piece.select_columns(_reads(map_pass, piece.column_names))
-                    added[i].append(reads.map(step, new_fingerprint=key, features=Features(map_pass.features()),
-                                              remove_columns=reads.column_names, desc=map_pass.describe(),
-                                              num_proc=None if taking else num_proc, **kwargs))
+                    added[i].append(
+                        reads.map(
+                            step,
+                            new_fingerprint=key,
+                            features=Features(map_pass.features()),
+                            remove_columns=reads.column_names,
+                            desc=map_pass.describe(),
+                            num_proc=None if taking else num_proc,
+                            **kwargs,
+                        )
+                    )
                 progress.finish_chunk(start + len(piece))
     finally:
         for map_pass in group:
@@ -149,7 +168,6 @@ def _join(ds: Dataset, added: list[Dataset]) -> Dataset:
     appended to ``hf_select_error``."""
     import pyarrow as pa
 
-
     messages = [part.with_format("arrow")[ERROR_COLUMN] for part in [ds, *added] if ERROR_COLUMN in part.column_names]
     parts, claimed = [], {ERROR_COLUMN}
     for part in reversed([ds, *added]):  # a column made again replaces the one before (as a map would)
@@ -157,8 +175,10 @@ def _join(ds: Dataset, added: list[Dataset]) -> Dataset:
         claimed |= set(part.column_names)
     parts = [part for part in parts if part.column_names]  # `datasets` counts no rows in a table of no columns
     if messages:
-        joined = ["; ".join(m for m in row if m) or None
-                  for row in zip(*(column.to_pylist() for column in messages), strict=True)]
+        joined = [
+            "; ".join(m for m in row if m) or None
+            for row in zip(*(column.to_pylist() for column in messages), strict=True)
+        ]
         key = hashlib.sha256("".join(dataset_fingerprint(p) for p in parts).encode() + b"messages").hexdigest()[:32]
         parts.append(dataset_from_arrow(pa.table({ERROR_COLUMN: pa.array(joined, pa.string())}), fingerprint=key))
     if len(parts) == 1:
@@ -196,12 +216,23 @@ def _completeness(passes: list[MapPass]) -> list[MapPass]:
 
 def _record(ds: Dataset | IterableDataset, map_pass: MapPass) -> None:
     definitions = {c.name: c for c in map_pass.column_specs()}
-    columns = {name: {"score": map_pass.key, "higher_is_better": spec.higher_is_better,
-                      "definition": spec.definition, "aggregate": list(spec.aggregate) if spec.aggregate else None,
-                      "correctness": spec.correctness, "select_max": spec.select_max}
-               for name, spec in definitions.items()}
-    about = {"explanation": map_pass.explanation, "citation": map_pass.citation, "fields": map_pass.field_docs(),
-             "shades": [dataclasses.asdict(s) for s in map_pass.shade_specs()]}
+    columns = {
+        name: {
+            "score": map_pass.key,
+            "higher_is_better": spec.higher_is_better,
+            "definition": spec.definition,
+            "aggregate": list(spec.aggregate) if spec.aggregate else None,
+            "correctness": spec.correctness,
+            "select_max": spec.select_max,
+        }
+        for name, spec in definitions.items()
+    }
+    about = {
+        "explanation": map_pass.explanation,
+        "citation": map_pass.citation,
+        "fields": map_pass.field_docs(),
+        "shades": [dataclasses.asdict(s) for s in map_pass.shade_specs()],
+    }
     record_score(ds, map_pass.key, map_pass.config(), columns, about)
 
 
@@ -228,10 +259,20 @@ def score(
     ``IterableDataset.map`` always is: nothing is computed until it is iterated, and nothing is cached.
     """
     if isinstance(ds, (DatasetDict, IterableDatasetDict)):
-        return type(ds)({split: score(part, *scores, batch_size=batch_size, num_proc=num_proc,
-                                      load_from_cache_file=load_from_cache_file, checkpoint_rows=checkpoint_rows,
-                                      completeness=completeness)
-                         for split, part in ds.items()})
+        return type(ds)(
+            {
+                split: score(
+                    part,
+                    *scores,
+                    batch_size=batch_size,
+                    num_proc=num_proc,
+                    load_from_cache_file=load_from_cache_file,
+                    checkpoint_rows=checkpoint_rows,
+                    completeness=completeness,
+                )
+                for split, part in ds.items()
+            }
+        )
     for item in scores:
         if not isinstance(item, MapPass):
             raise WrongTypeError(f"score() takes hf_select scores (MapPass), not {type(item).__name__}")
@@ -254,12 +295,24 @@ def score(
         for map_pass in group:
             map_pass.prepare(ds)
         reads_source = all(set(p.input_columns()) <= set(source.column_names) for p in group)
-        ds = _map_passes(source if reads_source else ds, ds, group, checkpoint_rows, num_proc, batched=True,
-                         batch_size=batch_size, with_indices=True, load_from_cache_file=load_from_cache_file)
+        ds = _map_passes(
+            source if reads_source else ds,
+            ds,
+            group,
+            checkpoint_rows,
+            num_proc,
+            batched=True,
+            batch_size=batch_size,
+            with_indices=True,
+            load_from_cache_file=load_from_cache_file,
+        )
         for map_pass in group:
             _record(ds, map_pass)
         model = group[0].model
-        if model is not None and not any(model is m for m in loaded_before) \
-                and all(later.model is not model for rest in groups[k + 1:] for later in rest):
+        if (
+            model is not None
+            and not any(model is m for m in loaded_before)
+            and all(later.model is not model for rest in groups[k + 1 :] for later in rest)
+        ):
             model.release()  # loaded for these passes only: free it before the next model loads
     return ds

@@ -56,8 +56,9 @@ def load_data(recipe: Recipe) -> Dataset:
     renames = {theirs: ours for ours, theirs in cfg.columns.items() if theirs != ours}
     missing = [theirs for theirs in renames if theirs not in ds.column_names]
     if missing:
-        raise MissingColumnError(f"dataset.columns maps to {missing[0]!r}, which is not a column of {cfg.path} "
-                                 f"(columns: {ds.column_names})")
+        raise MissingColumnError(
+            f"dataset.columns maps to {missing[0]!r}, which is not a column of {cfg.path} (columns: {ds.column_names})"
+        )
     ds = ds.rename_columns(renames) if renames else ds
     if cfg.limit:
         ds = ds.select(range(min(cfg.limit, len(ds))))
@@ -99,10 +100,18 @@ def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], stages: list[S
                     data_columns.append(column)
     if missing:
         mapping = ", ".join(f"{column}: <your column>" for column in data_columns)
-        hint = (f". Name the data's own columns once, for every score and stage: `dataset.columns: {{{mapping}}}` "
-                f"(--set 'dataset.columns={{{mapping}}}')") if data_columns else ""
-        raise MissingColumnError(f"{'; '.join(missing)}: neither a column of the data nor made by a score "
-                                 f"(available: {sorted(available)}){hint}")
+        hint = (
+            (
+                f". Name the data's own columns once, for every score and stage: `dataset.columns: {{{mapping}}}` "
+                f"(--set 'dataset.columns={{{mapping}}}')"
+            )
+            if data_columns
+            else ""
+        )
+        raise MissingColumnError(
+            f"{'; '.join(missing)}: neither a column of the data nor made by a score "
+            f"(available: {sorted(available)}){hint}"
+        )
     for stage in stages:
         stage.check_data(ds)
     if recipe.on_error != "nan":
@@ -114,9 +123,15 @@ def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], stages: list[S
         from hf_select.hub import check_write_local
 
         models = {id(p.model): p.model for item in scores for p in item.passes() if p.model is not None}
-        check_write_local(out.dir, split=out.split, config_name=out.config, overwrite=out.overwrite,
-                          sources=local_paths(recipe.dataset.path, recipe.dataset.data_files),
-                          inside_of=[m.folder for m in models.values() if m.folder], viewer=out.viewer)
+        check_write_local(
+            out.dir,
+            split=out.split,
+            config_name=out.config,
+            overwrite=out.overwrite,
+            sources=local_paths(recipe.dataset.path, recipe.dataset.data_files),
+            inside_of=[m.folder for m in models.values() if m.folder],
+            viewer=out.viewer,
+        )
 
 
 def check_target(recipe: Recipe, *, push: bool) -> None:
@@ -132,12 +147,15 @@ def _no_nulls(ds: Dataset, column: str, key: str) -> None:
         return
     bad = [i for i, v in enumerate(ds[column]) if v is None]
     if bad:
-        raise DataFormatError(f"row {bad[0]}, column {column!r} ({key}) is null ({len(bad)} row(s) in all). Fill or "
-                              "drop those rows (Dataset.filter), or set `on_error: nan` to score them anyway.")
+        raise DataFormatError(
+            f"row {bad[0]}, column {column!r} ({key}) is null ({len(bad)} row(s) in all). Fill or "
+            "drop those rows (Dataset.filter), or set `on_error: nan` to score them anyway."
+        )
 
 
-def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
-               verbose: bool = True) -> RunResult | None:
+def run_recipe(
+    recipe: Recipe, *, command: str | None = None, push: bool = True, verbose: bool = True
+) -> RunResult | None:
     """Run a validated recipe end to end. ``push=False`` writes the local folder only. Under ``accelerate launch``
     every rank scores its shard and the main process does the rest (`hf_select.distributed`): it returns the
     result, the other ranks None."""
@@ -167,24 +185,50 @@ def run_recipe(recipe: Recipe, *, command: str | None = None, push: bool = True,
     if out.dir:
         from hf_select.hub import write_local
 
-        write_local(curated, out.dir, split=out.split, card=card, images=images, viewer=result.viewer,
-                    config_name=out.config, overwrite=out.overwrite,
-                    sources=[*map(str, local_paths(source.path, source.data_files)),
-                             *hub_repo_ids(source.path, source.data_files)])
+        write_local(
+            curated,
+            out.dir,
+            split=out.split,
+            card=card,
+            images=images,
+            viewer=result.viewer,
+            config_name=out.config,
+            overwrite=out.overwrite,
+            sources=[
+                *map(str, local_paths(source.path, source.data_files)),
+                *hub_repo_ids(source.path, source.data_files),
+            ],
+        )
         result.output_dir = out.dir
     if push and out.repo_id:
         from hf_select.hub import push as push_to_hub
 
-        result.pushed = push_to_hub(curated, out.repo_id, split=out.split, card=card, images=images,
-                                    viewer=result.viewer,
-                                    config_name=out.config, private=out.private, branch=out.branch,
-                                    sources=[recipe.dataset.path, *sorted(hub_repo_ids(recipe.dataset.path,
-                                                                                       recipe.dataset.data_files))])
+        result.pushed = push_to_hub(
+            curated,
+            out.repo_id,
+            split=out.split,
+            card=card,
+            images=images,
+            viewer=result.viewer,
+            config_name=out.config,
+            private=out.private,
+            branch=out.branch,
+            sources=[recipe.dataset.path, *sorted(hub_repo_ids(recipe.dataset.path, recipe.dataset.data_files))],
+        )
     result.seconds = time.perf_counter() - start
     if verbose:
-        print(report.format_summary(log.stages, log.rankings, rows_out=len(curated), output_dir=result.output_dir,
-                                    pushed=result.pushed, seconds=result.seconds, comparison=log.comparison,
-                                    viewer=viewer_folder(out.config, out.split) if out.viewer else None))
+        print(
+            report.format_summary(
+                log.stages,
+                log.rankings,
+                rows_out=len(curated),
+                output_dir=result.output_dir,
+                pushed=result.pushed,
+                seconds=result.seconds,
+                comparison=log.comparison,
+                viewer=viewer_folder(out.config, out.split) if out.viewer else None,
+            )
+        )
     return result
 
 
@@ -193,11 +237,15 @@ def _viewer(recipe: Recipe, log: RunLog, scored: Dataset) -> dict[str, bytes]:
     from hf_select.viewer import ViewerData, viewer_files
 
     selection = next((label.removeprefix("select: ") for label, _ in log.stages if label.startswith("select")), None)
-    about = ViewerData(title=recipe.output.title or recipe.name, teacher_column=_teacher_column(recipe),
-                       picked=log.kept if selection else None, selection=selection,
-                       # the run's rankings; a run that ranked nothing leaves the viewer to rank the rows it shows
-                       rankings={column: table.to_list() for column, table in log.rankings.items()} or None,
-                       comparison=log.comparison.format() if log.comparison is not None else None)
+    about = ViewerData(
+        title=recipe.output.title or recipe.name,
+        teacher_column=_teacher_column(recipe),
+        picked=log.kept if selection else None,
+        selection=selection,
+        # the run's rankings; a run that ranked nothing leaves the viewer to rank the rows it shows
+        rankings={column: table.to_list() for column, table in log.rankings.items()} or None,
+        comparison=log.comparison.format() if log.comparison is not None else None,
+    )
     return viewer_files(scored, about, recipe.dataset.shape)
 
 
@@ -212,22 +260,34 @@ def _card_context(recipe: Recipe, log: RunLog, command: str | None, scored: Data
     out, source = recipe.output, recipe.dataset
     teacher = _teacher_column(recipe)
     return CardContext(
-        split=out.split, source={"path": source.path, "name": source.name, "split": source.split,
-                                 "revision": source.revision},
-        stages=log.stages, selection=log.selection,
+        split=out.split,
+        source={"path": source.path, "name": source.name, "split": source.split, "revision": source.revision},
+        stages=log.stages,
+        selection=log.selection,
         rankings={column: table.to_list() for column, table in log.rankings.items()},
         matrix=log.matrix.to_list() if log.matrix is not None else None,
         comparison=log.comparison.to_dict() if log.comparison is not None else None,
-        recipe_yaml=recipe_yaml(recipe, public=True), command=command or "hf-select run <recipe>",
-        license=out.license or source_license(source.path), title=out.title or recipe.name,
-        teacher_column=teacher, correct_column=correctness_column(scored), config_name=out.config,
-        repo_id=out.repo_id, description=recipe.description, data_format=source.format,
-        training=log.training, incomplete=log.incomplete, folded=out.fold, directions=log.directions,
-        viewer=out.viewer)
+        recipe_yaml=recipe_yaml(recipe, public=True),
+        command=command or "hf-select run <recipe>",
+        license=out.license or source_license(source.path),
+        title=out.title or recipe.name,
+        teacher_column=teacher,
+        correct_column=correctness_column(scored),
+        config_name=out.config,
+        repo_id=out.repo_id,
+        description=recipe.description,
+        data_format=source.format,
+        training=log.training,
+        incomplete=log.incomplete,
+        folded=out.fold,
+        directions=log.directions,
+        viewer=out.viewer,
+    )
 
 
-def run_recipe_file(recipe: str, overrides: list[str] | None = None, *, push: bool = True,
-                    dry_run: bool = False) -> RunResult | None:
+def run_recipe_file(
+    recipe: str, overrides: list[str] | None = None, *, push: bool = True, dry_run: bool = False
+) -> RunResult | None:
     """`hf-select run RECIPE [--set key=value ...] [--dry-run]`."""
     parsed = load_recipe(recipe, overrides)
     if dry_run and not parsed.output.dir:

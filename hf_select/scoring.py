@@ -37,8 +37,11 @@ OnError = Literal["raise", "nan"]  # the one place the choices are declared
 class PassParams:
     """The parameters every pass takes; a pass's own parameters subclass this (one field per option)."""
 
-    on_error: OnError = option("raise: stop at the first row that cannot be scored, naming it; nan: "
-                                               "NaN scores and the reason in `hf_select_error`.", "raise")
+    on_error: OnError = option(
+        "raise: stop at the first row that cannot be scored, naming it; nan: "
+        "NaN scores and the reason in `hf_select_error`.",
+        "raise",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -48,14 +51,16 @@ class PassParams:
 class SuffixParams(PassParams):
     """The parameters of a pass whose columns may carry a suffix."""
 
-    column_suffix: str | None = option("Name the score's columns `<column>_<suffix>` (one score under several "
-                                       "students).", None)
+    column_suffix: str | None = option(
+        "Name the score's columns `<column>_<suffix>` (one score under several students).", None
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.column_suffix is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]*", self.column_suffix):
-            raise ConfigError(f"column_suffix must be a short name (letters, digits, _ . -), not "
-                              f"{self.column_suffix!r}")
+            raise ConfigError(
+                f"column_suffix must be a short name (letters, digits, _ . -), not {self.column_suffix!r}"
+            )
 
 
 class RowLog:
@@ -196,17 +201,23 @@ class MapPass(ABC):
 
     def field_docs(self) -> dict[str, str]:
         """A description of every column a call returns (the card's field table)."""
-        docs = {ERROR_COLUMN: ERROR_DOC, **{self.column(k): f.doc for k, f in self.fields.items()},
-                **{c.name: c.definition for c in self.column_specs()}}
+        docs = {
+            ERROR_COLUMN: ERROR_DOC,
+            **{self.column(k): f.doc for k, f in self.fields.items()},
+            **{c.name: c.definition for c in self.column_specs()},
+        }
         return {name: docs.get(name, "") for name in self.features()}
 
     def check_columns(self, available: Collection[str]) -> None:
         """Raise `MissingColumnError` naming the first input column that is not ``available``, and the fix."""
         for column in self.input_columns():
             if column not in available:
-                raise MissingColumnError(f"{self.key}: column {column!r} is not in the dataset (columns: "
-                                         f"{sorted(available)}). Rename it, or pass ", self.column_argument(column),
-                                         " to match your dataset.")
+                raise MissingColumnError(
+                    f"{self.key}: column {column!r} is not in the dataset (columns: "
+                    f"{sorted(available)}). Rename it, or pass ",
+                    self.column_argument(column),
+                    " to match your dataset.",
+                )
 
     def column_argument(self, column: str) -> Arg:
         """The argument that names ``column`` (``response_column=...``), for error messages."""
@@ -227,8 +238,9 @@ class MapPass(ABC):
         self.check_columns(batch.keys())
         batched = self.is_batch(batch)
         if batched:
-            keys = [k for k in dict.fromkeys([*self.input_columns(), *self.optional_columns(), ERROR_COLUMN])
-                    if k in batch]
+            keys = [
+                k for k in dict.fromkeys([*self.input_columns(), *self.optional_columns(), ERROR_COLUMN]) if k in batch
+            ]
             rows = [dict(zip(keys, values, strict=True)) for values in zip(*(batch[k] for k in keys), strict=True)]
             where = list(indices) if indices is not None else None
         else:
@@ -278,8 +290,12 @@ class CompositeScore(MapPass):
         return outputs
 
 
-def configure(cls: type[MapPass], params: Any, shape: Shape | None, options: dict[str, Any],
-              ) -> tuple[Shape | None, Any]:
+def configure(
+    cls: type[MapPass],
+    params: Any,
+    shape: Shape | None,
+    options: dict[str, Any],
+) -> tuple[Shape | None, Any]:
     """A pass's (shape, parameters) from keyword options: each option goes to the `Shape` or to ``cls.Params`` by
     its name, so the data's shape and the parameters are each one validated object. An option neither takes is
     an error naming what the pass accepts."""
@@ -287,13 +303,16 @@ def configure(cls: type[MapPass], params: Any, shape: Shape | None, options: dic
     param_keys = set(field_names(cls.Params))
     unknown = sorted(set(options) - shape_keys - param_keys)
     if unknown:
-        raise ConfigError(f"{cls.__name__} takes no parameter {unknown[0]!r}; it takes "
-                          f"{', '.join(sorted(shape_keys | param_keys))}")
+        raise ConfigError(
+            f"{cls.__name__} takes no parameter {unknown[0]!r}; it takes {', '.join(sorted(shape_keys | param_keys))}"
+        )
     shape_options = {k: v for k, v in options.items() if k in shape_keys}
     param_options = {k: v for k, v in options.items() if k in param_keys}
     if shape is not None and shape_options:
-        raise ConfigError(f"{cls.__name__}: give the data's shape once, as shape=Shape(...) or as "
-                          f"{', '.join(f'{k}=' for k in shape_options)}, not both")
+        raise ConfigError(
+            f"{cls.__name__}: give the data's shape once, as shape=Shape(...) or as "
+            f"{', '.join(f'{k}=' for k in shape_options)}, not both"
+        )
     if params is not None and param_options:
         raise ConfigError(f"{cls.__name__}: give the parameters once, as a {cls.Params.__name__} or as keywords")
     if params is not None and not isinstance(params, cls.Params):
@@ -301,5 +320,3 @@ def configure(cls: type[MapPass], params: Any, shape: Shape | None, options: dic
     if cls.reads_shape and shape is None:
         shape = Shape(**shape_options)
     return shape, params if params is not None else cls.Params(**param_options)
-
-

@@ -131,8 +131,10 @@ def per_split(fn: Callable) -> Callable:
         if isinstance(ds, DatasetDict):
             return DatasetDict({split: fn(part, *args, **kwargs) for split, part in ds.items()})
         if isinstance(ds, (IterableDataset, IterableDatasetDict)):
-            raise WrongTypeError(f"{fn.__name__} needs a whole split, not a stream: materialise it first, e.g. "
-                            "Dataset.from_list(list(stream.take(n))) or load_dataset(..., streaming=False)")
+            raise WrongTypeError(
+                f"{fn.__name__} needs a whole split, not a stream: materialise it first, e.g. "
+                "Dataset.from_list(list(stream.take(n))) or load_dataset(..., streaming=False)"
+            )
         if not isinstance(ds, Dataset):
             raise WrongTypeError(f"{fn.__name__} takes a Dataset or a DatasetDict, not {type(ds).__name__}")
         return fn(ds, *args, **kwargs)
@@ -144,10 +146,17 @@ def per_split(fn: Callable) -> Callable:
 
 
 @per_split
-def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt",
-                among: str | AmongFn | None = None, top_k: int = 1,
-                higher_is_better: bool | None = None, *,
-                incomplete: Literal["exclude", "keep"] = "exclude", bounded: bool = True) -> Dataset:
+def select_best(
+    ds: Dataset,
+    by: str = "local_naturalness",
+    group: str = "prompt",
+    among: str | AmongFn | None = None,
+    top_k: int = 1,
+    higher_is_better: bool | None = None,
+    *,
+    incomplete: Literal["exclude", "keep"] = "exclude",
+    bounded: bool = True,
+) -> Dataset:
     """Keep the best row(s) of every group, e.g. the most natural correct response to each prompt.
 
     Why: distillation wants one (or ``top_k``) response per prompt, and the score that ranks them has a
@@ -206,9 +215,17 @@ def select_best(ds: Dataset, by: str = "local_naturalness", group: str = "prompt
         label = among if isinstance(among, str) else getattr(among, "__name__", repr(among))
         why = f"{no_among} with no row passing among={label}, " if among is not None else ""
         bounded_by = f", only above the bound {bound:g}," if bound is not None else ""
-        logger.warning("select_best: dropped %d of %d `%s` groups without a candidate (%s%d with only NaN/null "
-                       "`%s` scores%s or only incomplete responses)", total - kept, total, group, why,
-                       total - kept - no_among, by, bounded_by)
+        logger.warning(
+            "select_best: dropped %d of %d `%s` groups without a candidate (%s%d with only NaN/null "
+            "`%s` scores%s or only incomplete responses)",
+            total - kept,
+            total,
+            group,
+            why,
+            total - kept - no_among,
+            by,
+            bounded_by,
+        )
     return ds.select(rows.astype(np.int64))
 
 
@@ -219,14 +236,20 @@ def _among_mask(ds: Dataset, table: pa.Table, among: str | AmongFn | None, where
     return None if among is None else _as_mask(among(_table(ds)), table.num_rows, where)
 
 
-def _top_k_per_group(ids: np.ndarray, score: pa.Array, candidate: pa.Array, top_k: int,
-                     up: bool) -> tuple[np.ndarray, int]:
+def _top_k_per_group(
+    ids: np.ndarray, score: pa.Array, candidate: pa.Array, top_k: int, up: bool
+) -> tuple[np.ndarray, int]:
     """(the sorted rows of the ``top_k`` best candidates of each group, the number of groups with a candidate):
     best first within a group, ties to the earlier row."""
-    candidates = pa.table({"gid": pa.array(ids), "score": score,
-                           "row": pa.array(np.arange(len(ids), dtype=np.int64))}).filter(candidate)
-    ranked = candidates.take(pc.sort_indices(candidates, sort_keys=[
-        ("gid", "ascending"), ("score", "descending" if up else "ascending"), ("row", "ascending")]))
+    candidates = pa.table(
+        {"gid": pa.array(ids), "score": score, "row": pa.array(np.arange(len(ids), dtype=np.int64))}
+    ).filter(candidate)
+    ranked = candidates.take(
+        pc.sort_indices(
+            candidates,
+            sort_keys=[("gid", "ascending"), ("score", "descending" if up else "ascending"), ("row", "ascending")],
+        )
+    )
     g = ranked.column("gid").to_numpy()
     position = np.arange(len(g))
     starts = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, dtype=bool)
@@ -239,9 +262,18 @@ def _top_k_per_group(ids: np.ndarray, score: pa.Array, candidate: pa.Array, top_
 
 
 @per_split
-def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", teacher: str = "teacher",
-                  correct: str | None = "is_correct", higher_is_better: bool | None = None, *, bootstrap: int = 0,
-                  seed: int = 0, group: str | None = None, confidence: float = 0.95) -> Dataset:
+def rank_teachers(
+    ds: Dataset,
+    by: str | Sequence[str] = "local_naturalness",
+    teacher: str = "teacher",
+    correct: str | None = "is_correct",
+    higher_is_better: bool | None = None,
+    *,
+    bootstrap: int = 0,
+    seed: int = 0,
+    group: str | None = None,
+    confidence: float = 0.95,
+) -> Dataset:
     """One row per teacher with the statistics of score ``by``, best teacher first; with several columns in
     ``by`` (one score under several students), a teacher x student table.
 
@@ -268,8 +300,17 @@ def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", te
     metadata) and the columns above.
     """
     if not isinstance(by, str):
-        return _teacher_student_table(ds, list(by), teacher, correct, higher_is_better, bootstrap=bootstrap,
-                                      seed=seed, group=group, confidence=confidence)
+        return _teacher_student_table(
+            ds,
+            list(by),
+            teacher,
+            correct,
+            higher_is_better,
+            bootstrap=bootstrap,
+            seed=seed,
+            group=group,
+            confidence=confidence,
+        )
     where = "rank_teachers"
     _require(ds, [by, teacher], where)
     if bootstrap:
@@ -277,16 +318,23 @@ def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", te
         _require(ds, [group], f"{where} (bootstrap resamples prompts; pass group= to name their column)")
     aggregate = _ratio_parts(ds, by)
     with_accuracy = correct is not None and correct in ds.column_names
-    table = _table(ds, [teacher, by, *(aggregate or ()), *([correct] if with_accuracy else []),
-                        *([group] if bootstrap else [])])
+    table = _table(
+        ds, [teacher, by, *(aggregate or ()), *([correct] if with_accuracy else []), *([group] if bootstrap else [])]
+    )
     names = pc.unique(table.column(teacher))
     teacher_ids = pc.index_in(table.column(teacher), value_set=names).to_numpy(zero_copy_only=False).astype(np.int64)
     values = _as_float(_numeric(table.column(by), by, where))
     up = _direction(ds, by, higher_is_better)
     prompt_ids, n_prompts = _dense_ids(table.column(group)) if bootstrap else (np.zeros(len(values), np.int64), 1)
     parts = [_as_float(_numeric(table.column(c), c, where)) for c in aggregate] if aggregate else None
-    point = TeacherTable.build(prompt_ids, teacher_ids, np.where(np.isnan(values), np.nan, parts[0]) if parts
-                               else values, n_prompts, len(names), parts[1] if parts else None)
+    point = TeacherTable.build(
+        prompt_ids,
+        teacher_ids,
+        np.where(np.isnan(values), np.nan, parts[0]) if parts else values,
+        n_prompts,
+        len(names),
+        parts[1] if parts else None,
+    )
     columns = {"teacher": names, **_teacher_statistics(teacher_ids, values, len(names))}
     if parts:  # a ratio aggregates its parts over the same rows as the score itself
         columns["score"] = point.scores(np.ones((1, n_prompts)))[0]
@@ -295,10 +343,18 @@ def rank_teachers(ds: Dataset, by: str | Sequence[str] = "local_naturalness", te
         columns["accuracy"] = _teacher_statistics(teacher_ids, flags, len(names))["mean"]
     order = _ranking_order(columns["score"], names.to_pylist(), up)
     if bootstrap:
-        columns.update(uncertainty_columns(point, TeacherTable.build(prompt_ids, teacher_ids, values, n_prompts,
-                                                                     len(names)),
-                                           order, names.to_pylist(), n_resamples=bootstrap, seed=seed,
-                                           higher_is_better=up, confidence=confidence))
+        columns.update(
+            uncertainty_columns(
+                point,
+                TeacherTable.build(prompt_ids, teacher_ids, values, n_prompts, len(names)),
+                order,
+                names.to_pylist(),
+                n_resamples=bootstrap,
+                seed=seed,
+                higher_is_better=up,
+                confidence=confidence,
+            )
+        )
         columns["prompts"] = np.full(len(names), n_prompts, dtype=np.int64)  # what the intervals rest on
     result = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in columns.items()})
     result = result.take(pa.array(order.astype(np.int64)))
@@ -311,15 +367,19 @@ def prompt_group(columns: Sequence[str], group: str | None) -> str:
     return group or ("prompt_id" if "prompt_id" in columns else "prompt")
 
 
-def _teacher_student_table(ds: Dataset, columns: list[str], teacher: str, correct: str | None,
-                           higher_is_better: bool | None, **options: Any) -> Dataset:
+def _teacher_student_table(
+    ds: Dataset, columns: list[str], teacher: str, correct: str | None, higher_is_better: bool | None, **options: Any
+) -> Dataset:
     """One ranking per column, stacked, with the column and the model that scored it (a teacher x student table)."""
     tables = []
     for column in columns:
         table = rank_teachers(ds, column, teacher, correct, higher_is_better, **options).data.table
         model = model_of(read_metadata(ds), column)
-        tables.append(table.add_column(0, "model", pa.array([model] * table.num_rows, pa.string()))
-                      .add_column(0, "column", pa.array([column] * table.num_rows, pa.string())))
+        tables.append(
+            table.add_column(0, "model", pa.array([model] * table.num_rows, pa.string())).add_column(
+                0, "column", pa.array([column] * table.num_rows, pa.string())
+            )
+        )
     return dataset_from_arrow(pa.concat_tables(tables, promote_options="default"))
 
 
@@ -329,9 +389,11 @@ def _ratio_parts(ds: Dataset, by: str) -> tuple[str, str] | None:
     aggregate = aggregate_of(ds, by)
     missing = [c for c in aggregate or () if c not in ds.column_names]
     if missing:
-        raise MissingColumnError(f"rank_teachers: a teacher's {by!r} is the mean of {aggregate[0]!r} over the mean "
-                                 f"of {aggregate[1]!r} (a ratio of means), but the data has no {missing[0]!r}; keep "
-                                 "that column (it is added with the score) to rank by it")
+        raise MissingColumnError(
+            f"rank_teachers: a teacher's {by!r} is the mean of {aggregate[0]!r} over the mean "
+            f"of {aggregate[1]!r} (a ratio of means), but the data has no {missing[0]!r}; keep "
+            "that column (it is added with the score) to rank by it"
+        )
     return aggregate
 
 
@@ -340,8 +402,16 @@ def _teacher_statistics(teacher_ids: np.ndarray, values: np.ndarray, n: int) -> 
     NaN values are missing and left out; undefined statistics are NaN."""
     valid = ~np.isnan(values)
     table = pa.table({"gid": pa.array(teacher_ids[valid]), "v": pa.array(values[valid])})
-    stats = table.group_by("gid").aggregate([("v", "count"), ("v", "mean"), ("v", "stddev", pc.VarianceOptions(ddof=1)),
-                                             ("v", "min"), ("v", "max"), ("v", "approximate_median")])
+    stats = table.group_by("gid").aggregate(
+        [
+            ("v", "count"),
+            ("v", "mean"),
+            ("v", "stddev", pc.VarianceOptions(ddof=1)),
+            ("v", "min"),
+            ("v", "max"),
+            ("v", "approximate_median"),
+        ]
+    )
     at = stats.column("gid").to_numpy()
 
     def scatter(column: str, fill: float = math.nan) -> np.ndarray:
@@ -354,13 +424,21 @@ def _teacher_statistics(teacher_ids: np.ndarray, values: np.ndarray, n: int) -> 
     order = np.lexsort((values[valid], teacher_ids[valid]))
     ordered, offsets, has = values[valid][order], np.r_[0, np.cumsum(count)[:-1]], count > 0
     median[has] = (ordered[(offsets + (count - 1) // 2)[has]] + ordered[(offsets + count // 2)[has]]) / 2
-    return {"count": count, "n_missing": np.bincount(teacher_ids, minlength=n).astype(np.int64) - count,
-            "score": scatter("v_mean"), "mean": scatter("v_mean"), "median": median, "std": scatter("v_stddev"),
-            "min": scatter("v_min"), "max": scatter("v_max")}
+    return {
+        "count": count,
+        "n_missing": np.bincount(teacher_ids, minlength=n).astype(np.int64) - count,
+        "score": scatter("v_mean"),
+        "mean": scatter("v_mean"),
+        "median": median,
+        "std": scatter("v_stddev"),
+        "min": scatter("v_min"),
+        "max": scatter("v_max"),
+    }
 
 
 def _ranking_order(scores: np.ndarray, names: list, up: bool) -> np.ndarray:
     """Teacher indices best first: by score (its direction), teachers without a score last, ties by name."""
+
     def key(i: int) -> tuple:
         missing = math.isnan(scores[i])
         return missing, 0.0 if missing else (-scores[i] if up else scores[i]), names[i] is None, str(names[i])
@@ -372,8 +450,9 @@ def _dense_ids(column: pa.ChunkedArray) -> tuple[np.ndarray, int]:
     """Dense integer ids of a column's values, in order of first appearance (null is a value of its own). Lists
     and structs (a chat prompt) are compared by value, through their canonical JSON."""
     if pa.types.is_nested(column.type):
-        column = pa.chunked_array([pa.array([None if v is None else json.dumps(v, sort_keys=True)
-                                             for v in column.to_pylist()], pa.string())])
+        column = pa.chunked_array(
+            [pa.array([None if v is None else json.dumps(v, sort_keys=True) for v in column.to_pylist()], pa.string())]
+        )
     values = pc.unique(column)
     return pc.index_in(column, value_set=values).to_numpy(zero_copy_only=False).astype(np.int64), len(values)
 
@@ -382,14 +461,16 @@ def _dense_ids(column: pa.ChunkedArray) -> tuple[np.ndarray, int]:
 
 
 def _check_bound(value: float | None, name: str, where: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
-                              or math.isnan(value)):
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or math.isnan(value)
+    ):
         raise ConfigError(f"{where}: {name} must be a number, got {value!r}")
 
 
 @per_split
-def filter_threshold(ds: Dataset, column: str, *, min: float | None = None, max: float | None = None,
-                     keep_nan: bool = False) -> Dataset:
+def filter_threshold(
+    ds: Dataset, column: str, *, min: float | None = None, max: float | None = None, keep_nan: bool = False
+) -> Dataset:
     """Keep rows with ``min <= value <= max`` (bounds inclusive; either may be omitted, not both).
 
     Why: drop responses whose score is implausible before selecting (e.g. RSR above a ceiling). NaN/null
@@ -418,8 +499,9 @@ def filter_threshold(ds: Dataset, column: str, *, min: float | None = None, max:
 
 
 @per_split
-def filter_quantile(ds: Dataset, column: str, *, lower: float | None = None,
-                    upper: float | None = None, keep_nan: bool = False) -> Dataset:
+def filter_quantile(
+    ds: Dataset, column: str, *, lower: float | None = None, upper: float | None = None, keep_nan: bool = False
+) -> Dataset:
     """Keep rows whose value lies between the ``lower`` and ``upper`` quantiles of the column (inclusive).
 
     Why: relative cut-offs ("the top half by naturalness") carry across datasets and models where absolute
@@ -477,9 +559,15 @@ def filter_equals(ds: Dataset, column: str, value: Any, *, keep_nan: bool = Fals
 
 
 @per_split
-def select_by_divergence(ds: Dataset, *, top_k: int | None = None, quantile: float | None = None,
-                         min_teacher_fraction: float | None = None, column: str = "prov_divergence",
-                         fraction_column: str = TEACHER_FRACTION) -> Dataset:
+def select_by_divergence(
+    ds: Dataset,
+    *,
+    top_k: int | None = None,
+    quantile: float | None = None,
+    min_teacher_fraction: float | None = None,
+    column: str = "prov_divergence",
+    fraction_column: str = TEACHER_FRACTION,
+) -> Dataset:
     """Teacher-guided selection by provenance: keep the rows whose content the teacher finds likelier.
 
     Why: rows with high teacher-student divergence carry what the student has yet to learn (arXiv
@@ -498,8 +586,9 @@ def select_by_divergence(ds: Dataset, *, top_k: int | None = None, quantile: flo
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
         raise ConfigError(f"{where}: top_k must be a positive integer, got {top_k!r}")
     for name, share in (("quantile", quantile), ("min_teacher_fraction", min_teacher_fraction)):
-        if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float, np.number))
-                                  or not 0.0 <= share <= 1.0):  # NaN fails the comparison too
+        if share is not None and (
+            isinstance(share, bool) or not isinstance(share, (int, float, np.number)) or not 0.0 <= share <= 1.0
+        ):  # NaN fails the comparison too
             raise ConfigError(f"{where}: {name} must be a number in [0, 1], got {share!r}")
     _require(ds, [column, fraction_column if min_teacher_fraction is not None else None], where)
     table = _table(ds, [column] + ([fraction_column] if min_teacher_fraction is not None else []))
@@ -524,8 +613,9 @@ def select_by_divergence(ds: Dataset, *, top_k: int | None = None, quantile: flo
 # ----------------------------------------------------------------------------------------------- summary
 
 
-def selection_summary(before: Dataset, after: Dataset, teacher: str = "teacher",
-                      correct: str | None = "is_correct") -> dict[str, Any]:
+def selection_summary(
+    before: Dataset, after: Dataset, teacher: str = "teacher", correct: str | None = "is_correct"
+) -> dict[str, Any]:
     """What a selection did, for recipes' logs and dataset cards.
 
     ``{"rows_before", "rows_after", "teacher_mix": {teacher: rows in after} (most rows first, then by name;

@@ -50,26 +50,33 @@ def sft_columns(shape: Shape, layout: Literal["chat", "plain"] = "chat") -> list
     Every turn scored under the plain layout has no TRL form that trains on each of them (a prompt/completion pair
     trains on the last, the earlier ones sitting untrained in the prompt): refused."""
     if shape.turns == "all" and layout == "plain":
-        raise ConfigError("every assistant turn was scored (turns='all') under the plain layout, and a plain "
-                          "prompt/completion example trains on the last turn only: score with the chat layout "
-                          "(layout='chat', or 'auto' with a chat template) to train on every turn, or score the last "
-                          "turn only (turns='last')")
+        raise ConfigError(
+            "every assistant turn was scored (turns='all') under the plain layout, and a plain "
+            "prompt/completion example trains on the last turn only: score with the chat layout "
+            "(layout='chat', or 'auto' with a chat template) to train on every turn, or score the last "
+            "turn only (turns='last')"
+        )
     return ["messages"] if shape.turns == "all" else ["prompt", "completion"]
 
 
-def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plain"] = "chat",
-           tokenizer: Any = None) -> Any:
+def to_sft(
+    ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plain"] = "chat", tokenizer: Any = None
+) -> Any:
     """``ds`` (a `Dataset` or `DatasetDict`) with its replies as TRL training examples (see the module docstring),
     read with ``shape`` (the one the scores used; default: text). A row whose reply cannot be read (kept with
     ``on_error="nan"``) gets null training columns. With ``tokenizer`` (the one the split will be trained with),
     a chat template that would leave a picked reasoning out of the training text is refused (`ConfigError`)."""
     if isinstance(ds, DatasetDict):
-        return DatasetDict({split: to_sft(part, shape, layout=layout, tokenizer=tokenizer)
-                            for split, part in ds.items()})
+        return DatasetDict(
+            {split: to_sft(part, shape, layout=layout, tokenizer=tokenizer) for split, part in ds.items()}
+        )
     shape = shape or Shape()
     columns = sft_columns(shape, layout)
-    drop = [c for c in dict.fromkeys([*shape.reply_columns(), *CONVERSATION_COLUMNS, *TOKENISED_COLUMNS])
-            if c in ds.column_names]
+    drop = [
+        c
+        for c in dict.fromkeys([*shape.reply_columns(), *CONVERSATION_COLUMNS, *TOKENISED_COLUMNS])
+        if c in ds.column_names
+    ]
     kind = MESSAGES if layout == "chat" else Value("string")
     features = Features({**{k: v for k, v in ds.features.items() if k not in drop}, **{c: kind for c in columns}})
 
@@ -83,20 +90,40 @@ def to_sft(ds: Any, shape: Shape | None = None, *, layout: Literal["chat", "plai
                 refuse_dropped_reasoning(check, example, f"row {index}")
         return {c: [example.get(c) for example in examples] for c in columns}
 
-    out = ds.map(convert, batched=True, with_indices=True, remove_columns=drop, features=features,
-                 desc="SFT-ready columns")
-    fields = ({"messages": "the whole conversation, system prompt included: train with assistant_only_loss"}
-              if columns == ["messages"] else
-              {"prompt": "the context the reply was scored in (system prompt included): not trained on",
-               "completion": "the selected reply: what SFTTrainer trains on"})
-    config = {"transform": "sft", "layout": layout, "columns": columns, "folded": drop,
-              "convention": "TRL prompt-completion" if columns != ["messages"] else "TRL conversational"}
-    return record_score(out, "sft", config, {}, {
-        "explanation": "The rows are written in TRL's SFT conventions: "
-                       + ("`prompt` and `completion`" if columns != ["messages"] else "`messages`")
-                       + " (conversational role/content messages" + (")" if layout == "chat" else "; plain strings)")
-                       + ". Folded into them: " + ", ".join(f"`{c}`" for c in drop) + ".",
-        "fields": fields})
+    out = ds.map(
+        convert, batched=True, with_indices=True, remove_columns=drop, features=features, desc="SFT-ready columns"
+    )
+    fields = (
+        {"messages": "the whole conversation, system prompt included: train with assistant_only_loss"}
+        if columns == ["messages"]
+        else {
+            "prompt": "the context the reply was scored in (system prompt included): not trained on",
+            "completion": "the selected reply: what SFTTrainer trains on",
+        }
+    )
+    config = {
+        "transform": "sft",
+        "layout": layout,
+        "columns": columns,
+        "folded": drop,
+        "convention": "TRL prompt-completion" if columns != ["messages"] else "TRL conversational",
+    }
+    return record_score(
+        out,
+        "sft",
+        config,
+        {},
+        {
+            "explanation": "The rows are written in TRL's SFT conventions: "
+            + ("`prompt` and `completion`" if columns != ["messages"] else "`messages`")
+            + " (conversational role/content messages"
+            + (")" if layout == "chat" else "; plain strings)")
+            + ". Folded into them: "
+            + ", ".join(f"`{c}`" for c in drop)
+            + ".",
+            "fields": fields,
+        },
+    )
 
 
 def rendering_tokenizer(tokenizer: Any, layout: str) -> Any:
@@ -108,16 +135,20 @@ def rendering_tokenizer(tokenizer: Any, layout: str) -> Any:
 def refuse_dropped_reasoning(tokenizer: Any, example: dict[str, Any], where: str) -> None:
     """Refuse a training example whose text, rendered with ``tokenizer``'s chat template as TRL renders it, lacks the
     reasoning of a reply it trains on (`ConfigError` naming the row and the fix)."""
-    trained = example["completion"] if "completion" in example else [
-        m for m in example["messages"] if m["role"] == "assistant"]
+    trained = (
+        example["completion"]
+        if "completion" in example
+        else [m for m in example["messages"] if m["role"] == "assistant"]
+    )
     reasonings = [_reasoning(m["content"]) for m in trained]
     if not any(reasonings):
         return
     conversation = example["messages"] if "messages" in example else [*example["prompt"], *example["completion"]]
     rendered = tokenizer.apply_chat_template(conversation, tokenize=False)
     if "prompt" in example:  # TRL trains on the completion: the text after the rendered prompt
-        rendered = rendered[len(tokenizer.apply_chat_template(example["prompt"], tokenize=False,
-                                                              add_generation_prompt=True)):]
+        rendered = rendered[
+            len(tokenizer.apply_chat_template(example["prompt"], tokenize=False, add_generation_prompt=True)) :
+        ]
     for turn, reasoning in enumerate(reasonings):
         if reasoning and reasoning not in rendered:
             which = "the reply" if "completion" in example else f"assistant turn {turn}"
@@ -126,7 +157,8 @@ def refuse_dropped_reasoning(tokenizer: Any, example: dict[str, Any], where: str
                 f"{which}'s reasoning ({reasoning[:40]!r}...) out of the text TRL trains on, so the split would train "
                 "on answers without the reasoning they were scored with. Train with a chat template that keeps "
                 "<think> blocks in replies (set tokenizer.chat_template to one that does)"
-                + (", or score and train the last turn only (turns='last')" if "messages" in example else ""))
+                + (", or score and train the last turn only (turns='last')" if "messages" in example else "")
+            )
 
 
 def _reasoning(content: Any) -> str:
@@ -134,7 +166,7 @@ def _reasoning(content: Any) -> str:
     if not isinstance(content, str):
         return ""
     trace = parse_trace(content)
-    return content[trace.reasoning_start:trace.reasoning_end].strip() if trace.has_reasoning else ""
+    return content[trace.reasoning_start : trace.reasoning_end].strip() if trace.has_reasoning else ""
 
 
 def training_example(shape: Shape, row: dict[str, Any], layout: str) -> dict[str, Any]:

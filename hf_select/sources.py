@@ -47,8 +47,11 @@ def is_local(path: str) -> bool:
 
 
 def _looks_local(path: str) -> bool:
-    return (path.startswith(("/", "./", "../", "~")) or Path(path).suffix in FILE_BUILDERS
-            or Path(path).expanduser().exists())
+    return (
+        path.startswith(("/", "./", "../", "~"))
+        or Path(path).suffix in FILE_BUILDERS
+        or Path(path).expanduser().exists()
+    )
 
 
 def hub_dataset_id(path: str) -> str | None:
@@ -85,8 +88,10 @@ def refuse_publishing_over(repo_id: str, sources: Iterable[Any]) -> None:
     however either was spelled: ``owner/name``, ``datasets/owner/name``, ``hf://`` or Hub URLs, ``data_files``."""
     target = repo_id.strip().removeprefix("https://huggingface.co/").removeprefix("datasets/").strip("/").lower()
     if target in {hub_dataset_id(s) for s in sources if isinstance(s, str)}:
-        raise PublishError(f"refusing to publish to {repo_id!r}: it is the source dataset of this curation. "
-                           "Publish the curated subset to a new repo id.")
+        raise PublishError(
+            f"refusing to publish to {repo_id!r}: it is the source dataset of this curation. "
+            "Publish the curated subset to a new repo id."
+        )
 
 
 def local_paths(path: str, data_files: str | list | dict | None = None) -> list[Path]:
@@ -107,9 +112,15 @@ def _glob(pattern: Path) -> Iterable[str]:
     return glob.glob(str(pattern), recursive=True)
 
 
-def load_source(path: str, *, split: str | None = "train", name: str | None = None,
-                data_files: str | list[str] | dict | None = None, revision: str | None = None,
-                streaming: bool = False) -> Dataset | DatasetDict | IterableDataset | IterableDatasetDict:
+def load_source(
+    path: str,
+    *,
+    split: str | None = "train",
+    name: str | None = None,
+    data_files: str | list[str] | dict | None = None,
+    revision: str | None = None,
+    streaming: bool = False,
+) -> Dataset | DatasetDict | IterableDataset | IterableDatasetDict:
     """Anything ``load_dataset`` accepts, a local data file, or a ``save_to_disk`` folder (``~`` expanded).
     ``split=None`` gives every split (a `DatasetDict`).
 
@@ -150,8 +161,9 @@ def load_source(path: str, *, split: str | None = "train", name: str | None = No
         raise DataFormatError(f"{empty} is empty: no rows to curate")
     mode = "force_redownload" if _stale_build(files) else None
     try:
-        ds = load_dataset(path, name, data_files=data_files, split=split, revision=revision, streaming=streaming,
-                          download_mode=mode)
+        ds = load_dataset(
+            path, name, data_files=data_files, split=split, revision=revision, streaming=streaming, download_mode=mode
+        )
     except ValueError as err:
         if "split" not in str(err).lower():
             raise _unreadable(path, data_files, err) from None
@@ -173,15 +185,19 @@ def load_source(path: str, *, split: str | None = "train", name: str | None = No
 def _nothing_to_set(path: str, what: str, **settings: Any) -> None:
     given = [key for key, value in settings.items() if value is not None]
     if given:
-        raise ConfigError(f"{path} is {what}: `{given[0]}` applies to Hub datasets and builders only (it would be "
-                          f"ignored); drop it (in a recipe: --set dataset.{given[0]}=null)")
+        raise ConfigError(
+            f"{path} is {what}: `{given[0]}` applies to Hub datasets and builders only (it would be "
+            f"ignored); drop it (in a recipe: --set dataset.{given[0]}=null)"
+        )
 
 
 def _unreadable(path: str, data_files: Any, err: Exception) -> DataFormatError:
     cause = err.__cause__ or err
     first = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:200]
-    return DataFormatError(f"cannot read {data_files or path}: {first}. Check that the file is valid "
-                           f"({', '.join(sorted(FILE_BUILDERS))}) and not empty")
+    return DataFormatError(
+        f"cannot read {data_files or path}: {first}. Check that the file is valid "
+        f"({', '.join(sorted(FILE_BUILDERS))}) and not empty"
+    )
 
 
 def _stale_build(files: list[Path]) -> bool:
@@ -204,8 +220,11 @@ def _stale_build(files: list[Path]) -> bool:
         before = built.get(key)
         if isinstance(before, str):  # recorded by hf_select 0.4 (the digest alone): any change is a rebuild
             before = {"sha256": before, "mtime": current["mtime"]}
-        stale |= isinstance(before, dict) and before.get("sha256") != current["sha256"] and \
-            before.get("mtime") == current["mtime"]
+        stale |= (
+            isinstance(before, dict)
+            and before.get("sha256") != current["sha256"]
+            and before.get("mtime") == current["mtime"]
+        )
     if all(built.get(key) == current for key, current in now.items()):
         return stale
     try:

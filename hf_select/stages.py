@@ -111,8 +111,14 @@ class RankTeachers(Stage):
 
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         cfg = self.config
-        options = {"teacher": cfg.teacher, "correct": correctness_column(ds), "bootstrap": cfg.bootstrap,
-                   "seed": cfg.seed or 0, "group": cfg.group, "higher_is_better": cfg.higher_is_better}
+        options = {
+            "teacher": cfg.teacher,
+            "correct": correctness_column(ds),
+            "bootstrap": cfg.bootstrap,
+            "seed": cfg.seed or 0,
+            "group": cfg.group,
+            "higher_is_better": cfg.higher_is_better,
+        }
         for column in cfg.by:
             log.rankings[column] = rank_teachers(ds, by=column, **options)
             log.directions[column] = direction(ds, column, cfg.higher_is_better)
@@ -131,8 +137,11 @@ class Compare(Stage):
 
     def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         cfg = self.config
-        needs = [("compare.teacher", cfg.teacher), ("compare.group", prompt_group(list(columns), cfg.group)),
-                 *((f"compare.by.{i}", c) for i, c in enumerate(cfg.by))]
+        needs = [
+            ("compare.teacher", cfg.teacher),
+            ("compare.group", prompt_group(list(columns), cfg.group)),
+            *((f"compare.by.{i}", c) for i, c in enumerate(cfg.by)),
+        ]
         needs += [("compare.ground_truth", cfg.ground_truth)] if isinstance(cfg.ground_truth, str) else []
         return needs + ([("compare.correct", cfg.correct)] if cfg.correct else [])
 
@@ -143,15 +152,19 @@ class Compare(Stage):
         cfg = self.config
         if cfg.correct in ds.column_names and ds.features[cfg.correct] != Value("bool"):
             kind = getattr(ds.features[cfg.correct], "dtype", type(ds.features[cfg.correct]).__name__)
-            raise ColumnTypeError(f"`compare.correct` is {cfg.correct!r}, a column of {kind}: it must say true or "
-                                  "false for each response (a boolean column)")
+            raise ColumnTypeError(
+                f"`compare.correct` is {cfg.correct!r}, a column of {kind}: it must say true or "
+                "false for each response (a boolean column)"
+            )
         if cfg.teacher not in ds.column_names:
             return
         from hf_select.compare import teacher_mapping_problem
 
         teachers = [t for t in ds.unique(cfg.teacher) if t is not None]
-        for key, mapping, what in (("`compare.families`", cfg.families, "family"),
-                                   ("`compare.ground_truth`", cfg.ground_truth, "value")):
+        for key, mapping, what in (
+            ("`compare.families`", cfg.families, "family"),
+            ("`compare.ground_truth`", cfg.ground_truth, "value"),
+        ):
             problem = teacher_mapping_problem(key, mapping, teachers, what) if isinstance(mapping, dict) else None
             if problem:
                 raise ConfigError(problem)
@@ -160,10 +173,21 @@ class Compare(Stage):
         from hf_select.compare import compare_scores
 
         cfg = self.config
-        log.comparison = compare_scores(ds, cfg.by, cfg.teacher, cfg.group, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                                        correct=cfg.correct, families=cfg.families,
-                                        student_family=cfg.student_family, ground_truth=cfg.ground_truth,
-                                        prompts=cfg.prompts, bounded=cfg.bounded, incomplete=self.incomplete)
+        log.comparison = compare_scores(
+            ds,
+            cfg.by,
+            cfg.teacher,
+            cfg.group,
+            bootstrap=cfg.bootstrap,
+            seed=cfg.seed,
+            correct=cfg.correct,
+            families=cfg.families,
+            student_family=cfg.student_family,
+            ground_truth=cfg.ground_truth,
+            prompts=cfg.prompts,
+            bounded=cfg.bounded,
+            incomplete=self.incomplete,
+        )
         return ds
 
 
@@ -181,16 +205,26 @@ class Filter(Stage):
         f = self.config
         nan = " (NaN kept)" if f.keep_nan else ""
         if f.equals is not None:
-            return log.add(f"filter: {f.column} == {f.equals}{nan}", filter_equals(ds, f.column, f.equals,
-                                                                                  keep_nan=f.keep_nan))
+            return log.add(
+                f"filter: {f.column} == {f.equals}{nan}", filter_equals(ds, f.column, f.equals, keep_nan=f.keep_nan)
+            )
         if f.quantile is not None:
             lower, upper = f.quantile
-            return log.add(f"filter: {f.column} in quantiles [{lower}, {upper}]{nan}",
-                           filter_quantile(ds, f.column, lower=lower, upper=upper, keep_nan=f.keep_nan))
-        bounds = " and ".join(x for x in (f"{f.column} >= {f.min}" if f.min is not None else "",
-                                          f"{f.column} <= {f.max}" if f.max is not None else "") if x)
-        return log.add(f"filter: {bounds}{nan}", filter_threshold(ds, f.column, min=f.min, max=f.max,
-                                                                  keep_nan=f.keep_nan))
+            return log.add(
+                f"filter: {f.column} in quantiles [{lower}, {upper}]{nan}",
+                filter_quantile(ds, f.column, lower=lower, upper=upper, keep_nan=f.keep_nan),
+            )
+        bounds = " and ".join(
+            x
+            for x in (
+                f"{f.column} >= {f.min}" if f.min is not None else "",
+                f"{f.column} <= {f.max}" if f.max is not None else "",
+            )
+            if x
+        )
+        return log.add(
+            f"filter: {bounds}{nan}", filter_threshold(ds, f.column, min=f.min, max=f.max, keep_nan=f.keep_nan)
+        )
 
 
 @dataclass
@@ -202,19 +236,37 @@ class SelectBest(Stage):
 
     def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         sel = self.config
-        return [("select.by", sel.by), ("select.group", sel.group), *([("select.among", sel.among)]
-                                                                      if sel.among else [])]
+        return [
+            ("select.by", sel.by),
+            ("select.group", sel.group),
+            *([("select.among", sel.among)] if sel.among else []),
+        ]
 
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         sel = self.config
         top_k = sel.top_k or 1
         bounded = sel.bounded is not False
-        picked = select_best(ds, by=sel.by, group=sel.group, among=sel.among, top_k=top_k,
-                             higher_is_better=sel.higher_is_better, incomplete=self.incomplete, bounded=bounded)
+        picked = select_best(
+            ds,
+            by=sel.by,
+            group=sel.group,
+            among=sel.among,
+            top_k=top_k,
+            higher_is_better=sel.higher_is_better,
+            incomplete=self.incomplete,
+            bounded=bounded,
+        )
         up = log.directions[sel.by] = direction(ds, sel.by, sel.higher_is_better)
         bound = selection_bound(ds, sel.by) if bounded else None
-        log.selection = {"method": "best", "by": sel.by, "group": sel.group, "among": sel.among, "top_k": top_k,
-                         "higher_is_better": up, "max": bound}
+        log.selection = {
+            "method": "best",
+            "by": sel.by,
+            "group": sel.group,
+            "among": sel.among,
+            "top_k": top_k,
+            "higher_is_better": up,
+            "max": bound,
+        }
         among = f" among `{sel.among}`" if sel.among else ""
         among += f" with `{sel.by}` <= {bound:g}" if bound is not None else ""
         return log.add(f"select: best `{sel.by}` per `{sel.group}`{among}", picked)
@@ -231,10 +283,16 @@ class SelectByDivergence(Stage):
 
     def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
         sel = self.config
-        kept = select_by_divergence(ds, top_k=sel.top_k, quantile=sel.quantile,
-                                    min_teacher_fraction=sel.min_teacher_fraction)
-        log.selection = {"method": "divergence", "by": PROV_DIVERGENCE.name, "top_k": sel.top_k,
-                         "quantile": sel.quantile, "min_teacher_fraction": sel.min_teacher_fraction}
+        kept = select_by_divergence(
+            ds, top_k=sel.top_k, quantile=sel.quantile, min_teacher_fraction=sel.min_teacher_fraction
+        )
+        log.selection = {
+            "method": "divergence",
+            "by": PROV_DIVERGENCE.name,
+            "top_k": sel.top_k,
+            "quantile": sel.quantile,
+            "min_teacher_fraction": sel.min_teacher_fraction,
+        }
         return log.add("select: teacher-guided (prov_divergence)", kept)
 
 
@@ -258,8 +316,12 @@ class TrainingColumns(Stage):
     student: Any = None  # a `ScoringModel`: the split must train on the reasoning under its tokenizer's chat template
 
     def reads(self, columns: Iterable[str] = ()) -> list[Need]:
-        return [(f"dataset.{key}", column) for key, column in
-                zip(("response_column", "prompt_column"), self.shape.columns(with_prompt=True), strict=False)]
+        return [
+            (f"dataset.{key}", column)
+            for key, column in zip(
+                ("response_column", "prompt_column"), self.shape.columns(with_prompt=True), strict=False
+            )
+        ]
 
     def check_data(self, ds: Dataset) -> None:
         """Refuse, before scoring, a layout the split cannot be trained in, and a chat template that would drop the

@@ -32,8 +32,15 @@ class TeacherTable:
     denominators: np.ndarray | None = None  # [prompts, teachers]: sums of the denominator values
 
     @classmethod
-    def build(cls, prompt: np.ndarray, teacher: np.ndarray, values: np.ndarray, n_prompts: int, n_teachers: int,
-              denominators: np.ndarray | None = None) -> TeacherTable:
+    def build(
+        cls,
+        prompt: np.ndarray,
+        teacher: np.ndarray,
+        values: np.ndarray,
+        n_prompts: int,
+        n_teachers: int,
+        denominators: np.ndarray | None = None,
+    ) -> TeacherTable:
         """From per-row dense ids and values; rows whose value (or denominator) is NaN are left out."""
         keep = ~np.isnan(values) if denominators is None else ~(np.isnan(values) | np.isnan(denominators))
         cell = prompt[keep] * n_teachers + teacher[keep]
@@ -73,8 +80,13 @@ def resample_weights(n_prompts: int, n_resamples: int, rng: np.random.Generator)
     return weights
 
 
-def resampled(statistics: Callable[[np.ndarray], dict[str, np.ndarray]], n_prompts: int, n_resamples: int,
-              seed: int, block_bytes: int = BLOCK_BYTES) -> dict[str, np.ndarray]:
+def resampled(
+    statistics: Callable[[np.ndarray], dict[str, np.ndarray]],
+    n_prompts: int,
+    n_resamples: int,
+    seed: int,
+    block_bytes: int = BLOCK_BYTES,
+) -> dict[str, np.ndarray]:
     """``statistics(C)`` for the whole data (row 0: every prompt once) and ``n_resamples`` resamples, each
     statistic stacked over them. Resamples are drawn in blocks of at most ``block_bytes`` of weights (a million
     rows x 1,000 resamples would be gigabytes at once); the draws, and so the results, are those of one
@@ -124,8 +136,9 @@ class Paired:
         return self.prompts > 1 and (self.low > 0 or self.high < 0)
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray, *, n_resamples: int, seed: int, higher_is_better: bool,
-                      confidence: float = 0.95) -> Paired:
+def paired_difference(
+    a: np.ndarray, b: np.ndarray, *, n_resamples: int, seed: int, higher_is_better: bool, confidence: float = 0.95
+) -> Paired:
     """``a`` and ``b``: per-prompt scores of two teachers (NaN where a teacher did not answer). The mean of the
     differences on shared prompts, oriented so that a positive value means ``a`` is better, with a percentile
     interval from resampling those prompts."""
@@ -144,8 +157,17 @@ def _paired(means: np.ndarray, confidence: float, prompts: int) -> Paired:
     return Paired(float(means[0]), float(low), float(high), prompts)
 
 
-def uncertainty_columns(point: TeacherTable, per_prompt: TeacherTable, order: np.ndarray, names: list, *,
-                        n_resamples: int, seed: int, higher_is_better: bool, confidence: float = 0.95) -> dict:
+def uncertainty_columns(
+    point: TeacherTable,
+    per_prompt: TeacherTable,
+    order: np.ndarray,
+    names: list,
+    *,
+    n_resamples: int,
+    seed: int,
+    higher_is_better: bool,
+    confidence: float = 0.95,
+) -> dict:
     """The bootstrap columns of a ranking (indexed by teacher): score and rank intervals, P(first), and each
     teacher's paired comparison with the next one in ``order`` on ``per_prompt``'s values. Neighbours that share
     every prompt are resampled with the teachers, in the same pass (the same draws a pass of their own would make);
@@ -165,16 +187,30 @@ def uncertainty_columns(point: TeacherTable, per_prompt: TeacherTable, order: np
 
     samples = resampled(statistics, point.sums.shape[0], n_resamples, seed)
     boot = percentile_bootstrap(samples["scores"][1:], higher_is_better, confidence)
-    out = {"score_low": boot.score_low, "score_high": boot.score_high, "rank_low": boot.rank_low,
-           "rank_high": boot.rank_high, "p_first": boot.p_first, "next_teacher": [None] * n,
-           "vs_next": np.full(n, np.nan), "vs_next_low": np.full(n, np.nan), "vs_next_high": np.full(n, np.nan),
-           "vs_next_prompts": np.zeros(n, np.int64)}
+    out = {
+        "score_low": boot.score_low,
+        "score_high": boot.score_high,
+        "rank_low": boot.rank_low,
+        "rank_high": boot.rank_high,
+        "p_first": boot.p_first,
+        "next_teacher": [None] * n,
+        "vs_next": np.full(n, np.nan),
+        "vs_next_low": np.full(n, np.nan),
+        "vs_next_high": np.full(n, np.nan),
+        "vs_next_prompts": np.zeros(n, np.int64),
+    }
     for k, (upper, lower) in enumerate(pairs):
         if k in complete:
             paired = _paired(samples[f"pair {k}"], confidence, len(means))
         else:
-            paired = paired_difference(means[:, upper], means[:, lower], n_resamples=n_resamples, seed=seed,
-                                       higher_is_better=higher_is_better, confidence=confidence)
+            paired = paired_difference(
+                means[:, upper],
+                means[:, lower],
+                n_resamples=n_resamples,
+                seed=seed,
+                higher_is_better=higher_is_better,
+                confidence=confidence,
+            )
         out["next_teacher"][upper] = names[lower]
         out["vs_next"][upper], out["vs_next_low"][upper] = paired.difference, paired.low
         out["vs_next_high"][upper], out["vs_next_prompts"][upper] = paired.high, paired.prompts

@@ -40,9 +40,7 @@ _SENTENCE_END = re.compile(rf"(?<![.!?…])([.!?…]+)[{_CLOSERS}]*\s+")
 _CJK_END = re.compile(r"[。！？]+[」』”’）)\]]*\s*")  # CJK sentences end without a following space
 _AFTER_MATH = re.compile(rf"[{_CLOSERS}]*\s+")
 # `\\` (a LaTeX line break) and `\$` (a literal dollar) are matched first so they never read as delimiters.
-_MATH_TOKEN = re.compile(
-    r"\\\\|\\\$|\\begin\{([^{}\n]*)\}|\\end\{[^{}\n]*\}|\$\$|\$|\\\(|\\\)|\\\[|\\\]|\n[^\S\n]*\n"
-)
+_MATH_TOKEN = re.compile(r"\\\\|\\\$|\\begin\{([^{}\n]*)\}|\\end\{[^{}\n]*\}|\$\$|\$|\\\(|\\\)|\\\[|\\\]|\n[^\S\n]*\n")
 _CLOSER_OF = {"$$": "$$", "\\(": "\\)", "\\[": "\\]"}
 
 # A "." after these words does not end a sentence. Titles are case-sensitive ("5 ms." ends one).
@@ -151,9 +149,7 @@ def split_sentences(text: str) -> list[Span]:
         elif punct != "." or not _is_abbreviation(text, m.start(), text[end]):
             cuts.append(end)
     cuts.extend(
-        m.end()
-        for m in _CJK_END.finditer(text)
-        if m.end() < n and _may_start(text[m.end()]) and not in_math(m.start())
+        m.end() for m in _CJK_END.finditer(text) if m.end() < n and _may_start(text[m.end()]) and not in_math(m.start())
     )
     for start, end, closer in regions:
         if closer < 0:
@@ -204,16 +200,17 @@ def _code_hash(fn: Callable) -> str:
         import uuid
         import warnings
 
-        warnings.warn(f"The splitter {fn!r} cannot be hashed ({type(err).__name__}), so its scores are never served "
-                      "from the cache. Use a module-level function to cache them.", stacklevel=3)
+        warnings.warn(
+            f"The splitter {fn!r} cannot be hashed ({type(err).__name__}), so its scores are never served "
+            "from the cache. Use a module-level function to cache them.",
+            stacklevel=3,
+        )
         return f"uncacheable-{uuid.uuid4().hex}"
 
 
 def _check(mode: Splitter, max_step_tokens: int) -> None:
     if isinstance(mode, str) and mode not in MODES or not isinstance(mode, str) and not callable(mode):
-        raise ConfigError(
-            f"Unknown step splitter {mode!r}: use one of {', '.join(map(repr, MODES))} or a callable"
-        )
+        raise ConfigError(f"Unknown step splitter {mode!r}: use one of {', '.join(map(repr, MODES))} or a callable")
     if isinstance(max_step_tokens, bool) or not isinstance(max_step_tokens, int) or max_step_tokens < 1:
         raise ConfigError(f"max_step_tokens must be a positive int, not {max_step_tokens!r}")
 
@@ -318,17 +315,13 @@ def _validated(text: str, raw: object, name: str) -> list[Span]:
     try:
         items = list(raw)  # type: ignore[call-overload]
     except TypeError:
-        raise ConfigError(
-            f"Step splitter {name} returned {type(raw).__name__}, not a sequence of spans"
-        ) from None
+        raise ConfigError(f"Step splitter {name} returned {type(raw).__name__}, not a sequence of spans") from None
     n, prev, spans = len(text), 0, []
     for k, item in enumerate(items):
         try:
             start, end = (operator.index(x) for x in item)
         except (TypeError, ValueError):
-            raise ConfigError(
-                f"Step splitter {name} returned a malformed span at index {k}: {item!r}"
-            ) from None
+            raise ConfigError(f"Step splitter {name} returned a malformed span at index {k}: {item!r}") from None
         if end <= start:
             problem = "an empty span" if end == start else "a reversed span"
         elif start > prev:

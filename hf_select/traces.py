@@ -67,16 +67,23 @@ def _thought_solution(text: str) -> Trace:
     start = opening + len(THOUGHT_OPEN) if opening >= 0 else 0
     closing = text.find(THOUGHT_CLOSE, start)
     if closing < 0 and opening >= 0:
-        return Trace(start, len(text), None, len(text), True,
-                     f"reasoning cut off: {THOUGHT_OPEN} without {THOUGHT_CLOSE}")
+        return Trace(
+            start, len(text), None, len(text), True, f"reasoning cut off: {THOUGHT_OPEN} without {THOUGHT_CLOSE}"
+        )
     after = closing + len(THOUGHT_CLOSE) if closing >= 0 else 0
     solution = text.find(SOLUTION_OPEN, after)
     answer_start = solution + len(SOLUTION_OPEN) if solution >= 0 else after
     end = text.find(SOLUTION_CLOSE, answer_start)
     incomplete = f"solution cut off: {SOLUTION_OPEN} without {SOLUTION_CLOSE}" if solution >= 0 and end < 0 else None
     reasoning_end = closing if closing >= 0 else 0
-    return Trace(start if closing >= 0 else 0, reasoning_end, answer_start, end if end >= 0 else len(text),
-                 closing >= 0, incomplete)
+    return Trace(
+        start if closing >= 0 else 0,
+        reasoning_end,
+        answer_start,
+        end if end >= 0 else len(text),
+        closing >= 0,
+        incomplete,
+    )
 
 
 def has_trace(text: str) -> bool:
@@ -100,4 +107,4 @@ def answer_text(text: str) -> tuple[str | None, str | None]:
     trace = parse_trace(text)
     if trace.cut_off:
         return None, f"{trace.incomplete}, so there is no final answer"
-    return text[trace.answer_start:trace.answer_end], None
+    return text[trace.answer_start : trace.answer_end], None

@@ -36,54 +36,75 @@ def verdict(report: dict[str, Any]) -> list[str]:
     lines += _rankings(rows, pairs, report)
     lines += _lengths(rows)
     if report["prompts"] < FEW_PROMPTS:
-        lines.append(f"Only {report['prompts']} prompts are compared: intervals from so few are rough; label more "
-                     "prompts before trusting a difference.")
+        lines.append(
+            f"Only {report['prompts']} prompts are compared: intervals from so few are rough; label more "
+            "prompts before trusting a difference."
+        )
     return lines
 
 
 def _picks(rows: list[dict], pairs: list[dict], base: dict, prompts: int) -> list[str]:
     if not base:
-        return ["Without correctness labels the report cannot say which score picks better responses: read the "
-                "agreement and length tables only."]
+        return [
+            "Without correctness labels the report cannot say which score picks better responses: read the "
+            "agreement and length tables only."
+        ]
     scored = [r for r in rows if r["labelled"]]
     if not scored:
         return ["No score has a labelled pick: the report cannot say which score picks better responses."]
     if all(r["picked_accuracy"] == 1 and r["picked_accuracy_low"] == 1 for r in scored):
-        return [f"Every score's pick is correct on every labelled prompt ({max(r['labelled'] for r in scored)} "
-                "prompts): this slice is too easy to tell the scores apart. Label prompts that some teachers get "
-                "wrong."]
+        return [
+            f"Every score's pick is correct on every labelled prompt ({max(r['labelled'] for r in scored)} "
+            "prompts): this slice is too easy to tell the scores apart. Label prompts that some teachers get "
+            "wrong."
+        ]
     lines = []
     told = [p for p in pairs if p["picked_difference_told_apart"]]
     for p in told:
-        better, worse, sign = (p["score_a"], p["score_b"], 1) if p["picked_difference"] > 0 else \
-            (p["score_b"], p["score_a"], -1)
+        better, worse, sign = (
+            (p["score_a"], p["score_b"], 1) if p["picked_difference"] > 0 else (p["score_b"], p["score_a"], -1)
+        )
         lo, hi = sorted((sign * p["picked_difference_low"], sign * p["picked_difference_high"]))
-        lines.append(f"`{better}` picks a correct response more often than `{worse}`: "
-                     f"{points(sign * p['picked_difference'], lo, hi)} (paired, {p['picked_difference_prompts']} "
-                     "prompts).")
+        lines.append(
+            f"`{better}` picks a correct response more often than `{worse}`: "
+            f"{points(sign * p['picked_difference'], lo, hi)} (paired, {p['picked_difference_prompts']} "
+            "prompts)."
+        )
     if pairs and not told:
-        largest = max(pairs, key=lambda p: abs(p["picked_difference"]) if p["picked_difference"] == p[
-            "picked_difference"] else -1)
+        largest = max(
+            pairs, key=lambda p: abs(p["picked_difference"]) if p["picked_difference"] == p["picked_difference"] else -1
+        )
         if not largest["picked_difference"]:
             lines.append("The scores' picks are correct equally often: no difference to tell apart.")
         else:
-            a, b, sign = (largest["score_a"], largest["score_b"], 1) if largest["picked_difference"] > 0 else \
-                (largest["score_b"], largest["score_a"], -1)
+            a, b, sign = (
+                (largest["score_a"], largest["score_b"], 1)
+                if largest["picked_difference"] > 0
+                else (largest["score_b"], largest["score_a"], -1)
+            )
             lo, hi = sorted((sign * largest["picked_difference_low"], sign * largest["picked_difference_high"]))
             need = largest["prompts_to_tell_apart"]
-            lines.append(f"No two scores are told apart by how often their pick is correct (over all {len(pairs)} "
-                         "pairs at once). The largest difference, "
-                         f"`{a}` over `{b}` ({points(sign * largest['picked_difference'], lo, hi)}), "
-                         + (f"would need roughly {need} labelled prompts to be told apart (this slice has "
-                            f"{largest['picked_difference_prompts']})." if need else "cannot be told apart here."))
-    for key, what in (("vs_random", "a response drawn at random"),
-                      ("vs_best_teacher", f"the best single teacher chosen on held-out prompts "
-                                          f"({base['best_teacher']} in-sample)")):
-        sides = {s: [r["score"] for r in scored if r[f"{key}_told_apart"] == s]
-                 for s in (1, -1, 0)}
-        parts = [f"better than {what}: {_names(sides[1])}" if sides[1] else "",
-                 f"worse: {_names(sides[-1])}" if sides[-1] else "",
-                 f"not told apart: {_names(sides[0])}" if sides[0] else ""]
+            lines.append(
+                f"No two scores are told apart by how often their pick is correct (over all {len(pairs)} "
+                "pairs at once). The largest difference, "
+                f"`{a}` over `{b}` ({points(sign * largest['picked_difference'], lo, hi)}), "
+                + (
+                    f"would need roughly {need} labelled prompts to be told apart (this slice has "
+                    f"{largest['picked_difference_prompts']})."
+                    if need
+                    else "cannot be told apart here."
+                )
+            )
+    for key, what in (
+        ("vs_random", "a response drawn at random"),
+        ("vs_best_teacher", f"the best single teacher chosen on held-out prompts ({base['best_teacher']} in-sample)"),
+    ):
+        sides = {s: [r["score"] for r in scored if r[f"{key}_told_apart"] == s] for s in (1, -1, 0)}
+        parts = [
+            f"better than {what}: {_names(sides[1])}" if sides[1] else "",
+            f"worse: {_names(sides[-1])}" if sides[-1] else "",
+            f"not told apart: {_names(sides[0])}" if sides[0] else "",
+        ]
         text = "; ".join(p for p in parts if p)
         lines.append((text[0].upper() + text[1:] if sides[1] else f"Against {what}: " + text) + ".")
     return lines
@@ -97,19 +118,25 @@ def _rankings(rows: list[dict], pairs: list[dict], report: dict[str, Any]) -> li
     ranked = [r for r in rows if r["ranking_pairwise"] == r["ranking_pairwise"]]
     if ranked:
         best = max(ranked, key=lambda r: r["ranking_pairwise"])
-        lines.append(f"Teacher rankings against {report['truth']}: `{best['score']}` orders "
-                     f"{best['ranking_pairwise']:.0%} of teacher pairs as the truth does (tau-b "
-                     f"{best['ranking_tau']:+.2f}); its top teacher is the truly best in {best['ranking_p_top']:.0%} "
-                     "of resamples.")
+        lines.append(
+            f"Teacher rankings against {report['truth']}: `{best['score']}` orders "
+            f"{best['ranking_pairwise']:.0%} of teacher pairs as the truth does (tau-b "
+            f"{best['ranking_tau']:+.2f}); its top teacher is the truly best in {best['ranking_p_top']:.0%} "
+            "of resamples."
+        )
     for p in pairs:
         side = p["tau_difference_told_apart"]
         if side:
             better, worse = (p["score_a"], p["score_b"]) if side > 0 else (p["score_b"], p["score_a"])
-            lines.append(f"`{better}`'s teacher ranking follows the truth better than `{worse}`'s (tau-b difference "
-                         f"{side * p['tau_difference']:+.2f}).")
+            lines.append(
+                f"`{better}`'s teacher ranking follows the truth better than `{worse}`'s (tau-b difference "
+                f"{side * p['tau_difference']:+.2f})."
+            )
     if teachers < FEW_TEACHERS:
-        lines.append(f"With {teachers} teachers a rank statistic takes only {rank_values(teachers)} values: read the "
-                     "ranking columns as a hint, not as evidence.")
+        lines.append(
+            f"With {teachers} teachers a rank statistic takes only {rank_values(teachers)} values: read the "
+            "ranking columns as a hint, not as evidence."
+        )
     return lines
 
 
@@ -123,11 +150,15 @@ def _lengths(rows: list[dict]) -> list[str]:
         if prompts < FEW_LENGTH_PROMPTS:
             thin.append(r["score"])
         elif side:
-            lines.append(f"`{r['score']}` prefers {'longer' if side > 0 else 'shorter'} responses within a prompt "
-                         f"(rank correlation with tokens {r['length_tokens_rho']:+.2f} "
-                         f"[{r['length_tokens_rho_low']:+.2f}, {r['length_tokens_rho_high']:+.2f}] over {prompts} "
-                         "prompts).")
+            lines.append(
+                f"`{r['score']}` prefers {'longer' if side > 0 else 'shorter'} responses within a prompt "
+                f"(rank correlation with tokens {r['length_tokens_rho']:+.2f} "
+                f"[{r['length_tokens_rho_low']:+.2f}, {r['length_tokens_rho_high']:+.2f}] over {prompts} "
+                "prompts)."
+            )
     if thin:
-        lines.append(f"The length statistics of {_names(thin)} rest on fewer than {FEW_LENGTH_PROMPTS} prompts whose "
-                     "responses differ in length: not read as a preference.")
+        lines.append(
+            f"The length statistics of {_names(thin)} rest on fewer than {FEW_LENGTH_PROMPTS} prompts whose "
+            "responses differ in length: not read as a preference."
+        )
     return lines

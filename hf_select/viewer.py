@@ -54,9 +54,17 @@ class ViewerData:
     notes: list[str] = field(default_factory=list)
 
 
-def view(data: Dataset | DatasetDict | str | os.PathLike, out: str | os.PathLike = "viewer", *,
-         split: str | None = None, config: str | None = None, shape: Shape | None = None,
-         teacher_column: str | None = None, title: str | None = None, overwrite: bool = False) -> Path:
+def view(
+    data: Dataset | DatasetDict | str | os.PathLike,
+    out: str | os.PathLike = "viewer",
+    *,
+    split: str | None = None,
+    config: str | None = None,
+    shape: Shape | None = None,
+    teacher_column: str | None = None,
+    title: str | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write the viewer of ``data`` (a scored `Dataset`, or any path hf_select reads: a run's output folder, a
     ``save_to_disk`` folder, a data file) into ``out``; open ``out/index.html`` in a browser. ``shape`` is the
     data's shape (default: the one its scores recorded); ``teacher_column``: the column naming each response's
@@ -79,11 +87,14 @@ def view(data: Dataset | DatasetDict | str | os.PathLike, out: str | os.PathLike
             raise ConfigError(f"{data} has splits {list(ds)}: say which to view (--split)")
         ds = ds[split or next(iter(ds))]
     if teacher_column is not None and teacher_column not in ds.column_names:
-        raise MissingColumnError(f"view: the teacher column {teacher_column!r} is not in the data (columns: "
-                                 f"{sorted(ds.column_names)}); name the column that says which teacher wrote each "
-                                 "response")
-    files = viewer_files(ds, ViewerData(title=title or "hf_select viewer", teacher_column=teacher_column or "teacher"),
-                         shape)
+        raise MissingColumnError(
+            f"view: the teacher column {teacher_column!r} is not in the data (columns: "
+            f"{sorted(ds.column_names)}); name the column that says which teacher wrote each "
+            "response"
+        )
+    files = viewer_files(
+        ds, ViewerData(title=title or "hf_select viewer", teacher_column=teacher_column or "teacher"), shape
+    )
     with output_folder(out, overwrite=overwrite, sources=sources) as staging:
         for stale in staging.existing("data/page-*.js"):
             if stale not in files:
@@ -110,8 +121,10 @@ def _only_config(path: str) -> str | None:
 def viewer_files(ds: Dataset, about: ViewerData | None = None, shape: Shape | None = None) -> dict[str, bytes]:
     """Every file of the viewer of ``ds``, by path relative to the viewer's folder."""
     if not isinstance(ds, Dataset):
-        raise WrongTypeError(f"the viewer shows a Dataset, not a {type(ds).__name__}; for a stream, view a sample: "
-                             "Dataset.from_list(list(stream.take(10_000)))")
+        raise WrongTypeError(
+            f"the viewer shows a Dataset, not a {type(ds).__name__}; for a stream, view a sample: "
+            "Dataset.from_list(list(stream.take(10_000)))"
+        )
     if not len(ds):
         raise DataFormatError("the data has no rows: nothing to view")
     about = about or ViewerData()
@@ -119,14 +132,23 @@ def viewer_files(ds: Dataset, about: ViewerData | None = None, shape: Shape | No
     prompts = _prompts(ds, layout, about.picked)
     rankings = _rankings(ds, layout, about)
     files = _assets()
-    pages = [prompts[i:i + PAGE_PROMPTS] for i in range(0, len(prompts), PAGE_PROMPTS)]
+    pages = [prompts[i : i + PAGE_PROMPTS] for i in range(0, len(prompts), PAGE_PROMPTS)]
     for number, page in enumerate(pages):
         files[f"data/page-{number:05d}.js"] = _script(f"hfView.page({number}, ", page, ");")
     files["data/index.js"] = _script("hfView.index(", [_index_entry(p, layout) for p in prompts], ");")
-    overview = {"title": about.title, "prompts": len(prompts), "responses": len(ds), "pages": len(pages),
-                "teachers": layout.teachers, "scores": [{"name": c, "higher": layout.higher[c]} for c in layout.scores],
-                "layers": _scales(prompts, layout), "rankings": rankings,
-                "comparison": about.comparison, "selection": about.selection, "notes": [*about.notes, *layout.notes]}
+    overview = {
+        "title": about.title,
+        "prompts": len(prompts),
+        "responses": len(ds),
+        "pages": len(pages),
+        "teachers": layout.teachers,
+        "scores": [{"name": c, "higher": layout.higher[c]} for c in layout.scores],
+        "layers": _scales(prompts, layout),
+        "rankings": rankings,
+        "comparison": about.comparison,
+        "selection": about.selection,
+        "notes": [*about.notes, *layout.notes],
+    }
     files["data/overview.js"] = _script("hfView.overview(", overview, ");")
     return files
 
@@ -162,8 +184,10 @@ class _Layout:
         shape = shape or _shape_of(ds.column_names, recorded)
         missing = [c for c in shape.columns(with_prompt=True) if c not in ds.column_names]
         if missing:
-            raise MissingColumnError(f"view: the data has no {missing[0]!r} column (columns: {ds.column_names}); give "
-                                     "its shape (--format, --response-column, --prompt-column)")
+            raise MissingColumnError(
+                f"view: the data has no {missing[0]!r} column (columns: {ds.column_names}); give "
+                "its shape (--format, --response-column, --prompt-column)"
+            )
         teacher = about.teacher_column if about.teacher_column in ds.column_names else None
         teachers = sorted({str(t) for t in ds[teacher]}) if teacher else ["response"]
         scores = [c for c in ds.column_names if _is_score(ds, c, meta)]
@@ -172,13 +196,16 @@ class _Layout:
         for column in scores:
             infinite = sum(1 for v in ds[column] if isinstance(v, float) and math.isinf(v))
             if infinite:
-                notes.append(f"{infinite} value(s) of `{column}` are infinite (a token the model gives probability "
-                             "0): shown without a value.")
+                notes.append(
+                    f"{infinite} value(s) of `{column}` are infinite (a token the model gives probability "
+                    "0): shown without a value."
+                )
         return cls(shape, teacher, teachers, scores, higher, correctness_column(ds), shades, notes)
 
 
-def _shades(ds: Dataset, meta: Mapping[str, Any], shape: Shape,
-            any_recorded: Shape | None) -> tuple[list[tuple[Shade, Shape]], list[str]]:
+def _shades(
+    ds: Dataset, meta: Mapping[str, Any], shape: Shape, any_recorded: Shape | None
+) -> tuple[list[tuple[Shade, Shape]], list[str]]:
     """What the scores of ``ds`` declared they can shade (from its metadata, else the declarations hf_select knows
     by column), each with the shape its score read (a pass over other passes' columns records none: the shape a
     score of the data recorded); notes for values stored without their spans."""
@@ -188,8 +215,10 @@ def _shades(ds: Dataset, meta: Mapping[str, Any], shape: Shape,
             shade = Shade(**declared)
             recorded = _recorded_shape(meta["scores"].get(key, {})) or any_recorded
             if shade.values in ds.column_names and shade.spans not in ds.column_names:
-                notes.append(f"`{shade.values}` is not shaded: its spans (`{shade.spans}`) are not in the data (scored "
-                             "by hf_select 0.4 or earlier, or the column was dropped); score again to shade it.")
+                notes.append(
+                    f"`{shade.values}` is not shaded: its spans (`{shade.spans}`) are not in the data (scored "
+                    "by hf_select 0.4 or earlier, or the column was dropped); score again to shade it."
+                )
             elif shade.values in ds.column_names and shade.name not in seen:
                 seen.add(shade.name)
                 out.append((shade, _readable(recorded, shape, ds.column_names)))
@@ -254,17 +283,23 @@ def _prompts(ds: Dataset, layout: _Layout, picked: set[int] | None) -> list[dict
 def _rows(ds: Dataset, layout: _Layout) -> Iterator[dict[str, Any]]:
     """The rows, with only the columns the viewer shows, read a thousand at a time."""
     shape = layout.shape
-    needed = {*shape.columns(with_prompt=True), *shape.optional_columns(), *layout.scores, PROMPT_ID,
-              *(c for c in (layout.teacher, layout.correct, COMPLETE, ERROR_COLUMN) if c),
-              *(c for shade, _ in layout.shades for c in (shade.spans, shade.values, shade.categories) if c)}
+    needed = {
+        *shape.columns(with_prompt=True),
+        *shape.optional_columns(),
+        *layout.scores,
+        PROMPT_ID,
+        *(c for c in (layout.teacher, layout.correct, COMPLETE, ERROR_COLUMN) if c),
+        *(c for shade, _ in layout.shades for c in (shade.spans, shade.values, shade.categories) if c),
+    }
     read = [c for c in ds.column_names if c in needed]
     for batch in ds.select_columns(read).iter(batch_size=1000):
         for i in range(len(batch[read[0]])):
             yield {c: batch[c][i] for c in read}
 
 
-def _response(row: dict[str, Any], row_id: int, layout: _Layout,
-              picked: set[int] | None) -> tuple[list[list[str]], dict[str, Any]]:
+def _response(
+    row: dict[str, Any], row_id: int, layout: _Layout, picked: set[int] | None
+) -> tuple[list[list[str]], dict[str, Any]]:
     """(the prompt's context as [role, text] pairs, the response as the page script holds it)."""
     shape = layout.shape
     try:
@@ -284,10 +319,16 @@ def _response(row: dict[str, Any], row_id: int, layout: _Layout,
         _add_shade(row, turns, shade, shape)
     teacher = str(row[layout.teacher]) if layout.teacher else "response"
     correct = row.get(layout.correct) if layout.correct else None
-    return context, {"t": layout.teachers.index(teacher), "row": row_id, "s": [_number(row[c]) for c in layout.scores],
-                     "picked": picked is not None and row_id in picked,
-                     "correct": None if correct is None else bool(correct), "cut": row.get(COMPLETE) is False,
-                     "error": row.get(ERROR_COLUMN), "turns": turns}
+    return context, {
+        "t": layout.teachers.index(teacher),
+        "row": row_id,
+        "s": [_number(row[c]) for c in layout.scores],
+        "picked": picked is not None and row_id in picked,
+        "correct": None if correct is None else bool(correct),
+        "cut": row.get(COMPLETE) is False,
+        "error": row.get(ERROR_COLUMN),
+        "turns": turns,
+    }
 
 
 def _plain(content: Any) -> str:
@@ -314,15 +355,14 @@ def _add_shade(row: dict[str, Any], turns: list[dict[str, Any]], shade: Shade, s
         reply.setdefault("shades", {}).setdefault(shade.name, []).append(piece)
 
 
-def _located(row: dict[str, Any], turns: list[dict[str, Any]],
-             shape: Shape) -> list[tuple[dict[str, Any], int, str]]:
+def _located(row: dict[str, Any], turns: list[dict[str, Any]], shape: Shape) -> list[tuple[dict[str, Any], int, str]]:
     """Each scored turn, the offset of its scored text (its ``part``) in the shown message (-1 if not found) and
     that text; empty when the row cannot be read in ``shape``."""
     try:
         texts = [turn.text for turn in shape.read(row, with_prompt=False)]
     except HfSelectError:
         return []
-    assistant = [t for t in turns if t["role"] == "assistant"][-len(texts):]
+    assistant = [t for t in turns if t["role"] == "assistant"][-len(texts) :]
     return [(turn, turn["text"].find(text), text) for turn, text in zip(assistant, texts, strict=False)]
 
 
@@ -343,10 +383,15 @@ def _index_entry(prompt: dict[str, Any], layout: _Layout) -> list[Any]:
     text = " ".join(t for _, t in prompt["context"] if t) or prompt["responses"][0]["turns"][0]["text"]
     responses = prompt["responses"]
     known = [r["correct"] for r in responses if r["correct"] is not None]
-    return [" ".join(text.split())[:160], text[:SEARCH_CHARS].lower(), prompt["id"] // PAGE_PROMPTS,
-            sorted({r["t"] for r in responses}), sorted({r["t"] for r in responses if r["picked"]}),
-            (1 if any(known) else 0) if known else -1,
-            [_gap([r["s"][k] for r in responses], layout.higher[c]) for k, c in enumerate(layout.scores)]]
+    return [
+        " ".join(text.split())[:160],
+        text[:SEARCH_CHARS].lower(),
+        prompt["id"] // PAGE_PROMPTS,
+        sorted({r["t"] for r in responses}),
+        sorted({r["t"] for r in responses if r["picked"]}),
+        (1 if any(known) else 0) if known else -1,
+        [_gap([r["s"][k] for r in responses], layout.higher[c]) for k, c in enumerate(layout.scores)],
+    ]
 
 
 def _gap(values: list[float | None], higher: bool | None) -> float | None:
@@ -364,8 +409,14 @@ def _scales(prompts: list[dict[str, Any]], layout: _Layout) -> dict[str, dict[st
     symmetric around 0 (diverging)."""
     scales = {}
     for shade, _ in layout.shades:
-        values = [s[2] for p in prompts for r in p["responses"] for t in r["turns"]
-                  for s in t.get("shades", {}).get(shade.name, ()) if s[2] is not None]
+        values = [
+            s[2]
+            for p in prompts
+            for r in p["responses"]
+            for t in r["turns"]
+            for s in t.get("shades", {}).get(shade.name, ())
+            if s[2] is not None
+        ]
         if not values:
             continue
         if shade.scale == "diverging":
@@ -374,9 +425,15 @@ def _scales(prompts: list[dict[str, Any]], layout: _Layout) -> dict[str, dict[st
         else:
             low, high = (float(v) for v in np.percentile(values, [5, 95]))
             high = high if high > low else low + 1
-        scales[shade.name] = {"lo": low, "hi": high, "label": shade.label, "unit": shade.unit, "scale": shade.scale,
-                              "missing": f"No {shade.unit} scores for this response (it could not be scored, or its "
-                                         "stored spans do not match its text)."}
+        scales[shade.name] = {
+            "lo": low,
+            "hi": high,
+            "label": shade.label,
+            "unit": shade.unit,
+            "scale": shade.scale,
+            "missing": f"No {shade.unit} scores for this response (it could not be scored, or its "
+            "stored spans do not match its text).",
+        }
     return scales
 
 
@@ -385,8 +442,9 @@ def _rankings(ds: Dataset, layout: _Layout, about: ViewerData) -> list[dict[str,
     from hf_select.select import prompt_group, rank_teachers
 
     if about.rankings is not None:
-        return [{"score": c, "higher": layout.higher.get(c), "rows": _json_safe(rows)}
-                for c, rows in about.rankings.items()]
+        return [
+            {"score": c, "higher": layout.higher.get(c), "rows": _json_safe(rows)} for c, rows in about.rankings.items()
+        ]
     if layout.teacher is None or len(layout.teachers) < 2:
         return []
     group = prompt_group(ds.column_names, None)

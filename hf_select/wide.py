@@ -32,8 +32,10 @@ def _response_spec(responses: Any) -> tuple[str | None, dict[str, Any] | None]:
         return None, dict(responses)
     if isinstance(responses, Sequence) and responses and all(isinstance(c, str) for c in responses):
         return None, {column: column for column in responses}
-    raise ConfigError("responses must be a list column's name, a list of column names, or "
-                      "{teacher: column} (a column may be {reasoning: col, answer: col})")
+    raise ConfigError(
+        "responses must be a list column's name, a list of column names, or "
+        "{teacher: column} (a column may be {reasoning: col, answer: col})"
+    )
 
 
 def _join_trace(reasoning: Any, answer: Any) -> str | None:
@@ -44,9 +46,15 @@ def _join_trace(reasoning: Any, answer: Any) -> str | None:
     return inline_trace(reasoning, answer)
 
 
-def explode(ds: Any, responses: str | Sequence[str] | Mapping[str, Any], *, with_columns: Sequence[str] = (),
-            teachers: str | None = None, response_column: str = "response",
-            teacher_column: str = "teacher") -> Any:
+def explode(
+    ds: Any,
+    responses: str | Sequence[str] | Mapping[str, Any],
+    *,
+    with_columns: Sequence[str] = (),
+    teachers: str | None = None,
+    response_column: str = "response",
+    teacher_column: str = "teacher",
+) -> Any:
     """Make wide data long: one row per response, with ``prompt_id`` (the source row) and ``generation_index``.
 
     ``responses``:
@@ -63,22 +71,40 @@ def explode(ds: Any, responses: str | Sequence[str] | Mapping[str, Any], *, with
     from datasets import DatasetDict, IterableDatasetDict
 
     if isinstance(ds, (DatasetDict, IterableDatasetDict)):
-        return type(ds)({split: explode(part, responses, with_columns=with_columns, teachers=teachers,
-                                        response_column=response_column, teacher_column=teacher_column)
-                         for split, part in ds.items()})
+        return type(ds)(
+            {
+                split: explode(
+                    part,
+                    responses,
+                    with_columns=with_columns,
+                    teachers=teachers,
+                    response_column=response_column,
+                    teacher_column=teacher_column,
+                )
+                for split, part in ds.items()
+            }
+        )
     names = list(ds.column_names or next(iter(ds)).keys())  # a stream may not know its columns before reading
-    rows = _Exploder(*_response_spec(responses), list(with_columns), teachers, names, response_column,
-                     teacher_column)
+    rows = _Exploder(*_response_spec(responses), list(with_columns), teachers, names, response_column, teacher_column)
     long = ds.map(rows, batched=True, with_indices=True, remove_columns=names)
-    fields = {PROMPT_ID: "the row of the wide source this response came from",
-              GENERATION_INDEX: "the response's position among its row's responses", response_column: "the response"}
+    fields = {
+        PROMPT_ID: "the row of the wide source this response came from",
+        GENERATION_INDEX: "the response's position among its row's responses",
+        response_column: "the response",
+    }
     if rows.names_teachers:
         fields[teacher_column] = "the teacher (model) that wrote the response"
-    config = {"transform": "explode", "responses": responses, "with_columns": list(with_columns),
-              "teachers": teachers}
-    return record_score(long, "explode", config, {}, {
-        "explanation": "Wide rows (several responses per prompt) were made long: one row per response.",
-        "fields": fields})
+    config = {"transform": "explode", "responses": responses, "with_columns": list(with_columns), "teachers": teachers}
+    return record_score(
+        long,
+        "explode",
+        config,
+        {},
+        {
+            "explanation": "Wide rows (several responses per prompt) were made long: one row per response.",
+            "fields": fields,
+        },
+    )
 
 
 @dataclass
@@ -94,16 +120,20 @@ class _Exploder:
     teacher_column: str
 
     def __post_init__(self) -> None:
-        used = [self.list_column] if self.list_column else [
-            c for spec in self.per_teacher.values() for c in ([spec] if isinstance(spec, str) else spec.values())]
+        used = (
+            [self.list_column]
+            if self.list_column
+            else [c for spec in self.per_teacher.values() for c in ([spec] if isinstance(spec, str) else spec.values())]
+        )
         self.teacher_list = self.teachers if isinstance(self.teachers, str) and self.teachers in self.names else None
         self.list_columns = [*used, *self.with_columns, *([self.teacher_list] if self.teacher_list else [])]
         missing = [c for c in self.list_columns if self.names and c not in self.names]
         if missing:
             raise DataFormatError(f"explode: no column {missing[0]!r} in the dataset (columns: {self.names})")
         if self.per_teacher and self.with_columns:
-            raise ConfigError("explode: with_columns applies to a list column of generations, not to one column per "
-                              "teacher")
+            raise ConfigError(
+                "explode: with_columns applies to a list column of generations, not to one column per teacher"
+            )
 
     @property
     def names_teachers(self) -> bool:
@@ -111,9 +141,17 @@ class _Exploder:
 
     def __call__(self, batch: dict[str, list], indices: list[int]) -> dict[str, list]:
         kept = [k for k in batch if k not in self.list_columns]
-        out: dict[str, list] = {k: [] for k in [*kept, self.response_column, PROMPT_ID, GENERATION_INDEX,
-                                                *([self.teacher_column] if self.names_teachers else []),
-                                                *self.with_columns]}
+        out: dict[str, list] = {
+            k: []
+            for k in [
+                *kept,
+                self.response_column,
+                PROMPT_ID,
+                GENERATION_INDEX,
+                *([self.teacher_column] if self.names_teachers else []),
+                *self.with_columns,
+            ]
+        }
         for r, prompt_id in enumerate(indices):
             items, aligned = self.responses(batch, r, prompt_id)
             for i, text, teacher in items:
@@ -133,15 +171,24 @@ class _Exploder:
     def responses(self, batch: dict[str, list], r: int, prompt_id: int) -> tuple[list, dict]:
         """(index, text, teacher) of each response of row ``r``, and its aligned values."""
         if not self.list_column:
-            return [(i, batch[spec][r] if isinstance(spec, str) else
-                     _join_trace(batch[spec["reasoning"]][r], batch[spec["answer"]][r]), teacher)
-                    for i, (teacher, spec) in enumerate(self.per_teacher.items())], {}
+            return [
+                (
+                    i,
+                    batch[spec][r]
+                    if isinstance(spec, str)
+                    else _join_trace(batch[spec["reasoning"]][r], batch[spec["answer"]][r]),
+                    teacher,
+                )
+                for i, (teacher, spec) in enumerate(self.per_teacher.items())
+            ], {}
         generations = batch[self.list_column][r]
         if generations is None:
             return [], {}
         if not isinstance(generations, list):
-            raise DataFormatError(f"explode: row {prompt_id}, column {self.list_column!r} holds "
-                                  f"{type(generations).__name__}, not a list of generations")
+            raise DataFormatError(
+                f"explode: row {prompt_id}, column {self.list_column!r} holds "
+                f"{type(generations).__name__}, not a list of generations"
+            )
         aligned = {}
         for c in [*self.with_columns, *([self.teacher_list] if self.teacher_list else [])]:
             values = batch[c][r]
@@ -149,8 +196,10 @@ class _Exploder:
                 values = [None] * len(generations)  # unknown for every generation
             elif not isinstance(values, list) or len(values) != len(generations):
                 count = len(values) if isinstance(values, list) else repr(values)
-                raise DataFormatError(f"explode: row {prompt_id}, column {c!r} has {count} values for "
-                                      f"{len(generations)} generations in {self.list_column!r}")
+                raise DataFormatError(
+                    f"explode: row {prompt_id}, column {c!r} has {count} values for "
+                    f"{len(generations)} generations in {self.list_column!r}"
+                )
             aligned[c] = values
         names_of = aligned[self.teacher_list] if self.teacher_list else [self.teachers] * len(generations)
         return [(i, text, names_of[i]) for i, text in enumerate(generations)], aligned
@@ -181,8 +230,11 @@ def fold(ds: Any, by: str = PROMPT_ID, columns: Sequence[str] | None = None) -> 
         column = table.column(name)
         if name in columns:
             values = column.take(pa.array(order)).combine_chunks()
-            out[name] = pa.LargeListArray.from_arrays(pa.array(offsets), values) if len(values) >= 2**31 \
+            out[name] = (
+                pa.LargeListArray.from_arrays(pa.array(offsets), values)
+                if len(values) >= 2**31
                 else pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+            )
         else:
             out[name] = column.take(pa.array(first))
     folded = dataset_from_arrow(pa.table(out))

@@ -37,15 +37,19 @@ def main() -> None:
             picked = hf_select.select_best(scored, by=column, group="prompt_id")
             picks[splitter, gamma, column] = dict(zip(picked["prompt_id"], picked["id"], strict=True))
             correct[splitter, gamma, column] = float(np.mean(picked["is_correct"]))
-        print(f"splitter={splitter}: {np.mean(scored['aslec_num_steps']):.2f} steps per response, "
-              f"{np.mean(scored['aslec_first_share']):.1%} of tokens step-initial")
+        print(
+            f"splitter={splitter}: {np.mean(scored['aslec_num_steps']):.2f} steps per response, "
+            f"{np.mean(scored['aslec_first_share']):.1%} of tokens step-initial"
+        )
     for column in ("aslec_drop", "aslec_casl"):
         base = picks["aslec", "per_teacher", column]
         for setting in SETTINGS:
             other = picks[(*setting, column)]
             same = np.mean([base[p] == other.get(p) for p in base])
-            print(f"{column:<11} splitter={setting[0]:<9} gamma={setting[1]:<12} same pick as the default: "
-                  f"{same:.0%}; picks correct: {correct[(*setting, column)]:.0%}")
+            print(
+                f"{column:<11} splitter={setting[0]:<9} gamma={setting[1]:<12} same pick as the default: "
+                f"{same:.0%}; picks correct: {correct[(*setting, column)]:.0%}"
+            )
 
 
 if __name__ == "__main__":

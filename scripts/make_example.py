@@ -133,10 +133,22 @@ class Problem:
 # Names and small helpers for varied wording.
 
 PEOPLE = (
-    ("Maya", "she", "her"), ("Liam", "he", "his"), ("Aisha", "she", "her"), ("Diego", "he", "his"),
-    ("Priya", "she", "her"), ("Tom", "he", "his"), ("Chen", "he", "his"), ("Sofia", "she", "her"),
-    ("Noah", "he", "his"), ("Fatima", "she", "her"), ("Kenji", "he", "his"), ("Olivia", "she", "her"),
-    ("Mateo", "he", "his"), ("Zara", "she", "her"), ("Ivan", "he", "his"), ("Amara", "she", "her"),
+    ("Maya", "she", "her"),
+    ("Liam", "he", "his"),
+    ("Aisha", "she", "her"),
+    ("Diego", "he", "his"),
+    ("Priya", "she", "her"),
+    ("Tom", "he", "his"),
+    ("Chen", "he", "his"),
+    ("Sofia", "she", "her"),
+    ("Noah", "he", "his"),
+    ("Fatima", "she", "her"),
+    ("Kenji", "he", "his"),
+    ("Olivia", "she", "her"),
+    ("Mateo", "he", "his"),
+    ("Zara", "she", "her"),
+    ("Ivan", "he", "his"),
+    ("Amara", "she", "her"),
 )
 
 
@@ -160,22 +172,30 @@ def packs_left(rng: random.Random) -> Problem:
     """Arithmetic word problem: total in packs, minus what was given away."""
     name, he, _ = person(rng)
     friend = person(rng, avoid=name)[0]
-    obj, pack, packs = rng.choice([
-        ("pencils", "box", "boxes"), ("stickers", "sheet", "sheets"), ("cookies", "tin", "tins"),
-        ("marbles", "bag", "bags"), ("trading cards", "pack", "packs"), ("crayons", "box", "boxes"),
-    ])
+    obj, pack, packs = rng.choice(
+        [
+            ("pencils", "box", "boxes"),
+            ("stickers", "sheet", "sheets"),
+            ("cookies", "tin", "tins"),
+            ("marbles", "bag", "bags"),
+            ("trading cards", "pack", "packs"),
+            ("crayons", "box", "boxes"),
+        ]
+    )
     a, b = rng.randint(3, 9), rng.choice([6, 8, 10, 12, 15, 24])
     total = a * b
     c = rng.randint(5, total // 2)
     ans = total - c
-    prompt = rng.choice([
-        f"{name} buys {a} {packs} of {obj} with {b} {obj} in each {pack}. {cap(he)} gives {c} {obj} to "
-        f"{friend}. How many {obj} does {name} have left?",
-        f"There are {b} {obj} in every {pack}. {name} has {a} {packs} and gives {friend} {c} of the {obj}. "
-        f"How many {obj} does {name} have now?",
-        f"{name} collected {a} {packs} of {obj}, each holding {b}. After handing {c} {obj} to {friend}, "
-        f"how many {obj} does {name} keep?",
-    ])
+    prompt = rng.choice(
+        [
+            f"{name} buys {a} {packs} of {obj} with {b} {obj} in each {pack}. {cap(he)} gives {c} {obj} to "
+            f"{friend}. How many {obj} does {name} have left?",
+            f"There are {b} {obj} in every {pack}. {name} has {a} {packs} and gives {friend} {c} of the {obj}. "
+            f"How many {obj} does {name} have now?",
+            f"{name} collected {a} {packs} of {obj}, each holding {b}. After handing {c} {obj} to {friend}, "
+            f"how many {obj} does {name} keep?",
+        ]
+    )
     return Problem(
         template="packs_left",
         prompt=prompt,
@@ -192,12 +212,22 @@ def packs_left(rng: random.Random) -> Problem:
         value=F(ans),
         final=lambda v: f"{name} has {num(v)} {obj} left.",
         slips=(
-            Slip("forgot a step", 1, f"So {name} has {total} {obj}.",
-                 f"{total} is what {he} started with, and I haven't taken away the {c} given to {friend}",
-                 f"${a} \\times {b} = {total}$.", F(total)),
-            Slip("wrong operation", 1, f"Then {he} has ${total} + {c} = {total + c}$ {obj}.",
-                 f"giving {obj} away lowers the count, so the {c} must be subtracted, not added",
-                 f"${a} \\times {b} + {c} = {total + c}$.", F(total + c)),
+            Slip(
+                "forgot a step",
+                1,
+                f"So {name} has {total} {obj}.",
+                f"{total} is what {he} started with, and I haven't taken away the {c} given to {friend}",
+                f"${a} \\times {b} = {total}$.",
+                F(total),
+            ),
+            Slip(
+                "wrong operation",
+                1,
+                f"Then {he} has ${total} + {c} = {total + c}$ {obj}.",
+                f"giving {obj} away lowers the count, so the {c} must be subtracted, not added",
+                f"${a} \\times {b} + {c} = {total + c}$.",
+                F(total + c),
+            ),
         ),
     )
 
@@ -211,13 +241,15 @@ def discount(rng: random.Random) -> Problem:
     rate = F(d, 100)
     off = rate * price
     ans = price - off
-    prompt = rng.choice([
-        f"A {item} normally costs ${price}. It is on sale for {d}% off. What is the sale price in dollars?",
-        f"{name} wants a {item} priced at ${price}. This week the shop takes {d}% off. "
-        f"How many dollars does {name} pay?",
-        f"The price of a {item} is ${price}, and a coupon gives {d}% off. What does the {item} cost with "
-        f"the coupon, in dollars?",
-    ])
+    prompt = rng.choice(
+        [
+            f"A {item} normally costs ${price}. It is on sale for {d}% off. What is the sale price in dollars?",
+            f"{name} wants a {item} priced at ${price}. This week the shop takes {d}% off. "
+            f"How many dollars does {name} pay?",
+            f"The price of a {item} is ${price}, and a coupon gives {d}% off. What does the {item} cost with "
+            f"the coupon, in dollars?",
+        ]
+    )
     return Problem(
         template="discount",
         prompt=prompt,
@@ -234,33 +266,48 @@ def discount(rng: random.Random) -> Problem:
         value=ans,
         final=lambda v: f"The sale price is {money(v)}.",
         slips=(
-            Slip("forgot a step", 1, f"So the sale price is {money(off)}.",
-                 f"{money(off)} is the discount itself, not the price after the discount",
-                 f"${tex(rate)} \\times {price} = {tex(off)}$.", off),
-            Slip("wrong operation", 1,
-                 f"The sale price is ${price} + {tex(off)} = {tex(price + off)}$ dollars.",
-                 "a discount lowers the price, so it has to be subtracted",
-                 f"${price} + {tex(off)} = {tex(price + off)}$.", price + off),
+            Slip(
+                "forgot a step",
+                1,
+                f"So the sale price is {money(off)}.",
+                f"{money(off)} is the discount itself, not the price after the discount",
+                f"${tex(rate)} \\times {price} = {tex(off)}$.",
+                off,
+            ),
+            Slip(
+                "wrong operation",
+                1,
+                f"The sale price is ${price} + {tex(off)} = {tex(price + off)}$ dollars.",
+                "a discount lowers the price, so it has to be subtracted",
+                f"${price} + {tex(off)} = {tex(price + off)}$.",
+                price + off,
+            ),
         ),
     )
 
 
 def ratio_share(rng: random.Random) -> Problem:
     """Ratios: split a total in a given ratio and report one part."""
-    where, first, second, things = rng.choice([
-        ("bag", "red marbles", "blue marbles", "marbles"), ("class", "girls", "boys", "students"),
-        ("fruit bowl", "apples", "oranges", "pieces of fruit"), ("car park", "cars", "vans", "vehicles"),
-        ("library shelf", "novels", "comics", "books"),
-    ])
+    where, first, second, things = rng.choice(
+        [
+            ("bag", "red marbles", "blue marbles", "marbles"),
+            ("class", "girls", "boys", "students"),
+            ("fruit bowl", "apples", "oranges", "pieces of fruit"),
+            ("car park", "cars", "vans", "vehicles"),
+            ("library shelf", "novels", "comics", "books"),
+        ]
+    )
     a, b = rng.choice([(2, 3), (3, 2), (3, 4), (4, 3), (2, 5), (5, 3), (3, 5), (1, 4), (4, 5), (5, 2)])
     k = rng.randint(3, 12)
     s, total, ans = a + b, k * (a + b), b * k
-    prompt = rng.choice([
-        f"In a {where}, the ratio of {first} to {second} is {a}:{b}. There are {total} {things} "
-        f"altogether. How many {second} are there?",
-        f"A {where} holds {total} {things}. The {first} and {second} are in the ratio {a} : {b}. "
-        f"How many {second} are in the {where}?",
-    ])
+    prompt = rng.choice(
+        [
+            f"In a {where}, the ratio of {first} to {second} is {a}:{b}. There are {total} {things} "
+            f"altogether. How many {second} are there?",
+            f"A {where} holds {total} {things}. The {first} and {second} are in the ratio {a} : {b}. "
+            f"How many {second} are in the {where}?",
+        ]
+    )
     return Problem(
         template="ratio_share",
         prompt=prompt,
@@ -279,12 +326,22 @@ def ratio_share(rng: random.Random) -> Problem:
         value=F(ans),
         final=lambda v: f"There are {num(v)} {second}.",
         slips=(
-            Slip("misread", 2, f"So there are ${a} \\times {k} = {a * k}$ {second}.",
-                 f"I used {a}, which is the share of the {first}; the {second} are the second number, {b}",
-                 f"${total} \\div {s} \\times {a} = {a * k}$.", F(a * k)),
-            Slip("forgot a step", 2, f"So there are {k} {second}.",
-                 f"{k} is the size of one part, and the {second} take {b} parts",
-                 f"${total} \\div {s} = {k}$.", F(k)),
+            Slip(
+                "misread",
+                2,
+                f"So there are ${a} \\times {k} = {a * k}$ {second}.",
+                f"I used {a}, which is the share of the {first}; the {second} are the second number, {b}",
+                f"${total} \\div {s} \\times {a} = {a * k}$.",
+                F(a * k),
+            ),
+            Slip(
+                "forgot a step",
+                2,
+                f"So there are {k} {second}.",
+                f"{k} is the size of one part, and the {second} take {b} parts",
+                f"${total} \\div {s} = {k}$.",
+                F(k),
+            ),
         ),
     )
 
@@ -292,21 +349,27 @@ def ratio_share(rng: random.Random) -> Problem:
 def travel_time(rng: random.Random) -> Problem:
     """Rates and time: distance over speed, converted to minutes."""
     name, he, _ = person(rng)
-    verb, noun, speeds = rng.choice([
-        ("cycles", "ride", (12, 15, 16, 18, 20, 24)), ("walks", "walk", (4, 5, 6)),
-        ("drives", "drive", (40, 45, 48, 60, 72, 80)), ("runs", "run", (8, 9, 10, 12)),
-    ])
+    verb, noun, speeds = rng.choice(
+        [
+            ("cycles", "ride", (12, 15, 16, 18, 20, 24)),
+            ("walks", "walk", (4, 5, 6)),
+            ("drives", "drive", (40, 45, 48, 60, 72, 80)),
+            ("runs", "run", (8, 9, 10, 12)),
+        ]
+    )
     v = rng.choice(speeds)
     while True:
         d = rng.randint(2, 3 * v)
         if (d * 60) % v == 0 and d % v != 0:
             break
     hours, minutes = F(d, v), d * 60 // v
-    prompt = rng.choice([
-        f"{name} {verb} {d} km at a steady {v} km/h. How many minutes does the {noun} take?",
-        f"On a {noun}, {name} covers {d} kilometres at an average speed of {v} km/h. "
-        f"How long does it take, in minutes?",
-    ])
+    prompt = rng.choice(
+        [
+            f"{name} {verb} {d} km at a steady {v} km/h. How many minutes does the {noun} take?",
+            f"On a {noun}, {name} covers {d} kilometres at an average speed of {v} km/h. "
+            f"How long does it take, in minutes?",
+        ]
+    )
     shown = f", which is ${tex(hours)}$ hours" if tex(hours) != frac(d, v) else ""
     return Problem(
         template="travel_time",
@@ -324,30 +387,42 @@ def travel_time(rng: random.Random) -> Problem:
         value=F(minutes),
         final=lambda v_: f"The {noun} takes {num(v_)} minutes.",
         slips=(
-            Slip("forgot a step", 1, f"So the {noun} takes ${tex(hours)}$.",
-                 f"${tex(hours)}$ is in hours, but the question asks for minutes",
-                 f"${d} \\div {v} = {tex(hours)}$.", hours),
+            Slip(
+                "forgot a step",
+                1,
+                f"So the {noun} takes ${tex(hours)}$.",
+                f"${tex(hours)}$ is in hours, but the question asks for minutes",
+                f"${d} \\div {v} = {tex(hours)}$.",
+                hours,
+            ),
         ),
     )
 
 
 def work_rate(rng: random.Random) -> Problem:
     """Rates: two workers (or pipes) sharing one job; the answer is often a fraction."""
-    first, second, job, unit = rng.choice([
-        ("Pipe A", "pipe B", "fill the tank", "tank"), ("Printer X", "printer Y", "print the batch", "batch"),
-        ("Ana", "Ben", "paint the fence", "fence"), ("Pump A", "pump B", "drain the pond", "pond"),
-    ])
+    first, second, job, unit = rng.choice(
+        [
+            ("Pipe A", "pipe B", "fill the tank", "tank"),
+            ("Printer X", "printer Y", "print the batch", "batch"),
+            ("Ana", "Ben", "paint the fence", "fence"),
+            ("Pump A", "pump B", "drain the pond", "pond"),
+        ]
+    )
     first_mid = first if first in ("Ana",) else first[0].lower() + first[1:]
-    a, b = rng.choice([(2, 3), (3, 6), (4, 12), (3, 5), (4, 6), (6, 12), (5, 20), (10, 15), (2, 6), (3, 4),
-                       (6, 10), (12, 24), (4, 5)])
+    a, b = rng.choice(
+        [(2, 3), (3, 6), (4, 12), (3, 5), (4, 6), (6, 12), (5, 20), (10, 15), (2, 6), (3, 4), (6, 10), (12, 24), (4, 5)]
+    )
     rate = F(1, a) + F(1, b)
     ans = 1 / rate
-    prompt = rng.choice([
-        f"{first} can {job} in {a} hours, and {second} can do it in {b} hours. Working together, how many "
-        f"hours will it take to {job}?",
-        f"Alone, {first_mid} needs {a} hours to {job}; alone, {second} "
-        f"needs {b} hours. How many hours does it take if both work at the same time?",
-    ])
+    prompt = rng.choice(
+        [
+            f"{first} can {job} in {a} hours, and {second} can do it in {b} hours. Working together, how many "
+            f"hours will it take to {job}?",
+            f"Alone, {first_mid} needs {a} hours to {job}; alone, {second} "
+            f"needs {b} hours. How many hours does it take if both work at the same time?",
+        ]
+    )
     avg, both = F(a + b, 2), F(a + b)
     return Problem(
         template="work_rate",
@@ -367,14 +442,24 @@ def work_rate(rng: random.Random) -> Problem:
         value=ans,
         final=lambda v: f"Together it takes {num(v)} hours.",
         slips=(
-            Slip("wrong operation", 0, f"On average they take $\\frac{{{a} + {b}}}{{2}} = {tex(avg)}$ hours, "
-                 f"so together it takes {tex(avg)} hours.",
-                 f"working together has to be faster than either alone, and {tex(avg)} hours is slower than "
-                 f"{a} hours; I should add their rates, not average their times",
-                 f"$({a} + {b}) \\div 2 = {tex(avg)}$.", avg),
-            Slip("wrong operation", 0, f"Together they need ${a} + {b} = {a + b}$ hours.",
-                 "adding the times would make two workers slower than one; it's the rates that add",
-                 f"${a} + {b} = {a + b}$.", both),
+            Slip(
+                "wrong operation",
+                0,
+                f"On average they take $\\frac{{{a} + {b}}}{{2}} = {tex(avg)}$ hours, "
+                f"so together it takes {tex(avg)} hours.",
+                f"working together has to be faster than either alone, and {tex(avg)} hours is slower than "
+                f"{a} hours; I should add their rates, not average their times",
+                f"$({a} + {b}) \\div 2 = {tex(avg)}$.",
+                avg,
+            ),
+            Slip(
+                "wrong operation",
+                0,
+                f"Together they need ${a} + {b} = {a + b}$ hours.",
+                "adding the times would make two workers slower than one; it's the rates that add",
+                f"${a} + {b} = {a + b}$.",
+                both,
+            ),
         ),
     )
 
@@ -384,25 +469,28 @@ def linear_equation(rng: random.Random) -> Problem:
     name, _, _ = person(rng)
     x, a, b = rng.randint(3, 25), rng.randint(2, 9), rng.randint(3, 30)
     c = a * x + b
-    prompt = rng.choice([
-        f"{name} thinks of a number, multiplies it by {a}, and then adds {b}. The result is {c}. "
-        f"What number did {name} start with?",
-        f"Solve for $x$: ${a}x + {b} = {c}$.",
-        f"{b} more than {a} times a number is {c}. What is the number?",
-    ])
+    prompt = rng.choice(
+        [
+            f"{name} thinks of a number, multiplies it by {a}, and then adds {b}. The result is {c}. "
+            f"What number did {name} start with?",
+            f"Solve for $x$: ${a}x + {b} = {c}$.",
+            f"{b} more than {a} times a number is {c}. What is the number?",
+        ]
+    )
     bare = prompt.startswith("Solve")  # already an equation: nothing to translate from words
     wrong = F(c + b, a)
     return Problem(
         template="linear_equation",
         prompt=prompt,
-        restate=f"I need the $x$ with ${a}x + {b} = {c}$." if bare else
-        f"some number times {a}, plus {b}, equals {c}, and I need that number.",
+        restate=f"I need the $x$ with ${a}x + {b} = {c}$."
+        if bare
+        else f"some number times {a}, plus {b}, equals {c}, and I need that number.",
         facts=f"The operations are: multiply by {a}, add {b}, and the result is {c}.",
-        plan="I'll undo the operations in reverse order." if bare else
-        "I'll write it as an equation and undo the operations in reverse order.",
+        plan="I'll undo the operations in reverse order."
+        if bare
+        else "I'll write it as an equation and undo the operations in reverse order.",
         steps=(
-            f"The equation is ${a}x + {b} = {c}$." if bare
-            else f"Let the number be $x$, so ${a}x + {b} = {c}$.",
+            f"The equation is ${a}x + {b} = {c}$." if bare else f"Let the number be $x$, so ${a}x + {b} = {c}$.",
             f"Subtracting {b} from both sides gives ${a}x = {c - b}$.",
             f"Dividing both sides by {a}: $x = {frac(c - b, a)} = {x}$.",
         ),
@@ -412,13 +500,22 @@ def linear_equation(rng: random.Random) -> Problem:
         value=F(x),
         final=lambda v: f"So $x = {tex(v)}$." if bare else f"The number is {num(v)}.",
         slips=(
-            Slip("wrong operation", 1, f"Moving {b} to the right gives ${a}x = {c} + {b} = {c + b}$.",
-                 f"{b} is added on the left, so it has to be subtracted from both sides, not added",
-                 f"$x = {frac(c + b, a)}" + ("$." if tex(wrong) == frac(c + b, a) else f" = {tex(wrong)}$."),
-                 wrong),
-            Slip("forgot a step", 2, f"So $x = {c - b}$." if bare else f"So the number is {c - b}.",
-                 f"{c - b} is {a} times {'$x$' if bare else 'the number'}; I still have to divide by {a}",
-                 f"${c} - {b} = {c - b}$.", F(c - b)),
+            Slip(
+                "wrong operation",
+                1,
+                f"Moving {b} to the right gives ${a}x = {c} + {b} = {c + b}$.",
+                f"{b} is added on the left, so it has to be subtracted from both sides, not added",
+                f"$x = {frac(c + b, a)}" + ("$." if tex(wrong) == frac(c + b, a) else f" = {tex(wrong)}$."),
+                wrong,
+            ),
+            Slip(
+                "forgot a step",
+                2,
+                f"So $x = {c - b}$." if bare else f"So the number is {c - b}.",
+                f"{c - b} is {a} times {'$x$' if bare else 'the number'}; I still have to divide by {a}",
+                f"${c} - {b} = {c - b}$.",
+                F(c - b),
+            ),
         ),
     )
 
@@ -429,12 +526,14 @@ def ages(rng: random.Random) -> Problem:
     younger = person(rng, avoid=older)[0]
     d, young = rng.randint(2, 12), rng.randint(5, 40)
     old, total = young + d, 2 * young + d
-    prompt = rng.choice([
-        f"The sum of {older}'s and {younger}'s ages is {total}. {older} is {d} years older than {younger}. "
-        f"How old is {younger}?",
-        f"{older} and {younger} are {total} years old combined, and {older} is {d} years older. "
-        f"What is {younger}'s age?",
-    ])
+    prompt = rng.choice(
+        [
+            f"The sum of {older}'s and {younger}'s ages is {total}. {older} is {d} years older than {younger}. "
+            f"How old is {younger}?",
+            f"{older} and {younger} are {total} years old combined, and {older} is {d} years older. "
+            f"What is {younger}'s age?",
+        ]
+    )
     return Problem(
         template="ages",
         prompt=prompt,
@@ -452,13 +551,22 @@ def ages(rng: random.Random) -> Problem:
         value=F(young),
         final=lambda v: f"{younger} is {num(v)} years old.",
         slips=(
-            Slip("misread", 2,
-                 f"So $y = {young}$, and {older} is ${young} + {d} = {old}$, so the answer is {old}.",
-                 f"the question asks for {younger}'s age, not {older}'s",
-                 f"$({total} + {d}) \\div 2 = {old}$.", F(old)),
-            Slip("forgot a step", 2, f"So {younger} is {total - d} years old.",
-                 f"$2y = {total - d}$, so I still have to divide by 2",
-                 f"${total} - {d} = {total - d}$.", F(total - d)),
+            Slip(
+                "misread",
+                2,
+                f"So $y = {young}$, and {older} is ${young} + {d} = {old}$, so the answer is {old}.",
+                f"the question asks for {younger}'s age, not {older}'s",
+                f"$({total} + {d}) \\div 2 = {old}$.",
+                F(old),
+            ),
+            Slip(
+                "forgot a step",
+                2,
+                f"So {younger} is {total - d} years old.",
+                f"$2y = {total - d}$, so I still have to divide by 2",
+                f"${total} - {d} = {total - d}$.",
+                F(total - d),
+            ),
         ),
     )
 
@@ -466,22 +574,27 @@ def ages(rng: random.Random) -> Problem:
 def round_robin(rng: random.Random) -> Problem:
     """Counting: pairs among n (handshakes, league games)."""
     n = rng.randint(6, 24)
-    members, act, events, one = rng.choice([
-        ("people", "shakes hands with", "handshakes", "person"),
-        ("teams", "plays", "games", "team"),
-        ("friends", "exchanges a message with", "messages", "friend"),
-    ])
+    members, act, events, one = rng.choice(
+        [
+            ("people", "shakes hands with", "handshakes", "person"),
+            ("teams", "plays", "games", "team"),
+            ("friends", "exchanges a message with", "messages", "friend"),
+        ]
+    )
     pairs, ordered = n * (n - 1) // 2, n * (n - 1)
     verb = {"people": "shakes hands with", "teams": "plays", "friends": "messages"}[members]
     if members == "people":
-        prompt = (f"At a meeting of {n} people, everyone shakes hands with everyone else exactly once. "
-                  f"How many handshakes take place?")
+        prompt = (
+            f"At a meeting of {n} people, everyone shakes hands with everyone else exactly once. "
+            f"How many handshakes take place?"
+        )
     elif members == "teams":
-        prompt = (f"In a league of {n} teams, each team plays every other team exactly once. How many "
-                  f"games are played?")
+        prompt = f"In a league of {n} teams, each team plays every other team exactly once. How many games are played?"
     else:
-        prompt = (f"In a group of {n} friends, each pair of friends exchanges exactly one message. "
-                  f"How many messages are exchanged?")
+        prompt = (
+            f"In a group of {n} friends, each pair of friends exchanges exactly one message. "
+            f"How many messages are exchanged?"
+        )
     return Problem(
         template="round_robin",
         prompt=prompt,
@@ -489,10 +602,8 @@ def round_robin(rng: random.Random) -> Problem:
         facts=f"There are {n} {members}, and each {one} {act} each of the others exactly once.",
         plan="I'll count from each one's point of view and then fix the double counting.",
         steps=(
-            f"Each of the {n} {members} {verb} the other {n - 1}, which counts ${n} \\times {n - 1} = "
-            f"{ordered}$.",
-            f"Every pair is counted twice, once from each side, so divide by 2: ${ordered} \\div 2 = "
-            f"{pairs}$.",
+            f"Each of the {n} {members} {verb} the other {n - 1}, which counts ${n} \\times {n - 1} = {ordered}$.",
+            f"Every pair is counted twice, once from each side, so divide by 2: ${ordered} \\div 2 = {pairs}$.",
         ),
         short=f"$\\frac{{{n} \\times {n - 1}}}{{2}} = {pairs}$.",
         units=f"Both counts are plain numbers of {events}, so no units to worry about.",
@@ -500,13 +611,22 @@ def round_robin(rng: random.Random) -> Problem:
         value=F(pairs),
         final=lambda v: f"There are {num(v)} {events}.",
         slips=(
-            Slip("forgot a step", 1, f"So there are {ordered} {events}.",
-                 "each pair involves two of them, so counting from every side counts each pair twice",
-                 f"${n} \\times {n - 1} = {ordered}$.", F(ordered)),
-            Slip("off-by-one", 0, f"Using the pairs formula, $\\frac{{{n} \\times {n + 1}}}{{2}} = "
-                 f"{n * (n + 1) // 2}$.",
-                 f"no {one} pairs with itself, so each has {n - 1} partners, not {n + 1}",
-                 f"$\\frac{{{n} \\times {n + 1}}}{{2}} = {n * (n + 1) // 2}$.", F(n * (n + 1), 2)),
+            Slip(
+                "forgot a step",
+                1,
+                f"So there are {ordered} {events}.",
+                "each pair involves two of them, so counting from every side counts each pair twice",
+                f"${n} \\times {n - 1} = {ordered}$.",
+                F(ordered),
+            ),
+            Slip(
+                "off-by-one",
+                0,
+                f"Using the pairs formula, $\\frac{{{n} \\times {n + 1}}}{{2}} = {n * (n + 1) // 2}$.",
+                f"no {one} pairs with itself, so each has {n - 1} partners, not {n + 1}",
+                f"$\\frac{{{n} \\times {n + 1}}}{{2}} = {n * (n + 1) // 2}$.",
+                F(n * (n + 1), 2),
+            ),
         ),
     )
 
@@ -518,13 +638,17 @@ def menu_choices(rng: random.Random) -> Problem:
     ab, ans = a * b, a * b * c
     if rng.random() < 0.5:
         kinds = ("sandwiches", "drinks", "desserts")
-        prompt = (f"A café offers {a} kinds of sandwiches, {b} drinks and {c} desserts. A lunch deal is one "
-                  f"sandwich, one drink and one dessert. How many different lunch deals are possible?")
+        prompt = (
+            f"A café offers {a} kinds of sandwiches, {b} drinks and {c} desserts. A lunch deal is one "
+            f"sandwich, one drink and one dessert. How many different lunch deals are possible?"
+        )
         noun = "lunch deals"
     else:
         kinds = ("shirts", "pairs of trousers", "pairs of shoes")
-        prompt = (f"{name} has {a} shirts, {b} pairs of trousers and {c} pairs of shoes. An outfit is one of "
-                  f"each. How many different outfits can {he} put together?")
+        prompt = (
+            f"{name} has {a} shirts, {b} pairs of trousers and {c} pairs of shoes. An outfit is one of "
+            f"each. How many different outfits can {he} put together?"
+        )
         noun = "outfits"
     return Problem(
         template="menu_choices",
@@ -543,13 +667,23 @@ def menu_choices(rng: random.Random) -> Problem:
         value=F(ans),
         final=lambda v: f"There are {num(v)} different {noun}.",
         slips=(
-            Slip("wrong operation", 0, f"Adding the options: ${a} + {b} + {c} = {a + b + c}$.",
-                 f"each of the {a} {kinds[0]} can go with every one of the {b} {kinds[1]}, so the counts "
-                 f"multiply rather than add",
-                 f"${a} + {b} + {c} = {a + b + c}$.", F(a + b + c)),
-            Slip("forgot a step", 1, f"So there are {ab} {noun}.",
-                 f"I left out the choice of {kinds[2]}",
-                 f"${a} \\times {b} = {ab}$.", F(ab)),
+            Slip(
+                "wrong operation",
+                0,
+                f"Adding the options: ${a} + {b} + {c} = {a + b + c}$.",
+                f"each of the {a} {kinds[0]} can go with every one of the {b} {kinds[1]}, so the counts "
+                f"multiply rather than add",
+                f"${a} + {b} + {c} = {a + b + c}$.",
+                F(a + b + c),
+            ),
+            Slip(
+                "forgot a step",
+                1,
+                f"So there are {ab} {noun}.",
+                f"I left out the choice of {kinds[2]}",
+                f"${a} \\times {b} = {ab}$.",
+                F(ab),
+            ),
         ),
     )
 
@@ -562,17 +696,18 @@ def fence_cost(rng: random.Random) -> Problem:
     p = rng.randint(3, 15)
     per = 2 * (length + width)
     ans = per * p
-    prompt = rng.choice([
-        f"A rectangular {plot} is {length} m long and {width} m wide. Fencing costs ${p} per metre. "
-        f"How many dollars does it cost to fence all the way around the {plot}?",
-        f"To fence a rectangular {plot} measuring {length} m by {width} m, fencing is sold at ${p} a metre. "
-        f"What is the total cost in dollars?",
-    ])
+    prompt = rng.choice(
+        [
+            f"A rectangular {plot} is {length} m long and {width} m wide. Fencing costs ${p} per metre. "
+            f"How many dollars does it cost to fence all the way around the {plot}?",
+            f"To fence a rectangular {plot} measuring {length} m by {width} m, fencing is sold at ${p} a metre. "
+            f"What is the total cost in dollars?",
+        ]
+    )
     return Problem(
         template="fence_cost",
         prompt=prompt,
-        restate=f"the {plot} is {length} m by {width} m, fencing costs \\${p} per metre, and I need "
-        f"the total.",
+        restate=f"the {plot} is {length} m by {width} m, fencing costs \\${p} per metre, and I need the total.",
         facts=f"Length {length} m, width {width} m, price \\${p} per metre of fence.",
         plan="Fencing goes around the edge, so I need the perimeter, then multiply by the price per metre.",
         steps=(
@@ -581,18 +716,26 @@ def fence_cost(rng: random.Random) -> Problem:
         ),
         short=f"$2({length} + {width}) \\times {p} = {ans}$.",
         units="Metres times dollars per metre gives dollars.",
-        check=f"Side by side: ${length} + {width} + {length} + {width} = {per}$ m, and ${per} \\times "
-              f"{p} = {ans}$.",
+        check=f"Side by side: ${length} + {width} + {length} + {width} = {per}$ m, and ${per} \\times {p} = {ans}$.",
         value=F(ans),
         final=lambda v: f"The fence costs {money(v)}.",
         slips=(
-            Slip("forgot a step", 0, f"The perimeter is ${length} + {width} = {length + width}$ m.",
-                 "a rectangle has two lengths and two widths, so the perimeter is twice that",
-                 f"$({length} + {width}) \\times {p} = {(length + width) * p}$.", F((length + width) * p)),
-            Slip("wrong operation", 0,
-                 f"The {plot} covers ${length} \\times {width} = {length * width}$ square metres.",
-                 "that is the area, but fencing goes around the edge, so I need the perimeter",
-                 f"${length} \\times {width} \\times {p} = {length * width * p}$.", F(length * width * p)),
+            Slip(
+                "forgot a step",
+                0,
+                f"The perimeter is ${length} + {width} = {length + width}$ m.",
+                "a rectangle has two lengths and two widths, so the perimeter is twice that",
+                f"$({length} + {width}) \\times {p} = {(length + width) * p}$.",
+                F((length + width) * p),
+            ),
+            Slip(
+                "wrong operation",
+                0,
+                f"The {plot} covers ${length} \\times {width} = {length * width}$ square metres.",
+                "that is the area, but fencing goes around the edge, so I need the perimeter",
+                f"${length} \\times {width} \\times {p} = {length * width * p}$.",
+                F(length * width * p),
+            ),
         ),
     )
 
@@ -609,9 +752,11 @@ def sign_area(rng: random.Random) -> Problem:
         h2 += 1
     rect, tri = w * h1, F(w * h2, 2)
     ans = rect + tri
-    prompt = (f"A {shape} is shaped like a rectangle {w} {unit} wide and {h1} {unit} tall, with a "
-              f"triangle on top whose base is the same {w} {unit} and whose height is {h2} {unit}. "
-              f"What is the total area in {area}?")
+    prompt = (
+        f"A {shape} is shaped like a rectangle {w} {unit} wide and {h1} {unit} tall, with a "
+        f"triangle on top whose base is the same {w} {unit} and whose height is {h2} {unit}. "
+        f"What is the total area in {area}?"
+    )
     return Problem(
         template="sign_area",
         prompt=prompt,
@@ -631,9 +776,14 @@ def sign_area(rng: random.Random) -> Problem:
         value=ans,
         final=lambda v: f"The total area is {num(v)} {area}.",
         slips=(
-            Slip("forgot a step", 1, f"The triangle has area ${w} \\times {h2} = {w * h2}$ {area}.",
-                 "a triangle's area is half of base times height, and I forgot the $\\frac{1}{2}$",
-                 f"${w} \\times {h1} + {w} \\times {h2} = {rect + w * h2}$.", F(rect + w * h2)),
+            Slip(
+                "forgot a step",
+                1,
+                f"The triangle has area ${w} \\times {h2} = {w * h2}$ {area}.",
+                "a triangle's area is half of base times height, and I forgot the $\\frac{1}{2}$",
+                f"${w} \\times {h1} + {w} \\times {h2} = {rect + w * h2}$.",
+                F(rect + w * h2),
+            ),
         ),
     )
 
@@ -648,37 +798,39 @@ def average_needed(rng: random.Random) -> Problem:
         if need <= 100:
             break
     kind = rng.choice(["tests", "quizzes", "essays"])
-    prompt = rng.choice([
-        f"{name}'s average score on {n} {kind} is {m}. What score does {he} need on the next one to raise "
-        f"{his} average to exactly {target}?",
-        f"After {n} {kind}, {name} has an average of {m} points. What must {he} score on the next one so "
-        f"that the average of all {n + 1} is {target}?",
-    ])
+    prompt = rng.choice(
+        [
+            f"{name}'s average score on {n} {kind} is {m}. What score does {he} need on the next one to raise "
+            f"{his} average to exactly {target}?",
+            f"After {n} {kind}, {name} has an average of {m} points. What must {he} score on the next one so "
+            f"that the average of all {n + 1} is {target}?",
+        ]
+    )
     return Problem(
         template="average_needed",
         prompt=prompt,
-        restate=f"{n} scores average {m}, and one more score should bring the average of {n + 1} to "
-                f"{target}.",
+        restate=f"{n} scores average {m}, and one more score should bring the average of {n + 1} to {target}.",
         facts=f"Current: {n} {kind}, average {m}. Goal: average {target} over {n + 1} {kind}.",
         plan="Averages are easier as totals: I'll compare the total I have with the total I need.",
         steps=(
             f"The {n} scores add up to ${n} \\times {m} = {n * m}$ points.",
-            f"An average of {target} over {n + 1} {kind} needs ${target} \\times {n + 1} = "
-            f"{target * (n + 1)}$ "
-            f"points.",
+            f"An average of {target} over {n + 1} {kind} needs ${target} \\times {n + 1} = {target * (n + 1)}$ points.",
             f"So the next score must be ${target * (n + 1)} - {n * m} = {need}$.",
         ),
         short=f"${target} \\times {n + 1} - {n} \\times {m} = {need}$.",
         units="All the quantities are points, so the answer is a score in points.",
-        check=f"$\\frac{{{n * m} + {need}}}{{{n + 1}}} = \\frac{{{target * (n + 1)}}}{{{n + 1}}} = "
-        f"{target}$. Correct.",
+        check=f"$\\frac{{{n * m} + {need}}}{{{n + 1}}} = \\frac{{{target * (n + 1)}}}{{{n + 1}}} = {target}$. Correct.",
         value=F(need),
         final=lambda v: f"{name} needs a score of {num(v)}.",
         slips=(
-            Slip("off-by-one", 1,
-                 f"An average of {target} needs ${target} \\times {n} = {target * n}$ points.",
-                 f"after the next one there will be {n + 1} {kind}, not {n}",
-                 f"${target} \\times {n} - {n} \\times {m} = {n * delta}$.", F(n * delta)),
+            Slip(
+                "off-by-one",
+                1,
+                f"An average of {target} needs ${target} \\times {n} = {target * n}$ points.",
+                f"after the next one there will be {n + 1} {kind}, not {n}",
+                f"${target} \\times {n} - {n} \\times {m} = {n * delta}$.",
+                F(n * delta),
+            ),
         ),
     )
 
@@ -693,12 +845,14 @@ def leftover(rng: random.Random) -> Problem:
         if n % k:
             break
     q, r = divmod(n, k)
-    prompt = rng.choice([
-        f"{n} {obj} are packed into {boxes} that hold {k} each. After filling as many {boxes} as possible, "
-        f"how many {obj} are left over?",
-        f"A bakery puts {obj} into {boxes} of {k}. It has {n} {obj}. Once every full {box} is packed, "
-        f"how many {obj} remain?",
-    ])
+    prompt = rng.choice(
+        [
+            f"{n} {obj} are packed into {boxes} that hold {k} each. After filling as many {boxes} as possible, "
+            f"how many {obj} are left over?",
+            f"A bakery puts {obj} into {boxes} of {k}. It has {n} {obj}. Once every full {box} is packed, "
+            f"how many {obj} remain?",
+        ]
+    )
     return Problem(
         template="leftover",
         prompt=prompt,
@@ -716,13 +870,23 @@ def leftover(rng: random.Random) -> Problem:
         value=F(r),
         final=lambda v: f"So {num(v)} {obj} are left over.",
         slips=(
-            Slip("misread", 1, f"So the answer is {q}.",
-                 f"{q} is the number of full {boxes}, but the question asks how many {obj} are left over",
-                 f"${n} \\div {k} = {q}$ remainder {r}, so {q}.", F(q)),
-            Slip("off-by-one", 0, f"${k} \\times {q - 1} = {k * (q - 1)}$, so {q - 1} full {boxes} and "
-                 f"${n} - {k * (q - 1)} = {r + k}$ left.",
-                 f"{r + k} is more than {k}, so one more {box} can still be filled",
-                 f"${n} - {k} \\times {q - 1} = {r + k}$.", F(r + k)),
+            Slip(
+                "misread",
+                1,
+                f"So the answer is {q}.",
+                f"{q} is the number of full {boxes}, but the question asks how many {obj} are left over",
+                f"${n} \\div {k} = {q}$ remainder {r}, so {q}.",
+                F(q),
+            ),
+            Slip(
+                "off-by-one",
+                0,
+                f"${k} \\times {q - 1} = {k * (q - 1)}$, so {q - 1} full {boxes} and "
+                f"${n} - {k * (q - 1)} = {r + k}$ left.",
+                f"{r + k} is more than {k}, so one more {box} can still be filled",
+                f"${n} - {k} \\times {q - 1} = {r + k}$.",
+                F(r + k),
+            ),
         ),
     )
 
@@ -738,13 +902,17 @@ def fraction_left(rng: random.Random) -> Problem:
     after = 1 - first
     ans = after * (1 - second)
     if rng.random() < 0.5:
-        prompt = (f"{name} spends {first} of {his} savings on a concert ticket and then {second} of what is "
-                  f"left on a book. What fraction of {his} savings does {he} have left?")
+        prompt = (
+            f"{name} spends {first} of {his} savings on a concert ticket and then {second} of what is "
+            f"left on a book. What fraction of {his} savings does {he} have left?"
+        )
         whole, verb = f"{his} savings", "spends"
     else:
-        prompt = (f"A water tank starts full. On Monday {first} of the water is used, and on Tuesday "
-                  f"{second} "
-                  f"of the remaining water is used. What fraction of a full tank is left?")
+        prompt = (
+            f"A water tank starts full. On Monday {first} of the water is used, and on Tuesday "
+            f"{second} "
+            f"of the remaining water is used. What fraction of a full tank is left?"
+        )
         whole, verb = "the water", "uses"
     wrong = 1 - first - second
     return Problem(
@@ -765,11 +933,16 @@ def fraction_left(rng: random.Random) -> Problem:
         value=ans,
         final=lambda v: f"The fraction left is ${tex(v, True)}$.",
         slips=(
-            Slip("misread", 0, f"In total {he if verb == 'spends' else 'the tank'} loses "
-                 f"${tex(first, True)} + {tex(second, True)} = {tex(first + second, True)}$, so "
-                 f"${tex(wrong, True)}$ is left.",
-                 f"the ${tex(second, True)}$ is a fraction of what was left, not of the whole",
-                 f"$1 - {tex(first, True)} - {tex(second, True)} = {tex(wrong, True)}$.", wrong),
+            Slip(
+                "misread",
+                0,
+                f"In total {he if verb == 'spends' else 'the tank'} loses "
+                f"${tex(first, True)} + {tex(second, True)} = {tex(first + second, True)}$, so "
+                f"${tex(wrong, True)}$ is left.",
+                f"the ${tex(second, True)}$ is a fraction of what was left, not of the whole",
+                f"$1 - {tex(first, True)} - {tex(second, True)} = {tex(wrong, True)}$.",
+                wrong,
+            ),
         ),
         as_fraction=True,
     )
@@ -782,10 +955,12 @@ def range_sum(rng: random.Random) -> Problem:
     b = a + rng.randint(10, 60)
     count = b - a + 1
     ans = count * (a + b) // 2
-    prompt = rng.choice([
-        f"What is the sum of all the integers from {a} to {b}, inclusive?",
-        f"{name} adds up every whole number from {a} through {b}. What total does {he} get?",
-    ])
+    prompt = rng.choice(
+        [
+            f"What is the sum of all the integers from {a} to {b}, inclusive?",
+            f"{name} adds up every whole number from {a} through {b}. What total does {he} get?",
+        ]
+    )
     return Problem(
         template="range_sum",
         prompt=prompt,
@@ -805,10 +980,14 @@ def range_sum(rng: random.Random) -> Problem:
         value=F(ans),
         final=lambda v: f"The sum is {num(v)}.",
         slips=(
-            Slip("off-by-one", 0, f"There are ${b} - {a} = {b - a}$ numbers.",
-                 "both ends are included, so the count needs one more",
-                 f"$\\frac{{{b - a} \\times {a + b}}}{{2}} = {tex(F((b - a) * (a + b), 2))}$.",
-                 F((b - a) * (a + b), 2)),
+            Slip(
+                "off-by-one",
+                0,
+                f"There are ${b} - {a} = {b - a}$ numbers.",
+                "both ends are included, so the count needs one more",
+                f"$\\frac{{{b - a} \\times {a + b}}}{{2}} = {tex(F((b - a) * (a + b), 2))}$.",
+                F((b - a) * (a + b), 2),
+            ),
         ),
     )
 
@@ -816,18 +995,25 @@ def range_sum(rng: random.Random) -> Problem:
 def unit_price(rng: random.Random) -> Problem:
     """Rates with decimals: price of one item, scaled to another quantity."""
     name, _, _ = person(rng)
-    item, items = rng.choice([("notebook", "notebooks"), ("pen", "pens"), ("muffin", "muffins"),
-                              ("bus ticket", "bus tickets"), ("bottle of juice", "bottles of juice")])
+    item, items = rng.choice(
+        [
+            ("notebook", "notebooks"),
+            ("pen", "pens"),
+            ("muffin", "muffins"),
+            ("bus ticket", "bus tickets"),
+            ("bottle of juice", "bottles of juice"),
+        ]
+    )
     n1 = rng.randint(3, 8)
     n2 = rng.choice([k for k in range(2, 13) if k != n1])
     each = F(rng.randrange(45, 350, 5), 100)
     total1, ans = n1 * each, n2 * each
-    prompt = rng.choice([
-        f"{n1} {items} cost ${cents(total1)}. At the same price each, how much do {n2} {items} cost, "
-        f"in dollars?",
-        f"{name} paid ${cents(total1)} for {n1} {items}. How many dollars would {n2} {items} cost at "
-        f"that price?",
-    ])
+    prompt = rng.choice(
+        [
+            f"{n1} {items} cost ${cents(total1)}. At the same price each, how much do {n2} {items} cost, in dollars?",
+            f"{name} paid ${cents(total1)} for {n1} {items}. How many dollars would {n2} {items} cost at that price?",
+        ]
+    )
     return Problem(
         template="unit_price",
         prompt=prompt,
@@ -844,24 +1030,63 @@ def unit_price(rng: random.Random) -> Problem:
         value=ans,
         final=lambda v: f"{cap(str(n2))} {items} cost {money(v)}.",
         slips=(
-            Slip("forgot a step", 1, f"So the answer is {money(each)}.",
-                 f"that is the price of one {item}, and I need {n2} of them",
-                 f"${tex(total1)} \\div {n1} = {tex(each)}$.", each),
+            Slip(
+                "forgot a step",
+                1,
+                f"So the answer is {money(each)}.",
+                f"that is the price of one {item}, and I need {n2} of them",
+                f"${tex(total1)} \\div {n1} = {tex(each)}$.",
+                each,
+            ),
         ),
     )
 
 
 TEMPLATES: tuple[Callable[[random.Random], Problem], ...] = (
-    packs_left, discount, ratio_share, travel_time, work_rate, linear_equation, ages, round_robin,
-    menu_choices, fence_cost, sign_area, average_needed, leftover, fraction_left, range_sum, unit_price,
+    packs_left,
+    discount,
+    ratio_share,
+    travel_time,
+    work_rate,
+    linear_equation,
+    ages,
+    round_robin,
+    menu_choices,
+    fence_cost,
+    sign_area,
+    average_needed,
+    leftover,
+    fraction_left,
+    range_sum,
+    unit_price,
 )
 
 # --------------------------------------------------------------------------------------------------
 # Teacher styles. Each renders a Problem; paragraphs are joined by blank lines (the scorer's step split).
 
 STARTERS = {
-    "The", "That", "Each", "Every", "Together", "Time", "In", "One", "For", "After", "Let", "Subtracting",
-    "Dividing", "Moving", "Adding", "Using", "There", "An", "A", "Pipe", "Printer", "Pump",
+    "The",
+    "That",
+    "Each",
+    "Every",
+    "Together",
+    "Time",
+    "In",
+    "One",
+    "For",
+    "After",
+    "Let",
+    "Subtracting",
+    "Dividing",
+    "Moving",
+    "Adding",
+    "Using",
+    "There",
+    "An",
+    "A",
+    "Pipe",
+    "Printer",
+    "Pump",
 }
 CONNECTIVES = ("So ", "Then ", "Therefore ")
 
@@ -877,7 +1102,7 @@ def after_lead(lead: str, sentence: str) -> str:
     lower-casing after a comma, so "Finally, {}" + "So the sum is 9." reads "Finally, the sum is 9."."""
     for word in CONNECTIVES:
         if sentence.startswith(word):
-            sentence = cap(sentence[len(word):])
+            sentence = cap(sentence[len(word) :])
             break
     before = lead.split("{}", 1)[0].rstrip()
     return lead.format(lower_first(sentence) if before.endswith(",") else sentence)
@@ -898,21 +1123,39 @@ def concise(p: Problem, rng: random.Random) -> str:
     return join([" ".join(p.steps[:-1]), f"{p.steps[-1]} {boxed}"])
 
 
-LONG_OPEN = ("First, let me understand what the problem is asking.", "Okay, let me make sure I understand "
-             "the problem.", "Let me read the problem carefully first.", "Alright, what is being asked?")
+LONG_OPEN = (
+    "First, let me understand what the problem is asking.",
+    "Okay, let me make sure I understand the problem.",
+    "Let me read the problem carefully first.",
+    "Alright, what is being asked?",
+)
 LONG_RESTATE = ("So, in my own words: {}", "Restating it: {}", "Put simply, {}", "In other words, {}")
 LONG_FACTS = ("What do I know? {}", "The given information: {}", "Let me list what I'm given. {}")
 LONG_PLAN = ("My plan: {}", "Here's how I'll approach it. {}", "Strategy: {}", "How to tackle this? {}")
-LONG_LEADS = (("First, {}", "To start, {}", "Let me begin. {}"),
-              ("Next, {}", "Now, {}", "Moving on, {}", "Then, {}"),
-              ("Finally, {}", "Last step: {}", "And to finish, {}"))
-LONG_ASIDES = ("That seems reasonable so far.", "Okay, that makes sense.", "Let me double-check that "
-               "arithmetic... yes, that's right.", "Good, that part is done.", "So far so good.")
+LONG_LEADS = (
+    ("First, {}", "To start, {}", "Let me begin. {}"),
+    ("Next, {}", "Now, {}", "Moving on, {}", "Then, {}"),
+    ("Finally, {}", "Last step: {}", "And to finish, {}"),
+)
+LONG_ASIDES = (
+    "That seems reasonable so far.",
+    "Okay, that makes sense.",
+    "Let me double-check that arithmetic... yes, that's right.",
+    "Good, that part is done.",
+    "So far so good.",
+)
 LONG_UNITS = ("Let me check the units. {}", "Checking units: {}", "Sanity check on units: {}")
-LONG_VERIFY = ("Now let me verify the result. {}", "Let me verify this by working backwards. {}",
-               "Before finishing, let me verify. {}", "To be safe, let me check the answer. {}")
-LONG_END = ("Putting it all together: {} The answer is [boxed].", "Therefore, {} The answer is [boxed].",
-            "I'm confident now. {} The answer is [boxed].")
+LONG_VERIFY = (
+    "Now let me verify the result. {}",
+    "Let me verify this by working backwards. {}",
+    "Before finishing, let me verify. {}",
+    "To be safe, let me check the answer. {}",
+)
+LONG_END = (
+    "Putting it all together: {} The answer is [boxed].",
+    "Therefore, {} The answer is [boxed].",
+    "I'm confident now. {} The answer is [boxed].",
+)
 
 
 def long_cot(p: Problem, rng: random.Random) -> str:
@@ -933,12 +1176,14 @@ def long_cot(p: Problem, rng: random.Random) -> str:
     return join(out)
 
 
-FIX_OPEN = ("Let me work through this.", "I'll set this up step by step.", "Let me start.",
-            "Here's my approach.")
-FIX_WAIT = ("Wait, that's not right: {}.", "Hold on, that doesn't look right. {}.", "Wait, I made a mistake "
-            "here: {}.", "Hmm, wait. Let me look at that again. {}.")
-FIX_REDO = ("Let me redo it.", "Redoing that part correctly:", "Let me fix that.",
-            "Starting that part again:")
+FIX_OPEN = ("Let me work through this.", "I'll set this up step by step.", "Let me start.", "Here's my approach.")
+FIX_WAIT = (
+    "Wait, that's not right: {}.",
+    "Hold on, that doesn't look right. {}.",
+    "Wait, I made a mistake here: {}.",
+    "Hmm, wait. Let me look at that again. {}.",
+)
+FIX_REDO = ("Let me redo it.", "Redoing that part correctly:", "Let me fix that.", "Starting that part again:")
 
 
 def self_correct(p: Problem, rng: random.Random) -> str:
@@ -946,11 +1191,11 @@ def self_correct(p: Problem, rng: random.Random) -> str:
     slip = rng.choice(p.slips)
     opener = rng.choice(FIX_OPEN) if slip.at == 0 or rng.random() < 0.5 else ""
     out = [opener + (" " + p.steps[0] if slip.at > 0 else "")]
-    out += list(p.steps[1:slip.at])
+    out += list(p.steps[1 : slip.at])
     out.append(slip.step)
     wait = rng.choice(FIX_WAIT)
     out.append(wait.format(slip.notice if wait.endswith(": {}.") else cap(slip.notice)))
-    redo = p.steps[slip.at:]
+    redo = p.steps[slip.at :]
     out.append(after_lead(rng.choice(FIX_REDO) + " {}", redo[0]))
     out += list(redo[1:])
     out.append(f"{p.final(p.value)} The answer is {p.boxed()}.")
@@ -1014,8 +1259,18 @@ def build(seed: int = SEED, n_prompts: int = N_PROMPTS) -> list[Record]:
         texts["hasty"] = (text, value != problem.value)
         for teacher in TEACHERS:
             response, is_wrong = texts[teacher]
-            records.append(Record(f"{pid}-{teacher}", pid, problem.prompt, response, teacher,
-                                  problem.answer(), problem.template, is_wrong))
+            records.append(
+                Record(
+                    f"{pid}-{teacher}",
+                    pid,
+                    problem.prompt,
+                    response,
+                    teacher,
+                    problem.answer(),
+                    problem.template,
+                    is_wrong,
+                )
+            )
     return records
 
 

@@ -24,12 +24,20 @@ def start_chrome(width: int = 1500, height: int = 950):
     binary = os.environ.get("CHROME_BIN") or _find("chromium", "chromium-browser", "google-chrome")
     driver = os.environ.get("CHROMEDRIVER") or _find("chromedriver")
     if not binary or not driver:
-        pytest.fail(f"the viewer's browser tests need Chromium and ChromeDriver, which are not installed here "
-                    f"(chromium: {binary}, chromedriver: {driver}); install them with: {INSTALL}")
+        pytest.fail(
+            f"the viewer's browser tests need Chromium and ChromeDriver, which are not installed here "
+            f"(chromium: {binary}, chromedriver: {driver}); install them with: {INSTALL}"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={width},{height}", "--allow-file-access-from-files"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--allow-file-access-from-files",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(driver), options=options)

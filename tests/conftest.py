@@ -60,6 +60,7 @@ for _name in ("NO_PROXY", "no_proxy"):  # never send loopback traffic through a 
 
 
 # tests/ is on sys.path (rootdir-relative conftest, no __init__.py).
+import pytest  # noqa: E402
 from hub_fixtures import hub, hub_repo_id, strict_hub  # noqa: E402, F401
 
 # ==================================================================================================
@@ -67,3 +68,14 @@ from hub_fixtures import hub, hub_repo_id, strict_hub  # noqa: E402, F401
 # ==================================================================================================
 # Tiny in-process models (tests/tiny_models.py), shared by the scoring tests.
 from tiny_models import gpt2, llama, llama_b, nobos, tiny, tiny_root  # noqa: E402, F401
+
+
+@pytest.fixture
+def no_model_loads(monkeypatch):
+    """Fail the test if a model's weights are read (a mistake must be found before)."""
+    from transformers import AutoModelForCausalLM
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the mistake was found")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", refuse)

@@ -130,9 +130,7 @@ class Response:
 
 
 def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
-    )
+    return Response(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
 
 
 @dataclass(frozen=True)
@@ -191,12 +189,8 @@ class _HubApp:
             self._route("POST", rf"/api/{_KIND}/{_REPO}/commit/{_REV}", self.commit),
             self._route("POST", rf"/{_FILE_PREFIX}{_REPO}\.git/info/lfs/objects/batch", self.lfs_batch),
             self._route("POST", rf"/{_FILE_PREFIX}{_REPO}\.git/info/lfs/objects/verify", self.lfs_verify),
-            self._route(
-                "PUT", rf"/{_FILE_PREFIX}{_REPO}\.git/info/lfs/objects/(?P<oid>[0-9a-f]{{64}})", self.lfs_put
-            ),
-            self._route(
-                "GET", rf"/{_FILE_PREFIX}(?!api/){_REPO}/resolve/{_REV}/(?P<path>.+)", self.resolve_file
-            ),
+            self._route("PUT", rf"/{_FILE_PREFIX}{_REPO}\.git/info/lfs/objects/(?P<oid>[0-9a-f]{{64}})", self.lfs_put),
+            self._route("GET", rf"/{_FILE_PREFIX}(?!api/){_REPO}/resolve/{_REV}/(?P<path>.+)", self.resolve_file),
         ]
 
     @staticmethod
@@ -212,9 +206,7 @@ class _HubApp:
             match = route.pattern.fullmatch(request.path) if route.method == method else None
             if match is None:
                 continue
-            request.params = {
-                key: unquote(value) for key, value in match.groupdict().items() if value is not None
-            }
+            request.params = {key: unquote(value) for key, value in match.groupdict().items() if value is not None}
             try:
                 return route.handler(request)
             except HubError as err:
@@ -463,8 +455,7 @@ class _HubApp:
                 ],
                 "converts": [],
                 "tags": [
-                    {"name": name, "ref": f"refs/tags/{name}", "targetCommit": oid}
-                    for name, oid in repo.tags.items()
+                    {"name": name, "ref": f"refs/tags/{name}", "targetCommit": oid} for name, oid in repo.tags.items()
                 ],
             }
             if request.flag("include_prs"):
@@ -559,14 +550,10 @@ class _HubApp:
             )
             page_size = min(self.tree_page_size, TREE_PAGE_SIZE_EXPANDED) if expand else self.tree_page_size
             start = int(request.arg("cursor") or 0)
-            page = [
-                self._entry(repo, commit, p, expand=expand) for p in candidates[start : start + page_size]
-            ]
+            page = [self._entry(repo, commit, p, expand=expand) for p in candidates[start : start + page_size]]
         headers = {}
         if start + page_size < len(candidates):
-            query = {key: values[0] for key, values in request.query.items()} | {
-                "cursor": str(start + page_size)
-            }
+            query = {key: values[0] for key, values in request.query.items()} | {"cursor": str(start + page_size)}
             headers["Link"] = f'<{self.base_url}{request.path}?{urlencode(query)}>; rel="next"'
         return json_response(page, headers=headers)
 
@@ -650,11 +637,7 @@ class _HubApp:
         objects = []
         for obj in payload.get("objects", []):
             oid, size = obj.get("oid"), obj.get("size")
-            if (
-                not isinstance(oid, str)
-                or not re.fullmatch(r"[0-9a-f]{64}", oid)
-                or not isinstance(size, int)
-            ):
+            if not isinstance(oid, str) or not re.fullmatch(r"[0-9a-f]{64}", oid) or not isinstance(size, int):
                 raise HubError(422, f"Invalid LFS object: {obj!r}")
             answer: dict = {"oid": oid, "size": size, "authenticated": True}
             if oid not in held:
@@ -719,9 +702,7 @@ class _HubApp:
             files = dict(base.files)
             for line in lines[1:]:
                 self._apply_operation(repo, files, line.get("key"), line.get("value") or {})
-            commit = self._new_commit(
-                repo, base, files, header.get("summary") or "", header.get("description") or ""
-            )
+            commit = self._new_commit(repo, base, files, header.get("summary") or "", header.get("description") or "")
             pr_url = None
             if create_pr:
                 number = max([0, *repo.pull_requests]) + 1
@@ -756,9 +737,7 @@ class _HubApp:
                 raise HubError(400, f"Unsupported LFS hash algorithm {value.get('algo')!r}")
             content = repo.lfs_objects.get(value.get("oid", ""))
             if content is None or ("size" in value and value["size"] != len(content)):
-                raise HubError(
-                    422, f"LFS object {value.get('oid')} of {path!r} was not uploaded to this repo"
-                )
+                raise HubError(422, f"LFS object {value.get('oid')} of {path!r} was not uploaded to this repo")
             files[path] = StoredFile(content, lfs=True)
         elif key == "deletedFile":
             path = _validate_path(value.get("path"))

@@ -41,9 +41,7 @@ def hub() -> Iterator[HubServer]:
     finally:
         server.stop()
         if server.unhandled_requests:
-            warnings.warn(
-                f"The fake Hub got requests it has no route for: {server.unhandled_requests}", stacklevel=1
-            )
+            warnings.warn(f"The fake Hub got requests it has no route for: {server.unhandled_requests}", stacklevel=1)
 
 
 @pytest.fixture

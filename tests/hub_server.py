@@ -85,9 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("FAKE HUB: handler crashed on %s %s", self.command, self.path)
             with app.lock:
                 app.errors.append(f"{self.command} {self.path}")
-            response = Response(
-                500, b"Internal error in the fake Hub (see logs)", {"Content-Type": "text/plain"}
-            )
+            response = Response(500, b"Internal error in the fake Hub (see logs)", {"Content-Type": "text/plain"})
         record = RequestRecord(self.command, self.path, response.status)
         with app.lock:
             app.requests.append(record)

@@ -54,9 +54,7 @@ class StoredFile:
     @cached_property
     def lfs_pointer(self) -> bytes:
         """The Git LFS pointer file that git itself stores for an LFS file."""
-        return (
-            f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\nsize {self.size}\n"
-        ).encode()
+        return (f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\nsize {self.size}\n").encode()
 
     @cached_property
     def git_oid(self) -> str:
@@ -157,9 +155,7 @@ def _lfs_patterns(gitattributes: str) -> list[str]:
 
 
 def _ignore_patterns(gitignore: str) -> list[str]:
-    return [
-        line.strip() for line in gitignore.splitlines() if line.strip() and not line.startswith(("#", "!"))
-    ]
+    return [line.strip() for line in gitignore.splitlines() if line.strip() and not line.startswith(("#", "!"))]
 
 
 __all__ = [

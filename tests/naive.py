@@ -22,8 +22,9 @@ def naive_teacher_rsr(responses: list[tuple[str, float, float]]) -> dict[str, fl
     return out
 
 
-def naive_ifd(model: ScoringModel, prompt: str | list[dict], response: str, layout: str = "auto",
-              max_tokens: int | None = None) -> dict:
+def naive_ifd(
+    model: ScoringModel, prompt: str | list[dict], response: str, layout: str = "auto", max_tokens: int | None = None
+) -> dict:
     """IFD as published: the mean token loss of the response given the prompt, over its mean loss alone (after the
     BOS token, EOS without one); with ``max_tokens``, of its first ``max_tokens`` tokens in both (Cherry's cut)."""
     tok = model.tokenizer
@@ -32,12 +33,22 @@ def naive_ifd(model: ScoringModel, prompt: str | list[dict], response: str, layo
     given, _ = naive_token_scores(model, context_ids(tok, text, special), target)
     alone, _ = naive_token_scores(model, context_ids(tok, "", True), target)
     conditional, unconditional = -float(given.astype(np.float64).mean()), -float(alone.astype(np.float64).mean())
-    return {"ifd": conditional / unconditional, "ifd_conditional_loss": conditional,
-            "ifd_unconditional_loss": unconditional}
+    return {
+        "ifd": conditional / unconditional,
+        "ifd_conditional_loss": conditional,
+        "ifd_unconditional_loss": unconditional,
+    }
 
 
-def naive_aslec(model: ScoringModel, prompt: str | list[dict], response: str, *, splitter="aslec",
-                skip_tokens: int = 1, layout: str = "auto") -> dict:
+def naive_aslec(
+    model: ScoringModel,
+    prompt: str | list[dict],
+    response: str,
+    *,
+    splitter="aslec",
+    skip_tokens: int = 1,
+    layout: str = "auto",
+) -> dict:
     """ASLEC's parts from the response's token log-probabilities given the prompt: each token goes to the step
     holding its first non-space character; the first ``skip_tokens`` tokens of each step are step-initial."""
     logprobs = naive_global(model, prompt, response, layout)["logprobs"].astype(np.float64)
@@ -50,9 +61,14 @@ def naive_aslec(model: ScoringModel, prompt: str | list[dict], response: str, *,
     initial = [i - owner.index(owner[i]) < skip_tokens for i in range(len(owner))]
     first = [lp for lp, x in zip(logprobs, initial, strict=True) if x]
     rest = [lp for lp, x in zip(logprobs, initial, strict=True) if not x]
-    return {"aslec_drop": float(np.mean(rest)), "aslec_mean": float(logprobs.mean()),
-            "aslec_rest_mean": float(np.mean(rest)), "aslec_first_mean": float(np.mean(first)),
-            "aslec_first_share": len(first) / len(logprobs), "aslec_num_steps": len(set(owner))}
+    return {
+        "aslec_drop": float(np.mean(rest)),
+        "aslec_mean": float(logprobs.mean()),
+        "aslec_rest_mean": float(np.mean(rest)),
+        "aslec_first_mean": float(np.mean(first)),
+        "aslec_first_share": len(first) / len(logprobs),
+        "aslec_num_steps": len(set(owner)),
+    }
 
 
 def naive_casl(rows: list[dict]) -> list[float]:
@@ -72,16 +88,19 @@ def naive_sentence_logprobs(model: ScoringModel, prompt: str, response: str, spa
     out = []
     for start, end in spans:
         previous = tok(response[:start], add_special_tokens=False)["input_ids"] if start else []
-        logprobs, _ = naive_token_scores(model, context_prompt + list(previous),
-                                         tok(response[start:end], add_special_tokens=False)["input_ids"])
+        logprobs, _ = naive_token_scores(
+            model, context_prompt + list(previous), tok(response[start:end], add_special_tokens=False)["input_ids"]
+        )
         out.append(float(logprobs.astype(np.float64).sum()))
     return out
 
 
-def bootstrap_teachers(table: TeacherTable, *, n_resamples: int, seed: int, higher_is_better: bool,
-                       confidence: float = 0.95) -> Bootstrap:
+def bootstrap_teachers(
+    table: TeacherTable, *, n_resamples: int, seed: int, higher_is_better: bool, confidence: float = 0.95
+) -> Bootstrap:
     """Percentile intervals of every teacher's score and rank, and P(first), from ``n_resamples`` resamples of
     the prompts (deterministic for a given ``seed``)."""
-    scores = resampled(lambda weights: {"scores": table.scores(weights)}, table.sums.shape[0], n_resamples,
-                       seed)["scores"][1:]
+    scores = resampled(lambda weights: {"scores": table.scores(weights)}, table.sums.shape[0], n_resamples, seed)[
+        "scores"
+    ][1:]
     return percentile_bootstrap(scores, higher_is_better, confidence)

@@ -30,10 +30,18 @@ from __future__ import annotations
 PROBLEMS = [
     ("What is 6 times 7?", "42", "First, 6 * 7 = 42.\n\nCheck: 42 / 7 = 6.", "42"),
     ("Add 3.5 and 4.", "7.5", "We add 3.5 and 4. That gives 7.5.\n\nCheck: 7.5 - 4 = 3.5.", "7.5"),
-    ("A rectangle has sides 5 cm and 8 cm. What is its perimeter?", "26",
-     "The perimeter is 2(5 + 8).\n\nSo 2 * 13 = 26 cm.", "26"),
-    ("Natalia sold 48 clips in April and half as many in May. How many in all?", "72",
-     "In May she sold half of 48, which is 24.\n\nTotal: 48 + 24 = 72.", "72"),
+    (
+        "A rectangle has sides 5 cm and 8 cm. What is its perimeter?",
+        "26",
+        "The perimeter is 2(5 + 8).\n\nSo 2 * 13 = 26 cm.",
+        "26",
+    ),
+    (
+        "Natalia sold 48 clips in April and half as many in May. How many in all?",
+        "72",
+        "In May she sold half of 48, which is 24.\n\nTotal: 48 + 24 = 72.",
+        "72",
+    ),
 ]
 
 
@@ -47,27 +55,46 @@ def cut_off(reasoning: str) -> str:
 
 
 def thought_solution(reasoning: str, answer: str) -> str:
-    return (f"<|begin_of_thought|>\n\n{reasoning}\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n"
-            f"The answer is $\\boxed{{{answer}}}$.\n\n<|end_of_solution|>")
+    return (
+        f"<|begin_of_thought|>\n\n{reasoning}\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n"
+        f"The answer is $\\boxed{{{answer}}}$.\n\n<|end_of_solution|>"
+    )
 
 
 def mixture_of_thoughts() -> list[dict]:
-    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": r1(reasoning, a)}],
-             "num_tokens": 40 + i, "source": "math"} for i, (q, _, reasoning, a) in enumerate(PROBLEMS)]
+    rows = [
+        {
+            "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": r1(reasoning, a)}],
+            "num_tokens": 40 + i,
+            "source": "math",
+        }
+        for i, (q, _, reasoning, a) in enumerate(PROBLEMS)
+    ]
     q, _, reasoning, _ = PROBLEMS[0]
-    rows.append({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": cut_off(reasoning)}],
-                 "num_tokens": 16000, "source": "math"})
+    rows.append(
+        {
+            "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": cut_off(reasoning)}],
+            "num_tokens": 16000,
+            "source": "math",
+        }
+    )
     return rows
 
 
 def multi_turn_messages() -> list[dict]:
-    return [{"messages": [
-        {"role": "system", "content": "You are a careful tutor."},
-        {"role": "user", "content": "What is 6 times 7?"},
-        {"role": "assistant", "content": "6 * 7 = 42."},
-        {"role": "user", "content": "And 42 plus 8?"},
-        {"role": "assistant", "content": "42 + 8 = 50. So the answer is 50."},
-    ], "num_tokens": 30, "source": "chat"}]
+    return [
+        {
+            "messages": [
+                {"role": "system", "content": "You are a careful tutor."},
+                {"role": "user", "content": "What is 6 times 7?"},
+                {"role": "assistant", "content": "6 * 7 = 42."},
+                {"role": "user", "content": "And 42 plus 8?"},
+                {"role": "assistant", "content": "42 + 8 = 50. So the answer is 50."},
+            ],
+            "num_tokens": 30,
+            "source": "chat",
+        }
+    ]
 
 
 def llama_nemotron() -> list[dict]:
@@ -75,34 +102,58 @@ def llama_nemotron() -> list[dict]:
     rows = []
     for i, (q, _, reasoning, a) in enumerate(PROBLEMS):
         on = i % 2 == 0
-        rows.append({"input": [{"role": "user", "content": q}],
-                     "output": r1(reasoning, a) if on else f"{reasoning}\n\nThe answer is $\\boxed{{{a}}}$.",
-                     "category": "math", "license": "cc-by-4.0", "reasoning": "on" if on else "off",
-                     "generator": "DeepSeek-R1" if on else "Qwen-2.5-72B-Instruct",
-                     "system_prompt": f"detailed thinking {'on' if on else 'off'}", "used_in_training": "yes",
-                     "version": "v1"})
+        rows.append(
+            {
+                "input": [{"role": "user", "content": q}],
+                "output": r1(reasoning, a) if on else f"{reasoning}\n\nThe answer is $\\boxed{{{a}}}$.",
+                "category": "math",
+                "license": "cc-by-4.0",
+                "reasoning": "on" if on else "off",
+                "generator": "DeepSeek-R1" if on else "Qwen-2.5-72B-Instruct",
+                "system_prompt": f"detailed thinking {'on' if on else 'off'}",
+                "used_in_training": "yes",
+                "version": "v1",
+            }
+        )
     return rows
 
 
-OPENTHOUGHTS_SYSTEM = ("Your role as an assistant involves thoroughly exploring questions through a systematic long "
-                       "thinking process before providing the final precise and accurate solutions. Please structure "
-                       "your response into two main sections: Thought and Solution.")
+OPENTHOUGHTS_SYSTEM = (
+    "Your role as an assistant involves thoroughly exploring questions through a systematic long "
+    "thinking process before providing the final precise and accurate solutions. Please structure "
+    "your response into two main sections: Thought and Solution."
+)
 
 
 def openthoughts() -> list[dict]:
-    rows = [{"system": OPENTHOUGHTS_SYSTEM,
-             "conversations": [{"from": "user", "value": q}, {"from": "assistant", "value": thought_solution(r, a)}]}
-            for q, _, r, a in PROBLEMS]
+    rows = [
+        {
+            "system": OPENTHOUGHTS_SYSTEM,
+            "conversations": [{"from": "user", "value": q}, {"from": "assistant", "value": thought_solution(r, a)}],
+        }
+        for q, _, r, a in PROBLEMS
+    ]
     q, _, reasoning, _ = PROBLEMS[1]
-    rows.append({"system": OPENTHOUGHTS_SYSTEM, "conversations": [
-        {"from": "user", "value": q}, {"from": "assistant", "value": f"<|begin_of_thought|>\n\n{reasoning}"}]})
+    rows.append(
+        {
+            "system": OPENTHOUGHTS_SYSTEM,
+            "conversations": [
+                {"from": "user", "value": q},
+                {"from": "assistant", "value": f"<|begin_of_thought|>\n\n{reasoning}"},
+            ],
+        }
+    )
     return rows
 
 
 def classic_sharegpt() -> list[dict]:
-    return [{"system": "You are a helpful math tutor.",
-             "conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": r1(reasoning, a)}]}
-            for q, _, reasoning, a in PROBLEMS]
+    return [
+        {
+            "system": "You are a helpful math tutor.",
+            "conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": r1(reasoning, a)}],
+        }
+        for q, _, reasoning, a in PROBLEMS
+    ]
 
 
 def multilingual_thinking() -> list[dict]:
@@ -112,41 +163,76 @@ def multilingual_thinking() -> list[dict]:
         language = ["French", "German", "Spanish", "Italian"][i]
         developer = "You are a careful math tutor."
         final = f"The answer is $\\boxed{{{a}}}$."
-        rows.append({"reasoning_language": language, "developer": developer, "user": q, "analysis": reasoning,
-                     "final": final, "messages": [
-                         {"content": f"reasoning language: {language}\n\n{developer}", "role": "system",
-                          "thinking": None},
-                         {"content": q, "role": "user", "thinking": None},
-                         {"content": final, "role": "assistant", "thinking": reasoning}]})
+        rows.append(
+            {
+                "reasoning_language": language,
+                "developer": developer,
+                "user": q,
+                "analysis": reasoning,
+                "final": final,
+                "messages": [
+                    {"content": f"reasoning language: {language}\n\n{developer}", "role": "system", "thinking": None},
+                    {"content": q, "role": "user", "thinking": None},
+                    {"content": final, "role": "assistant", "thinking": reasoning},
+                ],
+            }
+        )
     return rows
 
 
 def reasoning_content() -> list[dict]:
     """Generated through a reasoning parser: ``reasoning_content`` beside the answer; the last row was cut off while
     reasoning (the parser puts everything in ``reasoning_content``, ``content`` is null)."""
-    rows = [{"messages": [{"role": "user", "content": q, "reasoning_content": None},
-                          {"role": "assistant", "content": f"The answer is $\\boxed{{{a}}}$.",
-                           "reasoning_content": reasoning}], "source": "math"} for q, _, reasoning, a in PROBLEMS]
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": q, "reasoning_content": None},
+                {"role": "assistant", "content": f"The answer is $\\boxed{{{a}}}$.", "reasoning_content": reasoning},
+            ],
+            "source": "math",
+        }
+        for q, _, reasoning, a in PROBLEMS
+    ]
     q, _, reasoning, _ = PROBLEMS[0]
-    rows.append({"messages": [{"role": "user", "content": q, "reasoning_content": None},
-                              {"role": "assistant", "content": None,
-                               "reasoning_content": cut_off(reasoning).removeprefix("<think>\n")}], "source": "math"})
+    rows.append(
+        {
+            "messages": [
+                {"role": "user", "content": q, "reasoning_content": None},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "reasoning_content": cut_off(reasoning).removeprefix("<think>\n"),
+                },
+            ],
+            "source": "math",
+        }
+    )
     return rows
 
 
 def reasoning_parts() -> list[dict]:
     """Typed content parts: every message's content a list of parts, the reply a reasoning part then a text part."""
+
     def reply(reasoning: str, a: str) -> list[dict]:
         return [{"type": "reasoning", "text": reasoning}, {"type": "text", "text": f"The answer is $\\boxed{{{a}}}$."}]
 
-    return [{"messages": [{"role": "user", "content": [{"type": "text", "text": q}]},
-                          {"role": "assistant", "content": reply(reasoning, a)}]} for q, _, reasoning, a in PROBLEMS]
+    return [
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": q}]},
+                {"role": "assistant", "content": reply(reasoning, a)},
+            ]
+        }
+        for q, _, reasoning, a in PROBLEMS
+    ]
 
 
 def reasoning_column() -> list[dict]:
     """The reasoning in a column beside the answer (large aggregated SFT sets); one row without reasoning."""
-    rows = [{"question": q, "reasoning": reasoning, "answer": f"The answer is $\\boxed{{{a}}}$."}
-            for q, _, reasoning, a in PROBLEMS]
+    rows = [
+        {"question": q, "reasoning": reasoning, "answer": f"The answer is $\\boxed{{{a}}}$."}
+        for q, _, reasoning, a in PROBLEMS
+    ]
     rows[-1]["reasoning"] = None
     return rows
 
@@ -180,9 +266,13 @@ def inline(rows: list[dict], reasoning: bool = True) -> list[dict]:
 
 def trl_prompt_completion(as_messages: bool = False) -> list[dict]:
     if as_messages:
-        return [{"prompt": [{"role": "user", "content": q}],
-                 "completion": [{"role": "assistant", "content": r1(reasoning, a)}]}
-                for q, _, reasoning, a in PROBLEMS]
+        return [
+            {
+                "prompt": [{"role": "user", "content": q}],
+                "completion": [{"role": "assistant", "content": r1(reasoning, a)}],
+            }
+            for q, _, reasoning, a in PROBLEMS
+        ]
     return [{"prompt": q, "completion": r1(reasoning, a)} for q, _, reasoning, a in PROBLEMS]
 
 
@@ -193,24 +283,50 @@ def openr1_math() -> list[dict]:
     rows = []
     for i, (q, answer, reasoning, a) in enumerate(PROBLEMS):
         wrong = str(int(float(a)) + 1) if "." not in a else a + "1"
-        generations = [r1(reasoning, a), r1(reasoning + "\n\nWait, let me recount.", wrong),
-                       "<think>\nLet me think about this carefully. " + reasoning]  # the last one is cut off
+        generations = [
+            r1(reasoning, a),
+            r1(reasoning + "\n\nWait, let me recount.", wrong),
+            "<think>\nLet me think about this carefully. " + reasoning,
+        ]  # the last one is cut off
         correct, finish, llama = [True, False, False], ["stop", "stop", "length"], [True, False, None]
         if i % 2:
             generations.append(r1("Let me restate the problem first.\n\n" + reasoning + "\n\nThis checks out.", a))
             correct, finish, llama = [*correct, True], None, None
-        rows.append({"problem": q, "solution": reasoning, "answer": answer, "problem_type": "Algebra",
-                     "question_type": "math-word-problem", "source": "olympiads", "uuid": f"u{i}",
-                     "is_reasoning_complete": [True, True, False] + [True] * (len(generations) - 3),
-                     "generations": generations, "correctness_math_verify": correct, "correctness_llama": llama,
-                     "finish_reasons": finish, "correctness_count": sum(correct),
-                     "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": generations[0]}]})
+        rows.append(
+            {
+                "problem": q,
+                "solution": reasoning,
+                "answer": answer,
+                "problem_type": "Algebra",
+                "question_type": "math-word-problem",
+                "source": "olympiads",
+                "uuid": f"u{i}",
+                "is_reasoning_complete": [True, True, False] + [True] * (len(generations) - 3),
+                "generations": generations,
+                "correctness_math_verify": correct,
+                "correctness_llama": llama,
+                "finish_reasons": finish,
+                "correctness_count": sum(correct),
+                "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": generations[0]}],
+            }
+        )
     return rows
 
 
 def s1k() -> list[dict]:
-    return [{"solution": f"The answer is {a}.", "question": q, "cot_type": "math", "source_type": "AI-MO/NuminaMath",
-             "metadata": "{}", "gemini_thinking_trajectory": reasoning, "gemini_attempt": f"$\\boxed{{{a}}}$",
-             "deepseek_thinking_trajectory": reasoning + "\n\nLet me double-check: it holds.",
-             "deepseek_attempt": f"The final answer is $\\boxed{{{a}}}$.", "gemini_grade": "Yes",
-             "deepseek_grade": "Yes"} for q, _, reasoning, a in PROBLEMS]
+    return [
+        {
+            "solution": f"The answer is {a}.",
+            "question": q,
+            "cot_type": "math",
+            "source_type": "AI-MO/NuminaMath",
+            "metadata": "{}",
+            "gemini_thinking_trajectory": reasoning,
+            "gemini_attempt": f"$\\boxed{{{a}}}$",
+            "deepseek_thinking_trajectory": reasoning + "\n\nLet me double-check: it holds.",
+            "deepseek_attempt": f"The final answer is $\\boxed{{{a}}}$.",
+            "gemini_grade": "Yes",
+            "deepseek_grade": "Yes",
+        }
+        for q, _, reasoning, a in PROBLEMS
+    ]

@@ -25,10 +25,31 @@ def test_score_cli_single_and_two_process_accelerate_agree(tiny_root, tmp_path):
     # ASLEC-CASL: a regression over the whole split, not a shard (pooled: 15 rows, too few per teacher)
     scores = ["--scores", "global,local,aslec", "--gamma", "pooled"]
     assert main(["score", str(data), "--model", model, "--out", str(tmp_path / "one"), *scores]) == 0
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "-m", "hf_select.cli", "score", str(data), "--model", model, "--out", str(tmp_path / "two"),
-              "--batch-size", "4", *scores]
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "hf_select.cli",
+        "score",
+        str(data),
+        "--model",
+        model,
+        "--out",
+        str(tmp_path / "two"),
+        "--batch-size",
+        "4",
+        *scores,
+    ]
     done = subprocess.run(launch, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     one, two = load_from_disk(str(tmp_path / "one")), load_from_disk(str(tmp_path / "two"))
@@ -41,17 +62,50 @@ def test_score_cli_single_and_two_process_accelerate_agree(tiny_root, tmp_path):
 
 
 def test_bench_smoke_json_has_every_field(tiny_root, capsys):
-    assert main(["bench", "--model", str(tiny_root / "llama"), "--device", "cpu", "--n", "2",
-                 "--min-tokens", "30", "--max-tokens", "80", "--repeat", "2", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                str(tiny_root / "llama"),
+                "--device",
+                "cpu",
+                "--n",
+                "2",
+                "--min-tokens",
+                "30",
+                "--max-tokens",
+                "80",
+                "--repeat",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
-    assert {"model", "device", "dtype", "threads", "matmul_flops", "rows", "plan_tokens", "hardware",
-            "repeat"} <= set(report)
+    assert {"model", "device", "dtype", "threads", "matmul_flops", "rows", "plan_tokens", "hardware", "repeat"} <= set(
+        report
+    )
     for name in ("global", "local"):
         s = report["scores"][name]
-        assert set(s) == {"scored_tokens", "naive_tokens_per_s", "engine_tokens_per_s", "speedup",
-                          "naive_peak_memory_mb", "engine_peak_memory_mb", "max_abs_difference", "padding_waste",
-                          "forward_calls", "engine_flops_per_s", "fraction_of_matmul", "hours_per_plan", "note",
-                          "naive_fraction_of_matmul", "speedup_ceiling"}
+        assert set(s) == {
+            "scored_tokens",
+            "naive_tokens_per_s",
+            "engine_tokens_per_s",
+            "speedup",
+            "naive_peak_memory_mb",
+            "engine_peak_memory_mb",
+            "max_abs_difference",
+            "padding_waste",
+            "forward_calls",
+            "engine_flops_per_s",
+            "fraction_of_matmul",
+            "hours_per_plan",
+            "note",
+            "naive_fraction_of_matmul",
+            "speedup_ceiling",
+        }
         assert s["max_abs_difference"] < 1e-4 and s["scored_tokens"] > 0 and s["engine_tokens_per_s"] > 0
         assert s["engine_peak_memory_mb"] > 50 and s["naive_peak_memory_mb"] > 50  # the process's RSS
 
@@ -85,14 +139,46 @@ def test_score_cli_scores_every_split_and_chat_formats(tiny_root, tmp_path, caps
     source = tmp_path / "chat"
     DatasetDict({"train": rows.select(range(3)), "test": rows.select([3])}).save_to_disk(str(source))
     model = str(tiny_root / "llama")
-    assert main(["score", str(source), "--model", model, "--format", "messages", "--scores", "global,local",
-                 "--out", str(tmp_path / "scored")]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(source),
+                "--model",
+                model,
+                "--format",
+                "messages",
+                "--scores",
+                "global,local",
+                "--out",
+                str(tmp_path / "scored"),
+            ]
+        )
+        == 0
+    )
     assert "(splits train, test)" in capsys.readouterr().out
     scored = load_from_disk(str(tmp_path / "scored"))
     assert {k: len(v) for k, v in scored.items()} == {"train": 3, "test": 1}
     assert "messages" in scored["train"].column_names and None not in scored["test"]["local_naturalness"]
-    assert main(["score", str(source), "--model", model, "--split", "test", "--format", "messages",
-                 "--scores", "global", "--out", str(tmp_path / "one")]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(source),
+                "--model",
+                model,
+                "--split",
+                "test",
+                "--format",
+                "messages",
+                "--scores",
+                "global",
+                "--out",
+                str(tmp_path / "one"),
+            ]
+        )
+        == 0
+    )
     assert "(split test)" in capsys.readouterr().out and len(load_from_disk(str(tmp_path / "one"))) == 1
 
 
@@ -104,23 +190,77 @@ def test_bench_rankings_measures_the_bootstrap_against_a_loop(capsys):
 
 
 def test_bench_shared_feeds_the_model_once_for_the_scores_that_share_a_pass(tiny_root, capsys):
-    assert main(["bench", "--shared", "--model", str(tiny_root / "llama"), "--device", "cpu", "--n", "3",
-                 "--min-tokens", "30", "--max-tokens", "80", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--shared",
+                "--model",
+                str(tiny_root / "llama"),
+                "--device",
+                "cpu",
+                "--n",
+                "3",
+                "--min-tokens",
+                "30",
+                "--max-tokens",
+                "80",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     fed = report["tokens_fed"]
     assert fed["together"] == fed["global alone"] > 0  # one forward pass for four scores
     assert fed["one at a time"] == 4 * fed["global alone"]
     assert report["scores"] == ["global_naturalness", "rank_surprisal", "ifd_conditional", "aslec"]
     assert report["ratio_together"] > 0 and set(report["seconds"]) == set(fed)
-    assert main(["bench", "--shared", "--model", str(tiny_root / "llama"), "--n", "2", "--min-tokens", "30",
-                 "--max-tokens", "60"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--shared",
+                "--model",
+                str(tiny_root / "llama"),
+                "--n",
+                "2",
+                "--min-tokens",
+                "30",
+                "--max-tokens",
+                "60",
+            ]
+        )
+        == 0
+    )
     assert "x global alone" in capsys.readouterr().out
 
 
 def test_bench_pipeline_reports_rates_stages_memory_and_the_work_after_scoring(capsys):
-    assert main(["bench", "--pipeline", "--rows", "12", "--min-tokens", "60", "--max-tokens", "150",
-                 "--memory-rows", "8,16", "--memory-tokens", "40,80", "--post-rows", "4000", "--resamples", "100",
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--pipeline",
+                "--rows",
+                "12",
+                "--min-tokens",
+                "60",
+                "--max-tokens",
+                "150",
+                "--memory-rows",
+                "8,16",
+                "--memory-tokens",
+                "40,80",
+                "--post-rows",
+                "4000",
+                "--resamples",
+                "100",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["rows"] == 12 and report["response_tokens"] > 12 * 40 and report["tokenizer_alone_tokens_per_s"] > 0
     assert set(report["scores"]) == {"global", "local", "provenance", "global (num_proc=2)"}
@@ -131,27 +271,40 @@ def test_bench_pipeline_reports_rates_stages_memory_and_the_work_after_scoring(c
         assert side["stage_shares"]["model (tiny)"] > 0 and side["stage_shares"]["tokenising"] > 0
     assert report["scores"]["local"]["stage_shares"]["splitting"] > 0
     assert [m["rows"] for m in report["memory"]] == [8, 16] and all(m["peak_rss_mb"] > 100 for m in report["memory"])
-    assert {"select_best (one per prompt)", "rank_teachers (100 resamples)", "fold (one row per prompt)",
-            "card (with its plots)", "run summary"} <= set(report["post_scoring"])
+    assert {
+        "select_best (one per prompt)",
+        "rank_teachers (100 resamples)",
+        "fold (one row per prompt)",
+        "card (with its plots)",
+        "run summary",
+    } <= set(report["post_scoring"])
 
 
-_RECIPE = ("name: x\ndataset: {{path: {data}}}\nmodels: {{student: {{name_or_path: smollm2-135m-instruct}}}}\n"
-           "scores: [{score}]\noutput: {{dir: out}}\n")
+_RECIPE = (
+    "name: x\ndataset: {{path: {data}}}\nmodels: {{student: {{name_or_path: smollm2-135m-instruct}}}}\n"
+    "scores: [{score}]\noutput: {{dir: out}}\n"
+)
 
 
-@pytest.mark.parametrize("recipe", [
-    "name: x\nbogus: 1\n",  # a typo in a key
-    _RECIPE.format(score="{type: local_naturalness, model: student, windw: 2}", data="d.jsonl"),  # option typo
-    _RECIPE.format(score="{type: local_naturalness, model: student}", data="no-such-file.jsonl"),  # no data file
-])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        "name: x\nbogus: 1\n",  # a typo in a key
+        _RECIPE.format(score="{type: local_naturalness, model: student, windw: 2}", data="d.jsonl"),  # option typo
+        _RECIPE.format(score="{type: local_naturalness, model: student}", data="no-such-file.jsonl"),  # no data file
+    ],
+)
 def test_a_recipe_mistake_is_printed_without_importing_pytorch(tmp_path, recipe):
     """Checking a recipe needs no model, so it imports no PyTorch (1.1 s of the CLI's error latency)."""
     (tmp_path / "r.yaml").write_text(recipe)
     (tmp_path / "d.jsonl").write_text('{"prompt": "1+1?", "response": "2"}\n')
-    probe = ("import sys\nfrom hf_select.cli import main\ncode = main(['run', 'r.yaml'])\n"
-             "print(code, 'torch' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                          timeout=120)
+    probe = (
+        "import sys\nfrom hf_select.cli import main\ncode = main(['run', 'r.yaml'])\n"
+        "print(code, 'torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120
+    )
     assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
     assert done.stderr.startswith("hf-select run: error: ") and done.stderr.count("\n") == 1
     assert ("bogus" in done.stderr) + ("windw" in done.stderr) + ("no-such-file" in done.stderr) == 1, done.stderr

@@ -29,11 +29,22 @@ def _rows(prompts: int = 30, seed: int = 0) -> list[dict]:
             correct = bool(rng.random() < [0.9, 0.6, 0.4, 0.2][t])
             tokens = int(rng.integers(20, 200)) + 40 * t
             rank, surprisal = float(rng.uniform(1, 5)), float(rng.uniform(0.5, 2))
-            rows.append({"prompt_id": p, "prompt": f"q{p}", "teacher": name, "is_correct": correct,
-                         "good": float(correct) + rng.normal(0, 0.3), "long": float(tokens) + rng.normal(0, 1e-3),
-                         "noise": float(rng.normal()), "global_num_tokens": tokens,
-                         "local_num_steps": int(rng.integers(1, 9)), "rsr_mean_rank": rank,
-                         "rsr_mean_surprisal": surprisal, "rsr": rank / surprisal})
+            rows.append(
+                {
+                    "prompt_id": p,
+                    "prompt": f"q{p}",
+                    "teacher": name,
+                    "is_correct": correct,
+                    "good": float(correct) + rng.normal(0, 0.3),
+                    "long": float(tokens) + rng.normal(0, 1e-3),
+                    "noise": float(rng.normal()),
+                    "global_num_tokens": tokens,
+                    "local_num_steps": int(rng.integers(1, 9)),
+                    "rsr_mean_rank": rank,
+                    "rsr_mean_surprisal": surprisal,
+                    "rsr": rank / surprisal,
+                }
+            )
     return rows
 
 
@@ -133,8 +144,9 @@ def test_every_statistic_equals_its_loop_reference(data):
         picks = _picks(data, column)
         assert row["picked_accuracy"] == pytest.approx(np.mean([data[i]["is_correct"] for i in picks.values()]))
         teacher_scores = _teacher_scores(data, column)
-        expected = _pearson(_average_ranks([teacher_scores[t] for t in TEACHERS]),
-                            _average_ranks([accuracy[t] for t in TEACHERS]))
+        expected = _pearson(
+            _average_ranks([teacher_scores[t] for t in TEACHERS]), _average_ranks([accuracy[t] for t in TEACHERS])
+        )
         assert row["ranking_rho"] == pytest.approx(expected), column
         assert row["ranking_tau"] == pytest.approx(_kendall_tau_b(teacher_scores, accuracy)), column
         assert row["ranking_pairwise"] == pytest.approx(_pairwise_accuracy(teacher_scores, accuracy)), column
@@ -142,8 +154,9 @@ def test_every_statistic_equals_its_loop_reference(data):
         assert row["top_teacher"] == max(teacher_scores, key=teacher_scores.get)
         assert row["length_tokens_rho"] == pytest.approx(_within_prompt_rho(data, column, "global_num_tokens"))
         assert row["length_steps_rho"] == pytest.approx(_within_prompt_rho(data, column, "local_num_steps"))
-        assert report.teacher_ranks[column] == [sorted(teacher_scores.values(), reverse=True).index(
-            teacher_scores[t]) + 1 for t in TEACHERS]
+        assert report.teacher_ranks[column] == [
+            sorted(teacher_scores.values(), reverse=True).index(teacher_scores[t]) + 1 for t in TEACHERS
+        ]
     for row in report.agreement:
         a, b = row["score_a"], row["score_b"]
         assert row["kendall_tau"] == pytest.approx(_kendall_tau_b(_teacher_scores(data, a), _teacher_scores(data, b)))
@@ -187,15 +200,19 @@ def test_rows_order_changes_nothing(data):
 
 
 def test_the_top_teacher_of_the_students_family_is_flagged(data):
-    report = _compare(data, families={"ant": "qwen", "bee": "llama", "cat": "llama", "dog": "llama"},
-                      student_family="qwen")
+    report = _compare(
+        data, families={"ant": "qwen", "bee": "llama", "cat": "llama", "dog": "llama"}, student_family="qwen"
+    )
     scores = {r["score"]: r for r in report.scores}
     assert scores["good"]["top_teacher"] == "ant" and scores["good"]["top_teacher_is_student_family"] is True
     assert scores["long"]["top_teacher"] == "dog" and scores["long"]["top_teacher_is_student_family"] is False
     assert "(the student's family)" in report.format()
     with pytest.raises(ConfigError, match="`families` names teacher 'eel', which the data does not have"):
-        _compare(data, families={"ant": "qwen", "bee": "llama", "cat": "llama", "dog": "llama", "eel": "qwen"},
-                 student_family="qwen")
+        _compare(
+            data,
+            families={"ant": "qwen", "bee": "llama", "cat": "llama", "dog": "llama", "eel": "qwen"},
+            student_family="qwen",
+        )
     with pytest.raises(ConfigError, match="no family for teacher 'dog'"):
         _compare(data, families={"ant": "qwen", "bee": "llama", "cat": "llama"}, student_family="qwen")
     with pytest.raises(ConfigError, match="go together"):
@@ -249,8 +266,17 @@ def test_a_recipe_compares_prints_and_writes_the_card_section(tiny_root, tmp_pat
     assert main(["run", "proxy_comparison", "--dry-run", *(w for o in overrides for w in ("--set", o))]) == 0
     printed = capsys.readouterr().out
     assert "Which score to trust on this data: 40 responses to 10 prompts from 4 teachers" in printed
-    for column in ("global_naturalness", "local_naturalness", "local_naturalness_k1", "local_naturalness_k4",
-                   "local_naturalness_k8", "rsr", "ifd", "aslec_drop", "aslec_casl"):
+    for column in (
+        "global_naturalness",
+        "local_naturalness",
+        "local_naturalness_k1",
+        "local_naturalness_k4",
+        "local_naturalness_k8",
+        "rsr",
+        "ifd",
+        "aslec_drop",
+        "aslec_casl",
+    ):
         assert f"\n{column} " in printed
     card = DatasetCard.load(out / "README.md").text
     windows = {k: f"| `local_naturalness{'' if k == 2 else f'_k{k}'}` |" for k in (1, 2, 4, 8)}
@@ -271,25 +297,33 @@ def test_compare_options_are_checked_at_load_and_columns_before_scoring(tmp_path
     with pytest.raises(RecipeError, match="student_family"):
         load_recipe("proxy_comparison", ["compare.families={a: x}"])
     with pytest.raises(MissingColumnError, match=r"`compare.by.0` is 'nope'"):  # before any model loads
-        run_recipe_file("proxy_comparison", ["compare.by=[nope]", "models.student.name_or_path=/no/such/model",
-                                             f"output.dir={tmp_path / 'o'}"], push=False)
+        run_recipe_file(
+            "proxy_comparison",
+            ["compare.by=[nope]", "models.student.name_or_path=/no/such/model", f"output.dir={tmp_path / 'o'}"],
+            push=False,
+        )
     # Values the data makes wrong, found before scoring too (#29: found only after every row was scored).
     families = "{concise: qwen, self_correct: qwen, hasty: llama, long_cott: llama}"
     truth = "{concise: 0.4, self_correct: 0.5, hasty: 0.3}"
     for edit, error, message in (
-            (f"compare.families={families}|compare.student_family=qwen", ConfigError,
-             "`compare.families` names teacher 'long_cott', which the data does not have"),
-            (f"compare.ground_truth={truth}", ConfigError,
-             "`compare.ground_truth` has no value for teacher 'long_cot'"),
-            ("compare.correct=answer", ColumnTypeError, "`compare.correct` is 'answer', a column of string")):
+        (
+            f"compare.families={families}|compare.student_family=qwen",
+            ConfigError,
+            "`compare.families` names teacher 'long_cott', which the data does not have",
+        ),
+        (f"compare.ground_truth={truth}", ConfigError, "`compare.ground_truth` has no value for teacher 'long_cot'"),
+        ("compare.correct=answer", ColumnTypeError, "`compare.correct` is 'answer', a column of string"),
+    ):
         with pytest.raises(error, match=re.escape(message)):
-            run_recipe_file("proxy_comparison", [*edit.split("|"), "models.student.name_or_path=/no/such/model",
-                                                 f"output.dir={tmp_path / 'o'}"], push=False)
+            run_recipe_file(
+                "proxy_comparison",
+                [*edit.split("|"), "models.student.name_or_path=/no/such/model", f"output.dir={tmp_path / 'o'}"],
+                push=False,
+            )
 
 
 # -- statistics checked against known truth, by simulation ----------------------------------------------------
-def _simulated(rng: np.random.Generator, accuracy: list[float], prompts: int,
-               answered_by_all: bool = True) -> Dataset:
+def _simulated(rng: np.random.Generator, accuracy: list[float], prompts: int, answered_by_all: bool = True) -> Dataset:
     """Teachers with known accuracy on ``prompts`` prompts, a score ``s`` of pure noise and one ``fit`` that tracks
     correctness. Without ``answered_by_all``: every teacher is right on 90% of the easy half and 30% of the hard
     half, and the first teacher answers only the easy half."""
@@ -300,8 +334,15 @@ def _simulated(rng: np.random.Generator, accuracy: list[float], prompts: int,
             if not answered_by_all and t == 0 and not easy:
                 continue
             correct = bool(rng.random() < (a if answered_by_all else 0.9 if easy else 0.3))
-            rows.append({"prompt_id": p, "teacher": f"t{t}", "is_correct": correct, "s": float(rng.normal()),
-                         "fit": correct + float(rng.normal(0, 0.5))})
+            rows.append(
+                {
+                    "prompt_id": p,
+                    "teacher": f"t{t}",
+                    "is_correct": correct,
+                    "s": float(rng.normal()),
+                    "fit": correct + float(rng.normal(0, 0.5)),
+                }
+            )
     return Dataset.from_list(rows)
 
 
@@ -314,8 +355,9 @@ def _chosen_truth(accuracy: list[float], train_prompts: int, draws: int = 20000)
     return total / draws
 
 
-@pytest.mark.parametrize("accuracy, prompts", [([0.8] * 4, 40), ([0.9, 0.7, 0.7, 0.7], 200),
-                                               ([0.82, 0.8, 0.8, 0.78], 100)])
+@pytest.mark.parametrize(
+    "accuracy, prompts", [([0.8] * 4, 40), ([0.9, 0.7, 0.7, 0.7], 200), ([0.82, 0.8, 0.8, 0.78], 100)]
+)
 def test_the_best_teacher_baseline_is_unbiased_and_its_interval_covers_the_truth(accuracy, prompts):
     """Chosen on the prompts it is scored on, the best of four equal teachers averages ~0.86 and its interval
     covers the truth (0.80) in ~87% of runs; chosen on held-out prompts, neither bias nor under-coverage, and
@@ -335,8 +377,10 @@ def test_the_best_teacher_baseline_is_unbiased_and_its_interval_covers_the_truth
         covered_gap.append(noise["vs_best_teacher_low"] <= gap <= noise["vs_best_teacher_high"])
         oracle.append(base["oracle_accuracy"])
     error = np.std(held) / np.sqrt(runs)
-    print(f"{accuracy} x {prompts}: mean {np.mean(held):.4f} (truth {truth:.4f}), coverage {np.mean(covered):.3f}, "
-          f"width {np.mean(widths):.3f}; a random pick minus it: coverage {np.mean(covered_gap):.3f}")
+    print(
+        f"{accuracy} x {prompts}: mean {np.mean(held):.4f} (truth {truth:.4f}), coverage {np.mean(covered):.3f}, "
+        f"width {np.mean(widths):.3f}; a random pick minus it: coverage {np.mean(covered_gap):.3f}"
+    )
     assert abs(np.mean(held) - truth) < 3 * error + 0.002, (np.mean(held), truth)
     nominal_error = math.sqrt(0.95 * 0.05 / runs)
     assert np.mean(covered) >= 0.95 - 2.5 * nominal_error, np.mean(covered)
@@ -388,8 +432,10 @@ def test_p_top_and_paired_differences_equal_their_references(data):
         drawn = [p for p in range(30) for _ in range(int(w[p]))]
         rows = [dict(r, prompt_id=k) for k, p in enumerate(drawn) for r in data if r["prompt_id"] == p]
         resample = Dataset.from_list(rows)
-        score, truth = _teacher_scores(resample, "good"), {
-            t: np.mean([r["is_correct"] for r in rows if r["teacher"] == t]) for t in TEACHERS}
+        score, truth = (
+            _teacher_scores(resample, "good"),
+            {t: np.mean([r["is_correct"] for r in rows if r["teacher"] == t]) for t in TEACHERS},
+        )
         hits.append(truth[max(score, key=score.get)] == max(truth.values()))
     assert report.scores[0]["ranking_p_top"] == pytest.approx(np.mean(hits))
     pair = report.agreement[0]
@@ -430,9 +476,18 @@ def test_a_score_without_values_names_no_top_teacher(data):
 def test_a_slice_that_cannot_tell_scores_apart_says_so():
     """12 prompts x 3 teachers, every response correct: every number is 100% [100%, 100%]."""
     rng = np.random.default_rng(0)
-    rows = [{"prompt_id": p, "teacher": t, "is_correct": True, "good": float(rng.normal()),
-             "noise": float(rng.normal()), "global_num_tokens": 50 + (p < 3) * k}
-            for p in range(12) for k, t in enumerate(("ant", "bee", "cat"))]
+    rows = [
+        {
+            "prompt_id": p,
+            "teacher": t,
+            "is_correct": True,
+            "good": float(rng.normal()),
+            "noise": float(rng.normal()),
+            "global_num_tokens": 50 + (p < 3) * k,
+        }
+        for p in range(12)
+        for k, t in enumerate(("ant", "bee", "cat"))
+    ]
     report = _compare(Dataset.from_list(rows), by=("good", "noise"))
     text = "\n".join(report.verdict)
     assert "too easy to tell the scores apart" in text
@@ -465,13 +520,23 @@ def test_the_verdict_claims_a_difference_between_noise_scores_in_at_most_5_perce
     noise = ["n0", "n1", "n2", "n3"]
     for r in range(runs):
         rng = np.random.default_rng(r)
-        rows = [{"prompt_id": p, "teacher": t, "is_correct": bool(rng.random() < 0.5),
-                 **{n: float(rng.normal()) for n in noise}} for p in range(40) for t in TEACHERS]
-        report = compare_scores(Dataset.from_list(rows), noise, group="prompt_id", seed=r,
-                                higher_is_better=dict.fromkeys(noise, True))
+        rows = [
+            {
+                "prompt_id": p,
+                "teacher": t,
+                "is_correct": bool(rng.random() < 0.5),
+                **{n: float(rng.normal()) for n in noise},
+            }
+            for p in range(40)
+            for t in TEACHERS
+        ]
+        report = compare_scores(
+            Dataset.from_list(rows), noise, group="prompt_id", seed=r, higher_is_better=dict.fromkeys(noise, True)
+        )
         claimed += any(p["picked_difference_told_apart"] for p in report.agreement)
         unadjusted += any(p["picked_difference_low"] > 0 or p["picked_difference_high"] < 0 for p in report.agreement)
         assert any("picks a correct response more often" in v for v in report.verdict) == bool(
-            any(p["picked_difference_told_apart"] for p in report.agreement))
+            any(p["picked_difference_told_apart"] for p in report.agreement)
+        )
     assert claimed / runs <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / runs), claimed
     assert unadjusted > 2 * claimed  # the test can fail: unadjusted intervals claim far more

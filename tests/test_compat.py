@@ -44,9 +44,11 @@ def test_the_layout_is_what_push_to_hub_writes(hub, hub_repo_id, tmp_path):
     same ``configs``/``dataset_info``."""
     local = tmp_path / "layout"
     card = None
-    steps = [("train", Dataset.from_dict({"q": ["a", "b", "c"], "s": [0.5, 1.0, 2.0]})),
-             ("test", Dataset.from_dict({"q": ["d"], "s": [3.0]})),
-             ("train", Dataset.from_dict({"q": ["e"], "s": [4.0]}))]
+    steps = [
+        ("train", Dataset.from_dict({"q": ["a", "b", "c"], "s": [0.5, 1.0, 2.0]})),
+        ("test", Dataset.from_dict({"q": ["d"], "s": [3.0]})),
+        ("train", Dataset.from_dict({"q": ["e"], "s": [4.0]})),
+    ]
     for split, ds in steps:
         ds.push_to_hub(hub_repo_id, split=split)
         stale = sorted(local.glob(f"data/{split}-*"))
@@ -54,8 +56,7 @@ def test_the_layout_is_what_push_to_hub_writes(hub, hub_repo_id, tmp_path):
         for path in stale:
             path.unlink()
         _, uploaded = _compat.write_parquet_shards(ds, local, "default", split)
-        card = _compat.updated_data_card(card, "default", _compat.split_info(ds, split), ds.features, uploaded,
-                                         deleted)
+        card = _compat.updated_data_card(card, "default", _compat.split_info(ds, split), ds.features, uploaded, deleted)
         files = hub.repo(hub_repo_id).head().files
         remote = {path: f.content for path, f in files.items() if path.startswith("data/")}
         assert remote == {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*.parquet")}

@@ -18,13 +18,15 @@ def _flags(rows, **options):
 
 def test_every_way_a_trace_can_be_cut_off_is_flagged_with_its_reason():
     q, _, reasoning, a = PROBLEMS[0]
-    rows = [{"prompt": q, "response": r1(reasoning, a)},
-            {"prompt": q, "response": cut_off(reasoning)},
-            {"prompt": q, "response": thought_solution(reasoning, a)},
-            {"prompt": q, "response": f"<|begin_of_thought|>\n\n{reasoning}"},
-            {"prompt": q, "response": "<|begin_of_thought|>\n\nx\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n7"},
-            {"prompt": q, "response": "Plain answer: 42."},
-            {"prompt": q, "response": ""}]
+    rows = [
+        {"prompt": q, "response": r1(reasoning, a)},
+        {"prompt": q, "response": cut_off(reasoning)},
+        {"prompt": q, "response": thought_solution(reasoning, a)},
+        {"prompt": q, "response": f"<|begin_of_thought|>\n\n{reasoning}"},
+        {"prompt": q, "response": "<|begin_of_thought|>\n\nx\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n7"},
+        {"prompt": q, "response": "Plain answer: 42."},
+        {"prompt": q, "response": ""},
+    ]
     flags = _flags(rows)
     assert [complete for complete, _ in flags] == [True, False, True, False, False, True, False]
     assert flags[0][1] == "" and "<think> without </think>" in flags[1][1]
@@ -35,23 +37,29 @@ def test_every_way_a_trace_can_be_cut_off_is_flagged_with_its_reason():
 def test_finish_reasons_completeness_columns_and_checked_answers_count_and_nulls_say_nothing():
     q, _, reasoning, a = PROBLEMS[0]
     whole = r1(reasoning, a)
-    rows = [{"response": whole, "finish_reasons": "stop", "is_reasoning_complete": True},
-            {"response": whole, "finish_reasons": "length", "is_reasoning_complete": True},
-            {"response": whole, "finish_reasons": None, "is_reasoning_complete": None},
-            {"response": whole, "finish_reasons": "stop", "is_reasoning_complete": False}]
+    rows = [
+        {"response": whole, "finish_reasons": "stop", "is_reasoning_complete": True},
+        {"response": whole, "finish_reasons": "length", "is_reasoning_complete": True},
+        {"response": whole, "finish_reasons": None, "is_reasoning_complete": None},
+        {"response": whole, "finish_reasons": "stop", "is_reasoning_complete": False},
+    ]
     flags = _flags(rows)
     assert [complete for complete, _ in flags] == [True, False, True, False]
     assert "finish_reasons is 'length'" in flags[1][1] and "is_reasoning_complete is false" in flags[3][1]
-    checked = Dataset.from_list([{"response": whole, "answer": a}, {"response": "<think>\nhm\n</think>\n\nNo idea.",
-                                                                   "answer": a}]).map(CheckAnswers(), batched=True)
+    checked = Dataset.from_list(
+        [{"response": whole, "answer": a}, {"response": "<think>\nhm\n</think>\n\nNo idea.", "answer": a}]
+    ).map(CheckAnswers(), batched=True)
     assert checked.map(Completeness(), batched=True)["complete"] == [True, False]
     with pytest.raises(ConfigError, match="finish_columns must be a list"):
         Completeness(finish_columns="finish_reasons")
 
 
 def test_score_flags_every_response_and_selection_leaves_cut_off_traces_out(llama):
-    long = explode(Dataset.from_list(openr1_math()), responses="generations",
-                   with_columns=["correctness_math_verify", "finish_reasons"])
+    long = explode(
+        Dataset.from_list(openr1_math()),
+        responses="generations",
+        with_columns=["correctness_math_verify", "finish_reasons"],
+    )
     scored = score(long, LocalNaturalness(llama, prompt_column="problem"))
     assert scored["complete"] == [g.count("</think>") == 1 for row in openr1_math() for g in row["generations"]]
     # a score under which every cut-off trace wins: best-of-N without the flag would pick each of them
@@ -86,11 +94,20 @@ def test_a_list_of_finish_reasons_and_an_empty_chat_reply_are_incomplete():
 
     q, _, reasoning, a = PROBLEMS[0]
     whole = r1(reasoning, a)
-    flags = _flags([{"response": whole, "finish_reasons": ["length"]}, {"response": whole, "finish_reasons": ["stop"]},
-                    {"response": whole, "finish_reasons": []}])
+    flags = _flags(
+        [
+            {"response": whole, "finish_reasons": ["length"]},
+            {"response": whole, "finish_reasons": ["stop"]},
+            {"response": whole, "finish_reasons": []},
+        ]
+    )
     assert [complete for complete, _ in flags] == [False, True, True] and "['length']" in flags[0][1]
-    chat = Dataset.from_list([{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": c}]}
-                              for c in ("", "   ", whole)])
+    chat = Dataset.from_list(
+        [
+            {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": c}]}
+            for c in ("", "   ", whole)
+        ]
+    )
     out = chat.map(Completeness(shape=Shape("messages")), batched=True)
     assert out["complete"] == [False, False, True] and out["incomplete_reason"][:2] == ["empty response"] * 2
     sharegpt = Dataset.from_list([{"conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": ""}]}])

@@ -21,14 +21,35 @@ RECIPE = "proxy_comparison"  # every kind of pass: answers, shared model passes,
 
 
 def _overrides(tiny_root: Path) -> list[str]:
-    return [f"models.student.name_or_path={tiny_root / 'llama'}", "dataset.limit=24", "checkpoint_rows=4",
-            "output.dir=out"]
+    return [
+        f"models.student.name_or_path={tiny_root / 'llama'}",
+        "dataset.limit=24",
+        "checkpoint_rows=4",
+        "output.dir=out",
+    ]
 
 
 def _launch(cwd: Path, overrides: list[str], env: dict[str, str], module: str = "hf_select.cli"):
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", module,
-               "run", RECIPE, "--dry-run", *(w for o in overrides for w in ("--set", o))]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        module,
+        "run",
+        RECIPE,
+        "--dry-run",
+        *(w for o in overrides for w in ("--set", o)),
+    ]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -71,18 +92,29 @@ def test_a_killed_rank_loses_at_most_its_chunk_and_the_rerun_finishes(tiny_root,
     _one_process(tiny_root, tmp_path / "one", monkeypatch)
     two, cache = tmp_path / "two", str(tmp_path / "cache")  # a cache of its own: nothing scored before
     two.mkdir()
-    killed = _launch(two, _overrides(tiny_root), _env(HF_DATASETS_CACHE=cache, HF_SELECT_TEST_KILL_RANK="1",
-                                                     HF_SELECT_TEST_KILL_AFTER="2"), module="launch_helper")
+    killed = _launch(
+        two,
+        _overrides(tiny_root),
+        _env(HF_DATASETS_CACHE=cache, HF_SELECT_TEST_KILL_RANK="1", HF_SELECT_TEST_KILL_AFTER="2"),
+        module="launch_helper",
+    )
     assert killed.returncode != 0 and not (two / "out").exists()  # rank 1 died: nothing written
     counts = tmp_path / "requests"
-    rerun = _launch(two, _overrides(tiny_root), _env(HF_DATASETS_CACHE=cache, HF_SELECT_TEST_COUNT=str(counts)),
-                    module="launch_helper")
+    rerun = _launch(
+        two,
+        _overrides(tiny_root),
+        _env(HF_DATASETS_CACHE=cache, HF_SELECT_TEST_COUNT=str(counts)),
+        module="launch_helper",
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     _assert_same_output(tmp_path / "one" / "out", two / "out")
     fresh = tmp_path / "fresh"
-    again = _launch(two, [*_overrides(tiny_root)[:-1], "output.dir=out2"],
-                    _env(HF_DATASETS_CACHE=str(tmp_path / "cache2"), HF_SELECT_TEST_COUNT=str(fresh)),
-                    module="launch_helper")
+    again = _launch(
+        two,
+        [*_overrides(tiny_root)[:-1], "output.dir=out2"],
+        _env(HF_DATASETS_CACHE=str(tmp_path / "cache2"), HF_SELECT_TEST_COUNT=str(fresh)),
+        module="launch_helper",
+    )
     assert again.returncode == 0, again.stderr[-3000:]
 
     def requests(prefix: Path, rank: int) -> int:
@@ -121,9 +153,28 @@ def test_more_processes_than_rows(tiny_root, tmp_path):
     Dataset.from_list([{"prompt": "What is 2 + 2?", "response": "It is 4.\n\nCheck: 4 - 2 = 2."}]).to_json(data)
     model = str(tiny_root / "llama")
     assert main(["score", str(data), "--model", model, "--out", str(tmp_path / "one")]) == 0
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_select.cli",
-               "score", str(data), "--model", model, "--out", str(tmp_path / "two")]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "hf_select.cli",
+        "score",
+        str(data),
+        "--model",
+        model,
+        "--out",
+        str(tmp_path / "two"),
+    ]
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     one, two = load_from_disk(str(tmp_path / "one")), load_from_disk(str(tmp_path / "two"))

@@ -93,8 +93,6 @@ def test_stats_report_padding(llama):
     assert engine.stats.scored_tokens == 16
 
 
-
-
 def test_final_logit_softcapping_is_applied_like_the_model_does(llama):
     """Gemma-2-style models squash logits with tanh before the softmax; the engine's own head must too."""
     import torch
@@ -103,9 +101,19 @@ def test_final_logit_softcapping_is_applied_like_the_model_does(llama):
     from hf_select.models import ScoringModel
 
     torch.manual_seed(0)
-    config = Gemma2Config(vocab_size=len(llama.tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                          num_attention_heads=2, num_key_value_heads=1, head_dim=16, initializer_range=0.3,
-                          final_logit_softcapping=2.0, attn_logit_softcapping=None, sliding_window=8)
+    config = Gemma2Config(
+        vocab_size=len(llama.tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        initializer_range=0.3,
+        final_logit_softcapping=2.0,
+        attn_logit_softcapping=None,
+        sliding_window=8,
+    )
     capped = ScoringModel.from_objects(Gemma2ForCausalLM(config).eval(), llama.tokenizer, model_id="tiny-gemma2")
     requests = _requests(capped, n=10, seed=4, max_len=40)
     got = ScoringEngine(capped, token_budget=64).score(requests, ranks=True)

@@ -50,8 +50,11 @@ def make_card(
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file of a folder but hf_select's bookkeeping (what a Hub repo would hold)."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not outputs._ours_internal(p.relative_to(folder))}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not outputs._ours_internal(p.relative_to(folder))
+    }
 
 
 # ------------------------------------------------------------------------------------------------ merge_card
@@ -85,8 +88,12 @@ def test_merge_adds_a_second_split_and_keeps_user_text() -> None:
     )
     merged = merge_card(existing, make_card("test"), "test")
     text = merged.text
-    for kept in ("A note a person wrote above.\n\n", "\n\nBetween blocks, by hand.\n\n",
-                 section("train", "kept as is"), "\n\n## Citation\n\n```bibtex\n@misc{x}\n```\n"):
+    for kept in (
+        "A note a person wrote above.\n\n",
+        "\n\nBetween blocks, by hand.\n\n",
+        section("train", "kept as is"),
+        "\n\n## Citation\n\n```bibtex\n@misc{x}\n```\n",
+    ):
         assert kept in text
     assert text.index(section("train", "kept as is")) < text.index(section("test")) < text.index("## Citation")
     assert text.startswith("A note a person wrote above.")  # the header stays where the person left it
@@ -141,10 +148,20 @@ def test_merge_rejects_missing_sections_and_broken_markers() -> None:
 
 def test_write_local_two_splits_then_load_dataset(tmp_path: Path) -> None:
     folder = tmp_path / "curated"
-    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"),
-                images={"images/train_scores.png": PNG_TRAIN})
-    write_local(Dataset.from_dict(TEST), folder, split="test", card=make_card("test"),
-                images={"images/test_scores.png": PNG_TEST})
+    write_local(
+        Dataset.from_dict(TRAIN),
+        folder,
+        split="train",
+        card=make_card("train"),
+        images={"images/train_scores.png": PNG_TRAIN},
+    )
+    write_local(
+        Dataset.from_dict(TEST),
+        folder,
+        split="test",
+        card=make_card("test"),
+        images={"images/test_scores.png": PNG_TEST},
+    )
 
     assert sorted(snapshot(folder)) == [
         "README.md",
@@ -159,16 +176,22 @@ def test_write_local_two_splits_then_load_dataset(tmp_path: Path) -> None:
     assert loaded["train"].to_dict() == TRAIN and loaded["test"].to_dict() == TEST
 
     card = DatasetCard.load(folder / "README.md")
-    assert card.data.configs == [{
-        "config_name": "default",
-        "data_files": [{"split": "train", "path": "data/train-*"}, {"split": "test", "path": "data/test-*"}],
-    }]
+    assert card.data.configs == [
+        {
+            "config_name": "default",
+            "data_files": [{"split": "train", "path": "data/train-*"}, {"split": "test", "path": "data/test-*"}],
+        }
+    ]
     assert {s["name"]: s["num_examples"] for s in card.data.dataset_info["splits"]} == {"train": 3, "test": 1}
     assert header() in card.text and section("train") in card.text and section("test") in card.text
 
     # Rewriting a split replaces its data and section, and keeps the other split.
-    write_local(Dataset.from_dict({k: v[:1] for k, v in TRAIN.items()}), folder, split="train",
-                card=make_card("train", train="rewritten"))
+    write_local(
+        Dataset.from_dict({k: v[:1] for k, v in TRAIN.items()}),
+        folder,
+        split="train",
+        card=make_card("train", train="rewritten"),
+    )
     loaded = load_dataset(str(folder), download_mode=FRESH)
     assert loaded["train"]["prompt"] == ["1+1"] and loaded["test"].to_dict() == TEST
     card = DatasetCard.load(folder / "README.md")
@@ -185,8 +208,13 @@ def test_write_local_failure_leaves_the_previous_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
     folder = tmp_path / "curated"
-    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"),
-                images={"images/train_scores.png": PNG_TRAIN})
+    write_local(
+        Dataset.from_dict(TRAIN),
+        folder,
+        split="train",
+        card=make_card("train"),
+        images={"images/train_scores.png": PNG_TRAIN},
+    )
     before, inode = snapshot(folder), folder.stat().st_ino
 
     second = Dataset.from_dict(TEST)
@@ -197,8 +225,13 @@ def test_write_local_failure_leaves_the_previous_folder(
     else:  # datasets refuses a split whose features differ from the existing splits'
         second = Dataset.from_dict({"other": [1]})
     with pytest.raises((OSError, ValueError)):
-        write_local(second, folder, split="test", card=make_card("test", train="changed"),
-                    images={"images/train_scores.png": b"overwritten", "images/test_scores.png": PNG_TEST})
+        write_local(
+            second,
+            folder,
+            split="test",
+            card=make_card("test", train="changed"),
+            images={"images/train_scores.png": b"overwritten", "images/test_scores.png": PNG_TEST},
+        )
 
     assert snapshot(folder) == before and folder.stat().st_ino == inode  # byte for byte, the folder itself kept
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curated"]  # nothing beside it
@@ -208,10 +241,16 @@ def test_write_local_failure_leaves_the_previous_folder(
 
 
 def test_a_write_killed_between_its_renames_leaves_old_or_new_files_and_the_next_write_completes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "curated"
-    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"),
-                images={"images/train_scores.png": PNG_TRAIN})
+    write_local(
+        Dataset.from_dict(TRAIN),
+        folder,
+        split="train",
+        card=make_card("train"),
+        images={"images/train_scores.png": PNG_TRAIN},
+    )
     old = snapshot(folder)
     real_replace, moved = os.replace, []
 
@@ -224,25 +263,37 @@ def test_a_write_killed_between_its_renames_leaves_old_or_new_files_and_the_next
 
     monkeypatch.setattr(os, "replace", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
-        write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train", train="second"),
-                    images={"images/train_scores.png": PNG_TEST})
+        write_local(
+            Dataset.from_dict(TRAIN),
+            folder,
+            split="train",
+            card=make_card("train", train="second"),
+            images={"images/train_scores.png": PNG_TEST},
+        )
     monkeypatch.undo()
     manifest = json.loads((folder / outputs.MANIFEST).read_text())
     assert manifest["pending"]  # the manifest says which files the interrupted write was putting in place
     now = snapshot(folder)
     assert set(now) == set(old) and any(now[p] != old[p] for p in now)  # some paths new, the others old
-    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train", train="second"),
-                images={"images/train_scores.png": PNG_TEST})  # hf_select's own files: no --overwrite needed
+    write_local(
+        Dataset.from_dict(TRAIN),
+        folder,
+        split="train",
+        card=make_card("train", train="second"),
+        images={"images/train_scores.png": PNG_TEST},
+    )  # hf_select's own files: no --overwrite needed
     assert snapshot(folder)["images/train_scores.png"] == PNG_TEST and "pending" not in json.loads(
-        (folder / outputs.MANIFEST).read_text())
+        (folder / outputs.MANIFEST).read_text()
+    )
     assert load_dataset(str(folder), split="train", download_mode=FRESH).to_dict() == TRAIN
 
 
 def test_only_a_dead_writers_scratch_is_removed(tmp_path: Path) -> None:
     folder = tmp_path / "curated"
     write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"))
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     host = socket.gethostname()
     for name in (f"{host}-{dead}-aaaa", f"{host}-{os.getpid()}-bbbb", f"other.host-{dead}-cccc"):
         (folder / f"{outputs.TMP_TAG}{name}").mkdir()
@@ -254,8 +305,9 @@ def test_only_a_dead_writers_scratch_is_removed(tmp_path: Path) -> None:
 def test_write_local_rejects_paths_outside_images(tmp_path: Path) -> None:
     for bad in ("../escape.png", "images/../README.md", "/abs.png", "data/x.png"):
         with pytest.raises(ValueError, match="under images/"):
-            write_local(Dataset.from_dict(TRAIN), tmp_path / "f", split="train", card=make_card("train"),
-                        images={bad: b"x"})
+            write_local(
+                Dataset.from_dict(TRAIN), tmp_path / "f", split="train", card=make_card("train"), images={bad: b"x"}
+            )
     with pytest.raises(ValueError, match="Invalid split"):
         write_local(Dataset.from_dict(TRAIN), tmp_path / "f", split="../train", card=make_card("train"))
     assert list(tmp_path.iterdir()) == []
@@ -295,8 +347,13 @@ def test_write_local_is_byte_identical_to_push(
 
 
 def test_push_then_load_dataset_card_and_images(hub: HubServer, hub_repo_id: str) -> None:
-    url = push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"),
-               images={"images/train_scores.png": PNG_TRAIN})
+    url = push(
+        Dataset.from_dict(TRAIN),
+        hub_repo_id,
+        split="train",
+        card=make_card("train"),
+        images={"images/train_scores.png": PNG_TRAIN},
+    )
 
     repo = hub.repo(hub_repo_id)
     assert url.endswith(repo.head().oid)
@@ -311,10 +368,20 @@ def test_push_then_load_dataset_card_and_images(hub: HubServer, hub_repo_id: str
 
 
 def test_push_second_split_keeps_the_first(hub: HubServer, hub_repo_id: str) -> None:
-    push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"),
-         images={"images/train_scores.png": PNG_TRAIN})
-    push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"),
-         images={"images/test_scores.png": PNG_TEST})
+    push(
+        Dataset.from_dict(TRAIN),
+        hub_repo_id,
+        split="train",
+        card=make_card("train"),
+        images={"images/train_scores.png": PNG_TRAIN},
+    )
+    push(
+        Dataset.from_dict(TEST),
+        hub_repo_id,
+        split="test",
+        card=make_card("test"),
+        images={"images/test_scores.png": PNG_TEST},
+    )
 
     loaded = load_dataset(hub_repo_id, download_mode=FRESH)
     assert loaded["train"].to_dict() == TRAIN and loaded["test"].to_dict() == TEST
@@ -329,12 +396,20 @@ def test_push_to_a_branch_leaves_main_untouched(hub: HubServer, hub_repo_id: str
     push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"))
     main = hub.repo(hub_repo_id).head("main")
 
-    push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"), branch="dev",
-         images={"images/test_scores.png": PNG_TEST})
+    push(
+        Dataset.from_dict(TEST),
+        hub_repo_id,
+        split="test",
+        card=make_card("test"),
+        branch="dev",
+        images={"images/test_scores.png": PNG_TEST},
+    )
     repo = hub.repo(hub_repo_id)
     assert repo.head("main").oid == main.oid
-    assert [c.title for c in repo.log("dev")][:2] == ["Publish curated split(s) test with hf_select",
-                                                       "Publish curated split(s) train with hf_select"]
+    assert [c.title for c in repo.log("dev")][:2] == [
+        "Publish curated split(s) test with hf_select",
+        "Publish curated split(s) train with hf_select",
+    ]
     assert sorted(load_dataset(hub_repo_id, revision="dev", download_mode=FRESH)) == ["test", "train"]
     assert list(load_dataset(hub_repo_id, download_mode=FRESH)) == ["train"]
     assert "hf_select:split=test" in repo.head("dev").text("README.md")
@@ -356,9 +431,12 @@ def test_push_refuses_to_overwrite_the_source(hub: HubServer, hub_repo_id: str) 
     from_card = make_card("train", yaml=f"source_datasets:\n- {hub_repo_id.upper()}")
     with pytest.raises(PublishError, match="source dataset"):  # the source the card names
         push(ds, hub_repo_id, split="train", card=from_card)
-    for url in (f"hf://datasets/{hub_repo_id}/data/train-00000-of-00001.parquet",  # data files of the target
-                f"hf://datasets/{hub_repo_id}@main/data/*.parquet", f"https://huggingface.co/datasets/{hub_repo_id}",
-                f"datasets/{hub_repo_id}"):
+    for url in (
+        f"hf://datasets/{hub_repo_id}/data/train-00000-of-00001.parquet",  # data files of the target
+        f"hf://datasets/{hub_repo_id}@main/data/*.parquet",
+        f"https://huggingface.co/datasets/{hub_repo_id}",
+        f"datasets/{hub_repo_id}",
+    ):
         with pytest.raises(PublishError, match="source dataset"):
             push(ds, hub_repo_id, split="train", card=make_card("train"), sources=["parquet", url])
     assert not hub.has_repo(hub_repo_id)
@@ -386,9 +464,7 @@ def test_a_failed_commit_changes_nothing_on_the_hub(
     assert section("train") in card.text and section("test") in card.text
 
 
-def test_push_merges_a_concurrent_card_edit(
-    hub: HubServer, hub_repo_id: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_push_merges_a_concurrent_card_edit(hub: HubServer, hub_repo_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Someone edits the README between our read and our commit: the card commit is refused (parent_commit),
     re-read and merged again, so the edit survives."""
     push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"))
@@ -398,8 +474,15 @@ def test_push_merges_a_concurrent_card_edit(
     def commit_with_a_concurrent_edit(self: HfApi, repo_id: str, **kwargs: object) -> object:
         if str(kwargs.get("commit_message", "")).startswith("Publish curated split(s) test") and not edited:
             readme = hub.repo(repo_id).head().text("README.md") + "\nA hand-written note.\n"
-            edited.append(real_commit(HfApi(), repo_id, repo_type="dataset", commit_message="Edit README",
-                                      operations=[CommitOperationAdd("README.md", readme.encode())]).oid)
+            edited.append(
+                real_commit(
+                    HfApi(),
+                    repo_id,
+                    repo_type="dataset",
+                    commit_message="Edit README",
+                    operations=[CommitOperationAdd("README.md", readme.encode())],
+                ).oid
+            )
         return real_commit(self, repo_id, **kwargs)
 
     monkeypatch.setattr(HfApi, "create_commit", commit_with_a_concurrent_edit)
@@ -415,10 +498,18 @@ def test_push_keeps_the_yaml_comments_a_person_wrote_on_the_hub(hub: HubServer, 
     """The card on the Hub is edited, not regenerated: a YAML comment and a gated-access field a person added
     survive publishing another split, line for line (#32)."""
     push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"))
-    readme = hub.repo(hub_repo_id).head().text("README.md").replace(
-        "---\n", "---\n# curated by the data team\nextra_gated_prompt: Agree first  # legal\n", 1)
-    HfApi().create_commit(hub_repo_id, repo_type="dataset", commit_message="Edit README",
-                          operations=[CommitOperationAdd("README.md", readme.encode())])
+    readme = (
+        hub.repo(hub_repo_id)
+        .head()
+        .text("README.md")
+        .replace("---\n", "---\n# curated by the data team\nextra_gated_prompt: Agree first  # legal\n", 1)
+    )
+    HfApi().create_commit(
+        hub_repo_id,
+        repo_type="dataset",
+        commit_message="Edit README",
+        operations=[CommitOperationAdd("README.md", readme.encode())],
+    )
     push(Dataset.from_dict(TEST), hub_repo_id, split="test", card=make_card("test"))
     text = hub.repo(hub_repo_id).head().text("README.md")
     assert "# curated by the data team\nextra_gated_prompt: Agree first  # legal\n" in text
@@ -431,10 +522,20 @@ def test_push_keeps_the_yaml_comments_a_person_wrote_on_the_hub(hub: HubServer, 
 
 def test_push_folder_round_trip(hub: HubServer, hub_repo_id: str, tmp_path: Path) -> None:
     folder = tmp_path / "curated"
-    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"),
-                images={"images/train_scores.png": PNG_TRAIN})
-    write_local(Dataset.from_dict(TEST), folder, split="test", card=make_card("test"),
-                images={"images/test_scores.png": PNG_TEST})
+    write_local(
+        Dataset.from_dict(TRAIN),
+        folder,
+        split="train",
+        card=make_card("train"),
+        images={"images/train_scores.png": PNG_TRAIN},
+    )
+    write_local(
+        Dataset.from_dict(TEST),
+        folder,
+        split="test",
+        card=make_card("test"),
+        images={"images/test_scores.png": PNG_TEST},
+    )
 
     push_folder(folder, hub_repo_id)
 
@@ -451,13 +552,17 @@ def test_push_folder_round_trip(hub: HubServer, hub_repo_id: str, tmp_path: Path
 
 def _published_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "curated"
-    write_local(Dataset.from_dict(TRAIN), folder, split="train", card=make_card("train"),
-                images={"images/train_scores.png": PNG_TRAIN, "viewer/train/index.html": b"<html></html>"})
+    write_local(
+        Dataset.from_dict(TRAIN),
+        folder,
+        split="train",
+        card=make_card("train"),
+        images={"images/train_scores.png": PNG_TRAIN, "viewer/train/index.html": b"<html></html>"},
+    )
     return folder
 
 
-def test_push_folder_publishes_only_the_files_hf_select_wrote(hub: HubServer, hub_repo_id: str,
-                                                              tmp_path: Path) -> None:
+def test_push_folder_publishes_only_the_files_hf_select_wrote(hub: HubServer, hub_repo_id: str, tmp_path: Path) -> None:
     """A person's file and a link to a secret placed in viewer/ stay local (#29); what hf_select wrote goes up."""
     folder = _published_folder(tmp_path)
     secret = tmp_path / "secret.txt"
@@ -473,8 +578,7 @@ def test_push_folder_publishes_only_the_files_hf_select_wrote(hub: HubServer, hu
 
 
 @pytest.mark.parametrize("case", ["data outside", "edited viewer file", "linked data file", "linked folder"])
-def test_push_folder_refuses_before_the_repo_is_created(case, hub: HubServer, hub_repo_id: str,
-                                                         tmp_path: Path) -> None:
+def test_push_folder_refuses_before_the_repo_is_created(case, hub: HubServer, hub_repo_id: str, tmp_path: Path) -> None:
     """Every check passes before anything reaches the Hub: no repo is created for a refused push (#32)."""
     folder = _published_folder(tmp_path)
     private = tmp_path / "private"
@@ -542,8 +646,9 @@ def test_two_schemas_live_in_two_configs(hub: HubServer, hub_repo_id: str, tmp_p
         assert load_dataset(where, "scored", split="test", download_mode=FRESH).to_dict() == _more_columns(TEST)
 
 
-def test_private_on_an_existing_public_repo_is_refused(hub: HubServer, hub_repo_id: str, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture) -> None:
+def test_private_on_an_existing_public_repo_is_refused(
+    hub: HubServer, hub_repo_id: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     push(Dataset.from_dict(TRAIN), hub_repo_id, split="train", card=make_card("train"))
     head = hub.repo(hub_repo_id).head().oid
     with pytest.raises(PublishError, match="exists and is public"):
@@ -583,9 +688,13 @@ def test_push_and_write_local_build_the_card_from_the_data_when_none_is_given(
     from hf_select.metadata import record_score
 
     ds = Dataset.from_dict(TRAIN)
-    record_score(ds, "toy", {"score": "toy", "model": "m"}, {"score": {"score": "toy", "higher_is_better": True,
-                                                                       "definition": "a toy"}},
-                 {"explanation": "A toy explanation.", "citation": "", "fields": {"score": "a toy"}})
+    record_score(
+        ds,
+        "toy",
+        {"score": "toy", "model": "m"},
+        {"score": {"score": "toy", "higher_is_better": True, "definition": "a toy"}},
+        {"explanation": "A toy explanation.", "citation": "", "fields": {"score": "a toy"}},
+    )
     push(ds, hub_repo_id, split="train")
     card = DatasetCard.load(hub_repo_id)
     assert f'load_dataset("{hub_repo_id}", split="train")' in card.text and "<this-repo>" not in card.text

@@ -34,20 +34,12 @@ def _png(width: int = 2, height: int = 2) -> bytes:
 
     rows = b"".join(b"\0" + bytes([200, 30, 30]) * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def _downloaded(hub: HubServer, repo_id: str, path: str) -> bool:
     """Whether a client GET the file from the server (proof that it did not come from a local cache)."""
-    return any(
-        r.method == "GET" and f"/datasets/{repo_id}/resolve/" in r.path and path in r.path
-        for r in hub.requests
-    )
+    return any(r.method == "GET" and f"/datasets/{repo_id}/resolve/" in r.path and path in r.path for r in hub.requests)
 
 
 def test_push_to_hub_then_load_dataset_and_card(hub: HubServer, hub_repo_id: str) -> None:
@@ -67,9 +59,7 @@ def test_push_to_hub_then_load_dataset_and_card(hub: HubServer, hub_repo_id: str
 
     card = DatasetCard.load(hub_repo_id)
     assert str(card) == head.text("README.md")
-    assert card.data.configs == [
-        {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}
-    ]
+    assert card.data.configs == [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}]
     assert [split["name"] for split in card.data.dataset_info["splits"]] == ["train"]
     assert card.data.dataset_info["splits"][0]["num_examples"] == 3
 
@@ -138,9 +128,7 @@ def test_create_commit_with_image_and_card_then_card_push(hub: HubServer, hub_re
     assert edited.data.license == "mit"
     edited.data.license = "apache-2.0"
     edited.push_to_hub(hub_repo_id, commit_message="Relicense")
-    assert any(
-        r.method == "POST" and r.path == "/api/validate-yaml" and r.status == 200 for r in hub.requests
-    )
+    assert any(r.method == "POST" and r.path == "/api/validate-yaml" and r.status == 200 for r in hub.requests)
     assert "license: apache-2.0" in hub.repo(hub_repo_id).head().text("README.md")
     assert DatasetCard.load(hub_repo_id).data.license == "apache-2.0"
 
@@ -185,9 +173,7 @@ def test_tree_pagination_paths_info_and_deletes(hub: HubServer, hub_repo_id: str
     )
     hub.tree_page_size = 2
     try:
-        listed = {
-            entry.path for entry in api.list_repo_tree(hub_repo_id, repo_type="dataset", recursive=True)
-        }
+        listed = {entry.path for entry in api.list_repo_tree(hub_repo_id, repo_type="dataset", recursive=True)}
     finally:
         hub.tree_page_size = 1000
     assert listed == {".gitattributes", "dir", "dir/sub0", "dir/sub1", *files}

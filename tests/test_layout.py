@@ -11,10 +11,10 @@ TEXTS = ["", "First, 6 * 7 = 42.", " leading space", "a\n\nb", "\\frac{3}{4} and
 @pytest.mark.parametrize("model_name", ["llama", "nobos", "gpt2"])  # BOS added, no BOS, another vocabulary
 def test_a_batch_of_text_requests_equals_one_call_per_text(model_name, request):
     tokenizer = request.getfixturevalue(model_name).tokenizer
-    requests = [TextRequest(context, special, target) for context in TEXTS for special in (True, False)
-                for target in TEXTS[1:]]
-    expected = [(encode_context(tokenizer, r.context, r.special), encode_target(tokenizer, r.target))
-                for r in requests]
+    requests = [
+        TextRequest(context, special, target) for context in TEXTS for special in (True, False) for target in TEXTS[1:]
+    ]
+    expected = [(encode_context(tokenizer, r.context, r.special), encode_target(tokenizer, r.target)) for r in requests]
     assert encode_requests(tokenizer, requests) == expected
     assert layout._backend_agrees(tokenizer)  # the fast path was taken
 
@@ -26,5 +26,6 @@ def test_a_backend_that_disagrees_is_not_used(llama, monkeypatch):
     original = type(tokenizer).__call__
     monkeypatch.setattr(type(tokenizer), "__call__", lambda self, *a, **k: calls.append(a) or original(self, *a, **k))
     assert encode_requests(tokenizer, [TextRequest("Q?", True, "A.")]) == [
-        (encode_context(tokenizer, "Q?", True), encode_target(tokenizer, "A."))]
+        (encode_context(tokenizer, "Q?", True), encode_target(tokenizer, "A."))
+    ]
     assert calls  # through the transformers call

@@ -58,8 +58,9 @@ def test_hub_id_downloads_once_then_loads_from_the_cache(hub, tiny_root):
     try:
         assert cached.identity == first.identity  # the commit names the files, with or without the network
         local = load_model(str(tiny_root / "llama"), device="cpu")
-        assert rows.map(GlobalNaturalness(cached))["global_naturalness"] == \
-            pytest.approx(rows.map(GlobalNaturalness(local))["global_naturalness"])
+        assert rows.map(GlobalNaturalness(cached))["global_naturalness"] == pytest.approx(
+            rows.map(GlobalNaturalness(local))["global_naturalness"]
+        )
     finally:
         hub.start()
 

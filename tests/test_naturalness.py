@@ -13,15 +13,23 @@ from hf_select.reference import naive_global, naive_local
 
 TOL = 1e-4
 ROWS = [
-    {"prompt": "What is 6 times 7?", "teacher": "a",
-     "response": "First, 6 * 7 = 42.\n\nSo the answer is \\boxed{42}."},
-    {"prompt": "Add 3.5 and 4.", "teacher": "b",
-     "response": "We add 3.5 and 4. That gives 7.5 in total.\n\nCheck: 7.5 - 4 = 3.5.\n\nAnswer: 7.5"},
+    {"prompt": "What is 6 times 7?", "teacher": "a", "response": "First, 6 * 7 = 42.\n\nSo the answer is \\boxed{42}."},
+    {
+        "prompt": "Add 3.5 and 4.",
+        "teacher": "b",
+        "response": "We add 3.5 and 4. That gives 7.5 in total.\n\nCheck: 7.5 - 4 = 3.5.\n\nAnswer: 7.5",
+    },
     {"prompt": "Ratio?", "teacher": "a", "response": "The ratio is \\frac{3}{4}."},
-    {"prompt": "Natalia sold clips.", "teacher": "c",
-     "response": "  Natalia sold 48 clips in April.\n\nIn May she sold half: 24.\n\n\nTotal: 72.\n"},
-    {"prompt": "Perimeter?", "teacher": "b",
-     "response": "Step 1: read.\nStep 2: 2(5 + 8) = 26.\n\nWait, that is right.\n\nThe perimeter is 26 cm."},
+    {
+        "prompt": "Natalia sold clips.",
+        "teacher": "c",
+        "response": "  Natalia sold 48 clips in April.\n\nIn May she sold half: 24.\n\n\nTotal: 72.\n",
+    },
+    {
+        "prompt": "Perimeter?",
+        "teacher": "b",
+        "response": "Step 1: read.\nStep 2: 2(5 + 8) = 26.\n\nWait, that is right.\n\nThe perimeter is 26 cm.",
+    },
 ]
 
 
@@ -68,8 +76,12 @@ def test_local_matches_reference(tiny, rows, window):
 def test_local_with_prompt_matches_reference(llama, rows, layout):
     out = rows.map(LocalNaturalness(llama, include_prompt=True, layout=layout, splitter="sentence"), batched=True)
     for row in out:
-        _close(row, naive_local(llama, row["response"], include_prompt=True, prompt=row["prompt"], layout=layout,
-                                splitter="sentence"))
+        _close(
+            row,
+            naive_local(
+                llama, row["response"], include_prompt=True, prompt=row["prompt"], layout=layout, splitter="sentence"
+            ),
+        )
 
 
 def test_window_and_prompt_change_the_numbers(llama, rows):
@@ -215,8 +227,9 @@ def test_chunked_scoring_equals_one_map_and_resumes_after_an_interruption(llama,
         score(ds, LocalNaturalness(llama), checkpoint_rows=5, batch_size=5)
     assert calls == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14]]  # dataset row numbers, not chunk's
     calls.clear()
-    monkeypatch.setattr(LocalNaturalness, "__call__", lambda self, b, i=None: calls.append(list(i)) or
-                        original(self, b, i))
+    monkeypatch.setattr(
+        LocalNaturalness, "__call__", lambda self, b, i=None: calls.append(list(i)) or original(self, b, i)
+    )
     resumed = score(ds, LocalNaturalness(llama), checkpoint_rows=5, batch_size=5)
     assert calls == [[10, 11, 12, 13, 14], [15, 16, 17, 18, 19]]  # the first two chunks came from the cache
     np.testing.assert_allclose(resumed["local_naturalness"], whole["local_naturalness"], atol=TOL, rtol=0)

@@ -23,8 +23,9 @@ ROWS = {"prompt": ["1+1", "2+2"], "response": ["It is 2.", "It is 4."], "score":
 
 
 def _card(split: str) -> DatasetCard:
-    return DatasetCard(f"---\nlicense: mit\n---\n<!-- hf_select:split={split} -->\n## {split}\n"
-                       f"<!-- /hf_select:split={split} -->\n")
+    return DatasetCard(
+        f"---\nlicense: mit\n---\n<!-- hf_select:split={split} -->\n## {split}\n<!-- /hf_select:split={split} -->\n"
+    )
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -54,12 +55,27 @@ def test_score_cli_refuses_a_non_empty_folder_it_did_not_create(users_folder, ti
         assert err.count("\n") == 1 and "Traceback" not in err and "refusing to write to" in err
     assert _files(users_folder) == before and (other / "keep.txt").read_text() == "keep me"
     # --overwrite writes into a stranger's folder but keeps every file it does not write.
-    assert main(["score", str(data), "--model", str(tiny_root / "llama"), "--out", str(other), "--overwrite",
-                 "--scores", "global"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(data),
+                "--model",
+                str(tiny_root / "llama"),
+                "--out",
+                str(other),
+                "--overwrite",
+                "--scores",
+                "global",
+            ]
+        )
+        == 0
+    )
     assert (other / "keep.txt").read_text() == "keep me" and len(load_from_disk(str(other))) == 2
     # --overwrite never allows writing over the input itself.
-    assert main(["score", str(data), "--model", str(tiny_root / "llama"), "--out", str(users_folder),
-                 "--overwrite"]) == 2
+    assert (
+        main(["score", str(data), "--model", str(tiny_root / "llama"), "--out", str(users_folder), "--overwrite"]) == 2
+    )
     assert "overlaps the source data" in capsys.readouterr().err and _files(users_folder) == before
 
 
@@ -76,23 +92,33 @@ def test_recipe_output_dir_refusals(users_folder, tiny_root, tmp_path, monkeypat
     before = _files(users_folder)
     base = [f"models.student.name_or_path={tiny_root / 'llama'}", "dataset.limit=8"]
     # A folder of the user's files.
-    assert main(["run", "local_response_selection", *(w for o in [*base, f"output.dir={users_folder}"]
-                                                     for w in ("--set", o))]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "local_response_selection",
+                *(w for o in [*base, f"output.dir={users_folder}"] for w in ("--set", o)),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "not empty and hf_select did not create it" in err and "--overwrite" in err
     # The working directory (`.`), and a folder that holds it.
     monkeypatch.chdir(users_folder / "data")
     for out in (".", str(users_folder)):
         with pytest.raises(OutputError, match="current working directory"):
-            run_recipe_file("local_response_selection", [*base, f"output.dir={out}", "output.overwrite=true"],
-                            push=False)
+            run_recipe_file(
+                "local_response_selection", [*base, f"output.dir={out}", "output.overwrite=true"], push=False
+            )
     # The source folder itself (a save_to_disk folder the recipe reads), even one hf_select wrote.
     source = tmp_path / "scored"
     outputs.save_to_disk(Dataset.from_dict(ROWS | {"teacher": ["a", "b"], "answer": ["2", "4"]}), source)
     source_before = _files(source)
     with pytest.raises(OutputError, match="overlaps the source data"):
-        run_recipe_file("local_response_selection", [*base, f"dataset.path={source}", f"output.dir={source}"],
-                        push=False)
+        run_recipe_file(
+            "local_response_selection", [*base, f"dataset.path={source}", f"output.dir={source}"], push=False
+        )
     assert _files(source) == source_before and _files(users_folder) == before
 
 
@@ -141,8 +167,10 @@ def test_home_is_expanded_and_a_folder_beside_the_output_is_never_touched(tmp_pa
     (tmp_path / ".curated.hf_select-tmp-deadbeef").mkdir()  # beside the output: not provably hf_select's
     write_local(Dataset.from_dict(ROWS), "~/curated", split="train", card=_card("train"))
     assert (tmp_path / "curated" / "README.md").is_file() and not (tmp_path / "~").exists()
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".cache") == [".curated.hf_select-tmp-deadbeef",
-                                                                               "curated"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".cache") == [
+        ".curated.hf_select-tmp-deadbeef",
+        "curated",
+    ]
 
 
 def _write_split(folder: str, split: str, rounds: int) -> None:

@@ -75,8 +75,11 @@ def test_categories_follow_the_rule():
 
 def test_row_fractions_and_divergence_by_hand():
     step = ProvenanceCategories(margin=0.1)
-    row = {"prov_sentence_chars": [10, 20], "prov_logprob_teacher": [-5.0, -20.0],
-           "prov_logprob_student": [-10.0, -20.0]}  # per char: t=(-0.5,-1.0), s=(-1.0,-1.0)
+    row = {
+        "prov_sentence_chars": [10, 20],
+        "prov_logprob_teacher": [-5.0, -20.0],
+        "prov_logprob_student": [-10.0, -20.0],
+    }  # per char: t=(-0.5,-1.0), s=(-1.0,-1.0)
     out = step(row)
     assert out["prov_category"] == [TEACHER, PRE_EXISTING]
     assert out["prov_divergence"] == pytest.approx(0.25)
@@ -93,8 +96,10 @@ def test_distilled_model_adds_boosted(llama, llama_b, nobos):
         assert sum(fracs) == pytest.approx(1.0)
         assert len(row["prov_category"]) == len(row["prov_sentence_spans"])
     meta = read_metadata(out)
-    assert meta["scores"]["provenance"]["margin"] == 0.1 and "teacher_originated if" in \
-        meta["scores"]["provenance"]["rule"]
+    assert (
+        meta["scores"]["provenance"]["margin"] == 0.1
+        and "teacher_originated if" in meta["scores"]["provenance"]["rule"]
+    )
     assert meta["scores"]["provenance_teacher"]["model_identity"] == llama_b.identity
 
 
@@ -152,8 +157,12 @@ def test_lazy_students_are_in_memory_one_at_a_time(tiny_root):
         original()
 
     first.release = release
-    score(rows, LocalNaturalness(first, column_suffix="a"), LocalNaturalness(second, column_suffix="b"),
-          LocalNaturalness(first, column_suffix="c", window=1))
+    score(
+        rows,
+        LocalNaturalness(first, column_suffix="a"),
+        LocalNaturalness(second, column_suffix="b"),
+        LocalNaturalness(first, column_suffix="c", window=1),
+    )
     assert seen == [("first", False)]  # released after its last pass, when the other one was already released
     assert not first.loaded and not second.loaded
     loaded = load_model(str(tiny_root / "nobos"), device="cpu")  # given loaded: the caller's to keep

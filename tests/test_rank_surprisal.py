@@ -49,8 +49,9 @@ def test_combined_option_adds_global_from_the_same_single_pass(llama, monkeypatc
     rows = Dataset.from_list(ROWS)
     calls = []
     original = ScoringEngine.score
-    monkeypatch.setattr(ScoringEngine, "score", lambda self, reqs, **kw: calls.append(len(reqs)) or
-                        original(self, reqs, **kw))
+    monkeypatch.setattr(
+        ScoringEngine, "score", lambda self, reqs, **kw: calls.append(len(reqs)) or original(self, reqs, **kw)
+    )
     combined = rows.map(RankSurprisal(llama, include_global=True), batched=True, batch_size=64)
     assert calls == [len(rows)]  # one engine call, one request (one forward pass) per row
     plain = rows.map(GlobalNaturalness(llama), batched=True)

@@ -29,15 +29,24 @@ def blocks() -> list[tuple[str, str, str | None]]:
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         why = NOT_RUN.search(before)
         ci = "ci:commands" in before or "ci:browser" in before
-        out.append((match.group(1), match.group(2), "the quick start: .ci/run runs it" if ci else
-                    (why.group(1) if why else None)))
+        out.append(
+            (
+                match.group(1),
+                match.group(2),
+                "the quick start: .ci/run runs it" if ci else (why.group(1) if why else None),
+            )
+        )
     return out
 
 
 def commands() -> list[str]:
     """Every hf-select command of the README's runnable bash blocks, comments dropped."""
-    lines = [line.split(" #")[0].strip() for lang, code, why in blocks() if lang == "bash" and why is None
-             for line in code.splitlines()]
+    lines = [
+        line.split(" #")[0].strip()
+        for lang, code, why in blocks()
+        if lang == "bash" and why is None
+        for line in code.splitlines()
+    ]
     return [line for line in lines if line]
 
 

@@ -38,10 +38,12 @@ def test_smollm2_global_and_local_match_the_reference(smollm2, example_rows):
         loc = naive_local(smollm2, row["response"])
         assert row["global_num_tokens"] == g["global_num_tokens"]
         assert row["local_num_steps"] == loc["local_num_steps"] >= 2
-        diffs = [abs(row["global_naturalness"] - g["global_naturalness"]),
-                 abs(row["global_logprob_sum"] - g["global_logprob_sum"]) / g["global_num_tokens"],
-                 abs(row["local_naturalness"] - loc["local_naturalness"]),
-                 *np.abs(np.subtract(row["local_step_scores"], loc["local_step_scores"]))]
+        diffs = [
+            abs(row["global_naturalness"] - g["global_naturalness"]),
+            abs(row["global_logprob_sum"] - g["global_logprob_sum"]) / g["global_num_tokens"],
+            abs(row["local_naturalness"] - loc["local_naturalness"]),
+            *np.abs(np.subtract(row["local_step_scores"], loc["local_step_scores"])),
+        ]
         worst = max(worst, *diffs)
     print(f"max |fast - reference| on SmolLM2: {worst:.2e}")
     assert worst < TOL

@@ -42,23 +42,42 @@ QWEN_LIKE = (
     "<|assistant|><think>\n{{ reasoning.strip('\\n') }}\n</think>\n\n{{ content.lstrip('\\n') }}<|end|>\n"
     "{%- else -%}<|assistant|>{{ content }}<|end|>\n{%- endif -%}"
     "{%- else -%}<|{{ m['role'] }}|>{{ content }}<|end|>\n{%- endif -%}{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}")
+    "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
+)
 # DeepSeek-R1's distills' template: every assistant turn keeps only the text after </think>.
-STRIPS_THINK = ("{% for m in messages %}<|{{ m['role'] }}|>{% if m['role'] == 'assistant' %}"
-                "{{ m['content'].split('</think>')[-1] }}{% else %}{{ m['content'] }}{% endif %}<|end|>\n{% endfor %}"
-                "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+STRIPS_THINK = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{% if m['role'] == 'assistant' %}"
+    "{{ m['content'].split('</think>')[-1] }}{% else %}{{ m['content'] }}{% endif %}<|end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
 
 
 def _scores(ds: Dataset, shape: Shape, llama) -> dict[str, list]:
-    scored = score(ds, GlobalNaturalness(llama, shape=shape, on_error="nan"),
-                   LocalNaturalness(llama, shape=shape, window=1, on_error="nan"))
-    return {c: scored[c] for c in ("global_num_tokens", "global_naturalness", "local_num_steps", "local_naturalness",
-                                   "complete", "incomplete_reason")}
+    scored = score(
+        ds,
+        GlobalNaturalness(llama, shape=shape, on_error="nan"),
+        LocalNaturalness(llama, shape=shape, window=1, on_error="nan"),
+    )
+    return {
+        c: scored[c]
+        for c in (
+            "global_num_tokens",
+            "global_naturalness",
+            "local_num_steps",
+            "local_naturalness",
+            "complete",
+            "incomplete_reason",
+        )
+    }
 
 
 def _same(a: list, b: list) -> bool:
-    return all((x is None and y is None) or (isinstance(x, float) and math.isnan(x) and math.isnan(y))
-               or x == pytest.approx(y, abs=1e-9) for x, y in zip(a, b, strict=True))
+    return all(
+        (x is None and y is None)
+        or (isinstance(x, float) and math.isnan(x) and math.isnan(y))
+        or x == pytest.approx(y, abs=1e-9)
+        for x, y in zip(a, b, strict=True)
+    )
 
 
 @pytest.mark.parametrize(("rows", "shape", "inline_shape"), FIELDS)
@@ -86,18 +105,30 @@ def test_a_cut_off_reply_and_one_without_reasoning_are_read_as_inline(llama):
     assert turn.text == column[-1]["answer"]
     cut = {**column[0], "answer": None}
     assert COLUMN.reply(cut) == "<think>\n" + column[0]["reasoning"]
-    blank = [{"messages": [{"role": "user", "content": "Q?", "reasoning_content": None},
-                           {"role": "assistant", "content": "It is 4.", "reasoning_content": reasoning}]}
-             for reasoning in (None, "", "\n")]
+    blank = [
+        {
+            "messages": [
+                {"role": "user", "content": "Q?", "reasoning_content": None},
+                {"role": "assistant", "content": "It is 4.", "reasoning_content": reasoning},
+            ]
+        }
+        for reasoning in (None, "", "\n")
+    ]
     assert {Shape("messages").reply(r) for r in blank} == {"It is 4."}
 
 
-@pytest.mark.parametrize(("message", "error"), [
-    ({"content": "<think>\nHmm.\n</think>\n\nIt is 4.", "thinking": "Hmm."}, "inline in its content and in `thinking`"),
-    ({"content": "It is 4.", "reasoning_content": ["Hmm."]}, "`reasoning_content` must be a string.*list"),
-    ({"content": "It is 4.", "thinking": "Hmm.", "reasoning_content": "Other."}, "two different reasonings"),
-    ({"content": [{"type": "image", "text": None}, {"type": "text", "text": "It is 4."}]}, "content part 0"),
-])
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        (
+            {"content": "<think>\nHmm.\n</think>\n\nIt is 4.", "thinking": "Hmm."},
+            "inline in its content and in `thinking`",
+        ),
+        ({"content": "It is 4.", "reasoning_content": ["Hmm."]}, "`reasoning_content` must be a string.*list"),
+        ({"content": "It is 4.", "thinking": "Hmm.", "reasoning_content": "Other."}, "two different reasonings"),
+        ({"content": [{"type": "image", "text": None}, {"type": "text", "text": "It is 4."}]}, "content part 0"),
+    ],
+)
 def test_a_bad_reasoning_field_names_the_row_and_the_field(message, error, llama):
     good = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "It is 4."}]
     batch = {"messages": [good, [good[0], {"role": "assistant", **message}]]}
@@ -127,17 +158,23 @@ def test_earlier_turns_keep_their_reasoning_as_the_template_renders_it(llama, ti
     from transformers import AutoTokenizer
 
     (q1, _, r1, a1), (q2, _, r2, a2) = PROBLEMS[:2]
-    row = {"messages": [{"role": "user", "content": q1, "reasoning_content": None},
-                        {"role": "assistant", "content": f"It is {a1}.", "reasoning_content": r1},
-                        {"role": "user", "content": q2, "reasoning_content": None},
-                        {"role": "assistant", "content": f"It is {a2}.", "reasoning_content": r2}]}
+    row = {
+        "messages": [
+            {"role": "user", "content": q1, "reasoning_content": None},
+            {"role": "assistant", "content": f"It is {a1}.", "reasoning_content": r1},
+            {"role": "user", "content": q2, "reasoning_content": None},
+            {"role": "assistant", "content": f"It is {a2}.", "reasoning_content": r2},
+        ]
+    }
     (turn,) = Shape("messages").read(row)
     assert turn.text == f"<think>\n{r2}\n</think>\n\nIt is {a2}." and r1 in turn.context[1]["content"]
     assert r1 in prompt_prefix(llama.tokenizer, turn.context, "auto")[0]  # kept: the template renders content
     qwen = AutoTokenizer.from_pretrained(tiny_root / "llama")
     qwen.chat_template = QWEN_LIKE
-    assert r1 not in prompt_prefix(qwen, turn.context, "chat")[0] and f"It is {a1}." in prompt_prefix(
-        qwen, turn.context, "chat")[0]
+    assert (
+        r1 not in prompt_prefix(qwen, turn.context, "chat")[0]
+        and f"It is {a1}." in prompt_prefix(qwen, turn.context, "chat")[0]
+    )
     written = inline([row])[0]
     for turns in ("last", "all"):
         shape = Shape("messages", turns=turns)
@@ -149,7 +186,8 @@ def test_earlier_turns_keep_their_reasoning_as_the_template_renders_it(llama, ti
         to_sft(Dataset.from_list([row]), Shape("messages", turns="all"), tokenizer=qwen)
     sft = to_sft(Dataset.from_list([row]), Shape("messages", turns="all"), tokenizer=llama.tokenizer)
     assert [m["content"] for m in sft[0]["messages"] if m["role"] == "assistant"] == [
-        t.text for t in Shape("messages", turns="all").read(row)]
+        t.text for t in Shape("messages", turns="all").read(row)
+    ]
 
 
 @pytest.mark.parametrize(("rows", "shape", "inline_shape"), FIELDS)
@@ -175,16 +213,25 @@ def test_assistant_only_loss_trains_on_every_turns_reasoning(llama, tiny_root, t
     tokenizer.chat_template = (
         "{% for m in messages %}<|{{ m['role'] }}|>{% if m['role'] == 'assistant' %}{% generation %}"
         "{{ m['content'] }}<|end|>{% endgeneration %}{% else %}{{ m['content'] }}<|end|>{% endif %}\n{% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
     (q1, _, r1, a1), (q2, _, r2, a2) = PROBLEMS[:2]
-    row = {"messages": [{"role": "user", "content": q1, "thinking": None},
-                        {"role": "assistant", "content": f"It is {a1}.", "thinking": r1},
-                        {"role": "user", "content": q2, "thinking": None},
-                        {"role": "assistant", "content": f"It is {a2}.", "thinking": r2}]}
+    row = {
+        "messages": [
+            {"role": "user", "content": q1, "thinking": None},
+            {"role": "assistant", "content": f"It is {a1}.", "thinking": r1},
+            {"role": "user", "content": q2, "thinking": None},
+            {"role": "assistant", "content": f"It is {a2}.", "thinking": r2},
+        ]
+    }
     sft = to_sft(Dataset.from_list([row]), Shape("messages", turns="all"), tokenizer=tokenizer)
     args = SFTConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True, max_length=None, assistant_only_loss=True)
-    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_root / "llama"), args=args,
-                         train_dataset=sft, processing_class=tokenizer)
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_root / "llama"),
+        args=args,
+        train_dataset=sft,
+        processing_class=tokenizer,
+    )
     (prepared,) = list(trainer.train_dataset)
     mask = prepared.get("assistant_masks") or [int(label != -100) for label in prepared.get("labels", [])]
     text = tokenizer.decode([t for t, m in zip(prepared["input_ids"], mask, strict=True) if m])
@@ -201,8 +248,9 @@ def test_a_template_that_strips_the_reasoning_is_refused(llama, tiny_root, tmp_p
     tokenizer.chat_template = STRIPS_THINK
     with pytest.raises(ConfigError, match="row 0: the chat template .* leaves the reply's reasoning"):
         to_sft(Dataset.from_list(rows), Shape("messages"), tokenizer=tokenizer)
-    answers_only = [{"messages": [{"role": m["role"], "content": m["content"]} for m in r["messages"]]}
-                    for r in rows[:-1]]
+    answers_only = [
+        {"messages": [{"role": m["role"], "content": m["content"]} for m in r["messages"]]} for r in rows[:-1]
+    ]
     assert len(to_sft(Dataset.from_list(answers_only), Shape("messages"), tokenizer=tokenizer)) == 4
     student = tmp_path / "student"
     AutoModelForCausalLM.from_pretrained(tiny_root / "llama").save_pretrained(student)
@@ -213,9 +261,16 @@ def test_a_template_that_strips_the_reasoning_is_refused(llama, tiny_root, tmp_p
 
     monkeypatch.setattr(runner, "score_split", lambda *a, **k: pytest.fail("scored before the check"))
     with pytest.raises(ConfigError, match="leaves the reply's reasoning"):
-        runner.run_recipe_file("multilingual_thinking_chat", [f"models.student.name_or_path={student}",
-                                                               f"dataset.path={data}", "dataset.name=null",
-                                                               f"output.dir={tmp_path / 'out'}"], push=False)
+        runner.run_recipe_file(
+            "multilingual_thinking_chat",
+            [
+                f"models.student.name_or_path={student}",
+                f"dataset.path={data}",
+                "dataset.name=null",
+                f"output.dir={tmp_path / 'out'}",
+            ],
+            push=False,
+        )
 
 
 def test_answers_are_graded_in_the_answer_and_the_viewer_shades_the_reasoning(llama):
@@ -228,9 +283,9 @@ def test_answers_are_graded_in_the_answer_and_the_viewer_shades_the_reasoning(ll
     scored = score(ds, LocalNaturalness(llama, format="messages", window=1))
     files = viewer_files(scored)
     text = files["data/page-00000.js"].decode().strip()
-    page = json.loads(text[text.index(", ") + 2:-2])
+    page = json.loads(text[text.index(", ") + 2 : -2])
     reply = page[0]["responses"][0]["turns"][0]
-    assert reply["text"][reply["think"][0]:reply["think"][1]].strip() == PROBLEMS[0][2]
+    assert reply["text"][reply["think"][0] : reply["think"][1]].strip() == PROBLEMS[0][2]
     assert [s[2] for s in reply["shades"]["steps"]] == scored[0]["local_step_scores"]
     assert any(a < reply["think"][1] for a, _, _, _ in reply["shades"]["steps"])  # steps in the reasoning, shaded
 
@@ -246,37 +301,78 @@ def test_a_reasoning_column_goes_in_by_name_in_a_recipe_and_on_the_cli(llama, ti
     Dataset.from_list(rows).to_json(data)
     python = score(Dataset.from_list(rows), GlobalNaturalness(llama, shape=COLUMN))
     out = tmp_path / "scored"
-    assert main(["score", str(data), "--model", str(tiny_root / "llama"), "--scores", "global", "--prompt-column",
-                 "question", "--response-column", "answer", "--reasoning-column", "reasoning", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(data),
+                "--model",
+                str(tiny_root / "llama"),
+                "--scores",
+                "global",
+                "--prompt-column",
+                "question",
+                "--response-column",
+                "answer",
+                "--reasoning-column",
+                "reasoning",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     cli = load_from_disk(str(out))
     assert cli["global_num_tokens"] == python["global_num_tokens"]
     assert cli["global_naturalness"] == pytest.approx(python["global_naturalness"], abs=1e-9)
-    result = run_recipe_file("mixture_of_thoughts_chat", [
-        f"models.student.name_or_path={tiny_root / 'llama'}", f"dataset.path={data}", "dataset.name=null",
-        "dataset.format=text", "dataset.prompt_column=question", "dataset.response_column=answer",
-        "dataset.reasoning_column=reasoning", f"output.dir={tmp_path / 'out'}"], push=False)
+    result = run_recipe_file(
+        "mixture_of_thoughts_chat",
+        [
+            f"models.student.name_or_path={tiny_root / 'llama'}",
+            f"dataset.path={data}",
+            "dataset.name=null",
+            "dataset.format=text",
+            "dataset.prompt_column=question",
+            "dataset.response_column=answer",
+            "dataset.reasoning_column=reasoning",
+            f"output.dir={tmp_path / 'out'}",
+        ],
+        push=False,
+    )
     assert result.scored["local_num_steps"][0] >= 3
     # the card says how the reasoning was rendered (in a code span, so a Markdown renderer shows <think>)
-    assert "| reasoning_rendering | `inline: <think> before the answer (the chat template has no place" in \
-        result.card.text
+    assert (
+        "| reasoning_rendering | `inline: <think> before the answer (the chat template has no place" in result.card.text
+    )
     curated = load_dataset(str(tmp_path / "out"), split="train")
     assert not {"question", "reasoning", "answer"} & set(curated.column_names)  # folded into prompt/completion
     reasonings = {r["reasoning"] for r in rows if r["reasoning"]}
-    assert all(f"<think>\n{r}\n</think>" in c[0]["content"] for row in curated for c in [row["completion"]]
-               for r in reasonings if r.split(".")[0] in c[0]["content"])
+    assert all(
+        f"<think>\n{r}\n</think>" in c[0]["content"]
+        for row in curated
+        for c in [row["completion"]]
+        for r in reasonings
+        if r.split(".")[0] in c[0]["content"]
+    )
     assert sum("</think>" in row["completion"][0]["content"] for row in curated) >= 1
 
 
 def test_sharegpt_turns_and_a_mistyped_or_doubled_reasoning_column(llama):
     (q, _, r, a) = PROBLEMS[0]
-    sharegpt = {"conversations": [{"from": "human", "value": q, "reasoning_content": None},
-                                  {"from": "gpt", "value": f"It is {a}.", "reasoning_content": r}]}
+    sharegpt = {
+        "conversations": [
+            {"from": "human", "value": q, "reasoning_content": None},
+            {"from": "gpt", "value": f"It is {a}.", "reasoning_content": r},
+        ]
+    }
     assert Shape("sharegpt").reply(sharegpt) == f"<think>\n{r}\n</think>\n\nIt is {a}."
     rows = Dataset.from_list(public_shapes.reasoning_column())
     with pytest.raises(Exception, match="'reasonin' is not in the dataset.*reasoning_column="):
         score(rows, GlobalNaturalness(llama, shape=COLUMN.replace(reasoning_column="reasonin")))
-    doubled = {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "It is 42.",
-                                                              "thinking": r}], "reasoning": r}
+    doubled = {
+        "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "It is 42.", "thinking": r}],
+        "reasoning": r,
+    }
     with pytest.raises(ScoringInputError, match="has a reasoning trace already.*'reasoning' holds reasoning too"):
         Shape("messages", reasoning_column="reasoning").read(doubled)
 

@@ -49,35 +49,27 @@ def recipe_file(tmp_path, tiny_root):
     return path
 
 
-@pytest.fixture
-def no_model_loads(monkeypatch):
-    """Fail the test if a model's weights are read."""
-    from transformers import AutoModelForCausalLM
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the recipe was checked")
-
-    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", refuse)
-
-
-@pytest.mark.parametrize(("override", "error", "message"), [
-    ("select.by=global_naturalnes", MissingColumnError, "`select.by` is 'global_naturalnes'"),
-    ("rank_teachers.by=[rsr]", MissingColumnError, "`rank_teachers.by.0` is 'rsr'"),
-    ("rank_teachers.teacher=model", MissingColumnError, "`rank_teachers.teacher` is 'model'"),
-    ("filters=[{column: nope, min: 0}]", MissingColumnError, "`filters.0.column` is 'nope'"),
-    ("dataset.columns={answer: gold}", MissingColumnError, "maps to 'gold'"),
-    ("scores.1.window=2", RecipeError, "unknown parameter(s) ['window']"),
-    ("scores.1.layout=sideways", RecipeError, "`scores.1.layout` must be one of ['auto', 'plain', 'chat']"),
-    ("scores.1.model=teacher", RecipeError, "names model 'teacher'"),
-    ("filters=[{column: is_correct, equals: true, min: 0}]", RecipeError, "exactly one of"),
-    ("filters=[{column: global_naturalness, quantile: [0.5]}]", RecipeError, "two quantiles"),
-    ("select.top_k=0", RecipeError, "`select.top_k` must be at least 1"),
-    ("select.quantile=0.5", RecipeError, "applies to `method: divergence` only"),
-    ("select={method: divergence, min_teacher_fraction: .nan}", RecipeError, "must be a number in [0, 1]"),
-    ("models.student.dtype=float8", RecipeError, "dtype must be"),
-    ("output.split=../x", RecipeError, "Invalid split name"),
-    ("dataset.path=missing/traces.jsonl", NotFoundError, "No such file or folder"),
-])
+@pytest.mark.parametrize(
+    ("override", "error", "message"),
+    [
+        ("select.by=global_naturalnes", MissingColumnError, "`select.by` is 'global_naturalnes'"),
+        ("rank_teachers.by=[rsr]", MissingColumnError, "`rank_teachers.by.0` is 'rsr'"),
+        ("rank_teachers.teacher=model", MissingColumnError, "`rank_teachers.teacher` is 'model'"),
+        ("filters=[{column: nope, min: 0}]", MissingColumnError, "`filters.0.column` is 'nope'"),
+        ("dataset.columns={answer: gold}", MissingColumnError, "maps to 'gold'"),
+        ("scores.1.window=2", RecipeError, "unknown parameter(s) ['window']"),
+        ("scores.1.layout=sideways", RecipeError, "`scores.1.layout` must be one of ['auto', 'plain', 'chat']"),
+        ("scores.1.model=teacher", RecipeError, "names model 'teacher'"),
+        ("filters=[{column: is_correct, equals: true, min: 0}]", RecipeError, "exactly one of"),
+        ("filters=[{column: global_naturalness, quantile: [0.5]}]", RecipeError, "two quantiles"),
+        ("select.top_k=0", RecipeError, "`select.top_k` must be at least 1"),
+        ("select.quantile=0.5", RecipeError, "applies to `method: divergence` only"),
+        ("select={method: divergence, min_teacher_fraction: .nan}", RecipeError, "must be a number in [0, 1]"),
+        ("models.student.dtype=float8", RecipeError, "dtype must be"),
+        ("output.split=../x", RecipeError, "Invalid split name"),
+        ("dataset.path=missing/traces.jsonl", NotFoundError, "No such file or folder"),
+    ],
+)
 def test_mistakes_are_found_before_any_model_loads(recipe_file, no_model_loads, override, error, message):
     with pytest.raises(error) as raised:
         run_recipe_file(str(recipe_file), [override], push=False)
@@ -169,9 +161,11 @@ def test_callable_splitters_never_share_cached_scores(llama):
 
 
 def test_publishing_over_the_source_is_refused_however_it_is_named(recipe_file, no_model_loads):
-    for source in (["dataset.path=parquet", "dataset.data_files=hf://datasets/me/target/data/train-*.parquet"],
-                   ["dataset.path=hf://datasets/me/target/data/train-00000-of-00001.parquet"],
-                   ["dataset.path=datasets/ME/Target"]):
+    for source in (
+        ["dataset.path=parquet", "dataset.data_files=hf://datasets/me/target/data/train-*.parquet"],
+        ["dataset.path=hf://datasets/me/target/data/train-00000-of-00001.parquet"],
+        ["dataset.path=datasets/ME/Target"],
+    ):
         with pytest.raises(PublishError, match="it is the source dataset"):
             run_recipe_file(str(recipe_file), [*source, "output.repo_id=me/target"])
 
@@ -179,8 +173,21 @@ def test_publishing_over_the_source_is_refused_however_it_is_named(recipe_file, 
 def test_cli_errors_name_options_in_cli_terms(tmp_path, tiny_root, capsys):
     Dataset.from_list([{"prompt": "Q?", "text": "A."}]).to_json(tmp_path / "rows.jsonl")
     capsys.readouterr()
-    assert main(["score", str(tmp_path / "rows.jsonl"), "--model", str(tiny_root / "llama"), "--scores", "global",
-                 "--out", str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                "score",
+                str(tmp_path / "rows.jsonl"),
+                "--model",
+                str(tiny_root / "llama"),
+                "--scores",
+                "global",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "Map" not in err and "global_naturalness (" not in err  # found before any scoring started
     last = err.strip().splitlines()[-1]
@@ -198,16 +205,23 @@ def test_every_missing_column_is_named_at_once_with_the_mapping_that_fixes_them(
     rows = [{"prompt": f"q{i}", "output": f"It is {i}.", "model": "ab"[i % 2], "answer": str(i)} for i in range(4)]
     data = tmp_path / "rows.jsonl"
     Dataset.from_list(rows).to_json(data)
-    base = [f"dataset.path={data}", "dataset.columns={prompt: prompt, answer: answer}",
-            "models.student.name_or_path=/no/such/model", f"output.dir={tmp_path / 'out'}"]
+    base = [
+        f"dataset.path={data}",
+        "dataset.columns={prompt: prompt, answer: answer}",
+        "models.student.name_or_path=/no/such/model",
+        f"output.dir={tmp_path / 'out'}",
+    ]
     with pytest.raises(MissingColumnError) as raised:
         run_recipe_file("local_response_selection", base, push=False)
     message = str(raised.value)
     assert "read 'response'" in message and "`rank_teachers.teacher` is 'teacher'" in message
     assert "`dataset.columns: {response: <your column>, teacher: <your column>}`" in message
     with pytest.raises(Exception) as fixed:  # mapped: the run gets past every column check, to the model
-        run_recipe_file("local_response_selection", [*base, "dataset.columns={prompt: prompt, response: output, "
-                                                             "teacher: model, answer: answer}"], push=False)
+        run_recipe_file(
+            "local_response_selection",
+            [*base, "dataset.columns={prompt: prompt, response: output, teacher: model, answer: answer}"],
+            push=False,
+        )
     assert not isinstance(fixed.value, MissingColumnError) and "/no/such/model" in str(fixed.value)
 
 
@@ -225,10 +239,19 @@ def test_a_shipped_hub_recipe_reads_a_local_copy_in_one_line(tiny_root, tmp_path
     assert load_recipe("openr1_math_best_of_n").dataset.name == "default"
     recipe = load_recipe("openr1_math_best_of_n", [f"dataset.path={data}"])
     assert recipe.dataset.name is None and recipe.dataset.path == str(data)
-    result = run_recipe_file("openr1_math_best_of_n", [f"dataset.path={data}", f"output.dir={tmp_path / 'out'}",
-                                                       f"models.student.name_or_path={tiny_root / 'llama'}"],
-                             push=False)
+    result = run_recipe_file(
+        "openr1_math_best_of_n",
+        [
+            f"dataset.path={data}",
+            f"output.dir={tmp_path / 'out'}",
+            f"models.student.name_or_path={tiny_root / 'llama'}",
+        ],
+        push=False,
+    )
     assert len(result.curated) > 0
     with pytest.raises(ConfigError, match="`name` applies to Hub datasets and builders only"):
-        run_recipe_file("openr1_math_best_of_n", [f"dataset.path={data}", "dataset.name=default",
-                                                  f"output.dir={tmp_path / 'o2'}"], push=False)
+        run_recipe_file(
+            "openr1_math_best_of_n",
+            [f"dataset.path={data}", "dataset.name=default", f"output.dir={tmp_path / 'o2'}"],
+            push=False,
+        )

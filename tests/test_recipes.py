@@ -16,14 +16,19 @@ from hf_select.recipes import load_recipe, recipe_yaml
 from hf_select.runner import run_recipe_file
 from hf_select.sources import builtin_data_path
 
-SHIPPED = ["local_response_selection", "global_response_selection", "teacher_ranking", "provenance_selection",
-           "demo", "proxy_comparison"]
+SHIPPED = [
+    "local_response_selection",
+    "global_response_selection",
+    "teacher_ranking",
+    "provenance_selection",
+    "demo",
+    "proxy_comparison",
+]
 
 
 def _tiny(tiny_root, out, limit=24, extra=()):
     """Overrides that point a shipped recipe at the tiny models and a few rows of the bundled data."""
-    return [f"models.student.name_or_path={tiny_root / 'llama'}", f"dataset.limit={limit}",
-            f"output.dir={out}", *extra]
+    return [f"models.student.name_or_path={tiny_root / 'llama'}", f"dataset.limit={limit}", f"output.dir={out}", *extra]
 
 
 # -- validation ------------------------------------------------------------------------------------------
@@ -85,8 +90,11 @@ def test_set_overrides_are_typed_and_quoted_in_the_effective_yaml(tmp_path):
 
 
 def test_unknown_score_parameter_is_an_error_at_load(tmp_path):
-    with pytest.raises(RecipeError, match=r"\(--set\): `scores.0.windw` \(local_naturalness\) has unknown "
-                                          r"parameter\(s\) \['windw'\]"):
+    with pytest.raises(
+        RecipeError,
+        match=r"\(--set\): `scores.0.windw` \(local_naturalness\) has unknown "
+        r"parameter\(s\) \['windw'\]",
+    ):
         load_recipe(_write(tmp_path, GOOD), ["scores.0.windw=3"])
 
 
@@ -184,8 +192,9 @@ def test_source_data_is_never_touched(tiny_root, tmp_path):
     src = tmp_path / "src.jsonl"
     src.write_bytes(Path(builtin_data_path("hf_select:math_teachers")).read_bytes())
     before = src.read_bytes()
-    run_recipe_file("local_response_selection", [*_tiny(tiny_root, tmp_path / "out"), f"dataset.path={src}"],
-                    push=False)
+    run_recipe_file(
+        "local_response_selection", [*_tiny(tiny_root, tmp_path / "out"), f"dataset.path={src}"], push=False
+    )
     assert src.read_bytes() == before
 
 
@@ -216,8 +225,9 @@ def test_push_command_publishes_a_demo_folder(strict_hub, hub_repo_id, tiny_root
     files = strict_hub.repo(hub_repo_id).head().files
     assert {"viewer/train/index.html", "viewer/train/data/index.js", "viewer/train/data/page-00000.js"} <= set(files)
     # republished without its viewer, the split's old viewer goes (it showed the data it was written with)
-    run_recipe_file("demo", [*_tiny(tiny_root, tmp_path / "again"), f"output.repo_id={hub_repo_id}",
-                             "output.viewer=false"])
+    run_recipe_file(
+        "demo", [*_tiny(tiny_root, tmp_path / "again"), f"output.repo_id={hub_repo_id}", "output.viewer=false"]
+    )
     assert not [f for f in strict_hub.repo(hub_repo_id).head().files if f.startswith("viewer/")]
 
 
@@ -230,8 +240,9 @@ def test_license_and_source_are_carried_from_a_hub_dataset(strict_hub, hub_repo_
     card = DatasetCard.load(hub_repo_id, repo_type="dataset")
     card.data = DatasetCardData(**{**card.data.to_dict(), "license": "cc-by-4.0"})
     card.push_to_hub(hub_repo_id, repo_type="dataset")
-    result = run_recipe_file("local_response_selection", [*_tiny(tiny_root, tmp_path / "out"),
-                                                          f"dataset.path={hub_repo_id}"], push=False)
+    result = run_recipe_file(
+        "local_response_selection", [*_tiny(tiny_root, tmp_path / "out"), f"dataset.path={hub_repo_id}"], push=False
+    )
     assert result.card.data.license == "cc-by-4.0"
     assert result.card.data.source_datasets == [hub_repo_id]
     assert f"(https://huggingface.co/datasets/{hub_repo_id})" in result.card.text
@@ -258,13 +269,19 @@ def test_a_source_tokenised_already_still_trains_on_the_pick(tiny_root, llama, t
     from datasets import Dataset
     from trl_check import assert_trains_on_the_pick
 
-    rows = [{**row, "input_ids": [1, 2, 3], "attention_mask": [1, 1, 1], "labels": [1, 2, 3]}
-            for row in public_shapes.s1k()]
+    rows = [
+        {**row, "input_ids": [1, 2, 3], "attention_mask": [1, 1, 1], "labels": [1, 2, 3]} for row in public_shapes.s1k()
+    ]
     data = tmp_path / "rows.jsonl"
     Dataset.from_list(rows).to_json(data)
     out = tmp_path / "out"
-    overrides = [f"models.student.name_or_path={tiny_root / 'llama'}", f"dataset.path={data}", "dataset.split=train",
-                 "dataset.name=null", f"output.dir={out}"]
+    overrides = [
+        f"models.student.name_or_path={tiny_root / 'llama'}",
+        f"dataset.path={data}",
+        "dataset.split=train",
+        "dataset.name=null",
+        f"output.dir={out}",
+    ]
     result = run_recipe_file("s1k_two_teachers", overrides, push=False)
     curated = load_dataset(str(out), split="train")
     assert not {"input_ids", "attention_mask", "labels"} & set(curated.column_names)
@@ -281,9 +298,13 @@ def test_public_shape_recipes_give_splits_trl_trains_on_exactly_the_pick(name, s
     data = tmp_path / "rows.jsonl"
     Dataset.from_list(rows).to_json(data)
     out = tmp_path / "out"
-    overrides = [f"models.student.name_or_path={tiny_root / 'llama'}", f"dataset.path={data}", "dataset.split=train",
-                 "dataset.name=null",
-                 f"output.dir={out}"]
+    overrides = [
+        f"models.student.name_or_path={tiny_root / 'llama'}",
+        f"dataset.path={data}",
+        "dataset.split=train",
+        "dataset.name=null",
+        f"output.dir={out}",
+    ]
     result = run_recipe_file(name, overrides, push=False)
     curated = load_dataset(str(out), split="train")
     card = DatasetCard.load(out / "README.md").text
@@ -309,8 +330,10 @@ def test_public_shape_recipes_give_splits_trl_trains_on_exactly_the_pick(name, s
         assert all(f"Teacher ranking by `{c}`" in card for c in ("local_naturalness", "rsr", "global_naturalness"))
         assert "reasoning traces from 2 teachers" in card
     elif name == "nemotron_prompt_completion":
-        assert all(row["prompt"][0] == {"role": "system", "content": f"detailed thinking {row['reasoning']}"}
-                   for row in curated)
+        assert all(
+            row["prompt"][0] == {"role": "system", "content": f"detailed thinking {row['reasoning']}"}
+            for row in curated
+        )
         assert {"generator", "reasoning", "category"} <= set(curated.column_names)
     elif shape in ("openthoughts", "classic_sharegpt"):
         system = rows[0]["system"]
@@ -322,11 +345,16 @@ def test_public_shape_recipes_give_splits_trl_trains_on_exactly_the_pick(name, s
         assert len(curated) == 2  # the more natural half of the 4 complete ones
 
 
-def test_teacher_student_matrix_recipe_ranks_teachers_under_two_students_with_intervals(tiny_root, llama, tmp_path,
-                                                                                      capsys):
+def test_teacher_student_matrix_recipe_ranks_teachers_under_two_students_with_intervals(
+    tiny_root, llama, tmp_path, capsys
+):
     out = tmp_path / "out"
-    args = [f"models.smollm2.name_or_path={tiny_root / 'llama'}", f"models.gemma.name_or_path={tiny_root / 'gpt2'}",
-            "dataset.limit=40", f"output.dir={out}"]
+    args = [
+        f"models.smollm2.name_or_path={tiny_root / 'llama'}",
+        f"models.gemma.name_or_path={tiny_root / 'gpt2'}",
+        "dataset.limit=40",
+        f"output.dir={out}",
+    ]
     assert main(["run", "teacher_student_matrix", *(w for a in args for w in ("--set", a))]) == 0
     printed = capsys.readouterr().out
     assert "teacher ranking by local_naturalness_gemma" in printed and "95% CI" in printed and "P(1st)" in printed
@@ -337,7 +365,8 @@ def test_teacher_student_matrix_recipe_ranks_teachers_under_two_students_with_in
     assert "Neighbouring teachers, paired on the prompts both answered" in card
     scored = load_dataset(str(out), split="scored")
     assert {"local_naturalness_llama", "local_naturalness_gemma"} - set(scored.column_names) == {
-        "local_naturalness_llama"}  # named after the recipe's students, not the model files
+        "local_naturalness_llama"
+    }  # named after the recipe's students, not the model files
     assert {"local_naturalness_smollm2", "local_naturalness_gemma"} <= set(scored.column_names)
     result = run_recipe_file("teacher_student_matrix", args, push=False)  # cached
     assert_trains_on_the_pick(scored, result.scored, load_recipe("teacher_student_matrix").dataset.shape, llama)
@@ -370,9 +399,16 @@ def test_a_card_plots_the_score_even_without_teachers_or_a_selection(tiny_root, 
     data = tmp_path / "chats.jsonl"
     Dataset.from_list(public_shapes.mixture_of_thoughts()).to_json(data)
     out = tmp_path / "out"
-    run_recipe_file("mixture_of_thoughts_chat", [f"models.student.name_or_path={tiny_root / 'llama'}",
-                                                 f"dataset.path={data}", "dataset.name=null", f"output.dir={out}"],
-                    push=False)
+    run_recipe_file(
+        "mixture_of_thoughts_chat",
+        [
+            f"models.student.name_or_path={tiny_root / 'llama'}",
+            f"dataset.path={data}",
+            "dataset.name=null",
+            f"output.dir={out}",
+        ],
+        push=False,
+    )
     card = DatasetCard.load(out / "README.md").text
     assert "![`local_naturalness`" in card and (out / "images" / "train_scores.png").stat().st_size > 1000
 

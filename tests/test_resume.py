@@ -19,17 +19,29 @@ from hf_select import GlobalNaturalness, LocalNaturalness, RankSurprisal, score
 from hf_select.engine import ScoringEngine
 from hf_select.scores import base
 
-ROWS = [{"prompt": f"Question {i}: what is {i} + {i}?",
-         "response": f"We add {i} and {i}.\n\nThat makes {2 * i}. Check: {2 * i} - {i} = {i}.\n\nSo {2 * i}."}
-        for i in range(12)]
-COLUMNS = ("global_naturalness", "global_logprob_sum", "local_naturalness", "local_step_scores", "rsr",
-           "rsr_mean_rank", "rsr_mean_surprisal")
+ROWS = [
+    {
+        "prompt": f"Question {i}: what is {i} + {i}?",
+        "response": f"We add {i} and {i}.\n\nThat makes {2 * i}. Check: {2 * i} - {i} = {i}.\n\nSo {2 * i}.",
+    }
+    for i in range(12)
+]
+COLUMNS = (
+    "global_naturalness",
+    "global_logprob_sum",
+    "local_naturalness",
+    "local_step_scores",
+    "rsr",
+    "rsr_mean_rank",
+    "rsr_mean_surprisal",
+)
 
 
 def _scored(folder, llama):
     ds = load_from_disk(str(folder))
-    out = score(ds, GlobalNaturalness(llama), LocalNaturalness(llama), RankSurprisal(llama), checkpoint_rows=4,
-                batch_size=4)
+    out = score(
+        ds, GlobalNaturalness(llama), LocalNaturalness(llama), RankSurprisal(llama), checkpoint_rows=4, batch_size=4
+    )
     return {column: out[column] for column in COLUMNS}
 
 
@@ -37,8 +49,16 @@ class Interrupt(KeyboardInterrupt):
     """What Ctrl-C raises, at a chosen point."""
 
 
-@pytest.mark.parametrize("point", ["inside a chunk", "after a chunk's first score", "before a chunk's last score",
-                                   "during a cache write", "between chunks"])
+@pytest.mark.parametrize(
+    "point",
+    [
+        "inside a chunk",
+        "after a chunk's first score",
+        "before a chunk's last score",
+        "during a cache write",
+        "between chunks",
+    ],
+)
 def test_a_resumed_run_equals_a_clean_run_to_the_last_bit(point, llama, tmp_path, monkeypatch):
     source = tmp_path / "source"
     Dataset.from_list(ROWS).save_to_disk(str(source))
@@ -55,6 +75,7 @@ def test_a_resumed_run_equals_a_clean_run_to_the_last_bit(point, llama, tmp_path
             if calls["n"] == n:
                 raise Interrupt
             return original(*args, **kwargs)
+
         return wrapped
 
     with monkeypatch.context() as patch:
@@ -65,8 +86,9 @@ def test_a_resumed_run_equals_a_clean_run_to_the_last_bit(point, llama, tmp_path
         elif point == "before a chunk's last score":  # the 2nd chunk: RSR alone is left, the others cached
             patch.setattr(base.TakeColumns, "__init__", after(6, base.TakeColumns.__init__))
         elif point == "during a cache write":
-            patch.setattr(datasets.arrow_writer.ArrowWriter, "finalize",
-                          after(5, datasets.arrow_writer.ArrowWriter.finalize))
+            patch.setattr(
+                datasets.arrow_writer.ArrowWriter, "finalize", after(5, datasets.arrow_writer.ArrowWriter.finalize)
+            )
         else:
             patch.setattr(base.SharedPass, "__init__", after(2, base.SharedPass.__init__))
         with pytest.raises(Interrupt):
@@ -89,8 +111,11 @@ def test_the_lm_head_is_chunked_the_same_whether_ranks_are_asked_or_not(llama, m
     engine = ScoringEngine(llama, head_chunk_bytes=4 * vocab * 2 * 3)  # three rows a chunk, with the rank buffer
     shapes = []
     original = engine_module._logits
-    monkeypatch.setattr(engine_module, "_logits", lambda head, chunk, out: shapes.append(tuple(chunk.shape)) or
-                        original(head, chunk, out))
+    monkeypatch.setattr(
+        engine_module,
+        "_logits",
+        lambda head, chunk, out: shapes.append(tuple(chunk.shape)) or original(head, chunk, out),
+    )
     hidden = torch.randn(7, llama.model.config.hidden_size)
     targets = torch.randint(0, vocab, (7,))
     with torch.no_grad():

@@ -31,8 +31,11 @@ def make(**columns) -> Dataset:
 
 
 def as_scores(ds: Dataset, higher_is_better: bool = True) -> Dataset:
-    columns = {c: {"score": "test", "higher_is_better": higher_is_better, "definition": "a test score"}
-               for c in ("s", "score") if c in ds.column_names}
+    columns = {
+        c: {"score": "test", "higher_is_better": higher_is_better, "definition": "a test score"}
+        for c in ("s", "score")
+        if c in ds.column_names
+    }
     return record_score(ds, "test", {"score": "test"}, columns) if columns else ds
 
 
@@ -154,8 +157,12 @@ def test_metadata_and_description_survive_selection():
     ds = make(id=[0, 1, 2], prompt=["p", "p", "q"], rsr=[2.0, 1.0, 3.0])
     ds.info.description = "my data"
     record_score(ds, "rsr", {"score": "rsr", "window": 3}, RSR_COLUMNS)
-    for out in (select_best(ds, by="rsr"), filter_threshold(ds, "rsr", max=2.0),
-                filter_quantile(ds, "rsr", lower=0.5), filter_equals(ds, "prompt", "p")):
+    for out in (
+        select_best(ds, by="rsr"),
+        filter_threshold(ds, "rsr", max=2.0),
+        filter_quantile(ds, "rsr", lower=0.5),
+        filter_equals(ds, "prompt", "p"),
+    ):
         assert out.info.description == ds.info.description
         assert read_metadata(out)["columns"]["rsr"]["higher_is_better"] is False
         assert out._fingerprint != ds._fingerprint
@@ -320,8 +327,19 @@ def test_rank_teachers_without_correct_column(teachers):
     assert "accuracy" not in rank_teachers(teachers.remove_columns("is_correct"), by="s").column_names
     assert "accuracy" not in rank_teachers(teachers, by="s", correct=None).column_names
     ranked = rank_teachers(teachers, by="s")
-    assert ranked.column_names == ["rank", "teacher", "count", "n_missing", "score", "mean", "median", "std", "min",
-                                   "max", "accuracy"]
+    assert ranked.column_names == [
+        "rank",
+        "teacher",
+        "count",
+        "n_missing",
+        "score",
+        "mean",
+        "median",
+        "std",
+        "min",
+        "max",
+        "accuracy",
+    ]
     assert list(ranked.to_pandas()["teacher"]) == ["z", "y", "x", "w"]
 
 
@@ -413,8 +431,11 @@ def test_filter_equals(scored):
 
 
 def test_select_by_divergence():
-    ds = make(id=list(range(6)), prov_divergence=[0.1, 0.5, NAN, 0.9, 0.5, 0.3],
-              prov_frac_teacher_originated=[0.9, 0.1, 1.0, 0.6, 0.8, 0.2])
+    ds = make(
+        id=list(range(6)),
+        prov_divergence=[0.1, 0.5, NAN, 0.9, 0.5, 0.3],
+        prov_frac_teacher_originated=[0.9, 0.1, 1.0, 0.6, 0.8, 0.2],
+    )
     # median of 0.1, 0.3, 0.5, 0.5, 0.9 is 0.5 -> rows 1, 3, 4
     assert ids(select_by_divergence(ds, quantile=0.5)) == [1, 3, 4]
     assert ids(select_by_divergence(ds, quantile=0.5, min_teacher_fraction=0.5)) == [3, 4]
@@ -429,8 +450,12 @@ def test_select_by_divergence():
 def test_selection_summary(scored):
     after = select_best(scored, by="s", top_k=2)  # rows 1, 2, 3, 7: t2, t3, t1, t3
     summary = selection_summary(scored, after)
-    assert summary == {"rows_before": 9, "rows_after": 4, "teacher_mix": {"t3": 2, "t1": 1, "t2": 1},
-                       "accuracy_after": 0.75}
+    assert summary == {
+        "rows_before": 9,
+        "rows_after": 4,
+        "teacher_mix": {"t3": 2, "t1": 1, "t2": 1},
+        "accuracy_after": 0.75,
+    }
     assert list(summary["teacher_mix"]) == ["t3", "t1", "t2"]
     assert selection_summary(scored, after, correct=None)["accuracy_after"] is None
     assert selection_summary(scored, after.remove_columns("is_correct"))["accuracy_after"] is None

@@ -27,8 +27,12 @@ SHAPES = [
     (llama_nemotron, Shape("prompt_completion", prompt_column="input", response_column="output")),
     (trl_prompt_completion, Shape("prompt_completion")),
     (lambda: trl_prompt_completion(as_messages=True), Shape("prompt_completion")),
-    (lambda: [{"prompt": r["prompt"], "response": r["completion"], "system": "Be brief."}
-              for r in trl_prompt_completion()], Shape()),
+    (
+        lambda: [
+            {"prompt": r["prompt"], "response": r["completion"], "system": "Be brief."} for r in trl_prompt_completion()
+        ],
+        Shape(),
+    ),
 ]
 
 
@@ -69,10 +73,18 @@ def test_a_recipe_scoring_every_turn_plainly_is_refused_before_scoring(tmp_path)
     data = tmp_path / "chat.jsonl"
     Dataset.from_list(multi_turn_messages()).to_json(data)
     with pytest.raises(ConfigError, match="turns='all'.*plain layout"):
-        run_recipe_file("mixture_of_thoughts_chat", [f"dataset.path={data}", "dataset.turns=all",
-                                                     "scores.0.include_prompt=true", "scores.0.layout=plain",
-                                                     "models.student.name_or_path=/no/such",
-                                                     f"output.dir={tmp_path / 'out'}"], push=False)
+        run_recipe_file(
+            "mixture_of_thoughts_chat",
+            [
+                f"dataset.path={data}",
+                "dataset.turns=all",
+                "scores.0.include_prompt=true",
+                "scores.0.layout=plain",
+                "models.student.name_or_path=/no/such",
+                f"output.dir={tmp_path / 'out'}",
+            ],
+            push=False,
+        )
 
 
 def test_an_unreadable_row_gets_null_training_columns():

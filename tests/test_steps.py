@@ -144,9 +144,7 @@ def test_sentence_boundaries_include_every_line_break_outside_math(parts):
 
 MATH_BODY = (
     st.lists(
-        st.sampled_from(
-            ["x", "A", " ", ". ", "! ", "? ", "\n", "1.", "= ", "Then ", "e.g. ", "\\\\", "\n- "]
-        ),
+        st.sampled_from(["x", "A", " ", ". ", "! ", "? ", "\n", "1.", "= ", "Then ", "e.g. ", "\\\\", "\n- "]),
         min_size=1,
         max_size=15,
     )
@@ -160,9 +158,7 @@ MATH_BODY = (
     before=st.lists(st.sampled_from(["Word. ", "So ", "\n", "A? ", "x"]), max_size=6).map("".join),
     body=MATH_BODY,
     after=st.lists(st.sampled_from([" Next. ", "\nWord", ". Then", " and"]), max_size=4).map("".join),
-    delims=st.sampled_from(
-        [("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("\\begin{align}", "\\end{align}")]
-    ),
+    delims=st.sampled_from([("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("\\begin{align}", "\\end{align}")]),
 )
 def test_no_boundary_inside_display_or_inline_math(before, body, after, delims):
     opener, closer = delims
@@ -330,9 +326,7 @@ def test_paragraph_mode_keeps_short_paragraphs_whole_and_splits_long_ones_into_s
     steps = [text[s:e] for s, e in split_steps(text)]  # the default: paragraphs, capped at 80
     assert steps[0] == "Short one. Two sentences.\n\n"
     assert steps[-1] == "Tail para. Also short."
-    assert steps[1:-1] == [f"Sentence number {i} is here. " for i in range(29)] + [
-        "Sentence number 29 is here.\n\n"
-    ]
+    assert steps[1:-1] == [f"Sentence number {i} is here. " for i in range(29)] + ["Sentence number 29 is here.\n\n"]
 
 
 def test_paragraph_cap_is_strict_and_never_splits_inside_a_sentence():
@@ -496,8 +490,9 @@ def test_long_traces_split_in_linear_time(text):
 
 
 # --- reasoning-trace markers -----------------------------------------------------------------------------------
-MARKED = st.lists(st.one_of(st.sampled_from(sorted(MARKERS)), st.sampled_from(FRAGMENTS), st.just("\n\n")),
-                  max_size=30).map("".join)
+MARKED = st.lists(
+    st.one_of(st.sampled_from(sorted(MARKERS)), st.sampled_from(FRAGMENTS), st.just("\n\n")), max_size=30
+).map("".join)
 
 
 @settings(max_examples=300, deadline=None)
@@ -510,10 +505,14 @@ def test_a_marker_is_never_a_step_of_its_own(text, mode):
 
 
 def test_opening_markers_join_the_next_step_and_closing_ones_the_previous():
-    text = ("<|begin_of_thought|>\n\nFirst idea.\n\nSecond idea.\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n"
-            "The answer is 4.\n\n<|end_of_solution|>")
+    text = (
+        "<|begin_of_thought|>\n\nFirst idea.\n\nSecond idea.\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n"
+        "The answer is 4.\n\n<|end_of_solution|>"
+    )
     assert [text[s:e] for s, e in split_steps(text)] == [
-        "<|begin_of_thought|>\n\nFirst idea.\n\n", "Second idea.\n\n<|end_of_thought|>\n\n",
-        "<|begin_of_solution|>\n\nThe answer is 4.\n\n<|end_of_solution|>"]
+        "<|begin_of_thought|>\n\nFirst idea.\n\n",
+        "Second idea.\n\n<|end_of_thought|>\n\n",
+        "<|begin_of_solution|>\n\nThe answer is 4.\n\n<|end_of_solution|>",
+    ]
     r1 = "<think>\nFirst, 6 * 7 = 42.\n</think>\n\nSo 42."
     assert [r1[s:e] for s, e in split_steps(r1, "sentence")] == ["<think>\nFirst, 6 * 7 = 42.\n</think>\n\n", "So 42."]

@@ -46,8 +46,15 @@ def test_teachers_are_ranked_by_the_ratio_of_means_not_the_mean_of_ratios(llama)
 def test_the_ratio_aggregate_is_hand_checked():
     """Teacher x: responses (rank 2, surprisal 1) and (rank 10, surprisal 4): ratio of means 6 / 2.5 = 2.4,
     mean of ratios (2 + 2.5) / 2 = 2.25."""
-    ds = Dataset.from_dict({"teacher": ["x", "x", "y"], "rsr": [2.0, 2.5, 3.0], "rsr_mean_rank": [2.0, 10.0, 3.0],
-                            "rsr_mean_surprisal": [1.0, 4.0, 1.0], "prompt": ["p", "q", "p"]})
+    ds = Dataset.from_dict(
+        {
+            "teacher": ["x", "x", "y"],
+            "rsr": [2.0, 2.5, 3.0],
+            "rsr_mean_rank": [2.0, 10.0, 3.0],
+            "rsr_mean_surprisal": [1.0, 4.0, 1.0],
+            "prompt": ["p", "q", "p"],
+        }
+    )
     ranking = {r["teacher"]: r for r in rank_teachers(ds, by="rsr")}
     assert ranking["x"]["score"] == pytest.approx(2.4) and ranking["x"]["mean"] == pytest.approx(2.25)
     assert ranking["x"]["rank"] == 1  # 2.4 < 3.0: lower is better
@@ -87,8 +94,7 @@ def test_the_vectorised_bootstrap_equals_one_resample_at_a_time():
 
 def _ranked(seed=0, resamples=500, **kwargs):
     prompt, teacher, values = _synthetic(np.random.default_rng(3), **kwargs)
-    ds = Dataset.from_dict({"prompt": [f"p{p}" for p in prompt], "teacher": [f"t{t}" for t in teacher],
-                            "s": values})
+    ds = Dataset.from_dict({"prompt": [f"p{p}" for p in prompt], "teacher": [f"t{t}" for t in teacher], "s": values})
     return rank_teachers(ds, by="s", bootstrap=resamples, seed=seed, higher_is_better=True)
 
 

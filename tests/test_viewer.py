@@ -24,8 +24,9 @@ from hf_select.formats import Shape
 from hf_select.steps import split_steps
 from hf_select.viewer import PAGE_PROMPTS, ViewerData, view, viewer_files
 
-ARTIFACTS = Path(os.environ.get("HF_SELECT_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"),
-                 "viewer")
+ARTIFACTS = Path(
+    os.environ.get("HF_SELECT_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"), "viewer"
+)
 TEACHERS = ["alpha", "beta", "gamma"]
 
 
@@ -36,8 +37,15 @@ def _response(prompt: int, teacher: str) -> str:
 
 def _rows(prompts: int = 6) -> Dataset:
     """Three teachers per prompt with known step scores: alpha's middle step is the least natural."""
-    rows = {"prompt": [], "response": [], "teacher": [], "is_correct": [], "local_naturalness": [],
-            "local_step_scores": [], "local_step_spans": []}
+    rows = {
+        "prompt": [],
+        "response": [],
+        "teacher": [],
+        "is_correct": [],
+        "local_naturalness": [],
+        "local_step_scores": [],
+        "local_step_spans": [],
+    }
     for p in range(prompts):
         for k, teacher in enumerate(TEACHERS):
             text = _response(p, teacher)
@@ -70,17 +78,20 @@ def test_steps_are_shaded_on_their_stored_spans_with_their_scores():
     (turn,) = alpha["turns"]
     steps = turn["shades"]["steps"]
     assert [s[2] for s in steps] == ds[0]["local_step_scores"]
-    assert [turn["text"][a:b] for a, b, _, _ in steps] == [ds[0]["response"][a:b] for _, a, b in
-                                                           ds[0]["local_step_spans"]]
+    assert [turn["text"][a:b] for a, b, _, _ in steps] == [
+        ds[0]["response"][a:b] for _, a, b in ds[0]["local_step_spans"]
+    ]
     assert alpha["picked"] and not page[0]["responses"][1]["picked"] and page[1]["responses"][1]["picked"]
     gamma = page[0]["responses"][2]["turns"][0]
-    assert gamma["text"][gamma["think"][0]:gamma["think"][1]] == "Read problem 0.\n\nTry gamma first."
+    assert gamma["text"][gamma["think"][0] : gamma["think"][1]] == "Read problem 0.\n\nTry gamma first."
     assert [r["correct"] for r in page[1]["responses"]] == [True, False, True]
 
 
 def test_a_response_whose_steps_do_not_match_its_scores_is_left_unshaded():
-    ds = _rows().map(lambda row, i: {"local_step_scores": row["local_step_scores"][:-1] if i == 1
-                                     else row["local_step_scores"]}, with_indices=True)
+    ds = _rows().map(
+        lambda row, i: {"local_step_scores": row["local_step_scores"][:-1] if i == 1 else row["local_step_scores"]},
+        with_indices=True,
+    )
     page = _data(viewer_files(ds), "page-00000")
     assert "shades" not in page[0]["responses"][1]["turns"][0]
     assert "steps" in page[0]["responses"][0]["turns"][0]["shades"]
@@ -88,8 +99,15 @@ def test_a_response_whose_steps_do_not_match_its_scores_is_left_unshaded():
 
 def test_sentences_are_shaded_by_teacher_minus_student_log_prob_per_character():
     text = "First sentence here. Second one."
-    ds = Dataset.from_dict({"prompt": ["p"], "response": [text], "prov_sentence_spans": [[[0, 20], [21, 32]]],
-                            "prov_sentence_margins": [[1.0, 0.0]], "prov_category": [["teacher", "pre-existing"]]})
+    ds = Dataset.from_dict(
+        {
+            "prompt": ["p"],
+            "response": [text],
+            "prov_sentence_spans": [[[0, 20], [21, 32]]],
+            "prov_sentence_margins": [[1.0, 0.0]],
+            "prov_category": [["teacher", "pre-existing"]],
+        }
+    )
     files = viewer_files(ds)
     sentences = _data(files, "page-00000")[0]["responses"][0]["turns"][0]["shades"]["sentences"]
     assert sentences == [[0, 20, 1.0, "teacher"], [21, 32, 0.0, "pre-existing"]]
@@ -164,8 +182,10 @@ def _files(folder: Path) -> dict[str, bytes]:
 def _scored(llama, rows, **shape):
     from hf_select import LocalNaturalness, score
 
-    return score(Dataset.from_list(rows) if isinstance(rows, list) else rows,
-                 LocalNaturalness(llama, window=1, on_error="nan", **shape))
+    return score(
+        Dataset.from_list(rows) if isinstance(rows, list) else rows,
+        LocalNaturalness(llama, window=1, on_error="nan", **shape),
+    )
 
 
 def test_chat_shapes_show_the_conversation_and_shade_every_scored_turn(llama):
@@ -181,7 +201,7 @@ def test_chat_shapes_show_the_conversation_and_shade_every_scored_turn(llama):
     page = _data(files, "page-00000")
     assert page[0]["context"][0][0] == "system" and page[0]["context"][1][0] == "user"  # the system column, shown
     reply = page[0]["responses"][0]["turns"][0]
-    assert reply["text"][reply["think"][0]:reply["think"][1]].strip() == PROBLEMS[0][2]
+    assert reply["text"][reply["think"][0] : reply["think"][1]].strip() == PROBLEMS[0][2]
     assert [r["cut"] for r in page[1]["responses"]] == [False, True]  # the same prompt again, its thought cut off
 
 
@@ -190,8 +210,12 @@ def test_wide_generations_are_grouped_by_prompt_with_nulls_and_cut_off_traces(ll
 
     from hf_select import explode
 
-    long = explode(Dataset.from_list(openr1_math()), responses="generations",
-                   with_columns=["correctness_math_verify", "finish_reasons"], teachers="DeepSeek-R1")
+    long = explode(
+        Dataset.from_list(openr1_math()),
+        responses="generations",
+        with_columns=["correctness_math_verify", "finish_reasons"],
+        teachers="DeepSeek-R1",
+    )
     long = long.rename_columns({"problem": "prompt", "correctness_math_verify": "is_correct"})
     files = viewer_files(_scored(llama, long), ViewerData(teacher_column="teacher"))
     page, index = _data(files, "page-00000"), _data(files, "index")
@@ -287,25 +311,31 @@ def test_search_filters_and_sorting_change_the_list(browser, site):
     assert _shown_prompts(browser) == [4] and "needle" in browser.current_url.lower()
     search.clear()
     search.send_keys(" ")  # an input event with an empty query
-    browser.execute_script("const s = document.getElementById('filter-correct'); s.value = 'no';"
-                           "s.dispatchEvent(new Event('change'))")
+    browser.execute_script(
+        "const s = document.getElementById('filter-correct'); s.value = 'no';s.dispatchEvent(new Event('change'))"
+    )
     assert _shown_prompts(browser) == []  # alpha is right on every prompt
-    browser.execute_script("const s = document.getElementById('filter-correct'); s.value = '';"
-                           "s.dispatchEvent(new Event('change'));"
-                           "const t = document.getElementById('filter-teacher'); t.value = '1';"
-                           "const p = document.getElementById('filter-picked'); p.value = 'yes';"
-                           "p.dispatchEvent(new Event('change'))")
+    browser.execute_script(
+        "const s = document.getElementById('filter-correct'); s.value = '';"
+        "s.dispatchEvent(new Event('change'));"
+        "const t = document.getElementById('filter-teacher'); t.value = '1';"
+        "const p = document.getElementById('filter-picked'); p.value = 'yes';"
+        "p.dispatchEvent(new Event('change'))"
+    )
     assert _shown_prompts(browser) == []  # beta is never picked
-    browser.execute_script("const t = document.getElementById('filter-teacher'); t.value = '2';"
-                           "t.dispatchEvent(new Event('change'))")
+    browser.execute_script(
+        "const t = document.getElementById('filter-teacher'); t.value = '2';t.dispatchEvent(new Event('change'))"
+    )
     assert _shown_prompts(browser) == list(range(6))
     _wait(browser, "return document.querySelectorAll('.response.is-highlighted').length === 1")
     assert browser.find_element("css selector", ".response.is-highlighted").get_attribute("data-teacher") == "gamma"
     assert len(browser.find_elements("css selector", ".response")) == 3  # the others stay beside it
-    browser.execute_script("['filter-teacher', 'filter-picked'].forEach((id) => { const s = "
-                           "document.getElementById(id); s.value = ''; s.dispatchEvent(new Event('change')); });"
-                           "const s = document.getElementById('sort'); s.value = '0';"
-                           "s.dispatchEvent(new Event('change'))")
+    browser.execute_script(
+        "['filter-teacher', 'filter-picked'].forEach((id) => { const s = "
+        "document.getElementById(id); s.value = ''; s.dispatchEvent(new Event('change')); });"
+        "const s = document.getElementById('sort'); s.value = '0';"
+        "s.dispatchEvent(new Event('change'))"
+    )
     assert _shown_prompts(browser)[0] == 3  # beta's local_naturalness is far ahead on prompt 3
     assert console_errors(browser) == []
 
@@ -328,9 +358,16 @@ def test_the_keyboard_moves_between_prompts_and_focuses_search(browser, site):
 
 def test_provenance_sentences_are_shaded_when_chosen(browser, tmp_path):
     text = "The teacher wrote this. The student knew that."
-    ds = Dataset.from_dict({"prompt": ["p"], "response": [text], "teacher": ["alpha"],
-                            "prov_sentence_spans": [[[0, 23], [24, 46]]], "prov_sentence_margins": [[35 / 23, -1.0]],
-                            "prov_category": [["teacher", "student"]]})
+    ds = Dataset.from_dict(
+        {
+            "prompt": ["p"],
+            "response": [text],
+            "teacher": ["alpha"],
+            "prov_sentence_spans": [[[0, 23], [24, 46]]],
+            "prov_sentence_margins": [[35 / 23, -1.0]],
+            "prov_category": [["teacher", "student"]],
+        }
+    )
     site = view_with(ds, tmp_path / "viewer", set())
     _open(browser, site, "#view=prompts&p=0")
     _wait(browser, "return document.querySelectorAll('.sentence.start').length === 2")
@@ -345,8 +382,15 @@ def test_latex_is_drawn_offline_and_math_cut_by_a_span_stays_as_written(browser,
     and the reply, with no network; a formula a step boundary cuts through is left as written."""
     text = "We need $10.6 \\div 4$ first.\n\nSo \\(x = \\frac{53}{20}\\) and $$x^2 > 7$$\n\nCut $a\n\nb$ here."
     spans = [[0, a, b] for a, b in split_steps(text)]
-    ds = Dataset.from_dict({"prompt": ["Compute $10.6 \\div 4$."], "response": [text], "teacher": ["alpha"],
-                            "local_step_scores": [[-1.0] * len(spans)], "local_step_spans": [spans]})
+    ds = Dataset.from_dict(
+        {
+            "prompt": ["Compute $10.6 \\div 4$."],
+            "response": [text],
+            "teacher": ["alpha"],
+            "local_step_scores": [[-1.0] * len(spans)],
+            "local_step_spans": [spans],
+        }
+    )
     site = view_with(ds, tmp_path / "viewer", set())
     assert (site / "katex" / "fonts" / "KaTeX_Main-Regular.woff2").is_file() and (site / "katex" / "LICENSE").is_file()
     _open(browser, site, "#view=prompts&p=0")
@@ -363,36 +407,49 @@ def test_ten_thousand_prompts_by_eight_teachers_stay_responsive(browser, tmp_pat
     """The scale the issue asks for: size on disk, time to first paint and to open a prompt (printed, and kept in
     test-artifacts/viewer/scale.json)."""
     prompts, teachers = 10_000, 8
-    text = ("Let me set up the problem carefully and name every quantity.\n\n"
-            "Then I compute the two partial results, one after the other.\n\n"
-            "Checking the result against the question: it fits. The answer is 42.")
+    text = (
+        "Let me set up the problem carefully and name every quantity.\n\n"
+        "Then I compute the two partial results, one after the other.\n\n"
+        "Checking the result against the question: it fits. The answer is 42."
+    )
     spans = [[0, a, b] for a, b in split_steps(text)]
     steps = len(spans)
-    ds = Dataset.from_dict({
-        "prompt_id": [p for p in range(prompts) for _ in range(teachers)],
-        "prompt": [f"Problem {p}: find the number that ..." for p in range(prompts) for _ in range(teachers)],
-        "response": [text] * (prompts * teachers),
-        "teacher": [f"teacher_{t}" for _ in range(prompts) for t in range(teachers)],
-        "local_naturalness": [-(p % 97) / 10 - t for p in range(prompts) for t in range(teachers)],
-        "local_step_scores": [[-(p % 97) / 10 - t] * steps for p in range(prompts) for t in range(teachers)],
-        "local_step_spans": [spans] * (prompts * teachers)})
+    ds = Dataset.from_dict(
+        {
+            "prompt_id": [p for p in range(prompts) for _ in range(teachers)],
+            "prompt": [f"Problem {p}: find the number that ..." for p in range(prompts) for _ in range(teachers)],
+            "response": [text] * (prompts * teachers),
+            "teacher": [f"teacher_{t}" for _ in range(prompts) for t in range(teachers)],
+            "local_naturalness": [-(p % 97) / 10 - t for p in range(prompts) for t in range(teachers)],
+            "local_step_scores": [[-(p % 97) / 10 - t] * steps for p in range(prompts) for t in range(teachers)],
+            "local_step_spans": [spans] * (prompts * teachers),
+        }
+    )
     start = time.perf_counter()
     site = view_with(ds, tmp_path / "viewer", set(range(0, len(ds), teachers)))
     build = time.perf_counter() - start
     size = sum(f.stat().st_size for f in site.rglob("*") if f.is_file())
     index = (site / "data/index.js").stat().st_size
     _open(browser, site, "#view=prompts")
-    paint = browser.execute_script("const e = performance.getEntriesByName('first-contentful-paint')[0];"
-                                   "return e ? e.startTime : null")
+    paint = browser.execute_script(
+        "const e = performance.getEntriesByName('first-contentful-paint')[0];return e ? e.startTime : null"
+    )
     ready = browser.execute_script("return performance.now()")
     assert len(_shown_prompts(browser)) == 200 and "10000 of 10000" in browser.find_element("id", "count").text
     opened = time.perf_counter()
     browser.execute_script("location.hash = '#view=prompts&p=9999'")
     _wait(browser, "return document.querySelectorAll('.response').length === 8")
     open_seconds = time.perf_counter() - opened
-    figures = {"prompts": prompts, "teachers": teachers, "build_seconds": round(build, 1),
-               "size_mb": round(size / 1e6, 1), "index_mb": round(index / 1e6, 2),
-               "first_paint_ms": round(paint), "ready_ms": round(ready), "open_prompt_ms": round(open_seconds * 1000)}
+    figures = {
+        "prompts": prompts,
+        "teachers": teachers,
+        "build_seconds": round(build, 1),
+        "size_mb": round(size / 1e6, 1),
+        "index_mb": round(index / 1e6, 2),
+        "first_paint_ms": round(paint),
+        "ready_ms": round(ready),
+        "open_prompt_ms": round(open_seconds * 1000),
+    }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "scale.json").write_text(json.dumps(figures, indent=2))
     print(figures)
@@ -406,9 +463,16 @@ def test_a_run_writes_the_viewer_next_to_the_card_and_marks_its_picks(tiny_root,
     from hf_select.runner import run_recipe_file
 
     out = tmp_path / "out"
-    result = run_recipe_file("local_response_selection", [f"models.student.name_or_path={tiny_root / 'llama'}",
-                                                          "dataset.limit=12", f"output.dir={out}",
-                                                          "output.viewer=true"], push=False)
+    result = run_recipe_file(
+        "local_response_selection",
+        [
+            f"models.student.name_or_path={tiny_root / 'llama'}",
+            "dataset.limit=12",
+            f"output.dir={out}",
+            "output.viewer=true",
+        ],
+        push=False,
+    )
     site = out / "viewer/train"
     assert (site / "index.html").is_file() and "(viewer/train/index.html)" in DatasetCard.load(out / "README.md").text
     assert len(load_dataset(str(out), split="train")) == len(result.curated)  # the viewer does not disturb loading
@@ -421,7 +485,6 @@ def test_a_run_writes_the_viewer_next_to_the_card_and_marks_its_picks(tiny_root,
     assert console_errors(browser) == []
 
 
-
 def test_a_run_without_rankings_shows_its_teachers_from_wherever_the_recipe_names_them(tiny_root, tmp_path):
     """The teacher column named only under `compare.teacher` gave a viewer without teachers, and a run without
     `rank_teachers:` an overview saying "one teacher or no score" over four (#29)."""
@@ -432,12 +495,23 @@ def test_a_run_without_rankings_shows_its_teachers_from_wherever_the_recipe_name
 
     rows = load_dataset("json", data_files=builtin_data_path("hf_select:math_teachers"), split="train")
     data = tmp_path / "rows.jsonl"
-    Dataset.from_list([{**r, "model": r["teacher"]} for r in rows.select(range(16))]).remove_columns(
-        "teacher").to_json(data)
+    Dataset.from_list([{**r, "model": r["teacher"]} for r in rows.select(range(16))]).remove_columns("teacher").to_json(
+        data
+    )
     out = tmp_path / "out"
-    run_recipe_file("proxy_comparison", [f"models.student.name_or_path={tiny_root / 'llama'}", f"dataset.path={data}",
-                                         "dataset.name=null", "compare.teacher=model", f"output.dir={out}",
-                                         "output.viewer=true", "select={method: none}"], push=False)
+    run_recipe_file(
+        "proxy_comparison",
+        [
+            f"models.student.name_or_path={tiny_root / 'llama'}",
+            f"dataset.path={data}",
+            "dataset.name=null",
+            "compare.teacher=model",
+            f"output.dir={out}",
+            "output.viewer=true",
+            "select={method: none}",
+        ],
+        push=False,
+    )
     overview = _data(_files(out / "viewer/train"), "overview")
     assert sorted(overview["teachers"]) == sorted(set(rows.select(range(16))["teacher"]))
     assert overview["rankings"] and {r["score"] for r in overview["rankings"]} >= {"local_naturalness"}
@@ -471,8 +545,12 @@ def test_an_edited_viewer_file_is_refused_before_scoring(tiny_root, tmp_path, mo
     from hf_select.scores.base import Scorer
 
     out = tmp_path / "out"
-    sets = [f"models.student.name_or_path={tiny_root / 'llama'}", "dataset.limit=8", f"output.dir={out}",
-            "output.viewer=true"]
+    sets = [
+        f"models.student.name_or_path={tiny_root / 'llama'}",
+        "dataset.limit=8",
+        f"output.dir={out}",
+        "output.viewer=true",
+    ]
     run_recipe_file("local_response_selection", sets, push=False)
     (out / "viewer/train/notes.txt").write_text("mine")
     (out / "viewer/train/index.html").write_text("<p>edited</p>")

@@ -37,8 +37,12 @@ def _tokenizer(vocab_size: int, specials: list[str], seed_text: list[str]) -> To
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(seed_text * 4, trainer=trainer)
     return tok
 
@@ -53,32 +57,68 @@ def build(kind: str, root: Path) -> Path:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(build("llama", root))
-        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                             num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
-                             initializer_range=0.3, bos_token_id=0, eos_token_id=1)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=1024,
+            initializer_range=0.3,
+            bos_token_id=0,
+            eos_token_id=1,
+        )
         model = LlamaForCausalLM(config)
     elif kind == "llama":
         raw = _tokenizer(400, ["<s>", "</s>", "<|user|>", "<|assistant|>", "<|end|>"], CORPUS)
         raw.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
         tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<s>", eos_token="</s>")
         tokenizer.chat_template = CHAT_TEMPLATE
-        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=48, intermediate_size=96, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                             initializer_range=0.3, bos_token_id=0, eos_token_id=1, tie_word_embeddings=False)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=48,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=1024,
+            initializer_range=0.3,
+            bos_token_id=0,
+            eos_token_id=1,
+            tie_word_embeddings=False,
+        )
         model = LlamaForCausalLM(config)
     elif kind == "nobos":
         raw = _tokenizer(300, ["<eos>"], CORPUS)
         tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="<eos>")
-        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                             num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
-                             initializer_range=0.3, bos_token_id=None, eos_token_id=0, tie_word_embeddings=True)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=1024,
+            initializer_range=0.3,
+            bos_token_id=None,
+            eos_token_id=0,
+            tie_word_embeddings=True,
+        )
         model = LlamaForCausalLM(config)
     elif kind == "gpt2":
         raw = _tokenizer(350, ["<|endoftext|>"], [t.lower() for t in CORPUS] + CORPUS)
-        tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<|endoftext|>",
-                                            eos_token="<|endoftext|>")
-        config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=1024,
-                            initializer_range=0.3, bos_token_id=0, eos_token_id=0)
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+        config = GPT2Config(
+            vocab_size=len(tokenizer),
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            n_positions=1024,
+            initializer_range=0.3,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
         model = GPT2LMHeadModel(config)
     else:
         raise KeyError(kind)

@@ -56,6 +56,6 @@ def assert_trains_on_the_pick(curated: Dataset, scored: Dataset, shape: Shape, m
         assert context == encode_context(tokenizer, prefix, special), "TRL's context is the one the reply was scored in"
         target = encode_target(tokenizer, reply)
         assert trained[: len(target)] == target, "TRL trains on the selected reply"
-        tail = tokenizer.decode(trained[len(target):])
+        tail = tokenizer.decode(trained[len(target) :])
         assert end_of_turn in (None, tail) and len(trained) - len(target) <= 3, f"only an end of turn follows: {tail!r}"
         end_of_turn = tail

@@ -27,8 +27,10 @@ from hf_select.traces import answer_text
 from hf_select.version import __version__
 
 EXTRACTION_ORDER = "last \\boxed{...} > last 'the answer is X' / 'answer: X' / '#### X' > last number"
-GRADED = ("the answer of a reasoning trace (after </think>, or the <|begin_of_solution|> section), else the whole "
-          "response; a trace cut off inside its reasoning is incorrect")
+GRADED = (
+    "the answer of a reasoning trace (after </think>, or the <|begin_of_solution|> section), else the whole "
+    "response; a trace cut off inside its reasoning is incorrect"
+)
 
 
 @dataclass(frozen=True)
@@ -61,28 +63,42 @@ class CheckAnswers(MapPass):
     Params = AnswerParams
     reads_shape = True
     columns = (IS_CORRECT,)
-    explanation = ("Each response's final answer (the last `\\boxed{}`, else 'the answer is X', else the last "
-                   "number) is compared with the reference answer by math-verify. "
-                   "In reasoning traces only the answer is graded (the text after `</think>`, or the solution); a "
-                   "trace cut off inside its reasoning is incorrect, and `answer_note` says so.")
+    explanation = (
+        "Each response's final answer (the last `\\boxed{}`, else 'the answer is X', else the last "
+        "number) is compared with the reference answer by math-verify. "
+        "In reasoning traces only the answer is graded (the text after `</think>`, or the solution); a "
+        "trace cut off inside its reasoning is incorrect, and `answer_note` says so."
+    )
     params: AnswerParams
 
     def __init__(self, params: AnswerParams | None = None, *, shape: Shape | None = None, **options: Any) -> None:
         self.shape, self.params = configure(type(self), params, shape, options)
-        if self.shape.response_column in (self.params.output_column, self.params.extracted_column,
-                                          self.params.note_column, self.params.answer_column):
-            raise ConfigError(f"CheckAnswers column names must be distinct strings: the response column "
-                              f"{self.shape.response_column!r} is also an answer column")
+        if self.shape.response_column in (
+            self.params.output_column,
+            self.params.extracted_column,
+            self.params.note_column,
+            self.params.answer_column,
+        ):
+            raise ConfigError(
+                f"CheckAnswers column names must be distinct strings: the response column "
+                f"{self.shape.response_column!r} is also an answer column"
+            )
         # Part of the pickled state on purpose: `datasets` fingerprints the transform by pickling it.
         self._grader = fingerprint()
 
     def config(self) -> dict[str, Any]:
         """JSON-safe description of everything that changes the output, for cache keys and dataset cards."""
-        return {"transform": "hf_select.answers.CheckAnswers", "format": self.shape.format,
-                "response_column": self.shape.response_column, **as_config(self.params),
-                "threaded_timeout_seconds": None,  # math-verify cannot time out off the main thread
-                "extraction": EXTRACTION_ORDER, "graded_text": GRADED, **self._grader,
-                "hf_select_version": __version__}
+        return {
+            "transform": "hf_select.answers.CheckAnswers",
+            "format": self.shape.format,
+            "response_column": self.shape.response_column,
+            **as_config(self.params),
+            "threaded_timeout_seconds": None,  # math-verify cannot time out off the main thread
+            "extraction": EXTRACTION_ORDER,
+            "graded_text": GRADED,
+            **self._grader,
+            "hf_select_version": __version__,
+        }
 
     def column_specs(self):
         return (IS_CORRECT.renamed(self.params.output_column),)
@@ -144,8 +160,12 @@ class CheckAnswers(MapPass):
     def _reply(self, row: dict[str, Any]) -> str:
         """The text to grade; an empty text response is a response without an answer (incorrect), not an error."""
         value = row[self.shape.response_column]
-        if self.shape.format == "text" and isinstance(value, str) and not value.strip() and not \
-                self.shape.reasoning_beside(row):
+        if (
+            self.shape.format == "text"
+            and isinstance(value, str)
+            and not value.strip()
+            and not self.shape.reasoning_beside(row)
+        ):
             return value
         return self.shape.reply(row)
 
@@ -158,6 +178,9 @@ class CheckAnswers(MapPass):
         is_number = isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, bool)
         if is_number and math.isfinite(value):
             return str(value)
-        raise ScoringInputError(column, f"the reference answer must be a string or a finite number, got "
-                                        f"{type(value).__name__} {value!r}. Fix or filter rows without a usable "
-                                        "reference.")
+        raise ScoringInputError(
+            column,
+            f"the reference answer must be a string or a finite number, got "
+            f"{type(value).__name__} {value!r}. Fix or filter rows without a usable "
+            "reference.",
+        )

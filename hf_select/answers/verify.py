@@ -108,14 +108,18 @@ def parse_reference(reference: str | None, position: int | None, timeout: int | 
     return gold
 
 
-
 def effective_timeout(timeout_seconds: int | None) -> int | None:
     """math-verify's signal.alarm timeout raises off the main thread: no bound there."""
     return timeout_seconds if threading.current_thread() is threading.main_thread() else None
 
 
-def grade(prediction: str, reference: str, timeout_seconds: int | None = 5, *, position: int | None = None,
-          ) -> tuple[bool, str | None]:
+def grade(
+    prediction: str,
+    reference: str,
+    timeout_seconds: int | None = 5,
+    *,
+    position: int | None = None,
+) -> tuple[bool, str | None]:
     """(whether the final answer of ``prediction`` equals ``reference``, the answer extracted). Raises ValueError
     (with a ``position`` attribute) for a reference that is empty or that math-verify cannot parse: it would
     silently mark every response wrong."""
@@ -127,7 +131,10 @@ def grade(prediction: str, reference: str, timeout_seconds: int | None = 5, *, p
 
 def fingerprint() -> dict[str, str]:
     """What, besides the caller's settings, decides a grade: this module's source and the parsers' versions."""
-    return {"answer_grader": __name__, "grader_sha256": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
-            "math_verify_version": metadata.version("math-verify"),
-            "latex2sympy2_extended_version": metadata.version("latex2sympy2_extended"),
-            "sympy_version": metadata.version("sympy")}
+    return {
+        "answer_grader": __name__,
+        "grader_sha256": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+        "math_verify_version": metadata.version("math-verify"),
+        "latex2sympy2_extended_version": metadata.version("latex2sympy2_extended"),
+        "sympy_version": metadata.version("sympy"),
+    }

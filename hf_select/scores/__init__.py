@@ -65,14 +65,35 @@ def option_type(cls: type[MapPass], name: str) -> Any:
 
 def cli_aliases() -> dict[str, type[MapPass]]:
     """``{alias: score}`` for the scores ``hf-select score --scores`` can run (one model or none, a short alias)."""
-    return {cls.cli_alias: cls for cls in SCORES.values()
-            if getattr(cls, "cli_alias", None) and getattr(cls, "model_roles", ()) in (("model",), ())}
+    return {
+        cls.cli_alias: cls
+        for cls in SCORES.values()
+        if getattr(cls, "cli_alias", None) and getattr(cls, "model_roles", ()) in (("model",), ())
+    }
 
 
 for _score in (GlobalNaturalness, LocalNaturalness, RankSurprisal, Ifd, Aslec, Provenance, CheckAnswers, Completeness):
     register_score(_score)
 
-__all__ = ["ERROR_COLUMN", "SCORES", "Aslec", "CheckAnswers", "Completeness", "GlobalNaturalness", "Ifd",
-           "LocalNaturalness", "MapPass", "Provenance", "ProvenanceCategories", "RankSurprisal", "Scorer",
-           "ScoringInputError", "SentenceLogprobs", "cli_aliases", "option_type", "register_score", "score_class",
-           "score_options"]
+__all__ = [
+    "ERROR_COLUMN",
+    "SCORES",
+    "Aslec",
+    "CheckAnswers",
+    "Completeness",
+    "GlobalNaturalness",
+    "Ifd",
+    "LocalNaturalness",
+    "MapPass",
+    "Provenance",
+    "ProvenanceCategories",
+    "RankSurprisal",
+    "Scorer",
+    "ScoringInputError",
+    "SentenceLogprobs",
+    "cli_aliases",
+    "option_type",
+    "register_score",
+    "score_class",
+    "score_options",
+]

@@ -54,7 +54,8 @@ EXPLANATION = (
     "averages every token but the first of each step; `aslec_casl` removes the effect of the share of step-initial "
     "tokens with a least-squares fit. As in the authors' code, steps end after '. ' and '? ' (splitter `aslec`) "
     "and the fit is made per teacher (gamma `per_teacher`; `pooled` fits one over the split); the parameters "
-    "below say which were used here.")
+    "below say which were used here."
+)
 PARTS = ("aslec_mean", "aslec_rest_mean", "aslec_first_mean", "aslec_first_share")  # what the regression reads
 
 
@@ -64,10 +65,15 @@ class AslecStepParams(PromptedParams):
 
     splitter: str | Callable[[str], Sequence[tuple[int, int]]] = option(
         "How a response is split into reasoning steps: aslec (the authors' code: after every '. ' and '? '), "
-        "sentence (sentences and every line break), paragraph, line, or a function text -> spans.", "aslec",
-        describe=splitter_name)
-    skip_tokens: int = option("Tokens at the start of each step left out by ASLEC-DROP and counted as step-initial "
-                              "by ASLEC-CASL (the paper: the first token, 1; the authors' code: 2).", 1)
+        "sentence (sentences and every line break), paragraph, line, or a function text -> spans.",
+        "aslec",
+        describe=splitter_name,
+    )
+    skip_tokens: int = option(
+        "Tokens at the start of each step left out by ASLEC-DROP and counted as step-initial "
+        "by ASLEC-CASL (the paper: the first token, 1; the authors' code: 2).",
+        1,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,11 +85,15 @@ class AslecStepParams(PromptedParams):
 @dataclass(frozen=True)
 class CaslParams(SuffixParams):
     gamma: Literal["per_teacher", "pooled"] = option(
-        "ASLEC-CASL's regression: per_teacher (the authors' code: one fit per teacher) or pooled (one over the "
-        "split).", "per_teacher")
-    teacher_column: str | None = option("The column naming each response's teacher, for gamma='per_teacher' "
-                                        "(default: `teacher` when the data has it; without one the split is one "
-                                        "group).", None)
+        "ASLEC-CASL's regression: per_teacher (the authors' code: one fit per teacher) or pooled (one over the split).",
+        "per_teacher",
+    )
+    teacher_column: str | None = option(
+        "The column naming each response's teacher, for gamma='per_teacher' "
+        "(default: `teacher` when the data has it; without one the split is one "
+        "group).",
+        None,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -110,15 +120,19 @@ class AslecSteps(Scorer):
 
     name = "aslec_steps"
     Params = AslecStepParams
-    explanation = ("ASLEC's model pass: the student's log-probability of each response token given the prompt, "
-                   "averaged apart for each step's first token(s) and the rest; `aslec_drop` is the mean of the rest.")
+    explanation = (
+        "ASLEC's model pass: the student's log-probability of each response token given the prompt, "
+        "averaged apart for each step's first token(s) and the rest; `aslec_drop` is the mean of the rest."
+    )
     columns = (ASLEC_DROP,)
-    fields = {"aslec_mean": Field(Value("float64"), "mean log-probability of all the response's tokens"),
-              "aslec_rest_mean": Field(Value("float64"), "mean log-probability of the tokens after each step's first"),
-              "aslec_first_mean": Field(Value("float64"), "mean log-probability of each step's first token(s)"),
-              "aslec_first_share": Field(Value("float64"), "share of the response's tokens that start a step"),
-              "aslec_num_steps": Field(Value("int64"), "number of reasoning steps"),
-              "aslec_num_tokens": Field(Value("int64"), "number of response tokens scored")}
+    fields = {
+        "aslec_mean": Field(Value("float64"), "mean log-probability of all the response's tokens"),
+        "aslec_rest_mean": Field(Value("float64"), "mean log-probability of the tokens after each step's first"),
+        "aslec_first_mean": Field(Value("float64"), "mean log-probability of each step's first token(s)"),
+        "aslec_first_share": Field(Value("float64"), "share of the response's tokens that start a step"),
+        "aslec_num_steps": Field(Value("int64"), "number of reasoning steps"),
+        "aslec_num_tokens": Field(Value("int64"), "number of response tokens scored"),
+    }
     params: AslecStepParams
 
     def requests_for(self, row: dict[str, Any]) -> list[ScoringRequest]:
@@ -128,27 +142,41 @@ class AslecSteps(Scorer):
             prefix, special = prompt_prefix(tokenizer, turn.context, self.params.layout)
             encoded = tokenizer(turn.text, add_special_tokens=False, return_offsets_mapping=True)
             owners = token_owners(turn.text, encoded["offset_mapping"], split_steps(turn.text, self.params.splitter))
-            requests.append(StepRequest(encode_context(tokenizer, prefix + turn.before, special),
-                                        list(encoded["input_ids"]), owners))
+            requests.append(
+                StepRequest(
+                    encode_context(tokenizer, prefix + turn.before, special), list(encoded["input_ids"]), owners
+                )
+            )
         if requests and all(_step_initial(r.step_of_token, self.params.skip_tokens).all() for r in requests):
             tokens = sum(len(r.step_of_token) for r in requests)
-            raise ScoringInputError(self.shape.response_column, (
-                f"every token of the reply ({tokens}) is among the first {self.params.skip_tokens} of its step: "
-                "ASLEC-DROP, the mean of the other tokens, has none to average. Drop the row or pass "),
-                Arg("on_error", "nan"), ".")
+            raise ScoringInputError(
+                self.shape.response_column,
+                (
+                    f"every token of the reply ({tokens}) is among the first {self.params.skip_tokens} of its step: "
+                    "ASLEC-DROP, the mean of the other tokens, has none to average. Drop the row or pass "
+                ),
+                Arg("on_error", "nan"),
+                ".",
+            )
         return requests
 
-    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
-                    results: list[TokenScores]) -> dict[str, Any]:
+    def columns_for(
+        self, row: dict[str, Any], requests: list[ScoringRequest], results: list[TokenScores]
+    ) -> dict[str, Any]:
         logprobs = np.concatenate([r.logprobs for r in results]).astype(np.float64)
         first = np.concatenate([_step_initial(r.step_of_token, self.params.skip_tokens) for r in requests])
         scored = ~np.isnan(logprobs)
         steps = sum(len(np.unique(r.step_of_token)) for r in requests)
         rest = _mean(logprobs[scored & ~first])
-        return {"aslec_drop": rest, "aslec_mean": _mean(logprobs[scored]), "aslec_rest_mean": rest,
-                "aslec_first_mean": _mean(logprobs[scored & first]),
-                "aslec_first_share": float((scored & first).sum() / scored.sum()) if scored.any() else math.nan,
-                "aslec_num_steps": steps, "aslec_num_tokens": int(scored.sum())}
+        return {
+            "aslec_drop": rest,
+            "aslec_mean": _mean(logprobs[scored]),
+            "aslec_rest_mean": rest,
+            "aslec_first_mean": _mean(logprobs[scored & first]),
+            "aslec_first_share": float((scored & first).sum() / scored.sum()) if scored.any() else math.nan,
+            "aslec_num_steps": steps,
+            "aslec_num_tokens": int(scored.sum()),
+        }
 
 
 def _step_initial(owners: np.ndarray, skip: int) -> np.ndarray:
@@ -193,8 +221,10 @@ class AslecCasl(OverColumns):
         return self.params.on_error == "nan"
 
     def features(self) -> dict[str, Any]:
-        return {self.column("aslec_casl"): Value("float64"), **({ERROR_COLUMN: Value("string")}
-                                                                  if self.records_errors else {})}
+        return {
+            self.column("aslec_casl"): Value("float64"),
+            **({ERROR_COLUMN: Value("string")} if self.records_errors else {}),
+        }
 
     def prepare(self, ds: Any) -> None:
         """Fit the regression on every row of the split (rows with a NaN part are left out), per teacher or over
@@ -204,9 +234,11 @@ class AslecCasl(OverColumns):
         from datasets import Dataset
 
         if not isinstance(ds, Dataset):
-            raise WrongTypeError("ASLEC-CASL fits a regression over the whole split: score a Dataset, not a stream "
-                                 "(materialise it first)")
-        parts = np.column_stack([np.asarray(ds[c], dtype=np.float64) for c in self.input_columns()[:len(PARTS)]])
+            raise WrongTypeError(
+                "ASLEC-CASL fits a regression over the whole split: score a Dataset, not a stream "
+                "(materialise it first)"
+            )
+        parts = np.column_stack([np.asarray(ds[c], dtype=np.float64) for c in self.input_columns()[: len(PARTS)]])
         self.teacher = self._teacher_column(ds.column_names)
         groups = [str(t) for t in ds[self.teacher]] if self.teacher else [self.POOL] * len(ds)
         self.fit = {}
@@ -214,12 +246,17 @@ class AslecCasl(OverColumns):
             self.fit[name] = casl_fit(parts[np.array([g == name for g in groups])])
             if self.fit[name]["rows"] < self.MIN_ROWS and self.params.on_error == "raise":
                 who = f"teacher {name!r}" if self.teacher else "the split"
-                raise ScoringInputError(self.column("aslec_casl"), (
-                    f"ASLEC-CASL fits gamma on at least {self.MIN_ROWS} scored rows, and {who} has "
-                    f"{self.fit[name]['rows']}. ") + (
-                    "Fit one gamma over the split with " if self.teacher else "Score more rows, or pass "),
+                raise ScoringInputError(
+                    self.column("aslec_casl"),
+                    (
+                        f"ASLEC-CASL fits gamma on at least {self.MIN_ROWS} scored rows, and {who} has "
+                        f"{self.fit[name]['rows']}. "
+                    )
+                    + ("Fit one gamma over the split with " if self.teacher else "Score more rows, or pass "),
                     *((Arg("gamma", "pooled"), ", or pass ") if self.teacher else ()),
-                    Arg("on_error", "nan"), " (NaN for those rows, with the reason).")
+                    Arg("on_error", "nan"),
+                    " (NaN for those rows, with the reason).",
+                )
 
     def _teacher_column(self, columns: list[str]) -> str | None:
         if self.params.gamma == "pooled":
@@ -227,15 +264,22 @@ class AslecCasl(OverColumns):
         return self.params.teacher_column or ("teacher" if "teacher" in columns else None)
 
     def config(self) -> dict[str, Any]:
-        return {"score": self.name, **as_config(self.params), "regression": "mean ~ rest_mean + first_mean + "
-                "first_share + intercept, per teacher or over the split; aslec_casl = mean - gamma * first_share",
-                "fitted_per": self.teacher or ("split" if self.fit is not None else None), "fit": self.fit,
-                "hf_select_version": __version__}
+        return {
+            "score": self.name,
+            **as_config(self.params),
+            "regression": "mean ~ rest_mean + first_mean + "
+            "first_share + intercept, per teacher or over the split; aslec_casl = mean - gamma * first_share",
+            "fitted_per": self.teacher or ("split" if self.fit is not None else None),
+            "fit": self.fit,
+            "hf_select_version": __version__,
+        }
 
     def compute(self, rows: list[dict[str, Any]], log: RowLog) -> list[dict[str, Any]]:
         if self.fit is None:
-            raise ConfigError("ASLEC-CASL is fitted over the whole split: run it with hf_select.score (or call "
-                              "prepare(ds) first), not Dataset.map alone")
+            raise ConfigError(
+                "ASLEC-CASL is fitted over the whole split: run it with hf_select.score (or call "
+                "prepare(ds) first), not Dataset.map alone"
+            )
         mean, share, out = self.column("aslec_mean"), self.column("aslec_first_share"), []
         for i, row in enumerate(rows):
             fit = self.fit[str(row[self.teacher]) if self.teacher else self.POOL]
@@ -249,8 +293,9 @@ class AslecCasl(OverColumns):
 
 
 def _too_few(column: str, rows: int, needed: int) -> None:
-    raise ScoringInputError(column, f"ASLEC-CASL could not fit gamma: this row's group has {rows} scored rows, "
-                                    f"and the fit needs {needed}")
+    raise ScoringInputError(
+        column, f"ASLEC-CASL could not fit gamma: this row's group has {rows} scored rows, and the fit needs {needed}"
+    )
 
 
 def casl_fit(parts: np.ndarray) -> dict[str, float]:
@@ -259,12 +304,22 @@ def casl_fit(parts: np.ndarray) -> dict[str, float]:
     usable = parts[np.isfinite(parts).all(axis=1)]
     usable = usable[np.lexsort(usable.T[::-1])]
     if len(usable) < AslecCasl.MIN_ROWS:
-        return {"beta_rest": math.nan, "beta_first": math.nan, "gamma": math.nan, "intercept": math.nan,
-                "rows": int(len(usable))}
+        return {
+            "beta_rest": math.nan,
+            "beta_first": math.nan,
+            "gamma": math.nan,
+            "intercept": math.nan,
+            "rows": int(len(usable)),
+        }
     design = np.column_stack([usable[:, 1], usable[:, 2], usable[:, 3], np.ones(len(usable))])
     coef, *_ = np.linalg.lstsq(design, usable[:, 0], rcond=None)
-    return {"beta_rest": float(coef[0]), "beta_first": float(coef[1]), "gamma": float(coef[2]),
-            "intercept": float(coef[3]), "rows": int(len(usable))}
+    return {
+        "beta_rest": float(coef[0]),
+        "beta_first": float(coef[1]),
+        "gamma": float(coef[2]),
+        "intercept": float(coef[3]),
+        "rows": int(len(usable)),
+    }
 
 
 class Aslec(CompositeScore):
@@ -280,11 +335,22 @@ class Aslec(CompositeScore):
     citation = citations.ASLEC
     params: AslecParams
 
-    def __init__(self, model: ScoringModel, params: AslecParams | None = None, *, shape: Shape | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self, model: ScoringModel, params: AslecParams | None = None, *, shape: Shape | None = None, **options: Any
+    ) -> None:
         self.shape, self.params = configure(type(self), params, shape, options)
         self.model = model
-        steps = AslecSteps(model, AslecStepParams(**{f.name: getattr(self.params, f.name)
-                                                     for f in fields(AslecStepParams)}), shape=self.shape)
-        self.parts = [steps, AslecCasl(column_suffix=self.params.column_suffix, gamma=self.params.gamma,
-                                       teacher_column=self.params.teacher_column, on_error=self.params.on_error)]
+        steps = AslecSteps(
+            model,
+            AslecStepParams(**{f.name: getattr(self.params, f.name) for f in fields(AslecStepParams)}),
+            shape=self.shape,
+        )
+        self.parts = [
+            steps,
+            AslecCasl(
+                column_suffix=self.params.column_suffix,
+                gamma=self.params.gamma,
+                teacher_column=self.params.teacher_column,
+                on_error=self.params.on_error,
+            ),
+        ]

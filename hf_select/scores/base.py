@@ -38,7 +38,9 @@ class ScoreParams(SuffixParams):
 
     on_overflow: Literal["error", "truncate_left", "nan"] = option(
         "A row longer than the model accepts: error; truncate_left (drop the oldest tokens, which are not scored, "
-        "and say so in `hf_select_error`); nan.", "error")
+        "and say so in `hf_select_error`); nan.",
+        "error",
+    )
 
 
 class Scorer(MapPass):
@@ -56,8 +58,9 @@ class Scorer(MapPass):
     params: ScoreParams
     shape: Shape
 
-    def __init__(self, model: ScoringModel, params: ScoreParams | None = None, *, shape: Shape | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self, model: ScoringModel, params: ScoreParams | None = None, *, shape: Shape | None = None, **options: Any
+    ) -> None:
         self.model = model
         self.shape, self.params = configure(type(self), params, shape, options)
         self._engine: ScoringEngine | None = None
@@ -70,15 +73,18 @@ class Scorer(MapPass):
         together, which a fast tokenizer spreads over its threads). Raise `ScoringInputError` for bad input."""
 
     @abstractmethod
-    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
-                    results: list[TokenScores]) -> dict[str, Any]:
+    def columns_for(
+        self, row: dict[str, Any], requests: list[ScoringRequest], results: list[TokenScores]
+    ) -> dict[str, Any]:
         """The row's output columns from its requests and their results (tokens left unscored by
         ``on_overflow="truncate_left"`` are NaN)."""
 
     def output_features(self) -> dict[str, Any]:
         """The columns this score adds, as `datasets` feature types: its `columns` (float64) and its `fields`."""
-        return {**{c.name: Value("float64") for c in self.base_column_specs()},
-                **{name: f.feature for name, f in self.fields.items()}}
+        return {
+            **{c.name: Value("float64") for c in self.base_column_specs()},
+            **{name: f.feature for name, f in self.fields.items()},
+        }
 
     def input_columns(self) -> list[str]:
         return self.shape.columns()
@@ -93,11 +99,18 @@ class Scorer(MapPass):
         return self._engine
 
     def config(self) -> dict[str, Any]:
-        return {"score": self.name, "model": self.model.name, "model_hub_id": self.model.hub_id,
-                "model_identity": self.model.identity, **as_config(self.shape), **as_config(self.params),
-                "reasoning_rendering": reasoning_rendering(self.model.tokenizer,
-                                                           getattr(self.params, "layout", None) or "auto"),
-                "hf_select_version": __version__}
+        return {
+            "score": self.name,
+            "model": self.model.name,
+            "model_hub_id": self.model.hub_id,
+            "model_identity": self.model.identity,
+            **as_config(self.shape),
+            **as_config(self.params),
+            "reasoning_rendering": reasoning_rendering(
+                self.model.tokenizer, getattr(self.params, "layout", None) or "auto"
+            ),
+            "hf_select_version": __version__,
+        }
 
     def describe(self) -> str:
         return f"{self.key} ({self.model.name})"
@@ -110,7 +123,6 @@ class Scorer(MapPass):
         if error.overflow and self.params.on_overflow == "nan":
             return False
         return self.params.on_error == "raise"
-
 
     def features(self) -> dict[str, Any]:
         features = {self.column(name): feature for name, feature in self.output_features().items()}
@@ -141,8 +153,11 @@ class Scorer(MapPass):
             dropped = sum(d for _, _, d in planned or [])
             if dropped:
                 total = sum(len(asked.target) for asked, _, _ in planned)
-                log.note(i, f"{self.key}: {log.label(i)}, column {self._overflow_column()!r}: {TRUNCATED} {limit} "
-                            f"tokens; {dropped} of {total} scored tokens were dropped (on_overflow='truncate_left')")
+                log.note(
+                    i,
+                    f"{self.key}: {log.label(i)}, column {self._overflow_column()!r}: {TRUNCATED} {limit} "
+                    f"tokens; {dropped} of {total} scored tokens were dropped (on_overflow='truncate_left')",
+                )
         return plans
 
     def tokenise(self, asked: list[list | None]) -> list[list[ScoringRequest] | None]:
@@ -151,8 +166,12 @@ class Scorer(MapPass):
         if not texts:
             return asked
         encoded = iter(encode_requests(self.model.tokenizer, texts))
-        return [None if requests is None else [ScoringRequest(*next(encoded)) if isinstance(r, TextRequest) else r
-                                               for r in requests] for requests in asked]
+        return [
+            None
+            if requests is None
+            else [ScoringRequest(*next(encoded)) if isinstance(r, TextRequest) else r for r in requests]
+            for requests in asked
+        ]
 
     def columns_of(self, rows: list[dict[str, Any]], plans: list, results: list[list[TokenScores]]) -> list[dict]:
         """The output columns of each row from its plan and its requests' results (NaN/null where unscorable)."""
@@ -161,9 +180,11 @@ class Scorer(MapPass):
             if planned is None:
                 out = {name: _unscored(feature) for name, feature in self.output_features().items()}
             else:
-                out = self.columns_for(row, [asked for asked, _, _ in planned],
-                                       [_unfit(result, dropped) for (_, _, dropped), result in zip(planned, scores,
-                                                                                                  strict=True)])
+                out = self.columns_for(
+                    row,
+                    [asked for asked, _, _ in planned],
+                    [_unfit(result, dropped) for (_, _, dropped), result in zip(planned, scores, strict=True)],
+                )
             outputs.append({self.column(name): value for name, value in out.items()})
         return outputs
 
@@ -175,8 +196,13 @@ class Scorer(MapPass):
             raise ScoringInputError(
                 self._overflow_column(),
                 f"the sequence is {len(request)} tokens but the model accepts at most {limit}. Shorten the text, or "
-                "pass ", Arg("on_overflow", "truncate_left"), " (drop the oldest tokens) or ",
-                Arg("on_overflow", "nan"), ".", overflow=True)
+                "pass ",
+                Arg("on_overflow", "truncate_left"),
+                " (drop the oldest tokens) or ",
+                Arg("on_overflow", "nan"),
+                ".",
+                overflow=True,
+            )
         sequence = list(request.context) + list(request.target)
         kept_target = min(len(request.target), limit - 1)  # at least one context token stays
         context = sequence[len(sequence) - limit : len(sequence) - kept_target]
@@ -186,8 +212,9 @@ class Scorer(MapPass):
         return self.input_columns()[0]
 
 
-def run_together(scores: Sequence[Scorer], rows: list[dict[str, Any]], logs: Sequence[RowLog],
-                 progress: Any = None) -> list[list[dict[str, Any]]]:
+def run_together(
+    scores: Sequence[Scorer], rows: list[dict[str, Any]], logs: Sequence[RowLog], progress: Any = None
+) -> list[list[dict[str, Any]]]:
     """The columns of several scores on one model for the same rows, each from one engine run over its requests,
     and a run shared by the scores that ask exactly the same requests: global naturalness, RSR, IFD's conditional
     half and ASLEC all ask for the prompt + response, which runs once.
@@ -199,8 +226,10 @@ def run_together(scores: Sequence[Scorer], rows: list[dict[str, Any]], logs: Seq
     plans = [score.plan_rows(rows, log) for score, log in zip(scores, logs, strict=True)]
     asked = [[[fitted for _, fitted, _ in planned or []] for planned in planned_rows] for planned_rows in plans]
     # one score alone needs no (costly) key to find scores that ask the same
-    keys = [tuple((tuple(r.context), tuple(r.target)) for row in requests for r in row) if len(scores) > 1 else 0
-            for requests in asked]
+    keys = [
+        tuple((tuple(r.context), tuple(r.target)) for row in requests for r in row) if len(scores) > 1 else 0
+        for requests in asked
+    ]
     runs: dict[tuple | int, list[TokenScores]] = {}  # a list of requests -> the engine's results for it
     outputs = []
     for score, planned_rows, requests, key in zip(scores, plans, asked, keys, strict=True):
@@ -257,8 +286,11 @@ class SharedPass(MapPass):
         return list(dict.fromkeys(c for member in self.members for c in member.optional_columns()))
 
     def features(self) -> dict[str, Any]:
-        return {f"{i}:{name}": feature for i, member in enumerate(self.members)
-                for name, feature in member.features().items()}
+        return {
+            f"{i}:{name}": feature
+            for i, member in enumerate(self.members)
+            for name, feature in member.features().items()
+        }
 
     def config(self) -> dict[str, Any]:
         return {"score": self.name, "members": [member.config() for member in self.members]}
@@ -266,8 +298,9 @@ class SharedPass(MapPass):
     def compute(self, rows: list[dict[str, Any]], log: RowLog) -> list[dict[str, Any]]:
         logs = [RowLog(member, log.indices, log.batched, len(rows)) for member in self.members]
         outputs: list[dict[str, Any]] = [{} for _ in rows]
-        for i, (member, member_log, columns) in enumerate(zip(self.members, logs, run_together(
-                self.members, rows, logs, self.progress), strict=True)):
+        for i, (member, member_log, columns) in enumerate(
+            zip(self.members, logs, run_together(self.members, rows, logs, self.progress), strict=True)
+        ):
             for out, new, error in zip(outputs, columns, member_log.errors, strict=True):
                 out.update({f"{i}:{name}": value for name, value in new.items()})
                 if member.records_errors:
@@ -287,8 +320,9 @@ class TakeColumns:
         return {name: taken[f"{self.slot}:{name}"] for name in self.member.features()}
 
 
-def _reporter(progress: Any, owner: list[int], requests: list[ScoringRequest], rows: int, weight: float = 1.0,
-              first: bool = True):
+def _reporter(
+    progress: Any, owner: list[int], requests: list[ScoringRequest], rows: int, weight: float = 1.0, first: bool = True
+):
     """A callback for the engine that moves the progress bar as requests finish (each request is its row's share
     of ``weight``: the part of the rows' work this engine run is, when several run for the same rows)."""
     if progress is None:

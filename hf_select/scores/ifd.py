@@ -42,24 +42,30 @@ from hf_select.version import __version__
 EXPLANATION = (
     "Instruction-Following Difficulty (arXiv 2308.12032): the student's mean token loss on the response given the "
     "prompt, divided by its mean loss on the response alone. Near 1: the prompt hardly helps; low: the prompt makes "
-    "the response easy. The paper keeps the highest IFD (below 1); low-IFD selection takes the other end.")
+    "the response easy. The paper keeps the highest IFD (below 1); low-IFD selection takes the other end."
+)
 
 
 @dataclass(frozen=True)
 class IfdParams(PromptedParams):
-    max_tokens: int | None = option("Score only the first N response tokens, in both halves (Cherry: 512); "
-                                    "default: the whole response.", None)
+    max_tokens: int | None = option(
+        "Score only the first N response tokens, in both halves (Cherry: 512); default: the whole response.", None
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int)
-                                            or self.max_tokens < 1):
-            raise ConfigError(f"max_tokens must be a positive integer (or null for the whole response), not "
-                              f"{self.max_tokens!r}")
+        if self.max_tokens is not None and (
+            isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1
+        ):
+            raise ConfigError(
+                f"max_tokens must be a positive integer (or null for the whole response), not {self.max_tokens!r}"
+            )
         if self.on_overflow == "truncate_left":
-            raise ConfigError("IFD cannot use on_overflow='truncate_left': it drops the prompt first, so both halves "
-                              "score the same tokens and IFD is exactly 1. Use max_tokens=512 (the same response "
-                              "prefix in both halves, as Cherry does) or on_overflow='nan'")
+            raise ConfigError(
+                "IFD cannot use on_overflow='truncate_left': it drops the prompt first, so both halves "
+                "score the same tokens and IFD is exactly 1. Use max_tokens=512 (the same response "
+                "prefix in both halves, as Cherry does) or on_overflow='nan'"
+            )
 
 
 class _ResponsePrefix:
@@ -72,8 +78,9 @@ class _ResponsePrefix:
         keep = self.params.max_tokens
         if keep is None:
             return requests
-        return [None if row is None else [ScoringRequest(r.context, list(r.target)[:keep]) for r in row]
-                for row in requests]
+        return [
+            None if row is None else [ScoringRequest(r.context, list(r.target)[:keep]) for r in row] for row in requests
+        ]
 
 
 class IfdConditional(_ResponsePrefix, Scorer):
@@ -81,16 +88,22 @@ class IfdConditional(_ResponsePrefix, Scorer):
 
     name = "ifd_conditional"
     Params = IfdParams
-    explanation = ("IFD's first half: the student's mean token loss on the response given the prompt (the request "
-                   "global naturalness makes).")
-    fields = {"ifd_conditional_loss": Field(Value("float64"), "mean token loss (negative log-probability) of the "
-                                                                "response given the prompt")}
+    explanation = (
+        "IFD's first half: the student's mean token loss on the response given the prompt (the request "
+        "global naturalness makes)."
+    )
+    fields = {
+        "ifd_conditional_loss": Field(
+            Value("float64"), "mean token loss (negative log-probability) of the response given the prompt"
+        )
+    }
 
     def requests_for(self, row: dict[str, Any]) -> list[TextRequest]:
         return response_given_prompt(self, row)
 
-    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
-                    results: list[TokenScores]) -> dict[str, Any]:
+    def columns_for(
+        self, row: dict[str, Any], requests: list[ScoringRequest], results: list[TokenScores]
+    ) -> dict[str, Any]:
         return {"ifd_conditional_loss": -mean_logprob(np.concatenate([r.logprobs for r in results]))[0]}
 
 
@@ -100,8 +113,9 @@ class IfdUnconditional(_ResponsePrefix, Scorer):
     name = "ifd_unconditional"
     Params = IfdParams
     explanation = "IFD's second half: the student's mean token loss on the response alone, with no prompt."
-    fields = {"ifd_unconditional_loss": Field(Value("float64"), "mean token loss of the response alone, with no "
-                                                                  "prompt")}
+    fields = {
+        "ifd_unconditional_loss": Field(Value("float64"), "mean token loss of the response alone, with no prompt")
+    }
 
     def input_columns(self) -> list[str]:
         return self.shape.columns(with_prompt=False)
@@ -109,8 +123,9 @@ class IfdUnconditional(_ResponsePrefix, Scorer):
     def requests_for(self, row: dict[str, Any]) -> list[TextRequest]:
         return [TextRequest("", True, turn.text) for turn in self.shape.read(row, with_prompt=False)]
 
-    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
-                    results: list[TokenScores]) -> dict[str, Any]:
+    def columns_for(
+        self, row: dict[str, Any], requests: list[ScoringRequest], results: list[TokenScores]
+    ) -> dict[str, Any]:
         return {"ifd_unconditional_loss": -mean_logprob(np.concatenate([r.logprobs for r in results]))[0]}
 
 
@@ -129,8 +144,12 @@ class IfdRatio(OverColumns):
         return {self.column("ifd"): Value("float64")}
 
     def config(self) -> dict[str, Any]:
-        return {"score": self.name, **as_config(self.params),
-                "definition": "ifd_conditional_loss / ifd_unconditional_loss", "hf_select_version": __version__}
+        return {
+            "score": self.name,
+            **as_config(self.params),
+            "definition": "ifd_conditional_loss / ifd_unconditional_loss",
+            "hf_select_version": __version__,
+        }
 
     def compute(self, rows: list[dict[str, Any]], log: RowLog) -> list[dict[str, Any]]:
         out = []
@@ -155,11 +174,19 @@ class Ifd(CompositeScore):
     citation = citations.IFD
     params: IfdParams
 
-    def __init__(self, model: ScoringModel, params: IfdParams | None = None, *,
-                 shape: Shape | None = None, **options: Any) -> None:
+    def __init__(
+        self, model: ScoringModel, params: IfdParams | None = None, *, shape: Shape | None = None, **options: Any
+    ) -> None:
         self.shape, self.params = configure(type(self), params, shape, options)
         self.model = model
-        common = {"shape": self.shape, **{f: getattr(self.params, f) for f in ("layout", "on_error", "on_overflow",
-                                                                             "column_suffix", "max_tokens")}}
-        self.parts = [IfdConditional(model, **common), IfdUnconditional(model, **common),
-                      IfdRatio(column_suffix=self.params.column_suffix)]
+        common = {
+            "shape": self.shape,
+            **{
+                f: getattr(self.params, f) for f in ("layout", "on_error", "on_overflow", "column_suffix", "max_tokens")
+            },
+        }
+        self.parts = [
+            IfdConditional(model, **common),
+            IfdUnconditional(model, **common),
+            IfdRatio(column_suffix=self.params.column_suffix),
+        ]

@@ -25,8 +25,10 @@ from hf_select.layout import Layout, TextRequest, prompt_prefix
 from hf_select.scores.base import ScoreParams, Scorer, mean_logprob
 from hf_select.steps import describe_splitter, split_steps, splitter_name
 
-LAYOUT_HELP = ("How the prompt precedes the response: chat (the student's chat template), plain (prompt + blank "
-               "line), auto (chat when the student has a template).")
+LAYOUT_HELP = (
+    "How the prompt precedes the response: chat (the student's chat template), plain (prompt + blank "
+    "line), auto (chat when the student has a template)."
+)
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,12 @@ class PromptedParams(ScoreParams):
     layout: Layout = option(LAYOUT_HELP, "auto")
 
 
-GLOBAL_FIELDS = {"global_logprob_sum": Field(Value("float64"), "sum of the response tokens' log-probabilities "
-                                                                 "(re-normalise as you like)"),
-                 "global_num_tokens": Field(Value("int64"), "number of response tokens scored")}
+GLOBAL_FIELDS = {
+    "global_logprob_sum": Field(
+        Value("float64"), "sum of the response tokens' log-probabilities (re-normalise as you like)"
+    ),
+    "global_num_tokens": Field(Value("int64"), "number of response tokens scored"),
+}
 
 
 def response_given_prompt(score: Scorer, row: dict[str, Any]) -> list[TextRequest]:
@@ -70,15 +75,17 @@ class GlobalNaturalness(Scorer):
     explanation = (
         "The student's mean log-probability of each response token given the prompt, laid out as in supervised "
         "fine-tuning. Higher means the student finds the whole response more natural. Across many teachers and "
-        "long traces it favours short, simple responses (the baseline that local naturalness improves on).")
+        "long traces it favours short, simple responses (the baseline that local naturalness improves on)."
+    )
     fields = GLOBAL_FIELDS
     params: PromptedParams
 
     def requests_for(self, row: dict[str, Any]) -> list[TextRequest]:
         return response_given_prompt(self, row)
 
-    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
-                    results: list[TokenScores]) -> dict[str, Any]:
+    def columns_for(
+        self, row: dict[str, Any], requests: list[ScoringRequest], results: list[TokenScores]
+    ) -> dict[str, Any]:
         return global_columns(results)
 
 
@@ -88,10 +95,15 @@ class LocalNaturalnessParams(ScoreParams):
     include_prompt: bool = option("Condition every step on the prompt too (the paper: no).", False)
     splitter: str | Callable[[str], Sequence[tuple[int, int]]] = option(
         "How a response is split into steps: paragraph, sentence (sentences and every line break), line, aslec (after "
-        "every '. ' and '? '), or a function text -> spans.", "paragraph",
-        describe=splitter_name)
-    max_step_tokens: int | None = option("paragraph splitter: paragraphs longer than this many (approximate) tokens "
-                                         "are split into sentences; default 80.", None)
+        "every '. ' and '? '), or a function text -> spans.",
+        "paragraph",
+        describe=splitter_name,
+    )
+    max_step_tokens: int | None = option(
+        "paragraph splitter: paragraphs longer than this many (approximate) tokens "
+        "are split into sentences; default 80.",
+        None,
+    )
     layout: Layout | None = option(f"With include_prompt: {LAYOUT_HELP} Default auto.", None)
 
     def __post_init__(self) -> None:
@@ -126,16 +138,28 @@ class LocalNaturalness(Scorer):
         "The response is split into short reasoning steps; each step is scored by the student's mean token "
         "log-probability given only the few steps before it (re-encoded from their own start), and the response's "
         "score is the mean over steps (arXiv 2510.03988). Higher is better; it keeps tracking downstream quality "
-        "when responses come from several teachers and get long.")
+        "when responses come from several teachers and get long."
+    )
     citation = citations.LOCAL_NATURALNESS
-    fields = {"local_step_scores": Field(List(Value("float64")), "each reasoning step's mean token log-probability, "
-                                                                 "in order"),
-              "local_step_spans": Field(List(List(Value("int64"))), "each step's [turn, start, end]: its characters in "
-                                                                    "the scored text of that scored turn (0: the "
-                                                                    "first)"),
-              "local_num_steps": Field(Value("int64"), "number of reasoning steps the response was split into")}
-    shades = (Shade("steps", "local_step_spans", "local_step_scores",
-                    "local naturalness of each step (mean token log-prob; low: unnatural)", "step"),)
+    fields = {
+        "local_step_scores": Field(
+            List(Value("float64")), "each reasoning step's mean token log-probability, in order"
+        ),
+        "local_step_spans": Field(
+            List(List(Value("int64"))),
+            "each step's [turn, start, end]: its characters in the scored text of that scored turn (0: the first)",
+        ),
+        "local_num_steps": Field(Value("int64"), "number of reasoning steps the response was split into"),
+    }
+    shades = (
+        Shade(
+            "steps",
+            "local_step_spans",
+            "local_step_scores",
+            "local naturalness of each step (mean token log-prob; low: unnatural)",
+            "step",
+        ),
+    )
     params: LocalNaturalnessParams
 
     def input_columns(self) -> list[str]:
@@ -158,14 +182,24 @@ class LocalNaturalness(Scorer):
         for turn in self.shape.read(row, with_prompt=p.include_prompt):
             prefix, special = prompt_prefix(tokenizer, turn.context, p.layout) if p.include_prompt else ("", True)
             steps = self.steps(turn.text)
-            requests += [TextRequest(prefix + "".join(steps[max(0, i - p.window):i]), special, step)
-                         for i, step in enumerate(steps)]
+            requests += [
+                TextRequest(prefix + "".join(steps[max(0, i - p.window) : i]), special, step)
+                for i, step in enumerate(steps)
+            ]
         return requests
 
-    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
-                    results: list[TokenScores]) -> dict[str, Any]:
+    def columns_for(
+        self, row: dict[str, Any], requests: list[ScoringRequest], results: list[TokenScores]
+    ) -> dict[str, Any]:
         step_scores = [mean_logprob(r.logprobs)[0] for r in results]
-        spans = [[turn, start, end] for turn, scored in enumerate(self.shape.read(row, with_prompt=False))
-                 for start, end in self.spans(scored.text)]
-        return {"local_naturalness": mean_logprob(np.asarray(step_scores))[0], "local_step_scores": step_scores,
-                "local_step_spans": spans, "local_num_steps": len(step_scores)}
+        spans = [
+            [turn, start, end]
+            for turn, scored in enumerate(self.shape.read(row, with_prompt=False))
+            for start, end in self.spans(scored.text)
+        ]
+        return {
+            "local_naturalness": mean_logprob(np.asarray(step_scores))[0],
+            "local_step_scores": step_scores,
+            "local_step_spans": spans,
+            "local_num_steps": len(step_scores),
+        }

@@ -54,13 +54,18 @@ class AttributedRequest(ScoringRequest):
 
 
 def _margin() -> Any:
-    return option("Per-character log-probability difference (nats) beyond which a sentence is teacher- or "
-                  "student-originated.", 0.1)
+    return option(
+        "Per-character log-probability difference (nats) beyond which a sentence is teacher- or student-originated.",
+        0.1,
+    )
 
 
 def _splitter() -> Any:
-    return option("How a response is split into sentences: sentence, line, paragraph, or a function text -> spans.",
-                  "sentence", describe=splitter_name)
+    return option(
+        "How a response is split into sentences: sentence, line, paragraph, or a function text -> spans.",
+        "sentence",
+        describe=splitter_name,
+    )
 
 
 @dataclass(frozen=True)
@@ -94,16 +99,22 @@ class SentenceLogprobs(Scorer):
     explanation = (
         "One forward pass of this model over prompt + response with its own tokenizer; each token is attributed "
         "to the sentence holding its first non-whitespace character, and a sentence's log-probability is the sum "
-        "over its tokens (comparable across tokenizers).")
-    fields = {"prov_sentence_spans": Field(List(List(Value("int64"))),
-                                           "[start, end) character span of each sentence of the response"),
-              "prov_sentence_chars": Field(List(Value("int64")), "number of characters of each sentence")}
-    role_doc: ClassVar[str] = ("each sentence's total log-probability under the {role} model, given the prompt and "
-                               "all previous text")
+        "over its tokens (comparable across tokenizers)."
+    )
+    fields = {
+        "prov_sentence_spans": Field(
+            List(List(Value("int64"))), "[start, end) character span of each sentence of the response"
+        ),
+        "prov_sentence_chars": Field(List(Value("int64")), "number of characters of each sentence"),
+    }
+    role_doc: ClassVar[str] = (
+        "each sentence's total log-probability under the {role} model, given the prompt and all previous text"
+    )
     params: SentenceParams
 
-    def __init__(self, model: ScoringModel, params: SentenceParams | None = None, *, shape: Shape | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self, model: ScoringModel, params: SentenceParams | None = None, *, shape: Shape | None = None, **options: Any
+    ) -> None:
         super().__init__(model, params, shape=shape, **options)
         if self.shape.turns != "last":
             raise ConfigError("provenance scores one reply per row (its sentence spans); turns='all' is not supported")
@@ -113,8 +124,10 @@ class SentenceLogprobs(Scorer):
         return f"provenance_{self.params.role}"
 
     def output_features(self) -> dict[str, Any]:
-        return {**{name: f.feature for name, f in self.fields.items()},
-                f"prov_logprob_{self.params.role}": List(Value("float64"))}
+        return {
+            **{name: f.feature for name, f in self.fields.items()},
+            f"prov_logprob_{self.params.role}": List(Value("float64")),
+        }
 
     def field_docs(self) -> dict[str, str]:
         role = self.params.role
@@ -133,16 +146,19 @@ class SentenceLogprobs(Scorer):
         context = encode_context(tokenizer, prefix + turn.before, special)
         return [AttributedRequest(context, list(encoded["input_ids"]), spans, owners)]
 
-    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
-                    results: list[TokenScores]) -> dict[str, Any]:
+    def columns_for(
+        self, row: dict[str, Any], requests: list[ScoringRequest], results: list[TokenScores]
+    ) -> dict[str, Any]:
         spans, owners = requests[0].spans, requests[0].sentence_of_token
         logprobs = results[0].logprobs.astype(np.float64)
         sums = np.zeros(len(spans))
         np.add.at(sums, owners, logprobs)  # NaN (a token dropped by truncation) makes its sentence NaN
         sums[np.bincount(owners, minlength=len(spans)) == 0] = math.nan  # owns no token: text shared with a neighbour
-        return {"prov_sentence_spans": [list(s) for s in spans],
-                "prov_sentence_chars": [end - start for start, end in spans],
-                f"prov_logprob_{self.params.role}": sums.tolist()}
+        return {
+            "prov_sentence_spans": [list(s) for s in spans],
+            "prov_sentence_chars": [end - start for start, end in spans],
+            f"prov_logprob_{self.params.role}": sums.tolist(),
+        }
 
 
 def categorize(teacher: np.ndarray, student: np.ndarray, distilled: np.ndarray | None, margin: float) -> list:
@@ -167,7 +183,8 @@ EXPLANATION = (
     "Provenance tracing (arXiv 2512.20908): each sentence is classified by comparing the per-character "
     "log-probabilities the teacher, the student (and a distilled student) give it under the same context. "
     "`prov_divergence` is the mean teacher-minus-student difference: content the teacher finds much likelier "
-    "than the student does.")
+    "than the student does."
+)
 
 
 @dataclass(frozen=True)
@@ -186,15 +203,30 @@ class ProvenanceCategories(MapPass):
     columns = (PROV_DIVERGENCE, PROV_TEACHER_FRACTION)
     explanation = EXPLANATION
     citation = citations.PROVENANCE
-    fields = {"prov_category": Field(List(Value("string")), "origin category of each sentence (null where a model "
-                                                            "could not score it)"),
-              "prov_sentence_margins": Field(List(Value("float64")), "each sentence's log-probability per character, "
-                                                                     "teacher minus student"),
-              **{f"prov_frac_{c}": Field(Value("float64"), f"share of the response's sentences in category {c}")
-                 for c in (TEACHER, STUDENT, PRE_EXISTING, BOOSTED)}}
-    shades = (Shade("sentences", "prov_sentence_spans", "prov_sentence_margins",
-                    "provenance: teacher minus student log-prob per character (high: teacher-originated, low: the "
-                    "student's own)", "sentence", "diverging", categories="prov_category"),)
+    fields = {
+        "prov_category": Field(
+            List(Value("string")), "origin category of each sentence (null where a model could not score it)"
+        ),
+        "prov_sentence_margins": Field(
+            List(Value("float64")), "each sentence's log-probability per character, teacher minus student"
+        ),
+        **{
+            f"prov_frac_{c}": Field(Value("float64"), f"share of the response's sentences in category {c}")
+            for c in (TEACHER, STUDENT, PRE_EXISTING, BOOSTED)
+        },
+    }
+    shades = (
+        Shade(
+            "sentences",
+            "prov_sentence_spans",
+            "prov_sentence_margins",
+            "provenance: teacher minus student log-prob per character (high: teacher-originated, low: the "
+            "student's own)",
+            "sentence",
+            "diverging",
+            categories="prov_category",
+        ),
+    )
     params: CategoryParams
 
     def __init__(self, params: CategoryParams | None = None, **options: Any) -> None:
@@ -213,8 +245,12 @@ class ProvenanceCategories(MapPass):
         return False  # rows a model pass could not score are NaN here too, with that pass's message
 
     def features(self) -> dict[str, Any]:
-        return {"prov_category": List(Value("string")), "prov_sentence_margins": List(Value("float64")),
-                "prov_divergence": Value("float64"), **{f"prov_frac_{c}": Value("float64") for c in self.categories}}
+        return {
+            "prov_category": List(Value("string")),
+            "prov_sentence_margins": List(Value("float64")),
+            "prov_divergence": Value("float64"),
+            **{f"prov_frac_{c}": Value("float64") for c in self.categories},
+        }
 
     def config(self) -> dict[str, Any]:
         return {"score": self.name, **as_config(self.params), "rule": CATEGORY_RULE, "hf_select_version": __version__}
@@ -236,8 +272,12 @@ class ProvenanceCategories(MapPass):
 
     def _row(self, row: dict[str, Any]) -> dict[str, Any]:
         if row["prov_sentence_chars"] is None or any(row.get(f"prov_logprob_{r}") is None for r in self.roles):
-            return {"prov_category": None, "prov_sentence_margins": None, "prov_divergence": math.nan,
-                    **{f"prov_frac_{c}": math.nan for c in self.categories}}  # a pass could not score this row
+            return {
+                "prov_category": None,
+                "prov_sentence_margins": None,
+                "prov_divergence": math.nan,
+                **{f"prov_frac_{c}": math.nan for c in self.categories},
+            }  # a pass could not score this row
         chars = np.asarray(row["prov_sentence_chars"], dtype=np.float64)
         per_char = {r: np.asarray(row[f"prov_logprob_{r}"], dtype=np.float64) / chars for r in self.roles}
         labels = categorize(per_char["teacher"], per_char["student"], per_char.get("distilled"), self.params.margin)
@@ -245,9 +285,14 @@ class ProvenanceCategories(MapPass):
         difference = per_char["teacher"] - per_char["student"]
         divergence = float(np.nanmean(difference)) if np.isfinite(difference).any() else math.nan
         margins = [float(d) if np.isfinite(d) else None for d in difference]
-        return {"prov_category": labels, "prov_sentence_margins": margins, "prov_divergence": divergence,
-                **{f"prov_frac_{c}": (labelled.count(c) / len(labelled) if labelled else math.nan)
-                   for c in self.categories}}
+        return {
+            "prov_category": labels,
+            "prov_sentence_margins": margins,
+            "prov_divergence": divergence,
+            **{
+                f"prov_frac_{c}": (labelled.count(c) / len(labelled) if labelled else math.nan) for c in self.categories
+            },
+        }
 
 
 class Provenance(CompositeScore):
@@ -268,12 +313,25 @@ class Provenance(CompositeScore):
     citation = citations.PROVENANCE
     params: ProvenanceParams
 
-    def __init__(self, teacher: ScoringModel, student: ScoringModel, distilled: ScoringModel | None = None,
-                 params: ProvenanceParams | None = None, *, shape: Shape | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        teacher: ScoringModel,
+        student: ScoringModel,
+        distilled: ScoringModel | None = None,
+        params: ProvenanceParams | None = None,
+        *,
+        shape: Shape | None = None,
+        **options: Any,
+    ) -> None:
         self.shape, self.params = configure(type(self), params, shape, options)
         p = self.params
-        common = {"shape": self.shape, "splitter": p.splitter, "layout": p.layout, "on_error": p.on_error,
-                  "on_overflow": p.on_overflow}
+        common = {
+            "shape": self.shape,
+            "splitter": p.splitter,
+            "layout": p.layout,
+            "on_error": p.on_error,
+            "on_overflow": p.on_overflow,
+        }
         models = {"teacher": teacher, "student": student, **({"distilled": distilled} if distilled else {})}
         self.model_passes = [SentenceLogprobs(model, role=role, **common) for role, model in models.items()]
         self.categories = ProvenanceCategories(margin=p.margin, with_distilled=distilled is not None)

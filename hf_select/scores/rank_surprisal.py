@@ -38,8 +38,9 @@ DEFAULT_RANK_CLIP = 100  # the published default
 
 @dataclass(frozen=True)
 class RankSurprisalParams(PromptedParams):
-    rank_clip: int | None = option("Cap each token's rank at this before averaging (the published 100; None: no "
-                                   "cap).", DEFAULT_RANK_CLIP)
+    rank_clip: int | None = option(
+        "Cap each token's rank at this before averaging (the published 100; None: no cap).", DEFAULT_RANK_CLIP
+    )
     include_global: bool = option("Also add the global_* columns, from the same forward pass.", False)
 
     def __post_init__(self) -> None:
@@ -62,12 +63,16 @@ class RankSurprisal(Scorer):
     explanation = (
         "Rank-Surprisal Ratio (arXiv 2601.14249): the mean rank of the response's tokens under the student (1 = its "
         "top choice) divided by their mean surprisal (negative log-probability). Lower is better: content that is "
-        "informative in absolute terms yet aligned with what the student already ranks high.")
+        "informative in absolute terms yet aligned with what the student already ranks high."
+    )
     citation = citations.RANK_SURPRISAL
-    fields = {**GLOBAL_FIELDS,
-              "rsr_mean_rank": Field(Value("float64"), "mean rank of the response's tokens under the student "
-                                                         "(clipped as configured)"),
-              "rsr_mean_surprisal": Field(Value("float64"), "mean negative log-probability of the response's tokens")}
+    fields = {
+        **GLOBAL_FIELDS,
+        "rsr_mean_rank": Field(
+            Value("float64"), "mean rank of the response's tokens under the student (clipped as configured)"
+        ),
+        "rsr_mean_surprisal": Field(Value("float64"), "mean negative log-probability of the response's tokens"),
+    }
     with_ranks = True
     params: RankSurprisalParams
 
@@ -76,14 +81,18 @@ class RankSurprisal(Scorer):
 
     def output_features(self) -> dict[str, Any]:
         features = super().output_features()
-        return features if self.params.include_global else {
-            name: feature for name, feature in features.items() if name not in GLOBAL_FIELDS}
+        return (
+            features
+            if self.params.include_global
+            else {name: feature for name, feature in features.items() if name not in GLOBAL_FIELDS}
+        )
 
     def requests_for(self, row: dict[str, Any]) -> list[TextRequest]:
         return response_given_prompt(self, row)
 
-    def columns_for(self, row: dict[str, Any], requests: list[ScoringRequest],
-                    results: list[TokenScores]) -> dict[str, Any]:
+    def columns_for(
+        self, row: dict[str, Any], requests: list[ScoringRequest], results: list[TokenScores]
+    ) -> dict[str, Any]:
         logprobs = np.concatenate([r.logprobs for r in results])  # every scored turn's tokens
         scored = ~np.isnan(logprobs)
         ranks = np.concatenate([r.ranks for r in results])[scored].astype(np.float64)
@@ -92,8 +101,11 @@ class RankSurprisal(Scorer):
         surprisal = -logprobs[scored].astype(np.float64)
         mean_rank = float(ranks.mean()) if ranks.size else math.nan
         mean_surprisal = float(surprisal.mean()) if surprisal.size else math.nan
-        out = {"rsr": mean_rank / mean_surprisal if mean_surprisal > 0 else math.nan,
-               "rsr_mean_rank": mean_rank, "rsr_mean_surprisal": mean_surprisal}
+        out = {
+            "rsr": mean_rank / mean_surprisal if mean_surprisal > 0 else math.nan,
+            "rsr_mean_rank": mean_rank,
+            "rsr_mean_surprisal": mean_surprisal,
+        }
         if self.params.include_global:
             out = {**global_columns(results), **out}
         return out

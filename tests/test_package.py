@@ -37,8 +37,10 @@ LAYERS = [
     ("selection", {"select", "stats", "rank_agreement", "verdict", "sft"}),
     ("card", {"cards", "card_sections", "report", "compare", "viewer"}),
     ("hub", {"hub"}),
-    ("entry points", {"recipes", "stages", "runner", "distributed", "bench", "bench_pipeline", "demo", "cli",
-                      "__init__"}),
+    (
+        "entry points",
+        {"recipes", "stages", "runner", "distributed", "bench", "bench_pipeline", "demo", "cli", "__init__"},
+    ),
 ]
 LAYER_OF = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
 
@@ -62,8 +64,10 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_every_module_has_a_layer():
-    modules = {_top("hf_select." + p.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", "."))
-               for p in PACKAGE.rglob("*.py")}
+    modules = {
+        _top("hf_select." + p.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", "."))
+        for p in PACKAGE.rglob("*.py")
+    }
     modules.discard("__init__")
     assert modules <= set(LAYER_OF), f"modules without a layer: {sorted(modules - set(LAYER_OF))}"
 
@@ -82,8 +86,10 @@ def test_layers_only_look_down():
 
 def _module_graph() -> dict[str, set[str]]:
     """Each module of the package and the package modules it imports (a package stands for its __init__)."""
-    files = {path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__"): path
-             for path in PACKAGE.rglob("*.py")}
+    files = {
+        path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__"): path
+        for path in PACKAGE.rglob("*.py")
+    }
     names = {f"hf_select.{name}" if name != "__init__" else "hf_select" for name in files}
     graph = {}
     for name, path in files.items():
@@ -134,8 +140,10 @@ def test_no_import_circle_anywhere_in_the_package():
 
 
 def test_selection_and_cards_do_not_import_torch():
-    code = ("import sys, hf_select.select, hf_select.cards, hf_select.card_sections, hf_select.compare; "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, hf_select.select, hf_select.cards, hf_select.card_sections, hf_select.compare; "
+        "print('torch' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
@@ -182,8 +190,12 @@ def test_a_score_registered_outside_the_library_runs_everywhere(toy_score, tiny_
     from hf_select.runner import run_recipe_file
 
     model = str(tiny_root / "llama")
-    rows = Dataset.from_list([{"prompt": "What is 6 times 7?", "response": "It is 42.", "teacher": "a"},
-                              {"prompt": "Add 3 and 4.", "response": "Seven.", "teacher": "b"}])
+    rows = Dataset.from_list(
+        [
+            {"prompt": "What is 6 times 7?", "response": "It is 42.", "teacher": "a"},
+            {"prompt": "Add 3 and 4.", "response": "Seven.", "teacher": "b"},
+        ]
+    )
     data = tmp_path / "rows.jsonl"
     rows.to_json(data)
     # The CLI, by its alias.
@@ -193,7 +205,8 @@ def test_a_score_registered_outside_the_library_runs_everywhere(toy_score, tiny_
     assert scored[0]["first_token_logprob"] == pytest.approx(float(expected[0]), abs=1e-4)
     # A recipe, by its type, selecting and ranking by its column; then the card.
     recipe = tmp_path / "toy.yaml"
-    recipe.write_text(textwrap.dedent(f"""\
+    recipe.write_text(
+        textwrap.dedent(f"""\
         name: toy
         dataset: {{path: {data}}}
         models: {{student: {{name_or_path: {model}}}}}
@@ -203,7 +216,8 @@ def test_a_score_registered_outside_the_library_runs_everywhere(toy_score, tiny_
         rank_teachers: {{by: [first_token_logprob]}}
         select: {{by: first_token_logprob}}
         output: {{dir: {tmp_path / "out"}}}
-        """))
+        """)
+    )
     result = run_recipe_file(str(recipe), push=False)
     assert len(result.curated) == 2 and "first_token_logprob" in result.rankings
     card = DatasetCard.load(tmp_path / "out" / "README.md").text
@@ -239,8 +253,11 @@ def test_every_parameter_is_in_the_cache_key(llama):
         Extended(llama, extra="1")
 
 
-BUILTIN_ERRORS = {name for name, value in vars(builtins).items()  # but AttributeError: a module's __getattr__
-                  if isinstance(value, type) and issubclass(value, BaseException) and name != "AttributeError"}
+BUILTIN_ERRORS = {
+    name
+    for name, value in vars(builtins).items()  # but AttributeError: a module's __getattr__
+    if isinstance(value, type) and issubclass(value, BaseException) and name != "AttributeError"
+}
 
 
 def test_every_error_raised_on_purpose_is_an_hf_select_error():
@@ -252,11 +269,14 @@ def test_every_error_raised_on_purpose_is_an_hf_select_error():
         if "answer_accuracy" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name) \
-                    and node.exc.func.id in BUILTIN_ERRORS:
+            if (
+                isinstance(node, ast.Raise)
+                and isinstance(node.exc, ast.Call)
+                and isinstance(node.exc.func, ast.Name)
+                and node.exc.func.id in BUILTIN_ERRORS
+            ):
                 bare.append(f"{path.relative_to(PACKAGE)}:{node.lineno} raise {node.exc.func.id}")
     assert bare == []
-
 
 
 def _pass_classes() -> set[type]:
@@ -275,6 +295,15 @@ def test_no_pass_inherits_a_concrete_score():
     parent's card text, CLI alias and columns, which it does not mean."""
     concrete = {cls for cls in _pass_classes() if vars(cls).get("name")}
     assert {"IfdConditional", "IfdUnconditional", "AslecSteps", "RankSurprisal"} <= {c.__name__ for c in concrete}
-    inherited = sorted(f"{cls.__name__} < {base.__name__}" for cls in concrete for base in cls.__mro__[1:]
-                       if base in concrete)
+    inherited = sorted(
+        f"{cls.__name__} < {base.__name__}" for cls in concrete for base in cls.__mro__[1:] if base in concrete
+    )
     assert inherited == []
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
+def test_the_tree_is_ruff_clean_and_formatted(command):
+    """`ruff check` and `ruff format --check` over the checkout (package, tests, recipes), so CI keeps both."""
+    root = PACKAGE.parent
+    done = subprocess.run([sys.executable, "-m", "ruff", *command, str(root)], capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
