@@ -324,6 +324,7 @@ def post_scoring(rows: int = 1_000_000, resamples: int = 1000) -> dict[str, floa
     from hf_select.cards import CardContext, build_card
     from hf_select.compare import compare_scores
     from hf_select.report import format_summary
+    from hf_select.results import Ranked, RunRecord, StageResult
     from hf_select.select import filter_equals, rank_teachers, select_best
     from hf_select.wide import fold
 
@@ -352,17 +353,21 @@ def post_scoring(rows: int = 1_000_000, resamples: int = 1000) -> dict[str, floa
         ),
     )
     timed("fold (one row per prompt)", lambda: fold(complete, by="prompt_id"))
-    context = CardContext(
-        split="train",
-        rankings={"local_naturalness": ranking.to_list()},
-        stages=[("loaded", rows), ("complete", len(complete)), ("selected", len(best))],
+    record = RunRecord(
+        loaded=[("loaded", rows)],
+        results=[
+            StageResult(data=complete, step="complete"),
+            Ranked(data=complete, tables={"local_naturalness": ranking}, directions={}),
+            StageResult(data=best, step="selected"),
+        ],
     )
+    context = CardContext(split="train", run=record)
     timed("card (with its plots)", lambda: build_card(best, complete, context))
     timed(
         "run summary",
         lambda: format_summary(
-            context.stages,
-            {"local_naturalness": ranking},
+            record.steps,
+            record.rankings,
             rows_out=len(best),
             output_dir=None,
             pushed=None,

@@ -29,6 +29,7 @@ from hf_select.card_sections import section_key
 from hf_select.columns import ERROR_COLUMN, TRUNCATED
 from hf_select.digests import file_digests
 from hf_select.metadata import aggregate_of, higher_is_better, model_of, read_metadata
+from hf_select.results import RunRecord
 from hf_select.select import selection_summary
 from hf_select.sources import builtin_data_path, hub_dataset_id
 from hf_select.verdict import FEW_PROMPTS
@@ -49,15 +50,12 @@ _SIZES = [
 
 @dataclass
 class CardContext:
-    """What the card says beyond the dataset's own metadata: where the data came from and how it was cut."""
+    """What the card says beyond the dataset's own metadata: where the data came from, what the recipe says, and
+    what the run's stages found (`run`, their typed results)."""
 
     split: str
     source: dict[str, Any] = field(default_factory=dict)  # {"path", "name", "split", "revision"}
-    stages: list[tuple[str, int]] = field(default_factory=list)  # rows left after each stage of the run
-    selection: dict[str, Any] = field(default_factory=dict)  # {"method": "best", "by", "group", "among", ...}
-    rankings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # {score column: rank_teachers rows}
-    matrix: list[dict[str, Any]] | None = None  # rank_teachers rows over one score under several students
-    comparison: dict[str, Any] | None = None  # `hf_select.compare.Comparison.to_dict`, when scores were compared
+    run: RunRecord = field(default_factory=RunRecord)  # rows left after each step, rankings, picks, comparison
     recipe_yaml: str | None = None
     command: str = ""
     license: str | None = None
@@ -69,11 +67,13 @@ class CardContext:
     repo_id: str | None = None  # the repo the card is for (a dry run names it too, so it is the card published)
     data_format: str | None = None  # the source's format (see hf_select.formats; "wide" for several per row)
     description: str = ""  # what the recipe is for
-    training: dict[str, Any] = field(default_factory=dict)  # {"columns", "layout"}: what the split trains on
-    incomplete: int | None = None  # responses left out as cut off (None: not checked)
     folded: bool = False  # rows folded back to one per prompt (lists of replies)
-    directions: dict[str, bool] = field(default_factory=dict)  # which way each ranked column is better
     viewer: bool = False  # the split's viewer is published beside the card (`hf_select.viewer`)
+
+    @property
+    def rankings(self) -> dict[str, list[dict[str, Any]]]:
+        """{score column: `rank_teachers` rows}."""
+        return {column: table.to_list() for column, table in self.run.rankings.items()}
 
 
 def public_path(path: str | None) -> str:
@@ -109,7 +109,7 @@ def size_category(rows: int) -> str:
 
 def summary_text(ctx: CardContext, rows: int, meta: dict[str, Any]) -> str:
     """One sentence on what the split holds, from the selection settings and the student that scored it."""
-    sel = ctx.selection
+    sel = ctx.run.selection
     method = sel.get("method", "none")
     model = model_of(meta, sel.get("by"))
     under = f" under `{model}`" if model else ""
@@ -179,7 +179,7 @@ def project_home() -> str | None:
 def plot_column(scored: Dataset, ctx: CardContext, meta: dict[str, Any]) -> str | None:
     """The score a card plots: the one selected by, else the first ranked, filtered or computed."""
     candidates = [
-        ctx.selection.get("by"),
+        ctx.run.selection.get("by"),
         *ctx.rankings,
         *(name for name, info in meta["columns"].items() if info.get("higher_is_better") is not None),
     ]
@@ -470,12 +470,12 @@ def build_card(
         summary=summary_text(ctx, len(curated), meta),
         home=project_home(),
         data_description=data_description(scored, ctx.teacher_column),
-        training=training_text(ctx.training, ctx.folded),
-        incomplete=ctx.incomplete,
+        training=training_text(ctx.run.training, ctx.folded),
+        incomplete=ctx.run.incomplete,
         description=ctx.description.strip(),
         students=students(meta),
         mixed=mixed_scores(meta),
-        stages=ctx.stages,
+        stages=ctx.run.steps,
         errors=error_counts(scored),
         rankings=ranking_sections(scored, ctx),
         teacher_mix=summary["teacher_mix"],
@@ -504,25 +504,31 @@ def card_images(
     images: dict[str, bytes] = {}
     stem = f"images/{image_stem(ctx.config_name, ctx.split)}"
     by = plot_column(scored, ctx, meta)
+    run = ctx.run
+    comparison = run.comparison.to_dict() if run.comparison is not None else None
+    matrix = run.matrix.to_list() if run.matrix is not None else None
     figures: dict[str, Any] = {
         "image": None,
         "image_by": by,
         "matrix": None,
         "matrix_image": None,
-        "comparison": ctx.comparison,
+        "comparison": comparison,
         "comparison_image": None,
     }
     if by and len(curated):
         figures["image"] = f"{stem}_scores.png"
-        images[figures["image"]] = score_plot(scored, curated, by, ctx.teacher_column, ctx.rankings.get(by))
-    if ctx.matrix:
-        key = meta["columns"].get(ctx.matrix[0]["column"], {}).get("score")
+        ranking = run.rankings.get(by)
+        images[figures["image"]] = score_plot(
+            scored, curated, by, ctx.teacher_column, ranking.to_list() if ranking is not None else None
+        )
+    if matrix:
+        key = meta["columns"].get(matrix[0]["column"], {}).get("score")
         score = meta["scores"].get(key, {}).get("score")
-        figures.update(matrix=matrix_table(ctx.matrix, score), matrix_image=f"{stem}_teacher_student.png")
-        images[figures["matrix_image"]] = matrix_plot(ctx.matrix, score)
-    if ctx.comparison:
+        figures.update(matrix=matrix_table(matrix, score), matrix_image=f"{stem}_teacher_student.png")
+        images[figures["matrix_image"]] = matrix_plot(matrix, score)
+    if comparison:
         figures["comparison_image"] = f"{stem}_score_comparison.png"
-        images[figures["comparison_image"]] = comparison_plot(ctx.comparison)
+        images[figures["comparison_image"]] = comparison_plot(comparison)
     return images, figures
 
 
@@ -537,9 +543,9 @@ def ranking_sections(scored: Dataset, ctx: CardContext) -> list[dict[str, Any]]:
                 "rows": rows,
                 "comparisons": comparisons(rows),
                 "ratio": aggregate_of(scored, column),
-                "higher_is_better": ctx.directions[column]
-                if column in ctx.directions
-                else higher_is_better(scored, column),
+                "higher_is_better": (
+                    ctx.run.directions[column] if column in ctx.run.directions else higher_is_better(scored, column)
+                ),
                 "has_accuracy": bool(rows) and rows[0].get("accuracy") is not None,
                 "has_intervals": bool(rows) and rows[0].get("score_low") is not None,
                 "few_prompts": prompts if prompts is not None and prompts < FEW_PROMPTS else None,

@@ -46,6 +46,7 @@ from hf_select.card_sections import check_markers, keep_layout, merge_card, sect
 from hf_select.cards import REPO_PLACEHOLDER, VIEWER_DIR, CardContext, build_card, image_stem, viewer_folder
 from hf_select.errors import CardError, HfSelectError, NotFoundError, OutputError, PublishError
 from hf_select.outputs import check_output, manifest_of, output_folder, resolve_output, through_link
+from hf_select.results import RunRecord
 from hf_select.sources import hub_dataset_id, refuse_publishing_over
 
 __all__ = ["check_write_local", "merge_card", "push", "push_folder", "write_local"]
@@ -104,7 +105,7 @@ def _card_for(
     file beside it: the images and the viewer's files in the split's viewer folder."""
     if card is None:
         card, built = build_card(
-            ds, ds, CardContext(split=split, stages=[("published", len(ds))], config_name=config_name)
+            ds, ds, CardContext(split=split, run=RunRecord(loaded=[("published", len(ds))]), config_name=config_name)
         )
         images = {**built, **(images or {})}
     merge_card(None, card, section_key(config_name, split))  # a card without this split's section fails here

@@ -24,6 +24,7 @@ from hf_select._compat import fingerprint as dataset_fingerprint
 from hf_select.columns import ERROR_COLUMN
 from hf_select.completeness import Completeness
 from hf_select.errors import WrongTypeError
+from hf_select.formats import Shape
 from hf_select.metadata import record_score
 from hf_select.progress import ScoreProgress
 from hf_select.scores.base import Scorer, SharedPass, TakeColumns
@@ -205,10 +206,10 @@ def _groups(passes: list[MapPass]) -> list[list[MapPass]]:
     return groups
 
 
-def _completeness(passes: list[MapPass]) -> list[MapPass]:
-    """The completeness pass to run after ``passes`` (read with their first shape), unless one is among them."""
-
-    shape = next((p.shape for p in passes if p.shape is not None), None)
+def completeness_for(passes: list[MapPass], shape: Shape | None = None) -> list[MapPass]:
+    """The completeness pass to run after ``passes`` (read with ``shape``, by default their first), unless one is
+    among them: the one place that decides it, for `score` and for recipes."""
+    shape = shape or next((p.shape for p in passes if p.shape is not None), None)
     if shape is None or any(isinstance(p, Completeness) for p in passes):
         return []
     return [Completeness(shape=shape)]
@@ -278,7 +279,7 @@ def score(
             raise WrongTypeError(f"score() takes hf_select scores (MapPass), not {type(item).__name__}")
     passes = [map_pass for item in scores for map_pass in item.passes()]
     if completeness:
-        passes += _completeness(passes)
+        passes += completeness_for(passes)
     passes = [p for p in passes if not p.pooled] + [p for p in passes if p.pooled]  # as across processes: last
     if ds.column_names:  # a missing column fails before any model loads (a stream may not know its columns)
         check_passes(passes, ds.column_names)

@@ -16,19 +16,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 from datasets import Dataset
 
 from hf_select import report
 from hf_select.cards import CardContext, build_card, public_command, public_path, viewer_folder
-from hf_select.completeness import Completeness
 from hf_select.distributed import score_split
 from hf_select.errors import DataFormatError, MissingColumnError
 from hf_select.metadata import correctness_column
 from hf_select.recipes import Recipe, load_recipe, recipe_yaml
+from hf_select.results import RunRecord
+from hf_select.run_scores import completeness_for
 from hf_select.scoring import MapPass
 from hf_select.sources import hub_repo_ids, load_source, local_paths, refuse_publishing_over, source_license
-from hf_select.stages import ROW_ID, RunLog, Stage, recipe_stages
+from hf_select.stages import Stage, recipe_stages
 from hf_select.wide import PROMPT_ID, explode
 
 
@@ -38,15 +38,27 @@ class RunResult:
 
     scored: Dataset
     curated: Dataset
-    stages: list[tuple[str, int]]  # rows left after each stage
-    rankings: dict[str, Dataset] = field(default_factory=dict)
-    comparison: Any = None  # `hf_select.compare.Comparison`, when the recipe compares scores
+    record: RunRecord  # what every stage found (`hf_select.results`)
     card: Any = None
     images: dict[str, bytes] = field(default_factory=dict)
     viewer: dict[str, bytes] = field(default_factory=dict)  # the step viewer's files, with ``output.viewer``
     seconds: float = 0.0
     output_dir: str | None = None
     pushed: str | None = None
+
+    @property
+    def stages(self) -> list[tuple[str, int]]:
+        """Rows left after each step."""
+        return self.record.steps
+
+    @property
+    def rankings(self) -> dict[str, Dataset]:
+        return self.record.rankings
+
+    @property
+    def comparison(self) -> Any:
+        """The `hf_select.compare.Comparison`, when the recipe compares scores."""
+        return self.record.comparison
 
 
 def load_data(recipe: Recipe) -> Dataset:
@@ -161,26 +173,23 @@ def run_recipe(
     result, the other ranks None."""
     start = time.perf_counter()
     check_target(recipe, push=push)
-    scores = [*recipe.build_scores(recipe.build_models()), Completeness(shape=recipe.dataset.shape)]
+    scores = recipe.build_scores(recipe.build_models())
+    scores += completeness_for(scores, recipe.dataset.shape)
     ds = load_data(recipe)
     stages = recipe_stages(recipe, training_layout(scores), training_student(scores))
     check_run(recipe, ds, scores, stages)
-    log = RunLog()
-    log.add(f"loaded `{public_path(recipe.dataset.path)}` ({recipe.dataset.split})", ds)
-    if recipe.dataset.format == "wide":
-        log.stages[-1] = (log.stages[-1][0], len(set(ds[PROMPT_ID])))
-        log.add("one row per response (wide data made long)", ds)
+    record = RunRecord(loaded=_loaded(recipe, ds))
     scored = score_split(ds, *scores, batch_size=recipe.batch_size, checkpoint_rows=recipe.checkpoint_rows)
     if scored is None:
         return None  # another rank of an `accelerate launch`: its shard is scored; the main process does the rest
-    # the viewer marks the rows the split keeps: number them only then (a set of a million row numbers otherwise)
-    curated = scored.add_column(ROW_ID, np.arange(len(scored))) if recipe.output.viewer else scored
+    curated = scored
     for stage in stages:
-        curated = stage(curated, log)
-    card, images = build_card(curated, scored, _card_context(recipe, log, command, scored))
-    result = RunResult(scored, curated, log.stages, log.rankings, log.comparison, card, images)
+        record.results.append(stage(curated))
+        curated = record.results[-1].data
+    card, images = build_card(curated, scored, _card_context(recipe, record, command, scored))
+    result = RunResult(scored, curated, record, card, images)
     if recipe.output.viewer:
-        result.viewer = _viewer(recipe, log, scored)
+        result.viewer = _viewer(recipe, record, scored)
     out, source = recipe.output, recipe.dataset
     if out.dir:
         from hf_select.hub import write_local
@@ -219,32 +228,40 @@ def run_recipe(
     if verbose:
         print(
             report.format_summary(
-                log.stages,
-                log.rankings,
+                record.steps,
+                record.rankings,
                 rows_out=len(curated),
                 output_dir=result.output_dir,
                 pushed=result.pushed,
                 seconds=result.seconds,
-                comparison=log.comparison,
+                comparison=record.comparison,
                 viewer=viewer_folder(out.config, out.split) if out.viewer else None,
             )
         )
     return result
 
 
-def _viewer(recipe: Recipe, log: RunLog, scored: Dataset) -> dict[str, bytes]:
+def _loaded(recipe: Recipe, ds: Dataset) -> list[tuple[str, int]]:
+    """The card's first lines: what was loaded (prompts, for wide data, then one row per response)."""
+    loaded = f"loaded `{public_path(recipe.dataset.path)}` ({recipe.dataset.split})"
+    if recipe.dataset.format == "wide":
+        return [(loaded, len(set(ds[PROMPT_ID]))), ("one row per response (wide data made long)", len(ds))]
+    return [(loaded, len(ds))]
+
+
+def _viewer(recipe: Recipe, record: RunRecord, scored: Dataset) -> dict[str, bytes]:
     """The step viewer of every scored response, with the run's rankings and, when it selected, its picks."""
     from hf_select.viewer import ViewerData, viewer_files
 
-    selection = next((label.removeprefix("select: ") for label, _ in log.stages if label.startswith("select")), None)
+    selected = record.selected
     about = ViewerData(
         title=recipe.output.title or recipe.name,
         teacher_column=_teacher_column(recipe),
-        picked=log.kept if selection else None,
-        selection=selection,
+        picked=selected.data if selected else None,
+        selection=selected.step.removeprefix("select: ") if selected else None,
         # the run's rankings; a run that ranked nothing leaves the viewer to rank the rows it shows
-        rankings={column: table.to_list() for column, table in log.rankings.items()} or None,
-        comparison=log.comparison.format() if log.comparison is not None else None,
+        rankings={column: table.to_list() for column, table in record.rankings.items()} or None,
+        comparison=record.comparison.format() if record.comparison is not None else None,
     )
     return viewer_files(scored, about, recipe.dataset.shape)
 
@@ -256,17 +273,13 @@ def _teacher_column(recipe: Recipe) -> str:
     return recipe.compare.teacher if recipe.compare else "teacher"
 
 
-def _card_context(recipe: Recipe, log: RunLog, command: str | None, scored: Dataset) -> CardContext:
+def _card_context(recipe: Recipe, record: RunRecord, command: str | None, scored: Dataset) -> CardContext:
     out, source = recipe.output, recipe.dataset
     teacher = _teacher_column(recipe)
     return CardContext(
         split=out.split,
         source={"path": source.path, "name": source.name, "split": source.split, "revision": source.revision},
-        stages=log.stages,
-        selection=log.selection,
-        rankings={column: table.to_list() for column, table in log.rankings.items()},
-        matrix=log.matrix.to_list() if log.matrix is not None else None,
-        comparison=log.comparison.to_dict() if log.comparison is not None else None,
+        run=record,
         recipe_yaml=recipe_yaml(recipe, public=True),
         command=command or "hf-select run <recipe>",
         license=out.license or source_license(source.path),
@@ -277,10 +290,7 @@ def _card_context(recipe: Recipe, log: RunLog, command: str | None, scored: Data
         repo_id=out.repo_id,
         description=recipe.description,
         data_format=source.format,
-        training=log.training,
-        incomplete=log.incomplete,
         folded=out.fold,
-        directions=log.directions,
         viewer=out.viewer,
     )
 

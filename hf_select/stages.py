@@ -1,16 +1,17 @@
 """The stages of a recipe run after scoring, as small objects run in order (datatrove's ``PipelineStep`` shape).
 
 Each stage declares the columns it reads (`Stage.reads`, checked before anything is scored) and those whose
-nulls are mistakes in the data (`Stage.non_null`), and when it runs it takes the data and the `RunLog` and returns
-the data: a stage that keeps fewer rows logs its line for the card's "how it was made" table, a ranking stores
-its table. `recipe_stages` turns a recipe into its stages; `hf_select.runner` runs them without knowing any score.
+nulls are mistakes in the data (`Stage.non_null`), and when it runs it takes the data and returns a typed result
+(`hf_select.results`): the data it passes on, its line for the card's "how it was made" table when it narrowed the
+rows, and what it found. `recipe_stages` turns a recipe into its stages; `hf_select.runner` runs them without
+knowing any score.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from datasets import Dataset, Value
@@ -20,6 +21,7 @@ from hf_select.errors import ColumnTypeError, ConfigError
 from hf_select.formats import Shape
 from hf_select.metadata import correctness_column, higher_is_better, model_of, read_metadata, selection_bound
 from hf_select.recipes import CompareConfig, FilterConfig, RankingConfig, Recipe, SelectConfig
+from hf_select.results import Compared, LeftOutIncomplete, Ranked, Selected, StageResult, Trained
 from hf_select.select import (
     filter_equals,
     filter_quantile,
@@ -35,26 +37,6 @@ from hf_select.wide import PROMPT_ID, fold
 CHECKED_ROWS = 1000  # rows whose training text is checked for its reasoning before scoring
 
 Need = tuple[str, str]  # (the recipe key that names a column, the column)
-ROW_ID = "__hf_select_row"  # the scored row each row comes from, while the stages run (see `Kept`)
-
-
-@dataclass
-class RunLog:
-    """What the stages of a run tell the card and the summary."""
-
-    stages: list[tuple[str, int]] = field(default_factory=list)  # rows left after each stage
-    rankings: dict[str, Dataset] = field(default_factory=dict)
-    matrix: Dataset | None = None  # one score under several students
-    selection: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
-    training: dict[str, Any] = field(default_factory=dict)  # the SFT-ready columns, for the card
-    directions: dict[str, bool] = field(default_factory=dict)  # which way each ranked or selected column is better
-    incomplete: int | None = None  # responses left out as incomplete (None: not checked)
-    comparison: Any = None  # the `hf_select.compare.Comparison` of the scores, when the recipe asks for one
-    kept: set[int] | None = None  # the scored rows the curated split holds (the viewer marks them picked)
-
-    def add(self, label: str, ds: Dataset) -> Dataset:
-        self.stages.append((label, len(ds)))
-        return ds
 
 
 class Stage(ABC):
@@ -75,7 +57,7 @@ class Stage(ABC):
         return None
 
     @abstractmethod
-    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+    def __call__(self, ds: Dataset) -> StageResult:
         """Run the stage."""
 
 
@@ -86,10 +68,12 @@ class KeepComplete(Stage):
     def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         return [("incomplete", COMPLETE)]
 
-    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+    def __call__(self, ds: Dataset) -> LeftOutIncomplete:
         kept = filter_equals(ds, COMPLETE, True, keep_nan=True)
-        log.incomplete = len(ds) - len(kept)
-        return log.add(f"complete responses only ({log.incomplete} cut off)", kept) if log.incomplete else kept
+        count = len(ds) - len(kept)
+        return LeftOutIncomplete(
+            data=kept, count=count, step=f"complete responses only ({count} cut off)" if count else None
+        )
 
 
 @dataclass
@@ -109,7 +93,7 @@ class RankTeachers(Stage):
     def non_null(self) -> list[Need]:
         return [("rank_teachers.teacher", self.config.teacher)]
 
-    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+    def __call__(self, ds: Dataset) -> Ranked:
         cfg = self.config
         options = {
             "teacher": cfg.teacher,
@@ -119,13 +103,13 @@ class RankTeachers(Stage):
             "group": cfg.group,
             "higher_is_better": cfg.higher_is_better,
         }
-        for column in cfg.by:
-            log.rankings[column] = rank_teachers(ds, by=column, **options)
-            log.directions[column] = direction(ds, column, cfg.higher_is_better)
         students = student_columns(ds, cfg.by)
-        if students:
-            log.matrix = rank_teachers(ds, by=students, **options)
-        return ds
+        return Ranked(
+            data=ds,
+            tables={column: rank_teachers(ds, by=column, **options) for column in cfg.by},
+            directions={column: direction(ds, column, cfg.higher_is_better) for column in cfg.by},
+            matrix=rank_teachers(ds, by=students, **options) if students else None,
+        )
 
 
 @dataclass
@@ -169,11 +153,11 @@ class Compare(Stage):
             if problem:
                 raise ConfigError(problem)
 
-    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+    def __call__(self, ds: Dataset) -> Compared:
         from hf_select.compare import compare_scores
 
         cfg = self.config
-        log.comparison = compare_scores(
+        comparison = compare_scores(
             ds,
             cfg.by,
             cfg.teacher,
@@ -188,7 +172,7 @@ class Compare(Stage):
             bounded=cfg.bounded,
             incomplete=self.incomplete,
         )
-        return ds
+        return Compared(data=ds, comparison=comparison)
 
 
 @dataclass
@@ -201,18 +185,19 @@ class Filter(Stage):
     def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         return [(f"filters.{self.index}.column", self.config.column)]
 
-    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+    def __call__(self, ds: Dataset) -> StageResult:
         f = self.config
         nan = " (NaN kept)" if f.keep_nan else ""
         if f.equals is not None:
-            return log.add(
-                f"filter: {f.column} == {f.equals}{nan}", filter_equals(ds, f.column, f.equals, keep_nan=f.keep_nan)
+            return StageResult(
+                data=filter_equals(ds, f.column, f.equals, keep_nan=f.keep_nan),
+                step=f"filter: {f.column} == {f.equals}{nan}",
             )
         if f.quantile is not None:
             lower, upper = f.quantile
-            return log.add(
-                f"filter: {f.column} in quantiles [{lower}, {upper}]{nan}",
-                filter_quantile(ds, f.column, lower=lower, upper=upper, keep_nan=f.keep_nan),
+            return StageResult(
+                data=filter_quantile(ds, f.column, lower=lower, upper=upper, keep_nan=f.keep_nan),
+                step=f"filter: {f.column} in quantiles [{lower}, {upper}]{nan}",
             )
         bounds = " and ".join(
             x
@@ -222,8 +207,9 @@ class Filter(Stage):
             )
             if x
         )
-        return log.add(
-            f"filter: {bounds}{nan}", filter_threshold(ds, f.column, min=f.min, max=f.max, keep_nan=f.keep_nan)
+        return StageResult(
+            data=filter_threshold(ds, f.column, min=f.min, max=f.max, keep_nan=f.keep_nan),
+            step=f"filter: {bounds}{nan}",
         )
 
 
@@ -242,7 +228,7 @@ class SelectBest(Stage):
             *([("select.among", sel.among)] if sel.among else []),
         ]
 
-    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+    def __call__(self, ds: Dataset) -> Selected:
         sel = self.config
         top_k = sel.top_k or 1
         bounded = sel.bounded is not False
@@ -256,9 +242,9 @@ class SelectBest(Stage):
             incomplete=self.incomplete,
             bounded=bounded,
         )
-        up = log.directions[sel.by] = direction(ds, sel.by, sel.higher_is_better)
+        up = direction(ds, sel.by, sel.higher_is_better)
         bound = selection_bound(ds, sel.by) if bounded else None
-        log.selection = {
+        selection = {
             "method": "best",
             "by": sel.by,
             "group": sel.group,
@@ -269,7 +255,8 @@ class SelectBest(Stage):
         }
         among = f" among `{sel.among}`" if sel.among else ""
         among += f" with `{sel.by}` <= {bound:g}" if bound is not None else ""
-        return log.add(f"select: best `{sel.by}` per `{sel.group}`{among}", picked)
+        step = f"select: best `{sel.by}` per `{sel.group}`{among}"
+        return Selected(data=picked, step=step, selection=selection, directions={sel.by: up})
 
 
 @dataclass
@@ -281,30 +268,19 @@ class SelectByDivergence(Stage):
     def reads(self, columns: Iterable[str] = ()) -> list[Need]:
         return [("select (divergence)", PROV_DIVERGENCE.name)]
 
-    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
+    def __call__(self, ds: Dataset) -> Selected:
         sel = self.config
         kept = select_by_divergence(
             ds, top_k=sel.top_k, quantile=sel.quantile, min_teacher_fraction=sel.min_teacher_fraction
         )
-        log.selection = {
+        selection = {
             "method": "divergence",
             "by": PROV_DIVERGENCE.name,
             "top_k": sel.top_k,
             "quantile": sel.quantile,
             "min_teacher_fraction": sel.min_teacher_fraction,
         }
-        return log.add("select: teacher-guided (prov_divergence)", kept)
-
-
-class Kept(Stage):
-    """Note which scored rows the split keeps (by their `ROW_ID`, which the runner adds when a viewer is written)
-    and drop that column."""
-
-    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
-        if ROW_ID not in ds.column_names:
-            return ds
-        log.kept = set(ds[ROW_ID])
-        return ds.remove_columns(ROW_ID)
+        return Selected(data=kept, step="select: teacher-guided (prov_divergence)", selection=selection)
 
 
 @dataclass
@@ -341,17 +317,20 @@ class TrainingColumns(Stage):
             return None  # nothing to render: no tokenizer loaded for it
         return rendering_tokenizer(self.student.tokenizer, self.layout)
 
-    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
-        log.training = {"columns": sft_columns(self.shape, self.layout), "layout": self.layout}
-        return to_sft(ds, self.shape, layout=self.layout, tokenizer=self.tokenizer)
+    def __call__(self, ds: Dataset) -> Trained:
+        return Trained(
+            data=to_sft(ds, self.shape, layout=self.layout, tokenizer=self.tokenizer),
+            columns=sft_columns(self.shape, self.layout),
+            layout=self.layout,
+        )
 
 
 @dataclass
 class Fold(Stage):
     """Fold wide data back to one row per prompt (lists of responses)."""
 
-    def __call__(self, ds: Dataset, log: RunLog) -> Dataset:
-        return log.add("folded back to one row per prompt", fold(ds, by=PROMPT_ID))
+    def __call__(self, ds: Dataset) -> StageResult:
+        return StageResult(data=fold(ds, by=PROMPT_ID), step="folded back to one row per prompt")
 
 
 def recipe_stages(recipe: Recipe, layout: Literal["chat", "plain"] = "chat", student: Any = None) -> list[Stage]:
@@ -368,7 +347,7 @@ def recipe_stages(recipe: Recipe, layout: Literal["chat", "plain"] = "chat", stu
         stages.append(SelectBest(sel, recipe.incomplete))
     elif sel.method == "divergence":
         stages.append(SelectByDivergence(sel))
-    stages += [Kept(), TrainingColumns(recipe.dataset.shape, layout, student)]
+    stages.append(TrainingColumns(recipe.dataset.shape, layout, student))
     if recipe.output.fold:
         stages.append(Fold())
     return stages

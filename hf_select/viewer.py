@@ -16,6 +16,7 @@ unshaded with a note, never shaded wrongly.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -47,7 +48,7 @@ class ViewerData:
 
     title: str = "hf_select viewer"
     teacher_column: str = "teacher"
-    picked: set[int] | None = None  # rows of the scored data that the run selected
+    picked: Dataset | None = None  # the rows the run selected (matched to the scored rows by what they are)
     rankings: dict[str, list[dict[str, Any]]] | None = None  # {score column: rank_teachers rows}
     comparison: str | None = None  # the comparison report as text (`hf_select.report.format_comparison`)
     selection: str | None = None  # how rows were picked, in words
@@ -129,7 +130,8 @@ def viewer_files(ds: Dataset, about: ViewerData | None = None, shape: Shape | No
         raise DataFormatError("the data has no rows: nothing to view")
     about = about or ViewerData()
     layout = _Layout.of(ds, about, shape)
-    prompts = _prompts(ds, layout, about.picked)
+    picked = None if about.picked is None else {_identity(row, layout) for row in _rows(about.picked, layout)}
+    prompts = _prompts(ds, layout, picked)
     rankings = _rankings(ds, layout, about)
     files = _assets()
     pages = [prompts[i : i + PAGE_PROMPTS] for i in range(0, len(prompts), PAGE_PROMPTS)]
@@ -268,7 +270,16 @@ def _is_score(ds: Dataset, column: str, meta: Mapping[str, Any]) -> bool:
     return recorded.get("higher_is_better") is not None or known_direction(column) is not None
 
 
-def _prompts(ds: Dataset, layout: _Layout, picked: set[int] | None) -> list[dict[str, Any]]:
+def _identity(row: dict[str, Any], layout: _Layout) -> str:
+    """What a response is: its prompt and reply as the data holds them, its teacher and prompt id. A picked row
+    carries these unchanged from the scored data, so no row number has to travel through the stages; two rows
+    equal in all of them are the same response."""
+    columns = [*layout.shape.columns(with_prompt=True), *layout.shape.optional_columns(), layout.teacher, PROMPT_ID]
+    values = [row.get(c) for c in columns if c]
+    return hashlib.blake2b(json.dumps(values, default=str).encode(), digest_size=16).hexdigest()
+
+
+def _prompts(ds: Dataset, layout: _Layout, picked: set[str] | None) -> list[dict[str, Any]]:
     """Rows grouped by prompt (``prompt_id``, else the prompt's conversation), in order of first appearance."""
     groups: dict[Any, dict[str, Any]] = {}
     for row_id, row in tqdm(enumerate(_rows(ds, layout)), total=len(ds), desc="Writing the viewer", unit=" rows"):
@@ -298,7 +309,7 @@ def _rows(ds: Dataset, layout: _Layout) -> Iterator[dict[str, Any]]:
 
 
 def _response(
-    row: dict[str, Any], row_id: int, layout: _Layout, picked: set[int] | None
+    row: dict[str, Any], row_id: int, layout: _Layout, picked: set[str] | None
 ) -> tuple[list[list[str]], dict[str, Any]]:
     """(the prompt's context as [role, text] pairs, the response as the page script holds it)."""
     shape = layout.shape
@@ -323,7 +334,7 @@ def _response(
         "t": layout.teachers.index(teacher),
         "row": row_id,
         "s": [_number(row[c]) for c in layout.scores],
-        "picked": picked is not None and row_id in picked,
+        "picked": picked is not None and _identity(row, layout) in picked,
         "correct": None if correct is None else bool(correct),
         "cut": row.get(COMPLETE) is False,
         "error": row.get(ERROR_COLUMN),
@@ -377,21 +388,20 @@ def _script(prefix: str, data: Any, suffix: str) -> bytes:
     return f"{prefix}{text}{suffix}\n".encode()
 
 
-def _index_entry(prompt: dict[str, Any], layout: _Layout) -> list[Any]:
-    """[title, search text, page, teachers, picked teachers, any correct (1/0/-1), gap per score]: what the
-    list, search, filters and sorting read without loading pages."""
+def _index_entry(prompt: dict[str, Any], layout: _Layout) -> dict[str, Any]:
+    """What the list, search, filters and sorting read without loading pages (keys read by viewer.js by name)."""
     text = " ".join(t for _, t in prompt["context"] if t) or prompt["responses"][0]["turns"][0]["text"]
     responses = prompt["responses"]
     known = [r["correct"] for r in responses if r["correct"] is not None]
-    return [
-        " ".join(text.split())[:160],
-        text[:SEARCH_CHARS].lower(),
-        prompt["id"] // PAGE_PROMPTS,
-        sorted({r["t"] for r in responses}),
-        sorted({r["t"] for r in responses if r["picked"]}),
-        (1 if any(known) else 0) if known else -1,
-        [_gap([r["s"][k] for r in responses], layout.higher[c]) for k, c in enumerate(layout.scores)],
-    ]
+    return {
+        "title": " ".join(text.split())[:160],
+        "search": text[:SEARCH_CHARS].lower(),
+        "page": prompt["id"] // PAGE_PROMPTS,
+        "teachers": sorted({r["t"] for r in responses}),
+        "picked": sorted({r["t"] for r in responses if r["picked"]}),
+        "correct": (1 if any(known) else 0) if known else -1,  # some response correct, none, or unknown
+        "gaps": [_gap([r["s"][k] for r in responses], layout.higher[c]) for k, c in enumerate(layout.scores)],
+    }
 
 
 def _gap(values: list[float | None], higher: bool | None) -> float | None:

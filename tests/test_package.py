@@ -35,7 +35,7 @@ LAYERS = [
     ("columns", {"scoring", "progress", "scores", "answers", "completeness"}),
     ("running", {"run_scores"}),
     ("selection", {"select", "stats", "rank_agreement", "verdict", "sft"}),
-    ("card", {"cards", "card_sections", "report", "compare", "viewer"}),
+    ("card", {"cards", "card_sections", "report", "compare", "viewer", "results"}),
     ("hub", {"hub"}),
     (
         "entry points",

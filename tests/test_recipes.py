@@ -434,3 +434,26 @@ def test_the_recipe_in_a_card_loads_the_source_it_names(tiny_root, tmp_path, mon
     from hf_select.runner import load_data
 
     assert len(load_data(recipe)) == 24
+
+
+def test_stages_return_typed_results_and_the_viewer_marks_the_picks_by_what_they_are(tiny_root, tmp_path):
+    """No row number travels through the stages: each returns its result, and the viewer finds the picked
+    responses in the scored data by their prompt, reply and teacher."""
+    import json
+
+    from hf_select.results import Compared, Ranked, Selected, StageResult, Trained
+
+    result = run_recipe_file(
+        "local_response_selection", _tiny(tiny_root, tmp_path / "out", extra=["output.viewer=true"])
+    )
+    kinds = [type(r) for r in result.record.results]
+    assert all(issubclass(k, StageResult) for k in kinds) and {Ranked, Selected, Trained} <= set(kinds)
+    assert Compared not in kinds  # this recipe compares nothing
+    picks = result.record.selected.data
+    assert len(picks) == len(result.curated) and "__hf_select_row" not in result.scored.column_names
+    page = result.viewer["data/page-00000.js"].decode()
+    prompts = json.loads(page[page.index(", ") + 2 : page.rindex(");")])
+    overview = result.viewer["data/overview.js"].decode()
+    teachers = json.loads(overview[overview.index("(") + 1 : overview.rindex(");")])["teachers"]
+    shown = [(p["context"][-1][1], teachers[r["t"]]) for p in prompts for r in p["responses"] if r["picked"]]
+    assert sorted(shown) == sorted((row["prompt"], row["teacher"]) for row in picks)  # one per prompt, as picked

@@ -36,17 +36,22 @@ const hfView = (() => {
   const fmt = (v, digits = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(digits));
 
   // -- colour scales: one per layer, fixed over the whole data so pages compare --------------------------------
-  function mix(a, b, t) { return a.map((x, i) => Math.round(x + (b[i] - x) * t)); }
-  const LOW = [215, 48, 39], MID = [254, 224, 139], HIGH = [26, 152, 80];
-  const STUDENT = [69, 117, 180], NEUTRAL = [247, 247, 247], TEACHER = [230, 97, 1];
+  // Both read under every common colour-vision deficiency: sequential is viridis (dark purple = low, yellow =
+  // high: lightness alone orders it), diverging is blue (student) - white - orange (teacher). Each step also shows
+  // its value in the text, so no reading depends on colour or on hovering.
+  const SEQUENTIAL = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const DIVERGING = [[33, 102, 172], [146, 197, 222], [247, 247, 247], [244, 165, 130], [202, 95, 0]];
+  function along(stops, t) {
+    const x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i;
+    return stops[i].map((c, k) => Math.round(c + (stops[i + 1][k] - c) * f));
+  }
   function colour(layer, value) {
     if (value === null || value === undefined || Number.isNaN(value)) return "transparent";
     const scale = state.overview.layers[layer];
     let t = (value - scale.lo) / (scale.hi - scale.lo || 1);
     t = Math.max(0, Math.min(1, t));
-    const rgb = scale.scale !== "diverging" ? (t < 0.5 ? mix(LOW, MID, t * 2) : mix(MID, HIGH, t * 2 - 1))
-      : (t < 0.5 ? mix(STUDENT, NEUTRAL, t * 2) : mix(NEUTRAL, TEACHER, t * 2 - 1));
-    return `rgba(${rgb.join(",")},0.55)`;
+    const rgb = along(scale.scale === "diverging" ? DIVERGING : SEQUENTIAL, t);
+    return `rgba(${rgb.join(",")},0.45)`;  // light enough that the text keeps its contrast on every stop
   }
   function legend(layer) {
     const scale = state.overview.layers[layer];
@@ -112,8 +117,7 @@ const hfView = (() => {
     const f = filters();
     const teacher = f.teacher === "" ? -1 : Number(f.teacher);
     let shown = [];
-    state.index.forEach((p, i) => {
-      const [, search, , teachers, picked, correct] = p;
+    state.index.forEach(({search, teachers, picked, correct}, i) => {
       if (f.q && !search.includes(f.q)) return;
       if (teacher >= 0 && !teachers.includes(teacher)) return;
       if (f.picked === "yes" && (!picked.length || (teacher >= 0 && !picked.includes(teacher)))) return;
@@ -124,7 +128,7 @@ const hfView = (() => {
     });
     if (f.sort !== "") {
       const k = Number(f.sort);
-      const gap = (i) => state.index[i][6][k] ?? -Infinity;
+      const gap = (i) => state.index[i].gaps[k] ?? -Infinity;
       shown = shown.sort((a, b) => gap(b) - gap(a) || a - b);
     }
     state.shown = shown;
@@ -137,7 +141,7 @@ const hfView = (() => {
     const list = $("prompt-list");
     const sortKey = $("sort").value;
     list.replaceChildren(...state.shown.slice(0, state.limit).map((i) => {
-      const [title, , , , picked, correct, gaps] = state.index[i];
+      const {title, picked, correct, gaps} = state.index[i];
       const badges = [picked.length ? "picked" : null, correct === 1 ? "correct" : correct === 0 ? "none correct" : null];
       const gap = sortKey !== "" ? ` · gap ${fmt(gaps[Number(sortKey)], 2)}` : "";
       return el("li", {}, el("a", {href: hashFor("prompts", i), "data-prompt": i,
@@ -172,8 +176,11 @@ const hfView = (() => {
     const [, , value, category] = piece.span;
     const what = state.overview.layers[layer].unit;
     const label = `${what} ${piece.index + 1}: ${fmt(value)}` + (category ? ` (${category})` : "");
-    return el("span", {class: `span ${what}${piece.start ? " start" : ""}`, tabindex: piece.start ? 0 : null,
-      title: label, "aria-label": piece.start ? label : null, "data-score": value ?? "nan",
+    // a step's start is focusable (one tab stop per response: arrow keys move between steps, see `onStepKey`)
+    // and shows its value before its text
+    return el("span", {class: `span ${what}${piece.start ? " start" : ""}`, tabindex: piece.start ? -1 : null,
+      role: piece.start ? "group" : null, "aria-label": piece.start ? label : null, title: label,
+      "data-score": value ?? "nan", "data-value": piece.start ? fmt(value, 2) : null,
       style: `background-color: ${colour(layer, value)}`}, text.slice(piece.a, piece.b));
   }
   function turnNode(turn, layer) {
@@ -220,11 +227,29 @@ const hfView = (() => {
         text: fmt(response.s[k])})]));
     const layerMissing = layer !== "none" && !response.turns.some((t) => t.shades && t.shades[layer]);
     const classes = `response${response.picked ? " is-picked" : ""}${highlighted ? " is-highlighted" : ""}`;
-    return el("section", {class: classes, "data-teacher": o.teachers[response.t],
+    const node = el("section", {class: classes, "data-teacher": o.teachers[response.t],
       "aria-label": `response by ${o.teachers[response.t]}`},
       el("h3", {text: o.teachers[response.t]}), badges, scores,
       layerMissing ? el("p", {class: "note", text: o.layers[layer] ? o.layers[layer].missing : ""}) : null,
       ...response.turns.map((t) => turnNode(t, layer)));
+    const first = node.querySelector(".span.start");
+    if (first) first.tabIndex = 0;
+    node.addEventListener("keydown", onStepKey);
+    return node;
+  }
+  // Arrow keys move between the steps of one response; Tab leaves it (roving tabindex)
+  function onStepKey(event) {
+    if (!event.target.classList.contains("start")) return;
+    const steps = [...event.currentTarget.querySelectorAll(".span.start")];
+    const at = steps.indexOf(event.target);
+    const moves = {ArrowRight: at + 1, ArrowDown: at + 1, ArrowLeft: at - 1, ArrowUp: at - 1, Home: 0,
+      End: steps.length - 1};
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    const next = steps[Math.max(0, Math.min(steps.length - 1, moves[event.key]))];
+    event.target.tabIndex = -1;
+    next.tabIndex = 0;
+    next.focus();
   }
   async function renderPrompt(i) {
     const box = $("prompt");
@@ -233,7 +258,7 @@ const hfView = (() => {
       if (Number(a.dataset.prompt) === i) a.setAttribute("aria-current", "true"); else a.removeAttribute("aria-current");
     }
     if (i === null || !state.index[i]) { box.replaceChildren(el("p", {text: "Pick a prompt on the left."})); return; }
-    const pageNo = state.index[i][2];
+    const pageNo = state.index[i].page;
     const page = await loadPage(pageNo);
     if (state.current !== i) return;  // another prompt was opened meanwhile
     const prompt = page.find((p) => p.id === i);
@@ -246,7 +271,8 @@ const hfView = (() => {
         el("option", {value: l, selected: l === layer, text: o.layers[l].label})),
       el("option", {value: "none", selected: layer === "none", text: "nothing"})));
     shadeChoice.querySelector("select").addEventListener("change", (e) => {
-      state.shade = e.target.value; writeHash(); renderPrompt(i);
+      state.shade = e.target.value; writeHash();
+      renderPrompt(i).then(() => $("shade").focus());  // the control is drawn anew: keep the focus on it
     });
     const context = prompt.context.map(([role, text]) => el("div", {class: `turn ${role}`},
       el("div", {class: "role", text: role}), math(el("div", {class: "text", text}))));
@@ -318,8 +344,10 @@ const hfView = (() => {
       o.scores.forEach((s, k) => $("sort").append(el("option", {value: k, text: `gap: ${s.name}`})));
       renderOverview();
       state.index = await load("index");
-      for (const id of ["search", "filter-teacher", "filter-picked", "filter-correct", "sort"]) {
-        $(id).addEventListener(id === "search" ? "input" : "change", applyFilters);
+      let typed = null;  // search as the user types, once they pause (not on every keystroke)
+      $("search").addEventListener("input", () => { clearTimeout(typed); typed = setTimeout(applyFilters, 200); });
+      for (const id of ["filter-teacher", "filter-picked", "filter-correct", "sort"]) {
+        $(id).addEventListener("change", applyFilters);
       }
       $("more").addEventListener("click", () => { state.limit += 200; renderList(); });
       window.addEventListener("hashchange", fromHash);
