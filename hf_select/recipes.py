@@ -362,6 +362,36 @@ class OutputConfig:
 
 
 @dataclass
+class ExecutorConfig:
+    type: Literal["local", "ray"] = option(
+        "local: this process (or each process of an `accelerate launch`); ray: Ray Data actors on a Ray cluster "
+        '(pip install "hf_select[ray]"), the rest of the run on this driver.',
+        "local",
+    )
+    actors: int = option("ray: scoring actors, each loading the models once.", 1)
+    gpus_per_actor: float = option("ray: GPUs each actor takes (0: CPU only).", 0)
+    batch_size: int | None = option("ray: rows per batch an actor scores (default: the recipe's batch_size).", None)
+    address: str | None = option("ray: the cluster's address (default: RAY_ADDRESS, else a new local cluster).", None)
+    checkpoint_dir: str | None = option(
+        "ray: folder for finished batches, on storage every node sees (default: $HF_SELECT_CACHE/ray).", None
+    )
+
+    def __post_init__(self) -> None:
+        if self.type == "local":
+            given = [
+                f.name for f in dataclasses.fields(self) if f.name != "type" and getattr(self, f.name) != f.default
+            ]
+            if given:
+                raise _Invalid(given[0], "applies to `executor.type: ray` only")
+        if self.actors < 1:
+            raise _Invalid("actors", f"must be at least 1, got {self.actors}")
+        if self.gpus_per_actor < 0:
+            raise _Invalid("gpus_per_actor", f"must be 0 or more, got {self.gpus_per_actor}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise _Invalid("batch_size", f"must be at least 1, got {self.batch_size}")
+
+
+@dataclass
 class Recipe:
     name: str = option("Short name of the recipe (the card's title unless output.title is set).")
     dataset: DatasetConfig = option("Where the rows come from.")
@@ -372,6 +402,9 @@ class Recipe:
     rank_teachers: RankingConfig | None = option("Rank teachers (when the data has a teacher column).", None)
     compare: CompareConfig | None = option("Compare scores: which one to trust on this data (a card section).", None)
     output: OutputConfig = option("Where the curated split goes.", default_factory=OutputConfig)
+    executor: ExecutorConfig = option(
+        "Where scoring runs: this process (default) or a Ray cluster.", default_factory=ExecutorConfig
+    )
     description: str = option("What this recipe is for (shown in the card).", "")
     batch_size: int = option("Rows per engine call (speed only).", 64)
     checkpoint_rows: int = option(
@@ -662,6 +695,7 @@ def recipe_dict(recipe: Recipe, *, public: bool = False) -> dict[str, Any]:
             out["models"][role]["name_or_path"] = ScoringModel(config).name
         if "output" in out and "dir" in out["output"]:
             out["output"]["dir"] = Path(recipe.output.dir).name
+        out.pop("executor", None)  # how this run was spread over machines: not part of what it made
     return out
 
 

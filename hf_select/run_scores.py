@@ -136,7 +136,7 @@ def _map_passes(
             map_pass.progress = None
         if own_bar and bars_were_on:
             datasets.enable_progress_bars()
-    return _join(ds, [concatenate_datasets(pieces) if len(pieces) > 1 else pieces[0] for pieces in added])
+    return join_columns(ds, [concatenate_datasets(pieces) if len(pieces) > 1 else pieces[0] for pieces in added])
 
 
 def _chunks(source: Dataset, checkpoint_rows: int | None) -> Iterator[tuple[int, Dataset]]:
@@ -164,7 +164,7 @@ def _reads(map_pass: MapPass, columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c in wanted and c != ERROR_COLUMN]
 
 
-def _join(ds: Dataset, added: list[Dataset]) -> Dataset:
+def join_columns(ds: Dataset, added: list[Dataset]) -> Dataset:
     """``ds`` with the columns of each of ``added`` (same rows; the last made of a name wins), their messages
     appended to ``hf_select_error``."""
     import pyarrow as pa
@@ -215,7 +215,8 @@ def completeness_for(passes: list[MapPass], shape: Shape | None = None) -> list[
     return [Completeness(shape=shape)]
 
 
-def _record(ds: Dataset | IterableDataset, map_pass: MapPass) -> None:
+def record_pass(ds: Dataset | IterableDataset, map_pass: MapPass) -> None:
+    """Write what ``map_pass`` is (configuration, column meanings, card text, shades) into ``ds``'s metadata."""
     definitions = {c.name: c for c in map_pass.column_specs()}
     columns = {
         name: {
@@ -288,7 +289,7 @@ def score(
             map_pass.prepare(ds)
             features = Features({**ds.features, **map_pass.features()}) if ds.features else None
             ds = ds.map(map_pass, batched=True, batch_size=batch_size, with_indices=True, features=features)
-            _record(ds, map_pass)
+            record_pass(ds, map_pass)
         return ds
     loaded_before = [p.model for p in passes if p.model is not None and p.model.loaded]
     groups, source = _groups(passes), ds
@@ -308,7 +309,7 @@ def score(
             load_from_cache_file=load_from_cache_file,
         )
         for map_pass in group:
-            _record(ds, map_pass)
+            record_pass(ds, map_pass)
         model = group[0].model
         if (
             model is not None

@@ -126,6 +126,10 @@ def check_run(recipe: Recipe, ds: Dataset, scores: list[MapPass], stages: list[S
         )
     for stage in stages:
         stage.check_data(ds)
+    if recipe.executor.type == "ray":
+        from hf_select.ray import check_ray
+
+        check_ray()
     if recipe.on_error != "nan":
         nullable = [(f"scores ({p.key})", c) for item in scores for p in item.passes() for c in p.non_null_columns()]
         for key, column in [*nullable, *(need for stage in stages for need in stage.non_null())]:
@@ -179,7 +183,7 @@ def run_recipe(
     stages = recipe_stages(recipe, training_layout(scores), training_student(scores))
     check_run(recipe, ds, scores, stages)
     record = RunRecord(loaded=_loaded(recipe, ds))
-    scored = score_split(ds, *scores, batch_size=recipe.batch_size, checkpoint_rows=recipe.checkpoint_rows)
+    scored = _score(recipe, ds, scores)
     if scored is None:
         return None  # another rank of an `accelerate launch`: its shard is scored; the main process does the rest
     curated = scored
@@ -239,6 +243,23 @@ def run_recipe(
             )
         )
     return result
+
+
+def _score(recipe: Recipe, ds: Dataset, scores: list[MapPass]) -> Dataset | None:
+    """The scored split: on this process (or each rank of an `accelerate launch`), or on Ray actors."""
+    executor = recipe.executor
+    if executor.type == "ray":
+        from hf_select.ray import RayOptions, score_split_ray
+
+        options = RayOptions(
+            actors=executor.actors,
+            gpus_per_actor=executor.gpus_per_actor,
+            batch_size=executor.batch_size or recipe.batch_size,
+            checkpoint_dir=executor.checkpoint_dir,
+            address=executor.address,
+        )
+        return score_split_ray(ds, *scores, options=options)
+    return score_split(ds, *scores, batch_size=recipe.batch_size, checkpoint_rows=recipe.checkpoint_rows)
 
 
 def _loaded(recipe: Recipe, ds: Dataset) -> list[tuple[str, int]]:

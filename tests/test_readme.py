@@ -56,7 +56,9 @@ def test_every_code_block_runs_or_says_why_not():
     assert all(lang in ("python", "bash") for lang, _, _ in blocks() if lang), "name a block's language"
     assert all(cmd.startswith("hf-select ") for cmd in commands()), "runnable bash blocks hold hf-select commands"
     skipped = [why for _, why in code if why]
-    assert len(skipped) <= 4 and all(len(why) > 10 for why in skipped)
+    # the quick start (run by .ci/run), the test suite itself, and what needs GPUs or a Ray cluster (each tested
+    # in tests/ on CPUs: test_distributed.py, test_ray.py)
+    assert len(skipped) <= 5 and all(len(why) > 10 for why in skipped)
 
 
 def test_every_module_the_readme_names_is_reachable_after_import_hf_select():
