@@ -93,9 +93,18 @@ def _model_config(args: argparse.Namespace) -> ModelConfig:
 
 
 def cmd_bench(args) -> int:
-    report, text = (_bench_rankings if args.rankings else _bench_pipeline if args.pipeline else _bench_model)(args)
+    run = _bench_gpu if args.suite == "gpu" else _bench_rankings if args.rankings else None
+    report, text = (run or (_bench_pipeline if args.pipeline else _bench_model))(args)
     print(json.dumps(report, indent=2) if args.json else text(report))
     return 0
+
+
+def _bench_gpu(args) -> tuple[dict, Any]:
+    from hf_select.bench_gpu import format_gpu_report, run_gpu_suite
+
+    shapes = args.shapes.split(",") if args.shapes else ["0.5b", "1.5b"]
+    lengths = [int(n) for n in args.lengths.split(",")] if args.lengths else [2048, 8192, 16384]
+    return run_gpu_suite(shapes, lengths, device=args.device, peak_tflops=args.peak_tflops), format_gpu_report
 
 
 def _bench_rankings(args) -> tuple[dict, Any]:
@@ -317,6 +326,14 @@ def _add_bench(sub) -> None:
         "together, against global naturalness alone and one at a time",
     )
     which.add_argument(
+        "--suite",
+        choices=["gpu"],
+        default=None,
+        help="gpu: random-initialised Qwen2-shaped models of 0.5B and 1.5B at 2K/8K/16K tokens in bf16: tokens/s, "
+        "peak memory, max|diff| vs fp32, MFU, against the naive forward and vLLM (--device cpu --shapes tiny "
+        "runs it on a CPU)",
+    )
+    which.add_argument(
         "--rankings", action="store_true", help="the teacher-ranking bootstrap (no model): vectorised vs a loop"
     )
     which.add_argument(
@@ -346,6 +363,9 @@ def _add_bench(sub) -> None:
         default=1,
         help="run each side this many times, alternating, and keep each side's fastest round",
     )
+    bench.add_argument("--shapes", default=None, help="--suite gpu: model shapes (0.5b, 1.5b, tiny)")
+    bench.add_argument("--lengths", default=None, help="--suite gpu: sequence lengths (default 2048,8192,16384)")
+    bench.add_argument("--peak-tflops", type=float, default=None, help="--suite gpu: the device's dense bf16 peak")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--rows", type=positive, default=10_000, help="--rankings, --pipeline: rows")
     bench.add_argument("--teachers", type=int, default=8, help="--rankings: teachers")

@@ -39,7 +39,19 @@ LAYERS = [
     ("hub", {"hub"}),
     (
         "entry points",
-        {"recipes", "stages", "runner", "distributed", "ray", "bench", "bench_pipeline", "demo", "cli", "__init__"},
+        {
+            "recipes",
+            "stages",
+            "runner",
+            "distributed",
+            "ray",
+            "bench",
+            "bench_gpu",
+            "bench_pipeline",
+            "demo",
+            "cli",
+            "__init__",
+        },
     ),
 ]
 LAYER_OF = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
