@@ -22,6 +22,8 @@ import hashlib
 import json
 import logging
 import os
+import pickle
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 INSTALL = 'pip install "hf_select[ray]"'
 ROW = "__hf_select_ray_row"  # each row's place in the split, while it is out on the actors (never in the output)
+FAILED = "__hf_select_ray_error"  # a batch that could not be scored: its error, pickled, back to the driver
 
 
 def _ray() -> Any:
@@ -96,18 +99,15 @@ class ScoreBatches:
         if path.is_file():
             added = pq.read_table(path)
         else:
-            for model in {id(p.model): p.model for p in self.passes if p.model is not None}.values():
-                model.model  # noqa: B018 - load once per actor: score() releases only what it loaded itself
-            scored = score(
-                dataset_from_arrow(data),
-                *self.passes,
-                batch_size=self.batch_size,
-                checkpoint_rows=None,
-                completeness=False,
-            )
-            added = scored.with_format("arrow")[:].select(
-                [c for c in scored.column_names if c not in data.column_names or _made(c, self.passes)]
-            )
+            try:
+                added = self._score(data)
+            except HfSelectError as error:
+                if rows is None:
+                    raise
+                # the driver raises it, naming the row of the split (not of this batch): an error as a value
+                # crosses the actor boundary whole, where Ray would wrap it in a traceback of its own
+                _renumber(error, rows.to_pylist())
+                return pa.table({ROW: rows, FAILED: pa.array([pickle.dumps(error)] * len(rows), pa.binary())})
             _write_atomically(added, path)
         if self.keep_input:
             kept = batch.drop_columns([c for c in added.column_names if c in batch.column_names])
@@ -116,12 +116,30 @@ class ScoreBatches:
             )
         return added.append_column(ROW, rows) if rows is not None else added
 
+    def _score(self, data: pa.Table) -> pa.Table:
+        """The columns the passes add to ``data``, computed by `hf_select.score` itself."""
+        for model in {id(p.model): p.model for p in self.passes if p.model is not None}.values():
+            model.model  # noqa: B018 - load once per actor: score() releases only what it loaded itself
+        scored = score(
+            dataset_from_arrow(data), *self.passes, batch_size=self.batch_size, checkpoint_rows=None, completeness=False
+        )
+        made = [c for c in scored.column_names if c not in data.column_names or _made(c, self.passes)]
+        return scored.with_format("arrow")[:].select(made)
+
     def _key(self, data: pa.Table) -> str:
         """The batch's content and every pass's configuration: equal keys, equal results."""
         if self._configs is None:
             self._configs = json.dumps([p.config() for p in self.passes], sort_keys=True, default=str)
         content = json.dumps(data.to_pylist(), sort_keys=True, default=str)
         return hashlib.sha256(f"{self._configs}\n{data.schema}\n{content}".encode()).hexdigest()[:40]
+
+
+def _renumber(error: HfSelectError, rows: list[int]) -> None:
+    """Name the split's rows in ``error``'s message, where it names the rows of a batch."""
+    error.args = tuple(
+        re.sub(r"\brow (\d+)\b", lambda m: f"row {rows[int(m.group(1))]}", part) if isinstance(part, str) else part
+        for part in error.args
+    )
 
 
 def _made(column: str, passes: list[MapPass]) -> bool:
@@ -155,7 +173,6 @@ def connect(address: str | None = None) -> Any:
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True
     context.print_on_execution_start = False  # Ray Data's own bar shows the rows scored
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # the driver's output is the run summary
     return ray
@@ -213,8 +230,11 @@ def score_split_ray(
     table = table.append_column(ROW, pa.array(range(len(ds)), pa.int64()))
     size = options.batch_size  # one block a batch, so that every actor gets work
     sent = ray.data.from_arrow([table.slice(start, size) for start in range(0, len(table), size)])
-    added = pa.concat_tables(ray.get(_map(sent, by_row, options, keep_input=False).to_arrow_refs()))
-    added = added.sort_by(ROW)
+    tables = ray.get(_map(sent, by_row, options, keep_input=False).to_arrow_refs())
+    failed = sorted((t for t in tables if FAILED in t.column_names), key=lambda t: t.column(ROW)[0].as_py())
+    if failed:
+        raise pickle.loads(failed[0].column(FAILED)[0].as_py())
+    added = pa.concat_tables(tables).sort_by(ROW)
     if added.column(ROW).to_pylist() != list(range(len(ds))):
         raise HfSelectError(f"Ray returned {len(added)} scored rows for {len(ds)}: rows were lost or repeated")
     scored = join_columns(ds, [dataset_from_arrow(added.drop_columns([ROW]))])

@@ -165,3 +165,13 @@ def test_a_ray_run_that_cannot_start_is_refused_before_scoring(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     with pytest.raises(ConfigError, match=re.escape('pip install "hf_select[ray]"')):
         check_ray()
+
+
+def test_a_row_that_cannot_be_scored_is_named_by_its_row_of_the_split(ray_cluster, llama, tmp_path):
+    from hf_select import ScoringInputError
+    from hf_select.ray import RayOptions, score_split_ray
+
+    rows = Dataset.from_list([*ROWS, {**ROWS[0], "prompt": " "}])  # the last row: an empty prompt
+    options = RayOptions(actors=2, batch_size=3, checkpoint_dir=str(tmp_path / "checkpoints"))
+    with pytest.raises(ScoringInputError, match=rf"row {len(ROWS)}, column 'prompt': the prompt is empty"):
+        score_split_ray(rows, GlobalNaturalness(llama), options=options)
