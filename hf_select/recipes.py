@@ -597,6 +597,8 @@ def _where(source: str, data: Any, key: Any) -> str:
 
 
 def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
+    if cls is ExecutorConfig and isinstance(data, str):  # `executor: ray`, the short form
+        data = {"type": data}
     if not isinstance(data, dict):
         raise RecipeError(f"{source}: `{prefix.rstrip('.') or 'recipe'}` must be a mapping, got {_shown(data)}")
     hints = typing.get_type_hints(cls)

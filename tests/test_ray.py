@@ -175,3 +175,19 @@ def test_a_row_that_cannot_be_scored_is_named_by_its_row_of_the_split(ray_cluste
     options = RayOptions(actors=2, batch_size=3, checkpoint_dir=str(tmp_path / "checkpoints"))
     with pytest.raises(ScoringInputError, match=rf"row {len(ROWS)}, column 'prompt': the prompt is empty"):
         score_split_ray(rows, GlobalNaturalness(llama), options=options)
+
+
+def test_executor_ray_is_the_short_form_and_a_typo_is_named(tmp_path):
+    from hf_select.errors import RecipeError
+    from hf_select.recipes import load_recipe
+
+    recipe = tmp_path / "r.yaml"
+    base = "name: x\ndataset: {path: hf_select:math_teachers}\nscores: [{type: answer_check}]\n"
+    recipe.write_text(base + "executor: ray\n")
+    assert load_recipe(str(recipe)).executor.type == "ray"
+    recipe.write_text(base + "executor: rya\n")
+    with pytest.raises(RecipeError, match=r"r.yaml.*`executor.type` must be one of \['local', 'ray'\], got 'rya'"):
+        load_recipe(str(recipe))
+    recipe.write_text(base + "executor: {type: ray, actor: 2}\n")
+    with pytest.raises(RecipeError, match=r"r.yaml:4: unknown key `executor.actor`"):
+        load_recipe(str(recipe))
