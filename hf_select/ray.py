@@ -199,6 +199,12 @@ def _map(data: ray.data.Dataset, passes: list[MapPass], options: RayOptions, kee
     if options.actors < 1 or options.batch_size < 1 or options.gpus_per_actor < 0:
         raise ConfigError(f"Ray needs at least one actor and a positive batch size, not {options}")
     ray = connect(options.address)
+    available = ray.cluster_resources().get("GPU", 0)
+    if options.gpus_per_actor > available:  # Ray would wait for them for ever
+        raise ConfigError(
+            f"each actor asks for {options.gpus_per_actor:g} GPU(s) and the Ray cluster has {available:g}: lower "
+            "gpus_per_actor (0: CPU), or add GPU nodes"
+        )
     gpus = {"num_gpus": options.gpus_per_actor} if options.gpus_per_actor else {}
     return data.map_batches(
         ScoreBatches,

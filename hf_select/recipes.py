@@ -424,6 +424,14 @@ class Recipe:
         for key in ("batch_size", "checkpoint_rows"):
             if getattr(self, key) < 1:
                 raise _Invalid(key, f"must be at least 1, got {getattr(self, key)}")
+        if (
+            self.executor.type == "ray"
+            and self.checkpoint_rows != Recipe.__dataclass_fields__["checkpoint_rows"].default
+        ):
+            raise _Invalid(
+                "checkpoint_rows",
+                "applies to local runs; on Ray every batch is checkpointed: set `executor.batch_size`",
+            )
         if self.output.fold and self.dataset.format != "wide":
             raise _Invalid("output", "`output.fold` folds wide data back; this recipe's data is not wide")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from datasets import Dataset, load_dataset
-from test_distributed import RECIPE, _assert_same_output, _one_process, _overrides
+from test_distributed import RECIPE, _assert_same_output, _overrides
 from test_naturalness import ROWS
 
 from hf_select import GlobalNaturalness, LocalNaturalness, score
@@ -37,9 +37,13 @@ def ray_cluster():
     ray.shutdown()
 
 
+def _local_overrides(tiny_root: Path) -> list[str]:
+    return [o for o in _overrides(tiny_root) if not o.startswith("checkpoint_rows")]  # Ray checkpoints batches
+
+
 def _ray_overrides(tiny_root: Path, checkpoints: Path, **extra: str) -> list[str]:
     options = {"type": "ray", "actors": "2", "batch_size": "5", "checkpoint_dir": str(checkpoints), **extra}
-    return [*_overrides(tiny_root), *(f"executor.{key}={value}" for key, value in options.items())]
+    return [*_local_overrides(tiny_root), *(f"executor.{key}={value}" for key, value in options.items())]
 
 
 def _run(cwd: Path, overrides: list[str]) -> int:
@@ -60,8 +64,8 @@ def _comparable_card(folder: Path) -> None:
     card.write_text(re.sub(r"(size|num_bytes): \d+", r"\1: #", text))
 
 
-def test_a_recipe_on_ray_equals_one_process(ray_cluster, tiny_root, tmp_path, monkeypatch):
-    _one_process(tiny_root, tmp_path / "one", monkeypatch)
+def test_a_recipe_on_ray_equals_one_process(ray_cluster, tiny_root, tmp_path):
+    assert _run(tmp_path / "one", _local_overrides(tiny_root)) == 0
     assert _run(tmp_path / "ray", _ray_overrides(tiny_root, tmp_path / "checkpoints")) == 0
     for run in ("one", "ray"):
         _comparable_card(tmp_path / run / "out")
@@ -191,3 +195,12 @@ def test_executor_ray_is_the_short_form_and_a_typo_is_named(tmp_path):
     recipe.write_text(base + "executor: {type: ray, actor: 2}\n")
     with pytest.raises(RecipeError, match=r"r.yaml:4: unknown key `executor.actor`"):
         load_recipe(str(recipe))
+
+
+def test_gpus_the_cluster_lacks_and_a_setting_ray_ignores_are_refused(ray_cluster, llama, tiny_root, tmp_path):
+    from hf_select.ray import RayOptions, score_split_ray
+
+    with pytest.raises(ConfigError, match="asks for 1 GPU.*the Ray cluster has 0"):  # not a wait for ever
+        score_split_ray(Dataset.from_list(ROWS), GlobalNaturalness(llama), options=RayOptions(gpus_per_actor=1))
+    overrides = [*_ray_overrides(tiny_root, tmp_path / "checkpoints"), "checkpoint_rows=8"]
+    assert _run(tmp_path / "rows", overrides) == 2  # chunks are a local run's checkpoints; Ray's are its batches
